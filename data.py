@@ -1,0 +1,588 @@
+"""Data: tokenizer, the datasets' file formats, the paper's prompts, CoIT/MuIT mixtures, batches.
+
+Everything between files on disk and training batches. The folder layout (identical for the real
+data in ../shared/data and for the miniature world written by world.py):
+
+    DATA/alpaca/alpaca_<lang>.json                  JSON list (or .jsonl) of {instruction,input,output}
+    DATA/parallel/en-<lang>/<stem>.eng + <stem>.<lang>   line-aligned pairs, several stems = one corpus
+    DATA/xquad/xquad.<lang>.json                    SQuAD v1.1 format
+    DATA/mlqa/dev/dev-context-<l>-question-<l>.json SQuAD format
+    DATA/flores101/devtest/<code>.devtest           one sentence a line, aligned across languages
+
+Pipeline (what train.py does with it):
+
+    tok = Tokenizer.from_folder("runs/base")
+    mix = build_mixture("coit", "runs/world", ["de"], n_translation=2000, seed=0)
+    print(composition(mix, tok))                    # examples / target tokens / tokens per char
+    enc, dropped = encode_examples(tok, mix, max_len=512)
+    for ex_list in iterate_batches(enc, max_tokens=8192, seed=0, epoch=0):
+        batch = make_batch(ex_list, tok.pad_id)     # idx, targets (shifted, -100), attention_mask
+
+Conventions (../shared/CONVENTIONS.md): sentencepiece with unk=0 bos=1 eos=2 and no pad piece
+(pad_id=0 only ever sits under a mask); encode() adds neither BOS nor EOS; prompt and response are
+tokenized separately, the prompt is masked with -100, EOS is appended, and an example whose
+response is truncated away entirely is dropped (and counted).
+
+Command line:
+
+    python data.py download --out data --langs de,zh          # fetch the real data (see SOURCES)
+    python data.py download --out /tmp/d --langs de --base-url http://127.0.0.1:8000   # a mirror
+    python data.py stats --data ../shared/data --recipe coit --langs zh --tokenizer runs/base
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sentencepiece as spm
+import torch
+
+LANGS = ("en", "de", "zh", "ar", "el", "hi", "tr", "vi")
+LANG_NAMES = {"en": "English", "de": "German", "zh": "Chinese", "ar": "Arabic", "el": "Greek",
+              "hi": "Hindi", "tr": "Turkish", "vi": "Vietnamese"}
+FLORES_CODES = {"en": "eng", "de": "deu", "zh": "zho_simpl", "ar": "ara", "el": "ell", "hi": "hin",
+                "tr": "tur", "vi": "vie"}
+IGNORE_INDEX = -100  # label of positions that do not count in the loss (prompt, padding)
+
+
+class DataError(ValueError):
+    """Bad input data; the message is one line naming the file and the record."""
+
+
+def check_lang(lang: str, allow_en: bool = True) -> str:
+    if lang not in LANGS or (lang == "en" and not allow_en):
+        ok = [l for l in LANGS if allow_en or l != "en"]
+        raise DataError(f"unknown language code {lang!r} (expected one of {','.join(ok)})")
+    return lang
+
+
+# ----------------------------------------------------------------------------------- tokenizer
+
+class Tokenizer:
+    """sentencepiece with LLaMA conventions: encode() adds no BOS/EOS, decode() takes a whole sequence."""
+
+    def __init__(self, model_path: str | os.PathLike):
+        self.path = Path(model_path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path}: tokenizer model not found")
+        self.sp = spm.SentencePieceProcessor(model_file=str(self.path))
+        self.vocab_size = self.sp.get_piece_size()
+        self.bos_id, self.eos_id = self.sp.bos_id(), self.sp.eos_id()
+        self.pad_id = self.sp.pad_id() if self.sp.pad_id() >= 0 else self.sp.unk_id()  # LLaMA: 0 (unk)
+        if self.bos_id < 0 or self.eos_id < 0:
+            raise DataError(f"{self.path}: tokenizer has no BOS/EOS piece")
+        self._skip = {self.bos_id, self.eos_id, self.pad_id}
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike) -> "Tokenizer":
+        return cls(Path(folder) / "tokenizer.model")
+
+    @classmethod
+    def train(cls, text_files, out_path, vocab_size: int, seed: int = 0,
+              character_coverage: float = 0.9995, max_sentences: int = 2_000_000) -> "Tokenizer":
+        """Train a BPE sentencepiece model the LLaMA way (byte fallback, digits split, no pad).
+
+        Rare characters not covered by `character_coverage` become byte pieces (ids 3..258),
+        so nothing ever maps to unk. Written atomically to out_path (e.g. DIR/tokenizer.model).
+        """
+        files = [str(f) for f in ([text_files] if isinstance(text_files, (str, Path)) else text_files)]
+        for f in files:
+            if not Path(f).is_file() or Path(f).stat().st_size == 0:
+                raise DataError(f"{f}: tokenizer training text missing or empty")
+        if vocab_size < 300:
+            raise DataError(f"vocab_size={vocab_size}: need >= 300 (259 special+byte pieces come first)")
+        out_path = Path(out_path)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        spm.set_random_generator_seed(seed)
+        with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
+            try:
+                spm.SentencePieceTrainer.train(
+                    input=files, model_prefix=f"{tmp}/sp", model_type="bpe", vocab_size=vocab_size,
+                    byte_fallback=True, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+                    character_coverage=character_coverage, normalization_rule_name="identity",
+                    add_dummy_prefix=True, remove_extra_whitespaces=False, split_digits=True,
+                    allow_whitespace_only_pieces=True, max_sentence_length=1 << 16,
+                    input_sentence_size=max_sentences, shuffle_input_sentence=True,
+                    num_threads=2, minloglevel=2)
+            except RuntimeError as e:  # e.g. "Vocabulary size is smaller than required_chars"
+                raise DataError(f"sentencepiece training failed (vocab_size={vocab_size}, "
+                                f"character_coverage={character_coverage}): {str(e).splitlines()[-1]}") from None
+            os.replace(f"{tmp}/sp.model", out_path)
+        return cls(out_path)
+
+    def encode(self, text: str) -> list[int]:
+        return self.sp.encode(text)
+
+    def decode(self, ids) -> str:
+        ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
+        return self.sp.decode([i for i in ids if i not in self._skip])
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        dst = folder / "tokenizer.model"
+        if dst.resolve() != self.path.resolve():
+            _atomic_copy(self.path, dst)
+        return dst
+
+
+def _atomic_copy(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+# ------------------------------------------------------------------------------------- readers
+
+def _read_text(path: Path) -> str:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: file not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 (byte {e.start})") from None
+    if not text.strip():
+        raise DataError(f"{path}: empty file")
+    return text
+
+
+def _read_lines(path: Path) -> list[str]:
+    lines = _read_text(path).split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    lines = [l[:-1] if l.endswith("\r") else l for l in lines]
+    for i, line in enumerate(lines):
+        if not line.strip():
+            raise DataError(f"{path}: line {i + 1} is empty")
+    return lines
+
+
+def _load_json(path: Path):
+    text = _read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+
+
+def read_alpaca(path) -> list[dict]:
+    """A JSON list (or JSON-lines file) of {instruction, input, output}; extra fields are dropped."""
+    path = Path(path)
+    if path.suffix == ".jsonl":
+        records = []
+        for i, line in enumerate(_read_text(path).splitlines()):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{path}: malformed JSON at line {i + 1} column {e.colno}: {e.msg}") from None
+        where = "line-record"
+    else:
+        records = _load_json(path)
+        where = "record"
+        if not isinstance(records, list):
+            raise DataError(f"{path}: expected a JSON list of {{instruction,input,output}}, got {type(records).__name__}")
+    if not records:
+        raise DataError(f"{path}: no examples")
+    out = []
+    for i, r in enumerate(records):
+        if not isinstance(r, dict):
+            raise DataError(f"{path}: {where} {i}: expected an object, got {type(r).__name__}")
+        for k in ("instruction", "input", "output"):
+            if k not in r:
+                raise DataError(f"{path}: {where} {i}: missing field {k!r}")
+            if not isinstance(r[k], str):
+                raise DataError(f"{path}: {where} {i}: field {k!r} must be a string")
+        out.append({"instruction": r["instruction"], "input": r["input"], "output": r["output"]})
+    return out
+
+
+def read_parallel_files(src: Path, tgt: Path) -> list[tuple[str, str]]:
+    a, b = _read_lines(src), _read_lines(tgt)
+    if len(a) != len(b):
+        raise DataError(f"unequal parallel files: {src} has {len(a)} lines but {tgt} has {len(b)}")
+    return list(zip(a, b))
+
+
+def read_parallel(data_dir, lang: str) -> list[tuple[str, str]]:
+    """All (english, X) pairs of DATA/parallel/en-<lang>: every <stem>.eng with its <stem>.<lang>, by stem."""
+    check_lang(lang, allow_en=False)
+    folder = Path(data_dir) / "parallel" / f"en-{lang}"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: parallel folder not found")
+    eng = {p.name[:-4] for p in folder.iterdir() if p.name.endswith(".eng")}
+    xx = {p.name[:-len(lang) - 1] for p in folder.iterdir() if p.name.endswith(f".{lang}")}
+    if eng != xx:
+        odd = sorted(eng ^ xx)[0]
+        have, miss = (("eng", lang) if odd in eng else (lang, "eng"))
+        raise DataError(f"{folder}: {odd}.{have} has no partner {odd}.{miss}")
+    if not eng:
+        raise DataError(f"{folder}: no <stem>.eng/<stem>.{lang} pairs")
+    pairs = []
+    for stem in sorted(eng):
+        pairs += read_parallel_files(folder / f"{stem}.eng", folder / f"{stem}.{lang}")
+    return pairs
+
+
+def read_squad(path) -> list[dict]:
+    """SQuAD-format JSON (XQuAD, MLQA) -> flat list of questions with their context and answers."""
+    path = Path(path)
+    doc = _load_json(path)
+    if not isinstance(doc, dict) or "data" not in doc:
+        raise DataError(f"{path}: missing field 'data' (expected SQuAD format)")
+    out = []
+    for a, art in enumerate(doc["data"]):
+        for p, par in enumerate(_field(art, "paragraphs", path, f"data[{a}]")):
+            where = f"data[{a}].paragraphs[{p}]"
+            context = _field(par, "context", path, where)
+            for q, qa in enumerate(_field(par, "qas", path, where)):
+                w = f"{where}.qas[{q}]"
+                answers = _field(qa, "answers", path, w)
+                if not answers:
+                    raise DataError(f"{path}: {w}: no answers")
+                texts = [_field(x, "text", path, f"{w}.answers[{i}]") for i, x in enumerate(answers)]
+                starts = [_field(x, "answer_start", path, f"{w}.answers[{i}]") for i, x in enumerate(answers)]
+                out.append({"id": _field(qa, "id", path, w), "title": art.get("title", ""),
+                            "context": context, "question": _field(qa, "question", path, w),
+                            "answers": texts, "answer_starts": [int(s) for s in starts]})
+    if not out:
+        raise DataError(f"{path}: no questions")
+    return out
+
+
+def _field(record, name: str, path: Path, where: str):
+    if not isinstance(record, dict) or name not in record:
+        raise DataError(f"{path}: {where}: missing field {name!r}")
+    return record[name]
+
+
+def read_flores(data_dir, lang: str) -> list[str]:
+    """Flores-101 devtest sentences of one language (DATA/flores101/devtest/<code>.devtest)."""
+    return _read_lines(flores_path(data_dir, lang))
+
+
+def flores_path(data_dir, lang: str) -> Path:
+    code = FLORES_CODES[check_lang(lang)]
+    d = Path(data_dir)
+    folder = d if (d / f"{code}.devtest").is_file() else d / "flores101" / "devtest"  # DATA or the devtest folder
+    return _must_exist(folder / f"{code}.devtest", "Flores-101 devtest")
+
+
+def _must_exist(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {what} file not found")
+    return path
+
+
+def xquad_path(data_dir, lang: str) -> Path:
+    return _must_exist(Path(data_dir) / "xquad" / f"xquad.{check_lang(lang)}.json", "XQuAD")
+
+
+def mlqa_path(data_dir, lang: str, split: str = "dev") -> Path:
+    l = check_lang(lang)
+    return _must_exist(Path(data_dir) / "mlqa" / split / f"{split}-context-{l}-question-{l}.json", "MLQA")
+
+
+def alpaca_path(data_dir, lang: str) -> Path:
+    d = Path(data_dir) / "alpaca"
+    l = check_lang(lang)
+    jsonl = d / f"alpaca_{l}.jsonl"
+    return jsonl if jsonl.is_file() else _must_exist(d / f"alpaca_{l}.json", "Alpaca")
+
+
+# ------------------------------------------------------------------------------------- prompts
+# The Stanford Alpaca template, used for every language (PAPER.md); the prompt ends right after
+# "### Response:" and the response follows as its own tokens.
+PROMPT_INPUT = ("Below is an instruction that describes a task, paired with an input that provides "
+                "further context. Write a response that appropriately completes the request.\n\n"
+                "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:")
+PROMPT_NO_INPUT = ("Below is an instruction that describes a task. Write a response that "
+                   "appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:")
+
+
+def format_prompt(instruction: str, input: str = "") -> str:
+    if input:
+        return PROMPT_INPUT.format(instruction=instruction, input=input)
+    return PROMPT_NO_INPUT.format(instruction=instruction)
+
+
+# Paraphrases of the paper's translation instruction, in this project's own wording. [0] is the
+# canonical one (used at test time); training cycles through them by example index.
+TRANSLATION_INSTRUCTIONS = [
+    "Translate the following sentences from {source} to {target}.",
+    "Render the text below from {source} into {target}.",
+    "Please convert this {source} passage into {target}.",
+    "Give a {target} translation of the following {source} text.",
+    "What is the {target} version of this {source} text?",
+    "Rewrite the {source} sentences below in {target}.",
+    "Express the following {source} text in {target}.",
+    "Turn this {source} input into fluent {target}.",
+    "Produce a faithful {target} translation of the {source} sentences that follow.",
+    "I need this {source} text in {target}; please translate it.",
+    "Translate from {source} into {target}:",
+    "How would you say the following {source} text in {target}?",
+    "Convert the given {source} sentences to {target}.",
+    "Provide the {target} equivalent of the {source} text below.",
+    "Carry the meaning of this {source} passage over into {target}.",
+    "Write the following {source} sentences in {target} instead.",
+    "Here is some {source} text. Translate it into {target}.",
+    "Translate this from {source} to {target}, keeping the meaning intact.",
+    "Could you translate the {source} text below into {target}?",
+    "Offer an accurate {target} rendering of this {source} input.",
+    "Change the language of the following text from {source} to {target}.",
+    "Read the {source} sentences and write them out in {target}.",
+    "Make a {target} translation of the text given in {source}.",
+    "The input is written in {source}; restate it in {target}.",
+    "Translate the {source} input into natural {target}.",
+    "Put the following {source} sentences into {target}.",
+    "Give me the {target} translation of this {source} passage.",
+    "Take the {source} text below and translate it to {target}.",
+    "Transform the {source} sentences that follow into {target}.",
+    "Write a {target} translation for the {source} text provided.",
+    "Translate the text from {source} to {target} as accurately as possible.",
+    "Interpret the following {source} text and write it in {target}.",
+    "From {source} to {target}: translate the input below.",
+]
+
+
+def translation_example(src_text: str, tgt_text: str, src_lang: str, tgt_lang: str,
+                        index: int | None = None) -> dict:
+    """index None -> the canonical instruction (test time); else paraphrase index % 33 (training)."""
+    tmpl = TRANSLATION_INSTRUCTIONS[0 if index is None else index % len(TRANSLATION_INSTRUCTIONS)]
+    instruction = tmpl.format(source=LANG_NAMES[check_lang(src_lang)], target=LANG_NAMES[check_lang(tgt_lang)])
+    return {"instruction": instruction, "input": src_text, "output": tgt_text}
+
+
+# QA prompts written in the target language (PAPER.md: instruction and field labels in language X).
+# Our own wording; "answer" is the label a model may echo (evaluate.extract_answer can strip it).
+QA_PROMPTS = {
+    "en": {"instruction": "Answer the question using the context. Reply with a short phrase taken from the context.",
+           "context": "Context", "question": "Question", "answer": "Answer"},
+    "de": {"instruction": "Beantworte die Frage anhand des Kontexts. Antworte mit einer kurzen Wortgruppe aus dem Kontext.",
+           "context": "Kontext", "question": "Frage", "answer": "Antwort"},
+    "zh": {"instruction": "根据上下文回答问题。请用上下文中的一个简短短语作答。",
+           "context": "上下文", "question": "问题", "answer": "答案"},
+    "ar": {"instruction": "أجب عن السؤال بالاعتماد على السياق. أجب بعبارة قصيرة مأخوذة من السياق.",
+           "context": "السياق", "question": "السؤال", "answer": "الإجابة"},
+    "el": {"instruction": "Απάντησε στην ερώτηση με βάση το κείμενο. Απάντησε με μια σύντομη φράση από το κείμενο.",
+           "context": "Κείμενο", "question": "Ερώτηση", "answer": "Απάντηση"},
+    "hi": {"instruction": "संदर्भ के आधार पर प्रश्न का उत्तर दीजिए। संदर्भ से लिया गया एक छोटा वाक्यांश लिखिए।",
+           "context": "संदर्भ", "question": "प्रश्न", "answer": "उत्तर"},
+    "tr": {"instruction": "Soruyu bağlama göre yanıtlayın. Bağlamdan alınmış kısa bir ifadeyle yanıt verin.",
+           "context": "Bağlam", "question": "Soru", "answer": "Cevap"},
+    "vi": {"instruction": "Trả lời câu hỏi dựa vào ngữ cảnh. Hãy trả lời bằng một cụm từ ngắn lấy từ ngữ cảnh.",
+           "context": "Ngữ cảnh", "question": "Câu hỏi", "answer": "Câu trả lời"},
+}
+
+
+def qa_example(context: str, question: str, lang: str, answer: str = "") -> dict:
+    p = QA_PROMPTS[check_lang(lang)]
+    return {"instruction": p["instruction"],
+            "input": f"{p['context']}: {context}\n{p['question']}: {question}", "output": answer}
+
+
+# ------------------------------------------------------------------------- supervised examples
+
+def encode_example(tok: Tokenizer, ex: dict, max_len: int) -> dict | None:
+    """[bos] + prompt + response + [eos]; labels -100 on bos+prompt (unshifted, HF style).
+
+    Truncated to max_len from the right; None when no response token survives.
+    """
+    prompt = [tok.bos_id] + tok.encode(format_prompt(ex["instruction"], ex.get("input", "")))
+    response = tok.encode(ex["output"]) + [tok.eos_id]
+    ids = (prompt + response)[:max_len]
+    if len(ids) <= len(prompt):
+        return None
+    labels = [IGNORE_INDEX] * len(prompt) + ids[len(prompt):]
+    return {"input_ids": ids, "labels": labels}
+
+
+def encode_examples(tok: Tokenizer, examples: list[dict], max_len: int, desc: str = "tokenize",
+                    verbose: bool = True) -> tuple[list[dict], int]:
+    """encode_example over a list; returns (encoded, n_dropped) and reports the drops."""
+    from tqdm import tqdm
+    out, dropped = [], 0
+    for ex in tqdm(examples, desc=desc, disable=not verbose or len(examples) < 5000, leave=False):
+        e = encode_example(tok, ex, max_len)
+        if e is None:
+            dropped += 1
+        else:
+            out.append(e)
+    if verbose and dropped:
+        print(f"dropped {dropped} of {len(examples)} examples: no response token fits in max_len={max_len}")
+    return out, dropped
+
+
+def make_batch(encoded: list[dict], pad_id: int) -> dict:
+    """Right-padded LongTensors (B, T-1): idx = ids[:-1], targets = labels[1:] (-100 on padding)."""
+    T = max(len(e["input_ids"]) for e in encoded)
+    B = len(encoded)
+    idx = torch.full((B, T - 1), pad_id, dtype=torch.long)
+    targets = torch.full((B, T - 1), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros((B, T - 1), dtype=torch.long)
+    for b, e in enumerate(encoded):
+        n = len(e["input_ids"]) - 1
+        idx[b, :n] = torch.tensor(e["input_ids"][:-1])
+        targets[b, :n] = torch.tensor(e["labels"][1:])
+        mask[b, :n] = 1
+    return {"idx": idx, "targets": targets, "attention_mask": mask}
+
+
+def iterate_batches(encoded: list[dict], batch_size: int | None = None, max_tokens: int | None = None,
+                    seed: int = 0, epoch: int = 0, group: int = 64):
+    """Yield lists of examples, each example exactly once per epoch, grouped by length.
+
+    Shuffle (seed, epoch), cut into chunks of `group` batches, sort each chunk by length, cut it into
+    batches of `batch_size` examples, or of at most `max_tokens` padded tokens (B * longest), then
+    shuffle the batch order. A single example longer than max_tokens forms its own batch.
+    The order is a pure function of (seed, epoch), so a resumed run can skip the batches it saw.
+    """
+    if (batch_size is None) == (max_tokens is None):
+        raise ValueError("iterate_batches: give exactly one of batch_size or max_tokens")
+    rng = random.Random(seed * 1_000_003 + epoch)
+    order = list(range(len(encoded)))
+    rng.shuffle(order)
+    chunk = group * (batch_size or max(1, max_tokens // 64))
+    batches = []
+    for c in range(0, len(order), chunk):
+        part = sorted(order[c:c + chunk], key=lambda i: len(encoded[i]["input_ids"]))
+        if batch_size:
+            batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+            continue
+        cur, longest = [], 0
+        for i in part:
+            n = len(encoded[i]["input_ids"])
+            if cur and (len(cur) + 1) * max(longest, n) > max_tokens:
+                batches.append(cur)
+                cur, longest = [], 0
+            cur.append(i)
+            longest = max(longest, n)
+        if cur:
+            batches.append(cur)
+    rng.shuffle(batches)
+    for b in batches:
+        yield [encoded[i] for i in b]
+
+
+# -------------------------------------------------------------------------------------- mixtures
+RECIPES = {  # recipe -> (English Alpaca, translated Alpaca, translation direction or None)
+    "alpaca": (True, False, None),        # the English-only baseline
+    "coit": (True, True, "en-X"),         # x-LLaMA: one language
+    "muit": (True, True, "en-X"),         # m-LLaMA: several languages
+    "trans_only": (False, False, "en-X"),  # ablation: translation data only
+    "instr_only": (True, True, None),     # ablation: (translated) instructions only
+    "coit_x2en": (True, True, "X-en"),    # ablation: X->en translation instead of en->X
+}
+
+
+def translation_counts(langs, available: dict, n_translation=None, budget=None, allocation=None) -> dict:
+    """Pairs per language: allocation (dict or JSON file) | budget split uniformly | n_translation each | all."""
+    if sum(x is not None for x in (n_translation, budget, allocation)) > 1:
+        raise ValueError("give at most one of n_translation, budget, allocation")
+    if allocation is not None:
+        if not isinstance(allocation, dict):
+            allocation = _load_json(Path(allocation))
+            if not isinstance(allocation, dict):
+                raise DataError(f"allocation file must hold an object like {{\"de\": 4000}}")
+        extra = set(allocation) - set(langs)
+        missing = set(langs) - set(allocation)
+        if extra or missing:
+            raise DataError(f"allocation languages {sorted(allocation)} do not match --langs {list(langs)}")
+        counts = {}
+        for l in langs:
+            v = allocation[l]
+            if not isinstance(v, (int, float)) or v < 0 or int(v) != v:
+                raise DataError(f"allocation[{l!r}] = {v!r}: expected a non-negative whole number")
+            counts[l] = int(v)
+    elif budget is not None:
+        q, r = divmod(int(budget), len(langs))
+        counts = {l: q + (i < r) for i, l in enumerate(langs)}  # remainder goes to the first languages
+    elif n_translation is not None:
+        counts = {l: int(n_translation) for l in langs}
+    else:
+        counts = dict(available)
+    for l, n in counts.items():
+        if n > available[l]:
+            raise DataError(f"asked for {n} en-{l} translation pairs but only {available[l]} exist")
+    return counts
+
+
+def build_mixture(recipe: str, data_dir, langs, *, n_translation=None, budget=None, allocation=None,
+                  n_alpaca=None, seed: int = 0) -> list[dict]:
+    """The training mixture of a recipe, shuffled with `seed`; each example carries source and lang.
+
+    First-N subsets: n_alpaca and the translation counts take the FIRST N of each file/corpus.
+    """
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r} (expected one of {', '.join(RECIPES)})")
+    langs = [langs] if isinstance(langs, str) else list(langs)
+    use_en, use_x, direction = RECIPES[recipe]
+    if recipe == "alpaca":
+        langs = []
+    else:
+        for l in langs:
+            check_lang(l, allow_en=False)
+        if not langs:
+            raise ValueError(f"recipe {recipe!r} needs at least one non-English language")
+        if recipe in ("coit", "coit_x2en") and len(langs) != 1:
+            raise ValueError(f"recipe {recipe!r} takes one language, got {langs}")
+    out = []
+
+    def add_alpaca(lang):
+        exs = read_alpaca(alpaca_path(data_dir, lang))
+        if n_alpaca is not None:
+            if n_alpaca > len(exs):
+                raise DataError(f"asked for {n_alpaca} Alpaca examples but {alpaca_path(data_dir, lang)} has {len(exs)}")
+            exs = exs[:n_alpaca]
+        out.extend({**e, "source": "alpaca", "lang": lang} for e in exs)
+
+    if use_en:
+        add_alpaca("en")
+    if use_x:
+        for l in langs:
+            add_alpaca(l)
+    if direction:
+        corpora = {l: read_parallel(data_dir, l) for l in langs}
+        counts = translation_counts(langs, {l: len(p) for l, p in corpora.items()},
+                                    n_translation, budget, allocation)
+        for l in langs:
+            for i, (en, x) in enumerate(corpora[l][:counts[l]]):
+                ex = (translation_example(en, x, "en", l, index=i) if direction == "en-X"
+                      else translation_example(x, en, l, "en", index=i))
+                out.append({**ex, "source": "translation", "lang": l})
+    random.Random(seed).shuffle(out)
+    return out
+
+
+def composition(examples: list[dict], tok: Tokenizer | None = None) -> str:
+    """Table: examples per source x language (+ target tokens and tokens per character with a tokenizer)."""
+    rows: dict[tuple, list] = {}
+    for ex in examples:
+        r = rows.setdefault((ex.get("source", "?"), ex.get("lang", "?")), [0, 0, 0])
+        r[0] += 1
+        if tok is not None:
+            r[1] += len(tok.encode(ex["output"])) + 1  # + EOS
+            r[2] += len(ex["output"])
+    head = f"{'source':<12} {'lang':<5} {'examples':>9}" + (f" {'target_tokens':>14} {'tok/char':>9}" if tok else "")
+    lines = [head, "-" * len(head)]
+    tot = [0, 0, 0]
+    for (src, lang), (n, t, c) in sorted(rows.items()):
+        line = f"{src:<12} {lang:<5} {n:>9}"
+        if tok:
+            line += f" {t:>14} {(t - n) / max(c, 1):>9.3f}"  # tokens per character of the output text
+        lines.append(line)
+        tot = [tot[0] + n, tot[1] + t, tot[2] + c]
+    lines.append("-" * len(head))
+    lines.append(f"{'total':<12} {'':<5} {tot[0]:>9}" + (f" {tot[1]:>14} {(tot[1] - tot[0]) / max(tot[2], 1):>9.3f}" if tok else ""))
+    return "\n".join(lines)
