@@ -1,0 +1,510 @@
+"""LLaMA in one file: RMSNorm, RoPE, grouped-query attention, SwiGLU, KV-cache generation,
+and loading/saving Hugging Face `LlamaForCausalLM` checkpoints with a strict, named load.
+
+Parameter names equal the HF checkpoint's (`model.layers.0.self_attn.q_proj.weight`, ...) and
+RoPE uses HF's half-rotation layout, so a HF folder loads with no rename table and no q/k
+permutation, and our folders load in transformers.
+
+    from model import Llama, LlamaConfig, PRESETS
+    model = Llama(PRESETS["mini"])                                  # random init, std 0.02
+    logits, loss = model(idx, targets)                              # targets already shifted, -100 ignored
+    model = Llama.from_pretrained("path/to/hf_folder", dtype="bfloat16")
+    out = model.generate(idx, 64, eos_id=2, attention_mask=mask)    # left-padded prompts allowed
+    model.save_pretrained("runs/ckpt")                              # config.json + safetensors
+
+Run the parity tests against transformers:  python -m pytest -q tests/test_model.py
+Sizes: `python model.py` prints every preset's parameter count and FLOPs per token.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+
+@dataclass
+class LlamaConfig:
+    vocab_size: int = 32000             # LLaMA-1/2 sentencepiece
+    hidden_size: int = 4096             # model width C
+    intermediate_size: int = 11008      # SwiGLU hidden width
+    num_hidden_layers: int = 32
+    num_attention_heads: int = 32
+    num_key_value_heads: int | None = None   # None -> = num_attention_heads (plain multi-head)
+    max_position_embeddings: int = 2048  # informational; RoPE itself has no length limit
+    rms_norm_eps: float = 1e-6          # 1e-6 LLaMA-1, 1e-5 Llama-2: always read it
+    rope_theta: float = 10000.0         # RoPE base; 5e5 for Llama-3
+    rope_scaling: dict | None = None    # {"rope_type": "linear"|"llama3", "factor": ...}
+    tie_word_embeddings: bool = False   # lm_head shares embed_tokens' weight
+    bos_token_id: int = 1
+    eos_token_id: int = 2
+    head_dim: int | None = None         # None -> hidden_size // num_attention_heads
+    torch_dtype: str | None = None      # the dtype config.json declares (informational)
+
+    def __post_init__(self):
+        if self.num_key_value_heads is None:
+            self.num_key_value_heads = self.num_attention_heads
+        if self.head_dim is None:
+            self.head_dim = self.hidden_size // self.num_attention_heads
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise ValueError(f"num_attention_heads={self.num_attention_heads} is not a multiple of "
+                             f"num_key_value_heads={self.num_key_value_heads}")
+
+    @classmethod
+    def from_hf(cls, d: dict, source: str = "config") -> "LlamaConfig":
+        """Read a HF config dict; accepts transformers-4 (`rope_theta`, `rope_scaling`, `torch_dtype`)
+        and transformers-5 (`rope_parameters`, `dtype`) spellings."""
+        if d.get("model_type", "llama") != "llama":
+            raise ValueError(f"{source}: model_type={d['model_type']!r}, expected 'llama'")
+        for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"):
+            if name not in d:
+                raise ValueError(f"{source}: missing field {name!r}")
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in known and k not in ("rope_theta", "rope_scaling", "torch_dtype")}
+        rope = dict(d.get("rope_parameters") or {})
+        scaling = dict(d.get("rope_scaling") or rope)
+        if "type" in scaling and "rope_type" not in scaling:
+            scaling["rope_type"] = scaling.pop("type")       # old spelling
+        scaling.pop("rope_theta", None)
+        kw["rope_theta"] = float(d.get("rope_theta", rope.get("rope_theta", 10000.0)))
+        kw["rope_scaling"] = scaling if scaling.get("rope_type", "default") != "default" else None
+        kw["torch_dtype"] = d.get("dtype") or d.get("torch_dtype")
+        if isinstance(kw.get("eos_token_id"), list):
+            kw["eos_token_id"] = kw["eos_token_id"][0]
+        return cls(**kw)
+
+    @classmethod
+    def from_json(cls, path) -> "LlamaConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such config file")
+        try:
+            d = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from None
+        return cls.from_hf(d, source=str(path))
+
+    def to_hf(self) -> dict:
+        """config.json for transformers 4 and 5 (both RoPE spellings, both dtype spellings)."""
+        d = {k: v for k, v in asdict(self).items() if k not in ("rope_scaling", "torch_dtype")}
+        dtype = self.torch_dtype or "float32"
+        rope = {"rope_type": "default", **(self.rope_scaling or {}), "rope_theta": self.rope_theta}
+        d.update(architectures=["LlamaForCausalLM"], model_type="llama", hidden_act="silu",
+                 attention_bias=False, mlp_bias=False, rope_scaling=self.rope_scaling,
+                 rope_parameters=rope, dtype=dtype, torch_dtype=dtype)
+        return d
+
+
+def _mini(dim, layers, heads, kv, ffn, **kw):
+    return LlamaConfig(vocab_size=4096, hidden_size=dim, intermediate_size=ffn, num_hidden_layers=layers,
+                       num_attention_heads=heads, num_key_value_heads=kv, max_position_embeddings=1024,
+                       rms_norm_eps=1e-5, tie_word_embeddings=False, **kw)
+
+
+PRESETS: dict[str, LlamaConfig] = {
+    # real checkpoints (values from their config.json)
+    "llama-7b": LlamaConfig(),
+    "llama-13b": LlamaConfig(hidden_size=5120, intermediate_size=13824, num_hidden_layers=40, num_attention_heads=40),
+    "llama2-7b": LlamaConfig(max_position_embeddings=4096, rms_norm_eps=1e-5),
+    "tinyllama-1.1b": LlamaConfig(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22,
+                                  num_attention_heads=32, num_key_value_heads=4, rms_norm_eps=1e-5),
+    "llama3.1-8b": LlamaConfig(vocab_size=128256, intermediate_size=14336, num_key_value_heads=8,
+                               max_position_embeddings=131072, rms_norm_eps=1e-5, rope_theta=500000.0,
+                               rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                             "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
+                               bos_token_id=128000, eos_token_id=128001),
+    # miniature sizes for the CPU study (vocab 4096: set it to the tokenizer's with dataclasses.replace)
+    "nano": _mini(128, 2, 4, 2, 344),        # ~1.4M params; tests and smoke runs
+    "micro": _mini(192, 3, 4, 2, 512),       # ~2.8M
+    "mini": _mini(256, 4, 4, 2, 688),        # ~5.0M; the default miniature base
+    "small": _mini(384, 6, 6, 6, 1024),      # ~13.7M; = bench.py's 14M config
+}
+PRESETS["bench-14m"] = PRESETS["small"]
+
+
+# ----------------------------------------------------------------------------- layers
+
+class RMSNorm(nn.Module):
+    """x / rms(x) * weight, computed in fp32 like HF (matters under bf16)."""
+
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        return self.weight * F.rms_norm(x.float(), (x.size(-1),), eps=self.eps).to(x.dtype)
+
+
+def rope_inv_freq(cfg: LlamaConfig) -> torch.Tensor:
+    """theta^(-2i/d) for i < d/2, with Llama-3 / linear frequency scaling when configured."""
+    d = cfg.head_dim
+    inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, d, 2, dtype=torch.int64).float() / d))
+    s = cfg.rope_scaling
+    kind = (s or {}).get("rope_type", "default")
+    if kind == "linear":
+        inv_freq = inv_freq / s["factor"]
+    elif kind == "llama3":      # long wavelengths slowed by `factor`, short kept, a smooth ramp between
+        factor, lo, hi, old = s["factor"], s["low_freq_factor"], s["high_freq_factor"], s["original_max_position_embeddings"]
+        wavelen = 2 * math.pi / inv_freq
+        scaled = torch.where(wavelen > old / lo, inv_freq / factor, inv_freq)
+        smooth = (old / wavelen - lo) / (hi - lo)
+        smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+        medium = (wavelen >= old / hi) & (wavelen <= old / lo)
+        inv_freq = torch.where(medium, smoothed, scaled)
+    elif kind != "default":
+        raise ValueError(f"rope_scaling: rope_type {kind!r} not supported (default, linear, llama3)")
+    return inv_freq
+
+
+def rope_cos_sin(inv_freq, pos, dtype):
+    """pos (B|1, T) -> cos, sin (B|1, 1, T, hs) in HF's layout: the two halves share frequencies."""
+    freqs = pos[..., None].float() * inv_freq                 # (B, T, hs/2), fp32 like HF
+    emb = torch.cat((freqs, freqs), dim=-1)[:, None]          # (B, 1, T, hs)
+    return emb.cos().to(dtype), emb.sin().to(dtype)
+
+
+def apply_rope(x, cos, sin):
+    """Rotate (x1, x2) halves of each head: x*cos + rotate_half(x)*sin (HF layout, not Meta's pairs)."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return x * cos + torch.cat((-x2, x1), dim=-1) * sin
+
+
+class KVCache:
+    """Keys/values of every layer for a batch, preallocated to the full generation length."""
+
+    def __init__(self, cfg: LlamaConfig, batch: int, max_len: int, dtype, device):
+        shape = (cfg.num_hidden_layers, batch, cfg.num_key_value_heads, max_len, cfg.head_dim)
+        self.k = torch.zeros(shape, dtype=dtype, device=device)
+        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        self.pos = 0                                          # number of cached positions
+
+    def update(self, layer: int, k, v):
+        """Append k, v (B, nkv, T, hs) at self.pos; return all cached (B, nkv, pos+T, hs)."""
+        end = self.pos + k.size(2)
+        self.k[layer, :, :, self.pos:end] = k
+        self.v[layer, :, :, self.pos:end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: LlamaConfig, layer: int):
+        super().__init__()
+        self.layer, self.nh, self.nkv, self.hs = layer, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        self.q_proj = nn.Linear(cfg.hidden_size, self.nh * self.hs, bias=False)
+        self.k_proj = nn.Linear(cfg.hidden_size, self.nkv * self.hs, bias=False)
+        self.v_proj = nn.Linear(cfg.hidden_size, self.nkv * self.hs, bias=False)
+        self.o_proj = nn.Linear(self.nh * self.hs, cfg.hidden_size, bias=False)
+
+    def forward(self, x, cos, sin, mask=None, cache=None):
+        B, T, _ = x.shape
+        q = self.q_proj(x).view(B, T, self.nh, self.hs).transpose(1, 2)     # (B, nh, T, hs)
+        k = self.k_proj(x).view(B, T, self.nkv, self.hs).transpose(1, 2)    # (B, nkv, T, hs)
+        v = self.v_proj(x).view(B, T, self.nkv, self.hs).transpose(1, 2)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if cache is not None:
+            k, v = cache.update(self.layer, k, v)                           # (B, nkv, S, hs)
+        if self.nkv != self.nh:
+            # GQA: each group of nh/nkv query heads reads the same key/value head
+            k = k.repeat_interleave(self.nh // self.nkv, dim=1)             # (B, nh, S, hs)
+            v = v.repeat_interleave(self.nh // self.nkv, dim=1)
+        # mask None: causal when T == S (training, prefill), everything when T == 1 (decoding)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None and T > 1)
+        return self.o_proj(y.transpose(1, 2).reshape(B, T, self.nh * self.hs))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: LlamaConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))    # SwiGLU
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: LlamaConfig, layer: int):
+        super().__init__()
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.self_attn = Attention(cfg, layer)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x, cos, sin, mask=None, cache=None):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, cache)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+def _padding(attention_mask, T: int, device):
+    """Per-row positions (B|1, T) and a boolean attention mask (B, 1, T, T) or None.
+
+    Right padding needs nothing: real tokens never look ahead, so the causal fast path is exact for
+    them. Left padding shifts each row: position = number of real tokens before it, and keys at pad
+    positions are hidden. A pad query may still see itself, so no softmax row is empty (NaN)."""
+    arange = torch.arange(T, device=device)
+    if attention_mask is None:
+        return arange[None], None
+    am = attention_mask.to(device=device, dtype=torch.bool)
+    if bool((am[:, 1:] <= am[:, :-1]).all()):                 # each row: ones, then zeros
+        return arange[None], None
+    pos = (am.long().cumsum(-1) - 1).clamp(min=0)
+    causal = arange[:, None] >= arange[None, :]               # (T, T)
+    mask = (causal & am[:, None, :]) | torch.eye(T, dtype=torch.bool, device=device)
+    return pos, mask[:, None]
+
+
+class Llama(nn.Module):
+    def __init__(self, config: LlamaConfig):
+        super().__init__()
+        self.config = cfg = config
+        self.model = nn.ModuleDict(dict(
+            embed_tokens=nn.Embedding(cfg.vocab_size, cfg.hidden_size),
+            layers=nn.ModuleList(Block(cfg, i) for i in range(cfg.num_hidden_layers)),
+            norm=RMSNorm(cfg.hidden_size, cfg.rms_norm_eps),
+        ))
+        self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
+        if cfg.tie_word_embeddings:
+            self.lm_head.weight = self.model.embed_tokens.weight
+        self.register_buffer("inv_freq", rope_inv_freq(cfg), persistent=False)
+        self.gradient_checkpointing = False      # recompute each block in backward to save memory
+        if not self.inv_freq.is_meta:
+            self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(m):
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, mean=0.0, std=0.02)    # HF initializer_range
+
+    # ------------------------------------------------------------------------- forward
+
+    def _blocks(self, x, pos, mask, cache=None, collect=None):
+        cos, sin = rope_cos_sin(self.inv_freq, pos, x.dtype)
+        for block in self.model.layers:
+            if collect is not None:
+                collect.append(x)
+            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                x = checkpoint(block, x, cos, sin, mask, cache, use_reentrant=False)
+            else:
+                x = block(x, cos, sin, mask, cache)
+        x = self.model.norm(x)
+        if collect is not None:
+            collect.append(x)
+        return x
+
+    def forward(self, idx, targets=None, attention_mask=None, reduction: str = "mean"):
+        """idx (B, T) -> logits (B, T, V) fp32 and the cross-entropy against targets (B, T),
+        already shifted; -100 is ignored. reduction "sum" lets train.py divide by the target
+        tokens of the whole accumulated batch."""
+        pos, mask = _padding(attention_mask, idx.size(1), idx.device)
+        x = self._blocks(self.model.embed_tokens(idx), pos, mask)
+        logits = self.lm_head(x).float()
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1),
+                                   ignore_index=-100, reduction=reduction)
+        return logits, loss
+
+    @torch.no_grad()
+    def hidden_states(self, idx, attention_mask=None) -> list[torch.Tensor]:
+        """n_layers + 1 tensors (B, T, C): the embeddings, then each block's output; the last one
+        after the final norm, exactly as HF's output_hidden_states."""
+        pos, mask = _padding(attention_mask, idx.size(1), idx.device)
+        out: list[torch.Tensor] = []
+        self._blocks(self.model.embed_tokens(idx), pos, mask, collect=out)
+        return out
+
+    # ------------------------------------------------------------------------- generation
+
+    @torch.no_grad()
+    def generate(self, idx, max_new_tokens: int, temperature: float = 0.0, top_k: int | None = None,
+                 top_p: float | None = None, eos_id: int | None = None, attention_mask=None):
+        """Continue prompts idx (B, T), left-padded when attention_mask has zeros.
+        Returns (B, T + n_new) with the prompt; rows that emitted eos_id are padded with eos_id and
+        generation stops when every row has finished (eos_id None: always max_new_tokens)."""
+        B, T = idx.shape
+        pos, mask = _padding(attention_mask, T, idx.device)
+        keys = None if mask is None else attention_mask.to(device=idx.device, dtype=torch.bool)
+        cache = KVCache(self.config, B, T + max_new_tokens, self.lm_head.weight.dtype, idx.device)
+        x, out = idx, [idx]
+        finished = torch.zeros(B, dtype=torch.bool, device=idx.device)
+        for step in range(max_new_tokens):
+            h = self._blocks(self.model.embed_tokens(x), pos, mask, cache)
+            cache.pos += x.size(1)
+            nxt = sample(self.lm_head(h[:, -1]).float(), temperature, top_k, top_p)   # (B,)
+            if eos_id is not None:
+                nxt = torch.where(finished, torch.full_like(nxt, eos_id), nxt)
+                finished |= nxt == eos_id
+            out.append(nxt[:, None])
+            if eos_id is not None and bool(finished.all()):
+                break
+            x, pos = nxt[:, None], pos[:, -1:] + 1
+            if keys is not None:     # decoding one token: it may see every real key, no causal part
+                keys = torch.cat([keys, keys.new_ones(B, 1)], dim=1)
+                mask = keys[:, None, None, :]                  # (B, 1, 1, S)
+        return torch.cat(out, dim=1)
+
+    # ------------------------------------------------------------------------- accounting
+
+    def num_params(self, non_embedding: bool = False) -> int:
+        """Unique parameters (a tied head counts once); non_embedding drops the input embedding."""
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.model.embed_tokens.weight.numel() if non_embedding else n
+
+    def flops_per_token(self, seq_len: int) -> int:
+        """Training FLOPs per token (forward + backward): 6 x every matmul weight (the head
+        included, the embedding lookup not) + 12 x layers x width x seq_len for attention scores
+        (Kaplan et al. 2020; PaLM appendix B)."""
+        cfg = self.config
+        matmul = self.num_params(non_embedding=True) + (self.lm_head.weight.numel() if cfg.tie_word_embeddings else 0)
+        return 6 * matmul + 12 * cfg.num_hidden_layers * cfg.num_attention_heads * cfg.head_dim * seq_len
+
+
+    # ------------------------------------------------------------------------- checkpoints
+
+    @classmethod
+    def from_pretrained(cls, path, dtype=None, device=None) -> "Llama":
+        """Load a HF LlamaForCausalLM folder (model.safetensors, sharded safetensors with an index,
+        or pytorch_model.bin). Strict: missing/unexpected keys and wrong shapes raise one ValueError
+        naming them. Built on the meta device and filled with assign=True, so a 7B model never
+        exists twice in memory; tensors keep the checkpoint's dtype unless dtype is given."""
+        path = Path(path)
+        config = LlamaConfig.from_json(path / "config.json")
+        state = _read_state(path, device)
+        with torch.device("meta"):
+            model = cls(config)
+        expected = {k: v.shape for k, v in model.state_dict().items()}
+        if config.tie_word_embeddings:
+            expected.pop("lm_head.weight")
+            state.pop("lm_head.weight", None)                  # some tied checkpoints store it anyway
+        state = {k: v for k, v in state.items() if not k.endswith("rotary_emb.inv_freq")}
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        wrong = [f"{k} {tuple(state[k].shape)} (config expects {tuple(s)})"
+                 for k, s in expected.items() if k in state and state[k].shape != s]
+        for what, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatch", wrong)):
+            if items:
+                more = f" ... ({len(items)} in all)" if len(items) > 5 else ""
+                raise ValueError(f"{path}: checkpoint does not fit config.json: {what}: {', '.join(items[:5])}{more}")
+        dtype = _as_dtype(dtype)
+        if dtype is not None:
+            state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+        model.load_state_dict(state, strict=False, assign=True)
+        if config.tie_word_embeddings:
+            model.lm_head.weight = model.model.embed_tokens.weight
+        model.inv_freq = rope_inv_freq(config).to(device or "cpu")   # buffers are not in checkpoints
+        model.config = replace(config, torch_dtype=str(model.lm_head.weight.dtype).removeprefix("torch."))
+        return model.eval()
+
+    def save_pretrained(self, path, max_shard_bytes: int = 5 * 2**30) -> Path:
+        """Write config.json, generation_config.json and model.safetensors (shards + index above
+        max_shard_bytes). A new folder is built beside `path` and renamed into place; into an
+        existing folder (tokenizer, logs) each file is written to a temp name and renamed."""
+        from safetensors.torch import save_file
+        path = Path(path)
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        if self.config.tie_word_embeddings:
+            state.pop("lm_head.weight")                        # safetensors cannot store aliases
+        shards, size = [{}], 0
+        for k, v in state.items():
+            nbytes = v.numel() * v.element_size()
+            if shards[-1] and size + nbytes > max_shard_bytes:
+                shards.append({})
+                size = 0
+            shards[-1][k] = v
+            size += nbytes
+        dtype = str(self.lm_head.weight.dtype).removeprefix("torch.")
+        files = {"config.json": replace(self.config, torch_dtype=dtype).to_hf(),
+                 "generation_config.json": {"bos_token_id": self.config.bos_token_id,
+                                            "eos_token_id": self.config.eos_token_id}}
+        if len(shards) == 1:
+            names = ["model.safetensors"]
+        else:
+            names = [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
+            files["model.safetensors.index.json"] = {
+                "metadata": {"total_size": sum(v.numel() * v.element_size() for v in state.values())},
+                "weight_map": {k: n for n, shard in zip(names, shards) for k in shard}}
+        final = path
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp", dir=path.parent))
+        for old in list(path.glob("model*.safetensors")) + list(path.glob("model.safetensors.index.json")):
+            if old.name not in names and old.name not in files:
+                old.unlink()                                   # stale shards of an earlier save
+        for name, shard in zip(names, shards):
+            tmp = path / f".{name}.tmp"
+            save_file(shard, str(tmp), metadata={"format": "pt"})
+            os.replace(tmp, path / name)
+        for name, obj in files.items():
+            tmp = path / f".{name}.tmp"
+            tmp.write_text(json.dumps(obj, indent=2) + "\n")
+            os.replace(tmp, path / name)
+        if path != final:
+            os.rename(path, final)
+        return final
+
+
+def _as_dtype(dtype):
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    names = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+             "fp16": torch.float16, "float16": torch.float16}
+    if dtype not in names:
+        raise ValueError(f"dtype {dtype!r}: expected one of {', '.join(names)}")
+    return names[dtype]
+
+
+def _read_state(path: Path, device=None) -> dict[str, torch.Tensor]:
+    """All tensors of a HF checkpoint folder, in whichever of the usual layouts it uses."""
+    from safetensors.torch import load_file
+    device = str(device or "cpu")
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such checkpoint folder")
+    for index_name, loader in (("model.safetensors.index.json", lambda f: load_file(f, device=device)),
+                               ("pytorch_model.bin.index.json",
+                                lambda f: torch.load(f, map_location=device, weights_only=True, mmap=True))):
+        if (path / index_name).is_file():
+            weight_map = json.loads((path / index_name).read_text())["weight_map"]
+            state = {}
+            for shard in sorted(set(weight_map.values())):
+                if not (path / shard).is_file():
+                    raise FileNotFoundError(f"{path / index_name}: lists shard {shard}, which is missing")
+                state.update(loader(path / shard))
+            return state
+    if (path / "model.safetensors").is_file():
+        return load_file(path / "model.safetensors", device=device)
+    if (path / "pytorch_model.bin").is_file():
+        return torch.load(path / "pytorch_model.bin", map_location=device, weights_only=True, mmap=True)
+    raise FileNotFoundError(f"{path}: no model.safetensors, sharded index or pytorch_model.bin")
+
+
+def sample(logits, temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None):
+    """logits (B, V) -> token ids (B,): argmax at temperature 0, else top-k / nucleus sampling."""
+    if temperature <= 0:
+        return logits.argmax(-1)
+    logits = logits / temperature
+    if top_k is not None:
+        kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None:
+        sorted_logits, order = logits.sort(-1, descending=True)
+        probs = sorted_logits.softmax(-1)
+        drop = probs.cumsum(-1) - probs > top_p               # keep the smallest set with mass >= top_p
+        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
+    return torch.multinomial(logits.softmax(-1), 1)[:, 0]
+
+
+if __name__ == "__main__":
+    for name, cfg in PRESETS.items():
+        with torch.device("meta"):
+            m = Llama(cfg)
+        print(f"{name:15s} {m.num_params() / 1e6:9.1f}M params  {m.flops_per_token(2048) / 1e9:8.2f} GFLOP/token at T=2048")
