@@ -51,8 +51,14 @@ from dataclasses import dataclass, field, asdict
 from functools import lru_cache
 from pathlib import Path
 
+import torch
+from tqdm import tqdm
+
+import data
+from data import LANGS, LANG_NAMES
+from model import Llama
+
 VERSION = "xllama-1"  # the `version:` field of our signatures; never sacreBLEU's number
-LANGS = ("en", "de", "zh", "ar", "el", "hi", "tr", "vi")  # same as data.LANGS (data.py needs torch-free import)
 
 
 # ----------------------------------------------------------------------------- tokenizers
@@ -424,3 +430,327 @@ def language_rate(texts, lang: str) -> float:
     """Share (0..1) of texts whose response_language is `lang`."""
     texts = list(texts)
     return sum(response_language(t) == lang for t in texts) / max(len(texts), 1)
+
+
+# ----------------------------------------------------------------------------- scoring a task's outputs
+def score_qa(responses, golds, lang: str) -> dict:
+    """The QA scores reported for XQuAD/MLQA, in percent: containment on the raw response (paper),
+    EM/F1 with MLQA rules on extract_answer(response), share of responses in `lang`."""
+    n = len(responses)
+    answers = [extract_answer(r) for r in responses]
+    emf1 = [mlqa_em_f1(a, g, lang) for a, g in zip(answers, golds)]
+    pct = lambda xs: 100.0 * sum(xs) / max(n, 1)
+    return {"n": n, "contain": pct(containment(r, g) for r, g in zip(responses, golds)),
+            "em": pct(e for e, _ in emf1), "f1": pct(f for _, f in emf1),
+            "lang_rate": 100.0 * language_rate(responses, lang),
+            "metric_note": f"contain = first gold answer in raw response; em/f1 = MLQA rules (lang {lang}) on extracted answer"}
+
+
+def score_translation(hyps, refs, tgt_lang: str, spm_path: str | None = None) -> dict:
+    """BLEU (13a, or zh for Chinese), chrF++, and spBLEU (effective order) when a sentencepiece model is given."""
+    tok = "zh" if tgt_lang == "zh" else "13a"
+    b, c = corpus_bleu(hyps, refs, tokenize=tok), chrf(hyps, refs, word_order=2)
+    out = {"n": len(hyps), "bleu": b.score, "chrf++": c.score, "lang_rate": 100.0 * language_rate(hyps, tgt_lang),
+           "signatures": {"bleu": b.signature, "chrf++": c.signature}}
+    if spm_path:
+        s = corpus_bleu(hyps, refs, tokenize=f"spm:{spm_path}", use_effective_order=True)
+        out["spbleu"], out["signatures"]["spbleu"] = s.score, s.signature
+    return out
+
+
+# ----------------------------------------------------------------------------- model-based evaluation
+@dataclass
+class EvalConfig:
+    model: str  # checkpoint folder (HF layout + tokenizer.model)
+    task: str = "xquad"  # xquad | mlqa | flores | all
+    lang: str = "de"  # language X; with --task all a comma-separated list
+    direction: str = "en-X"  # flores: en-X (paper's main direction) or X-en
+    data: str = "runs/world"  # data folder (../shared/data for the real benchmarks)
+    limit: int | None = None  # first N examples only
+    batch_size: int = 8  # prompts per generate() call (left-padded)
+    max_new_tokens: int | None = None  # None: 64 for QA, 256 for translation
+    out: str | None = None  # None: MODEL/eval/<task>-<lang>[-<direction>]
+    spm: str | None = None  # spBLEU tokenizer; None: the checkpoint's tokenizer.model (not Flores-101's)
+    device: str = "auto"  # auto | cpu | cuda
+
+
+def load_examples(task: str, lang: str, data_dir, direction: str = "en-X", limit=None) -> list[dict]:
+    """Benchmark records (original fields + id + prompt pieces) for one task and language."""
+    if lang not in LANGS:
+        raise ValueError(f"--lang {lang!r}: expected one of {', '.join(LANGS)}")
+    if task in ("xquad", "mlqa"):
+        path = data.xquad_path(data_dir, lang) if task == "xquad" else data.mlqa_path(data_dir, lang)
+        recs = data.read_squad(path)[:limit]
+        for r in recs:
+            ex = data.qa_example(r["context"], r["question"], lang)
+            r["instruction"], r["input"] = ex["instruction"], ex["input"]
+        return recs
+    if task == "flores":
+        if direction not in ("en-X", "X-en"):
+            raise ValueError(f"--direction {direction!r}: expected en-X or X-en")
+        src, tgt = ("en", lang) if direction == "en-X" else (lang, "en")
+        if lang == "en":
+            raise ValueError("--lang en: Flores is scored between English and another language X")
+        srcs, refs = data.read_flores(data_dir, src), data.read_flores(data_dir, tgt)
+        recs = []
+        for i, (s, t) in enumerate(list(zip(srcs, refs))[:limit]):
+            ex = data.translation_example(s, t, src, tgt, index=None)
+            recs.append({"id": f"flores-{src}-{tgt}-{i}", "src_lang": src, "tgt_lang": tgt, "source": s,
+                         "reference": t, "instruction": ex["instruction"], "input": ex["input"]})
+        return recs
+    raise ValueError(f"--task {task!r}: expected xquad, mlqa, flores or all")
+
+
+def generate_responses(model, tok, prompts: list[str], max_new_tokens: int, device) -> tuple[list[str], int]:
+    """Greedy responses for one batch: left-padded prompts + attention mask, KV-cached generate().
+    Prompts longer than the context window minus max_new_tokens lose their left end (counted)."""
+    keep = model.config.max_position_embeddings - max_new_tokens
+    ids, cut = [], 0
+    for p in prompts:
+        x = [tok.bos_id] + tok.encode(p)
+        if len(x) > keep:
+            x, cut = [tok.bos_id] + x[len(x) - keep + 1:], cut + 1
+        ids.append(x)
+    T = max(len(x) for x in ids)
+    idx = torch.full((len(ids), T), tok.pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), T), dtype=torch.long)
+    for i, x in enumerate(ids):
+        idx[i, T - len(x):], mask[i, T - len(x):] = torch.tensor(x), 1
+    out = model.generate(idx.to(device), max_new_tokens, temperature=0.0, eos_id=tok.eos_id,
+                         attention_mask=mask.to(device))[:, T:].tolist()
+    texts = [tok.decode(row[:row.index(tok.eos_id)] if tok.eos_id in row else row) for row in out]
+    return [t.strip() for t in texts], cut
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    out = []
+    if path.is_file():
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError as e:  # a line cut by a crash mid-write: redo that example
+                    print(f"{path}:{i}: unreadable line skipped ({e.msg}); its example is generated again")
+    return out
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _load_model(model_dir: Path, device: str):
+    if not (model_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{model_dir}: not a checkpoint folder (no config.json)")
+    if not (model_dir / "tokenizer.model").is_file():
+        raise FileNotFoundError(f"{model_dir}: no tokenizer.model in the checkpoint folder")
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    print(f"device {device}, dtype {str(dtype).replace('torch.', '')}")
+    model = Llama.from_pretrained(model_dir, dtype=dtype, device=device).eval()
+    return model, data.Tokenizer.from_folder(model_dir), device
+
+
+def run_task(cfg: EvalConfig, model=None, tok=None, device="cpu") -> dict:
+    """One benchmark for one language: generate what is missing from OUT/predictions.jsonl, then score."""
+    model_dir = Path(cfg.model)
+    recs = load_examples(cfg.task, cfg.lang, cfg.data, cfg.direction, cfg.limit)  # bad input fails before loading
+    if model is None:
+        model, tok, device = _load_model(model_dir, cfg.device)
+    name = f"{cfg.task}-{cfg.lang}" + (f"-{cfg.direction}" if cfg.task == "flores" else "")
+    out = Path(cfg.out) if cfg.out else model_dir / "eval" / name
+    out.mkdir(parents=True, exist_ok=True)
+    final, partial = out / "predictions.jsonl", out / "predictions.partial.jsonl"
+    done = {r["id"]: r for r in _read_jsonl(final) + _read_jsonl(partial) if "prediction" in r}
+    todo = sorted((r for r in recs if r["id"] not in done), key=lambda r: -len(r["instruction"] + r["input"]))
+    qa = cfg.task != "flores"
+    max_new = cfg.max_new_tokens or (64 if qa else 256)
+    truncated = 0
+    if done:
+        print(f"{out}: resuming, {sum(r['id'] in done for r in recs)} of {len(recs)} already predicted")
+    with partial.open("a", encoding="utf-8") as f, tqdm(total=len(todo), desc=name, unit="ex") as bar:
+        for i in range(0, len(todo), cfg.batch_size):
+            batch = todo[i:i + cfg.batch_size]
+            prompts = [data.format_prompt(r["instruction"], r["input"]) for r in batch]
+            texts, cut = generate_responses(model, tok, prompts, max_new, device)
+            truncated += cut
+            for r, t in zip(batch, texts):
+                done[r["id"]] = rec = {k: v for k, v in r.items() if k not in ("instruction", "input")}
+                rec["prediction"] = t
+                if qa:
+                    rec["answer"] = extract_answer(t)
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            f.flush()
+            bar.update(len(batch))
+    rows = [done[r["id"]] for r in recs]
+    _write_atomic(final, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    partial.unlink(missing_ok=True)
+    preds = [r["prediction"] for r in rows]
+    if qa:
+        scores = score_qa(preds, [r["answers"] for r in rows], cfg.lang)
+    else:
+        spm_path = cfg.spm or str(model_dir / "tokenizer.model")
+        scores = score_translation(preds, [r["reference"] for r in rows], rows[0]["tgt_lang"], spm_path)
+    scores.update(task=cfg.task, lang=cfg.lang, direction=cfg.direction if not qa else None,
+                  model=str(model_dir), data=str(cfg.data), limit=cfg.limit, max_new_tokens=max_new,
+                  prompts_truncated=truncated)
+    _write_atomic(out / "scores.json", json.dumps(scores, indent=2, ensure_ascii=False) + "\n")
+    print_table([scores])
+    print(f"wrote {final} and {out / 'scores.json'}")
+    return scores
+
+
+def evaluate(model_dir, task, lang, data_dir, direction="en-X", limit=None, batch_size=8, out_dir=None, **kw) -> dict:
+    """Library entry point (scaling.py, reproduce.py). One task -> its scores dict; task "all" ->
+    {"<task>-<lang>[-<direction>]": scores} for every benchmark present in data_dir."""
+    cfg = EvalConfig(model=str(model_dir), task=task, lang=lang, data=str(data_dir), direction=direction,
+                     limit=limit, batch_size=batch_size, out=None if out_dir is None else str(out_dir), **kw)
+    if task != "all":
+        return run_task(cfg)
+    return run_all(cfg)
+
+
+def run_all(cfg: EvalConfig) -> dict:
+    """Every benchmark available in cfg.data for each language of cfg.lang (comma-separated)."""
+    langs = [l.strip() for l in cfg.lang.split(",") if l.strip()]
+    for l in langs:
+        if l not in LANGS:
+            raise ValueError(f"--lang {l!r}: expected one of {', '.join(LANGS)}")
+    model, tok, device = _load_model(Path(cfg.model), cfg.device)
+    results = {}
+    for l in langs:
+        jobs = [("xquad", "en-X"), ("mlqa", "en-X")] + ([("flores", "en-X"), ("flores", "X-en")] if l != "en" else [])
+        for task, d in jobs:
+            sub = EvalConfig(**{**asdict(cfg), "task": task, "lang": l, "direction": d,
+                                "out": None if cfg.out is None else str(Path(cfg.out) / f"{task}-{l}-{d}")})
+            try:
+                results[f"{task}-{l}" + (f"-{d}" if task == "flores" else "")] = run_task(sub, model, tok, device)
+            except FileNotFoundError as e:
+                print(f"skipped {task} {l}: {e}")
+    print_paper_table(results, langs)
+    return results
+
+
+def print_table(rows: list[dict]) -> None:
+    cols = ["task", "lang", "direction", "n", "contain", "em", "f1", "bleu", "chrf++", "spbleu", "lang_rate"]
+    cols = [c for c in cols if any(r.get(c) is not None for r in rows)]
+    cell = lambda v: f"{v:.2f}" if isinstance(v, float) else ("" if v is None else str(v))
+    table = [cols] + [[cell(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
+    for row in table:
+        print("  ".join(v.rjust(w) for v, w in zip(row, widths)))
+
+
+def print_paper_table(results: dict, langs: list[str]) -> None:
+    """Rows = languages, columns as the paper: XQuAD / MLQA containment, Flores en->X and X->en BLEU."""
+    heads = [("xquad", "contain", "XQuAD acc"), ("mlqa", "contain", "MLQA acc"),
+             ("flores-en-X", "bleu", "Flores en→X BLEU"), ("flores-X-en", "bleu", "Flores X→en BLEU")]
+    print("\n| lang | " + " | ".join(h for _, _, h in heads) + " |\n|---" * (len(heads) + 1) + "|")
+    for l in langs:
+        vals = []
+        for key, metric, _ in heads:
+            t, _, d = key.partition("-")
+            r = results.get(f"{t}-{l}" + (f"-{d}" if d else ""))
+            vals.append("-" if r is None else f"{r[metric]:.2f}")
+        print(f"| {l} | " + " | ".join(vals) + " |")
+
+
+# ----------------------------------------------------------------------------- command line
+def _read_side(path: str, field: str, qa: bool) -> list:
+    """Hypotheses or references: a predictions.jsonl (field `field`) or a text file, one example a
+    line (QA references: gold answers separated by TABs)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: file not found")
+    if p.suffix == ".jsonl":
+        rows = _read_jsonl(p)
+        for i, r in enumerate(rows, 1):
+            if field not in r:
+                raise ValueError(f"{p}:{i}: missing field {field!r}")
+        return [r[field] for r in rows]
+    text = p.read_text(encoding="utf-8")
+    lines = text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
+    return [l.split("\t") for l in lines] if qa and field != "prediction" else lines
+
+
+def score_files(metric: str, hyp: str, ref: str, lang: str | None = None, tokenize: str | None = None,
+                word_order: int = 0, smooth: str = "exp", effective_order: bool = False) -> dict:
+    """`python evaluate.py score ...` as a function: {"metric", "score", "signature", ...}."""
+    qa = metric in ("squad", "mlqa", "contain")
+    if metric not in ("bleu", "chrf", "squad", "mlqa", "contain"):
+        raise ValueError(f"--metric {metric!r}: expected bleu, chrf, squad, mlqa or contain")
+    if lang is not None and lang not in LANGS:
+        raise ValueError(f"--lang {lang!r}: expected one of {', '.join(LANGS)}")
+    hyps = _read_side(hyp, "prediction", qa)
+    refs = _read_side(ref, "answers" if qa else "reference", qa)
+    if len(hyps) != len(refs):
+        raise ValueError(f"{hyp}: {len(hyps)} hypotheses but {ref} has {len(refs)} references (must be line-aligned)")
+    if metric == "bleu":
+        tok = tokenize or ("zh" if lang == "zh" else "13a")
+        r = corpus_bleu(hyps, refs, tokenize=tok, smooth=smooth, use_effective_order=effective_order)
+        return {"metric": "bleu", "score": r.score, "signature": r.signature, "detail": str(r)}
+    if metric == "chrf":
+        r = chrf(hyps, refs, word_order=word_order)
+        return {"metric": "chrf", "score": r.score, "signature": r.signature}
+    if metric == "contain":
+        s = 100.0 * sum(containment(h, g) for h, g in zip(hyps, refs)) / max(len(hyps), 1)
+        return {"metric": "contain", "score": s, "signature": f"contain|first-gold|lowercase|version:{VERSION}"}
+    if metric == "mlqa" and lang is None:
+        raise ValueError("--metric mlqa needs --lang (the normalisation is per language)")
+    pairs = [squad_em_f1(extract_answer(h), g) if metric == "squad" else mlqa_em_f1(extract_answer(h), g, lang)
+             for h, g in zip(hyps, refs)]
+    em, f1 = (100.0 * sum(x[i] for x in pairs) / max(len(pairs), 1) for i in (0, 1))
+    sig = f"{metric}|em-f1|{'lang:' + lang + '|' if metric == 'mlqa' else ''}answer:extracted|version:{VERSION}"
+    return {"metric": metric, "score": f1, "em": em, "f1": f1, "signature": sig}
+
+
+def _score_main(argv) -> None:
+    p = argparse.ArgumentParser(prog="evaluate.py score", description="Score hypothesis files against references.")
+    p.add_argument("--metric", required=True, choices=["bleu", "chrf", "squad", "mlqa", "contain"], help="what to compute")
+    p.add_argument("--hyp", required=True, help="hypotheses: text file (one a line) or predictions.jsonl")
+    p.add_argument("--ref", required=True, help="references: text file (QA: golds TAB-separated) or predictions.jsonl")
+    p.add_argument("--lang", help="language of the references (mlqa: required; bleu: zh selects the zh tokenizer)")
+    p.add_argument("--tokenize", help="BLEU tokenizer: 13a, zh, none or spm:PATH (default 13a, zh for --lang zh)")
+    p.add_argument("--word-order", type=int, default=0, help="chrF word n-gram order: 0 = chrF, 2 = chrF++")
+    p.add_argument("--smooth", default="exp", choices=sorted(SMOOTH_DEFAULTS), help="BLEU smoothing")
+    p.add_argument("--effective-order", action="store_true", help="BLEU with effective order (spBLEU uses it)")
+    p.add_argument("--json", action="store_true", help='print {"metric","score","signature",...} as JSON')
+    a = p.parse_args(argv)
+    r = score_files(a.metric, a.hyp, a.ref, a.lang, a.tokenize, a.word_order, a.smooth, a.effective_order)
+    print(json.dumps(r, ensure_ascii=False) if a.json else r.get("detail", f"{r['metric']} = {r['score']:.2f}  {r['signature']}"))
+
+
+def _eval_main(argv) -> None:
+    p = argparse.ArgumentParser(prog="evaluate.py", description="Evaluate a checkpoint on XQuAD / MLQA / Flores-101 "
+                                "(or `evaluate.py score --help` to score files).")
+    p.add_argument("--model", required=True, help="checkpoint folder (config.json, model.safetensors, tokenizer.model)")
+    p.add_argument("--task", default="xquad", choices=["xquad", "mlqa", "flores", "all"], help="benchmark")
+    p.add_argument("--lang", default="de", help=f"language X, one of {' '.join(LANGS)} (--task all: comma list)")
+    p.add_argument("--direction", default="en-X", choices=["en-X", "X-en"], help="Flores translation direction")
+    p.add_argument("--data", default="runs/world", help="data folder (../shared/data for the real benchmarks)")
+    p.add_argument("--limit", type=int, help="evaluate the first N examples only")
+    p.add_argument("--batch-size", type=int, default=8, help="prompts per generation batch")
+    p.add_argument("--max-new-tokens", type=int, help="generation length (default 64 for QA, 256 for Flores)")
+    p.add_argument("--out", help="output folder (default MODEL/eval/<task>-<lang>[-<direction>])")
+    p.add_argument("--spm", help="sentencepiece model for spBLEU (default: the checkpoint's tokenizer.model)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    a = p.parse_args(argv)
+    if a.limit is not None and a.limit < 1 or a.batch_size < 1:
+        p.error("--limit and --batch-size must be positive")
+    cfg = EvalConfig(model=a.model, task=a.task, lang=a.lang, direction=a.direction, data=a.data, limit=a.limit,
+                     batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, out=a.out, spm=a.spm, device=a.device)
+    run_all(cfg) if cfg.task == "all" else run_task(cfg)
+
+
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        _score_main(argv[1:]) if argv[:1] == ["score"] else _eval_main(argv)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
