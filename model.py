@@ -147,7 +147,7 @@ class RMSNorm(nn.Module):
 def rope_inv_freq(cfg: LlamaConfig) -> torch.Tensor:
     """theta^(-2i/d) for i < d/2, with Llama-3 / linear frequency scaling when configured."""
     d = cfg.head_dim
-    inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, d, 2, dtype=torch.int64).float() / d))
+    inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, d, 2, dtype=torch.int64, device="cpu").float() / d))
     s = cfg.rope_scaling
     kind = (s or {}).get("rope_type", "default")
     if kind == "linear":
@@ -275,9 +275,10 @@ class Llama(nn.Module):
         self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
         if cfg.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
-        self.register_buffer("inv_freq", rope_inv_freq(cfg), persistent=False)
+        # RoPE frequencies: a plain fp32 attribute, not a buffer, so model.to(bfloat16) cannot round them
+        self.inv_freq = rope_inv_freq(cfg)
         self.gradient_checkpointing = False      # recompute each block in backward to save memory
-        if not self.inv_freq.is_meta:
+        if not self.lm_head.weight.is_meta:
             self.apply(self._init_weights)
 
     @staticmethod
@@ -288,6 +289,8 @@ class Llama(nn.Module):
     # ------------------------------------------------------------------------- forward
 
     def _blocks(self, x, pos, mask, cache=None, collect=None):
+        if self.inv_freq.device != x.device:
+            self.inv_freq = self.inv_freq.to(x.device)
         cos, sin = rope_cos_sin(self.inv_freq, pos, x.dtype)
         for block in self.model.layers:
             if collect is not None:
@@ -401,7 +404,6 @@ class Llama(nn.Module):
         model.load_state_dict(state, strict=False, assign=True)
         if config.tie_word_embeddings:
             model.lm_head.weight = model.model.embed_tokens.weight
-        model.inv_freq = rope_inv_freq(config).to(device or "cpu")   # buffers are not in checkpoints
         model.config = replace(config, torch_dtype=str(model.lm_head.weight.dtype).removeprefix("torch."))
         return model.eval()
 
