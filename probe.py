@@ -1,0 +1,246 @@
+"""Layer-wise cross-lingual alignment of hidden states (the paper's representation analysis).
+
+For parallel sentences (Flores-101 devtest, or the miniature world's Flores-style files), take
+the hidden states of every layer -- the embedding output, then each block; the last one after
+the final norm, as Hugging Face's output_hidden_states -- and mean-pool them over the
+sentence's real tokens. The official code divides by the padded length (a bug); here padding
+never enters the mean. Per layer and language X, with cosine similarity of pooled vectors:
+
+    pair       mean cos(en_i, X_i) over translation pairs
+    nonpair    mean cos(en_i, X_j), i != j, over all non-pairs (the expectation of a random non-pair)
+    gap        pair - nonpair: alignment beyond the shared direction every pooled vector has
+    retrieval  top-1 accuracy (%) of finding X_i among all X_j from en_i (en -> X)
+
+The paper reports alignment strongest in the middle layers of m-LLaMA; the probe names the
+layer with the largest mean gap (and the best retrieval) for every model, side by side.
+Sentences are encoded as [BOS] + tokens, as in training; BOS is fed but not pooled (its state
+is the same for every sentence and would inflate every cosine) -- our choice, not the paper's.
+
+Commands:
+    python probe.py --models runs/base,runs/x-llama-de --langs de --data runs/world --limit 200
+    python probe.py --models /path/llama-7b,/path/x-llama-zh-7b --langs zh,ar,hi \
+        --data ../shared/data --out runs/probe.json          # on a GPU; bf16 there, fp32 on CPU
+Writes the JSON (per model, per language, per layer), prints a table per model with the best
+layer marked, and a per-layer chart: PNG beside the JSON when matplotlib is installed,
+a text chart (printed and written to <out>.txt) otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+import data
+from model import Llama
+from scaling import write_json
+
+
+@dataclass
+class ProbeConfig:
+    models: str = "runs/base"           # comma-separated checkpoint folders (HF layout + tokenizer.model)
+    langs: str = "de"                   # comma-separated target languages, compared against en
+    data: str = "runs/world"            # data folder with flores101/devtest/<code>.devtest
+    limit: int | None = None            # first N sentences only (Flores devtest has 1012)
+    batch_size: int = 16                # sentences per forward pass
+    max_len: int = 256                  # tokens per sentence, BOS included (longer ones are cut)
+    device: str = "auto"                # auto: cuda when available, else cpu
+    dtype: str = "auto"                 # auto: bfloat16 on cuda, float32 on cpu
+    out: str = "runs/probe.json"        # results JSON (plot beside it)
+
+
+# ----------------------------------------------------------------------------- pooled states
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the tokens where mask is 1: (B, T, C), (B, T) -> (B, C) in float32."""
+    m = mask.to(torch.float32)[..., None]                          # (B, T, 1)
+    return (hidden.float() * m).sum(1) / m.sum(1)
+
+
+@torch.no_grad()
+def pooled_states(model: Llama, tok: data.Tokenizer, sentences: list[str], batch_size: int = 16,
+                  max_len: int = 256, desc: str = "probe") -> list[torch.Tensor]:
+    """n_layers+1 tensors (N, C): each sentence's hidden states mean-pooled over its own tokens."""
+    rows = []
+    for i, s in enumerate(sentences):
+        ids = tok.encode(s)[: max_len - 1]
+        if not ids:
+            raise ValueError(f"{desc}: sentence {i + 1} is empty; nothing to pool")
+        rows.append([tok.bos_id] + ids)
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))  # similar lengths batch together
+    device = next(model.parameters()).device
+    out: list[torch.Tensor] | None = None
+    for start in tqdm(range(0, len(rows), batch_size), desc=desc, leave=False, disable=len(rows) <= batch_size):
+        chunk = order[start:start + batch_size]
+        T = max(len(rows[i]) for i in chunk)
+        idx = torch.full((len(chunk), T), tok.pad_id, dtype=torch.long)
+        attn = torch.zeros((len(chunk), T), dtype=torch.long)
+        for b, i in enumerate(chunk):                              # right padding
+            idx[b, : len(rows[i])] = torch.tensor(rows[i])
+            attn[b, : len(rows[i])] = 1
+        hs = model.hidden_states(idx.to(device), attention_mask=attn.to(device))
+        keep = attn.clone()
+        keep[:, 0] = 0                                             # BOS is context, not content
+        if out is None:
+            out = [torch.empty(len(rows), h.size(-1)) for h in hs]
+        for layer, h in enumerate(hs):
+            out[layer][chunk] = pool(h, keep.to(h.device)).cpu()
+    assert out is not None
+    return out
+
+
+def alignment(en: torch.Tensor, x: torch.Tensor) -> dict[str, float]:
+    """en, x: (N, C) pooled vectors of N translation pairs (row i of each is one pair)."""
+    n = en.size(0)
+    if n < 2 or x.size(0) != n:
+        raise ValueError(f"alignment needs >= 2 aligned pairs, got {n} English and {x.size(0)} target sentences")
+    sim = F.normalize(en.double(), dim=-1) @ F.normalize(x.double(), dim=-1).T   # (N, N) cosines
+    pair = sim.diagonal().mean().item()
+    nonpair = ((sim.sum() - sim.diagonal().sum()) / (n * (n - 1))).item()
+    retrieval = 100.0 * (sim.argmax(dim=1) == torch.arange(n)).double().mean().item()
+    return {"pair": pair, "nonpair": nonpair, "gap": pair - nonpair, "retrieval": retrieval}
+
+
+def probe(model: Llama, tok: data.Tokenizer, sentences: dict[str, list[str]], langs, batch_size=16,
+          max_len=256) -> dict:
+    """sentences: {"en": [...], lang: [...]} line-aligned. Returns per-language, per-layer scores."""
+    en = pooled_states(model, tok, sentences["en"], batch_size, max_len, desc="probe en")
+    result = {"layers": len(en), "n": len(sentences["en"]), "per_lang": {}}
+    for lang in langs:
+        xs = pooled_states(model, tok, sentences[lang], batch_size, max_len, desc=f"probe {lang}")
+        scores = [alignment(e, x) for e, x in zip(en, xs)]
+        result["per_lang"][lang] = {k: [s[k] for s in scores] for k in ("pair", "nonpair", "gap", "retrieval")}
+    per = result["per_lang"].values()
+    result["mean"] = {k: [sum(p[k][l] for p in per) / len(langs) for l in range(len(en))] for k in ("gap", "retrieval")}
+    result["best_layer"] = {k: max(range(len(en)), key=lambda l: result["mean"][k][l]) for k in ("gap", "retrieval")}
+    return result
+
+
+# ----------------------------------------------------------------------------- reports
+
+def table(name: str, r: dict) -> str:
+    langs = list(r["per_lang"])
+    head = f"{'layer':>5} " + " ".join(f"{l + ' gap':>8} {l + ' ret%':>8}" for l in langs) + f" {'mean gap':>9} {'mean ret':>9}"
+    lines = [f"== {name}: {r['layers']} layers (embeddings + {r['layers'] - 1} blocks), {r['n']} pairs per language", head]
+    for layer in range(r["layers"]):
+        cells = " ".join(f"{r['per_lang'][l]['gap'][layer]:>8.4f} {r['per_lang'][l]['retrieval'][layer]:>8.1f}" for l in langs)
+        mark = " *" if layer == r["best_layer"]["gap"] else ""
+        lines.append(f"{layer:>5} {cells} {r['mean']['gap'][layer]:>9.4f} {r['mean']['retrieval'][layer]:>9.1f}{mark}")
+    bg, br = r["best_layer"]["gap"], r["best_layer"]["retrieval"]
+    lines.append(f"strongest alignment: layer {bg} of {r['layers'] - 1} by gap ({r['mean']['gap'][bg]:.4f}); "
+                 f"layer {br} by retrieval ({r['mean']['retrieval'][br]:.1f}%)  (* = best gap)")
+    return "\n".join(lines)
+
+
+def text_chart(results: dict[str, dict], key: str = "gap", width: int = 50) -> str:
+    """One bar per layer and model of the mean `key` over languages."""
+    vals = [v for r in results.values() for v in r["mean"][key]]
+    lo, hi = min(0.0, min(vals)), max(vals)
+    scale = width / (hi - lo) if hi > lo else 0.0
+    lines = [f"mean {key} per layer (bar from {lo:.3g} to {hi:.3g})"]
+    for name, r in results.items():
+        lines.append(name)
+        for layer, v in enumerate(r["mean"][key]):
+            lines.append(f"  {layer:>3} |{'#' * int(round((v - lo) * scale)):<{width}}| {v:.4f}")
+    return "\n".join(lines)
+
+
+def plot(results: dict[str, dict], out: Path) -> str:
+    """PNG beside the JSON with matplotlib, else a text chart in <out>.txt. Returns the path written."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        text = text_chart(results, "gap") + "\n\n" + text_chart(results, "retrieval")
+        print(text)
+        path = out.with_suffix(".txt")
+        path.write_text(text + "\n", encoding="utf-8")
+        return str(path)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for name, r in results.items():
+        for ax, key in zip(axes, ("gap", "retrieval")):
+            ax.plot(range(r["layers"]), r["mean"][key], marker="o", label=name)
+            ax.set_xlabel("layer (0 = embeddings)")
+            ax.set_ylabel({"gap": "cos(pairs) - cos(non-pairs)", "retrieval": "top-1 retrieval en->X (%)"}[key])
+    axes[0].legend()
+    fig.tight_layout()
+    path = out.with_suffix(".png")
+    fig.savefig(path, dpi=120)
+    return str(path)
+
+
+# ----------------------------------------------------------------------------- command line
+
+def load_sentences(data_dir, langs, limit=None) -> dict[str, list[str]]:
+    sents = {l: data.read_flores(data_dir, l)[:limit] for l in ["en", *langs]}
+    for l in langs:
+        if len(sents[l]) != len(sents["en"]):
+            raise ValueError(f"{data.flores_path(data_dir, l)}: {len(sents[l])} lines, but English has "
+                             f"{len(sents['en'])}; Flores files must be line-aligned")
+    return sents
+
+
+def run(cfg: ProbeConfig) -> dict[str, dict]:
+    langs = [data.check_lang(l, allow_en=False) for l in cfg.langs.split(",") if l]
+    if not langs:
+        raise ValueError("--langs: give at least one target language, e.g. --langs de,zh")
+    sents = load_sentences(cfg.data, langs, cfg.limit)
+    device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else ("cpu" if cfg.device == "auto" else cfg.device)
+    dtype = {"auto": torch.bfloat16 if device.startswith("cuda") else torch.float32,
+             "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.dtype]
+    print(f"probe: device {device}, dtype {dtype}, {len(sents['en'])} pairs x {len(langs)} language(s)")
+    results = {}
+    for folder in [m for m in cfg.models.split(",") if m]:
+        path = Path(folder)
+        if not (path / "config.json").is_file() or not (path / "tokenizer.model").is_file():
+            raise ValueError(f"--models: {path} is not a checkpoint folder (needs config.json and tokenizer.model)")
+        model = Llama.from_pretrained(path, dtype=dtype, device=device).to(device)
+        tok = data.Tokenizer.from_folder(path)
+        name = path.name if path.name not in results else str(path)
+        results[name] = probe(model, tok, sents, langs, cfg.batch_size, cfg.max_len)
+        print(table(name, results[name]))
+        del model
+    if len(results) > 1:
+        print("side by side: " + "; ".join(f"{n}: layer {r['best_layer']['gap']}/{r['layers'] - 1} "
+                                          f"gap {max(r['mean']['gap']):.4f}, best retrieval {max(r['mean']['retrieval']):.1f}%"
+                                          for n, r in results.items()))
+    out = Path(cfg.out)
+    write_json(out, {"config": asdict(cfg), "models": results})
+    print(f"wrote {out} and {plot(results, out)}")
+    return results
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    helps = {"models": "comma-separated checkpoint folders, compared side by side",
+             "langs": "comma-separated target languages (each compared with en)",
+             "data": "data folder holding flores101/devtest/<code>.devtest",
+             "limit": "use only the first N sentences", "batch_size": "sentences per forward pass",
+             "max_len": "max tokens per sentence including BOS", "device": "auto, cpu, cuda, cuda:1, ...",
+             "dtype": "auto (bf16 on cuda, fp32 on cpu), float32, bfloat16, float16",
+             "out": "results JSON; the plot goes beside it (.png, or .txt without matplotlib)"}
+    for name, default in asdict(ProbeConfig()).items():
+        kind = int if name in ("limit", "batch_size", "max_len") else str
+        extra = {"choices": ("auto", "float32", "bfloat16", "float16")} if name == "dtype" else {}
+        p.add_argument("--" + name.replace("_", "-"), type=kind, default=default, help=helps[name], **extra)
+    args = p.parse_args(argv)
+    cfg = ProbeConfig(**vars(args))
+    if (cfg.limit is not None and cfg.limit < 2) or cfg.batch_size < 1 or cfg.max_len < 2:
+        print("probe.py: error: --limit must be >= 2, --batch-size >= 1, --max-len >= 2", file=sys.stderr)
+        return 2
+    try:
+        run(cfg)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"probe.py: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

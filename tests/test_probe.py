@@ -1,0 +1,142 @@
+"""probe.py: pooling over real tokens only, layers = blocks + 1, batched = one by one, exact scores."""
+import dataclasses
+import json
+import random
+
+import pytest
+import torch
+
+import data
+import probe
+from model import PRESETS, Llama
+
+WORDS = ("haus baum katze hund wasser feuer stadt fluss berg licht nacht tag sonne mond stern "
+         "house tree cat dog water fire city river mountain light night day sun moon star").split()
+
+
+def sentences(n, seed):
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 12))) + "." for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny tokenizer trained with data.Tokenizer.train and a tiny random Llama."""
+    root = tmp_path_factory.mktemp("probe")
+    text = root / "text.txt"
+    text.write_text("\n".join(sentences(400, 0)) + "\n")
+    tok = data.Tokenizer.train([text], root / "tok" / "tokenizer.model", vocab_size=320, seed=0)
+    cfg = dataclasses.replace(PRESETS["nano"], vocab_size=tok.vocab_size, hidden_size=64, intermediate_size=128,
+                              num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2)
+    torch.manual_seed(0)
+    return Llama(cfg).eval(), tok, root
+
+
+def test_layers_are_blocks_plus_one(tiny):
+    model, tok, _ = tiny
+    states = probe.pooled_states(model, tok, sentences(5, 1), batch_size=4)
+    assert len(states) == model.config.num_hidden_layers + 1
+    assert all(s.shape == (5, model.config.hidden_size) for s in states)
+
+
+def test_pooled_equals_direct_mean_one_by_one(tiny):
+    """Batched (right-padded, sorted by length) equals running each sentence alone and averaging
+    its hidden states over its tokens by hand (BOS fed, not pooled)."""
+    model, tok, _ = tiny
+    sents = sentences(9, 2) + ["sun."]
+    batched = probe.pooled_states(model, tok, sents, batch_size=4)
+    single = probe.pooled_states(model, tok, sents, batch_size=1)
+    for i, s in enumerate(sents):
+        idx = torch.tensor([[tok.bos_id] + tok.encode(s)])
+        hs = model.hidden_states(idx)
+        for layer, h in enumerate(hs):
+            ref = h[0, 1:].float().mean(0)
+            torch.testing.assert_close(single[layer][i], ref, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(batched[layer][i], ref, atol=1e-5, rtol=1e-5)
+
+
+def test_padding_does_not_change_pooled_vectors(tiny):
+    model, tok, _ = tiny
+    short, long = "cat.", " ".join(WORDS * 2) + "."
+    alone = probe.pooled_states(model, tok, [short], batch_size=1)
+    padded = probe.pooled_states(model, tok, [short, long], batch_size=2)  # short is padded to long
+    for a, p in zip(alone, padded):
+        torch.testing.assert_close(p[0], a[0], atol=1e-5, rtol=1e-5)
+    h = torch.randn(2, 6, 8)
+    mask = torch.tensor([[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1]])
+    h2 = h.clone()
+    h2[0, 3:] = 1e6                                     # garbage at pad positions
+    torch.testing.assert_close(probe.pool(h2, mask), probe.pool(h, mask))
+    torch.testing.assert_close(probe.pool(h, mask)[0], h[0, :3].mean(0))
+
+
+def test_identical_inputs_cosine_one_retrieval_100(tiny):
+    model, tok, _ = tiny
+    s = sentences(12, 3)
+    r = probe.probe(model, tok, {"en": s, "de": list(s)}, ["de"], batch_size=5)
+    assert r["layers"] == model.config.num_hidden_layers + 1 and r["n"] == 12
+    for layer in range(r["layers"]):
+        assert r["per_lang"]["de"]["pair"][layer] == pytest.approx(1.0, abs=1e-6)
+        assert r["per_lang"]["de"]["retrieval"][layer] == 100.0
+        assert r["per_lang"]["de"]["nonpair"][layer] < 1.0
+
+
+def test_alignment_against_loops():
+    g = torch.Generator().manual_seed(0)
+    en, x = torch.randn(6, 5, generator=g, dtype=torch.float64), torch.randn(6, 5, generator=g, dtype=torch.float64)
+    x[2] = en[2] * 3.0                                  # one exact pair (cosine 1, scale-free)
+    got = probe.alignment(en, x)
+    cos = [[float(torch.dot(en[i], x[j]) / (en[i].norm() * x[j].norm())) for j in range(6)] for i in range(6)]
+    pair = sum(cos[i][i] for i in range(6)) / 6
+    nonpair = sum(cos[i][j] for i in range(6) for j in range(6) if i != j) / 30
+    hits = sum(max(range(6), key=lambda j: cos[i][j]) == i for i in range(6))
+    assert got["pair"] == pytest.approx(pair, abs=1e-12)
+    assert got["nonpair"] == pytest.approx(nonpair, abs=1e-12)
+    assert got["gap"] == pytest.approx(pair - nonpair, abs=1e-12)
+    assert got["retrieval"] == pytest.approx(100.0 * hits / 6)
+    assert cos[2][2] == pytest.approx(1.0) and max(range(6), key=lambda j: cos[2][j]) == 2
+    shuffled = probe.alignment(en, en[[1, 0, 2, 3, 4, 5]])  # two swapped rows -> 4 of 6 retrieved
+    assert shuffled["retrieval"] == pytest.approx(100.0 * 4 / 6)
+
+
+def _world(root, n=10):
+    d = root / "data" / "flores101" / "devtest"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "eng.devtest").write_text("\n".join(sentences(n, 4)) + "\n")
+    (d / "deu.devtest").write_text("\n".join(sentences(n, 5)) + "\n")
+    return root / "data"
+
+
+def test_cli_two_models_side_by_side(tiny, tmp_path, capsys):
+    model, tok, _ = tiny
+    dirs = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        m = Llama(model.config)
+        folder = tmp_path / f"m{seed}"
+        m.save_pretrained(folder)
+        tok.save(folder)
+        dirs.append(str(folder))
+    out = tmp_path / "probe.json"
+    rc = probe.main(["--models", ",".join(dirs), "--langs", "de", "--data", str(_world(tmp_path)),
+                     "--limit", "8", "--batch-size", "3", "--device", "cpu", "--out", str(out)])
+    assert rc == 0
+    res = json.loads(out.read_text())["models"]
+    assert set(res) == {"m0", "m1"}
+    for r in res.values():
+        assert r["n"] == 8 and len(r["per_lang"]["de"]["gap"]) == r["layers"] == 4
+        assert r["best_layer"]["gap"] == max(range(4), key=lambda i: r["mean"]["gap"][i])
+    printed = capsys.readouterr().out
+    assert "strongest alignment: layer" in printed and "side by side" in printed
+    assert out.with_suffix(".png").exists() or out.with_suffix(".txt").exists()
+
+
+def test_cli_bad_input_one_line(tmp_path, capsys):
+    data_dir = _world(tmp_path)
+    for argv, needle in ((["--models", str(tmp_path / "nope"), "--data", str(data_dir)], "not a checkpoint"),
+                         (["--models", str(tmp_path), "--langs", "xx", "--data", str(data_dir)], "xx"),
+                         (["--models", str(tmp_path), "--langs", "zh", "--data", str(data_dir)], "zho_simpl"),
+                         (["--limit", "1"], "--limit")):
+        assert probe.main(argv + ["--out", str(tmp_path / "o.json")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], err
