@@ -106,16 +106,17 @@ def alignment(en: torch.Tensor, x: torch.Tensor) -> dict[str, float]:
     return {"pair": pair, "nonpair": nonpair, "gap": pair - nonpair, "retrieval": retrieval}
 
 
-def probe(model: Llama, tok: data.Tokenizer, sentences: dict[str, list[str]], langs, batch_size=16,
-          max_len=256) -> dict:
-    """sentences: {"en": [...], lang: [...]} line-aligned. Returns per-language, per-layer scores."""
+def probe_loaded(model: Llama, tok: data.Tokenizer, sentences: dict[str, list[str]], langs, batch_size=16,
+                 max_len=256) -> dict:
+    """sentences: {"en": [...], lang: [...]} line-aligned. Returns {layers, n, langs: {lang: {pair,
+    nonpair, gap, retrieval: one value per layer}}, mean: {gap, retrieval}, best_layer: {gap, retrieval}}."""
     en = pooled_states(model, tok, sentences["en"], batch_size, max_len, desc="probe en")
-    result = {"layers": len(en), "n": len(sentences["en"]), "per_lang": {}}
+    result = {"layers": len(en), "n": len(sentences["en"]), "langs": {}}
     for lang in langs:
         xs = pooled_states(model, tok, sentences[lang], batch_size, max_len, desc=f"probe {lang}")
         scores = [alignment(e, x) for e, x in zip(en, xs)]
-        result["per_lang"][lang] = {k: [s[k] for s in scores] for k in ("pair", "nonpair", "gap", "retrieval")}
-    per = result["per_lang"].values()
+        result["langs"][lang] = {k: [s[k] for s in scores] for k in ("pair", "nonpair", "gap", "retrieval")}
+    per = result["langs"].values()
     result["mean"] = {k: [sum(p[k][l] for p in per) / len(langs) for l in range(len(en))] for k in ("gap", "retrieval")}
     result["best_layer"] = {k: max(range(len(en)), key=lambda l: result["mean"][k][l]) for k in ("gap", "retrieval")}
     return result
@@ -124,11 +125,11 @@ def probe(model: Llama, tok: data.Tokenizer, sentences: dict[str, list[str]], la
 # ----------------------------------------------------------------------------- reports
 
 def table(name: str, r: dict) -> str:
-    langs = list(r["per_lang"])
+    langs = list(r["langs"])
     head = f"{'layer':>5} " + " ".join(f"{l + ' gap':>8} {l + ' ret%':>8}" for l in langs) + f" {'mean gap':>9} {'mean ret':>9}"
     lines = [f"== {name}: {r['layers']} layers (embeddings + {r['layers'] - 1} blocks), {r['n']} pairs per language", head]
     for layer in range(r["layers"]):
-        cells = " ".join(f"{r['per_lang'][l]['gap'][layer]:>8.4f} {r['per_lang'][l]['retrieval'][layer]:>8.1f}" for l in langs)
+        cells = " ".join(f"{r['langs'][l]['gap'][layer]:>8.4f} {r['langs'][l]['retrieval'][layer]:>8.1f}" for l in langs)
         mark = " *" if layer == r["best_layer"]["gap"] else ""
         lines.append(f"{layer:>5} {cells} {r['mean']['gap'][layer]:>9.4f} {r['mean']['retrieval'][layer]:>9.1f}{mark}")
     bg, br = r["best_layer"]["gap"], r["best_layer"]["retrieval"]
@@ -186,30 +187,36 @@ def load_sentences(data_dir, langs, limit=None) -> dict[str, list[str]]:
     return sents
 
 
-def run(cfg: ProbeConfig) -> dict[str, dict]:
-    langs = [data.check_lang(l, allow_en=False) for l in cfg.langs.split(",") if l]
+def probe(models, langs, data_dir, limit=None, batch_size=16, max_len=256, device="auto", dtype="auto") -> dict[str, dict]:
+    """Library entry point: checkpoint folders -> {str(folder): probe_loaded(...) result}, tables printed."""
+    langs = [data.check_lang(l, allow_en=False) for l in langs]
     if not langs:
         raise ValueError("--langs: give at least one target language, e.g. --langs de,zh")
-    sents = load_sentences(cfg.data, langs, cfg.limit)
-    device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else ("cpu" if cfg.device == "auto" else cfg.device)
-    dtype = {"auto": torch.bfloat16 if device.startswith("cuda") else torch.float32,
-             "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.dtype]
-    print(f"probe: device {device}, dtype {dtype}, {len(sents['en'])} pairs x {len(langs)} language(s)")
-    results = {}
-    for folder in [m for m in cfg.models.split(",") if m]:
-        path = Path(folder)
+    sents = load_sentences(data_dir, langs, limit)
+    folders = [Path(m) for m in models]
+    for path in folders:  # check every folder before spending time on the first
         if not (path / "config.json").is_file() or not (path / "tokenizer.model").is_file():
             raise ValueError(f"--models: {path} is not a checkpoint folder (needs config.json and tokenizer.model)")
-        model = Llama.from_pretrained(path, dtype=dtype, device=device).to(device)
-        tok = data.Tokenizer.from_folder(path)
-        name = path.name if path.name not in results else str(path)
-        results[name] = probe(model, tok, sents, langs, cfg.batch_size, cfg.max_len)
-        print(table(name, results[name]))
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    dt = {"auto": torch.bfloat16 if device.startswith("cuda") else torch.float32,
+          "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+    print(f"probe: device {device}, dtype {dt}, {len(sents['en'])} pairs x {len(langs)} language(s)")
+    results = {}
+    for path in folders:
+        model = Llama.from_pretrained(path, dtype=dt, device=device).to(device)
+        results[str(path)] = probe_loaded(model, data.Tokenizer.from_folder(path), sents, langs, batch_size, max_len)
+        print(table(str(path), results[str(path)]))
         del model
     if len(results) > 1:
         print("side by side: " + "; ".join(f"{n}: layer {r['best_layer']['gap']}/{r['layers'] - 1} "
                                           f"gap {max(r['mean']['gap']):.4f}, best retrieval {max(r['mean']['retrieval']):.1f}%"
                                           for n, r in results.items()))
+    return results
+
+
+def run(cfg: ProbeConfig) -> dict[str, dict]:
+    results = probe([m for m in cfg.models.split(",") if m], [l for l in cfg.langs.split(",") if l], cfg.data,
+                    cfg.limit, cfg.batch_size, cfg.max_len, cfg.device, cfg.dtype)
     out = Path(cfg.out)
     write_json(out, {"config": asdict(cfg), "models": results})
     print(f"wrote {out} and {plot(results, out)}")

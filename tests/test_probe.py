@@ -73,12 +73,12 @@ def test_padding_does_not_change_pooled_vectors(tiny):
 def test_identical_inputs_cosine_one_retrieval_100(tiny):
     model, tok, _ = tiny
     s = sentences(12, 3)
-    r = probe.probe(model, tok, {"en": s, "de": list(s)}, ["de"], batch_size=5)
+    r = probe.probe_loaded(model, tok, {"en": s, "de": list(s)}, ["de"], batch_size=5)
     assert r["layers"] == model.config.num_hidden_layers + 1 and r["n"] == 12
     for layer in range(r["layers"]):
-        assert r["per_lang"]["de"]["pair"][layer] == pytest.approx(1.0, abs=1e-6)
-        assert r["per_lang"]["de"]["retrieval"][layer] == 100.0
-        assert r["per_lang"]["de"]["nonpair"][layer] < 1.0
+        assert r["langs"]["de"]["pair"][layer] == pytest.approx(1.0, abs=1e-6)
+        assert r["langs"]["de"]["retrieval"][layer] == 100.0
+        assert r["langs"]["de"]["nonpair"][layer] < 1.0
 
 
 def test_alignment_against_loops():
@@ -122,9 +122,9 @@ def test_cli_two_models_side_by_side(tiny, tmp_path, capsys):
                      "--limit", "8", "--batch-size", "3", "--device", "cpu", "--out", str(out)])
     assert rc == 0
     res = json.loads(out.read_text())["models"]
-    assert set(res) == {"m0", "m1"}
+    assert set(res) == set(dirs)
     for r in res.values():
-        assert r["n"] == 8 and len(r["per_lang"]["de"]["gap"]) == r["layers"] == 4
+        assert r["n"] == 8 and len(r["langs"]["de"]["gap"]) == r["layers"] == 4
         assert r["best_layer"]["gap"] == max(range(4), key=lambda i: r["mean"]["gap"][i])
     printed = capsys.readouterr().out
     assert "strongest alignment: layer" in printed and "side by side" in printed
