@@ -1,0 +1,227 @@
+"""reproduce.py: the study plan, resume, the report and the claim checks, with fake train/evaluate.
+
+Nothing here trains a model: train_model / evaluate_model / probe_models / prepare_world are
+replaced by fakes whose scores are chosen by the test, so every verdict below is known in advance.
+"""
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+import reproduce as R
+
+AVAILABLE = {"ar": 2000, "el": 2000, "hi": 2000, "tr": 2000, "vi": 2000, "zh": 2000}
+
+
+def tiny_cfg(tmp_path, **over):
+    return R.preset(True, out=str(tmp_path / "study"), **over)
+
+
+class Fakes:
+    """Stands in for train.py / evaluate.py / probe.py; records every call."""
+
+    def __init__(self, qa=None, bleu=None, fail_at=None):
+        self.trained, self.evaluated, self.fail_at = [], [], fail_at
+        self.qa = qa or (lambda group, lang, seed: {"alpaca": 30.0, "xllama": 45.0}.get(group, 40.0) + seed)
+        # translation score rises with the data: a saturating curve, so the power law fits well
+        self.bleu = bleu or (lambda group, lang, n: 100 - 80 * (n or 2000) ** -0.3 * (1.2 if lang == "zh" else 1.0))
+
+    def install(self, monkeypatch):
+        monkeypatch.setattr(R, "prepare_world", self.prepare_world)
+        monkeypatch.setattr(R, "train_model", self.train_model)
+        monkeypatch.setattr(R, "evaluate_model", self.evaluate_model)
+        monkeypatch.setattr(R, "probe_models", self.probe_models)
+        monkeypatch.setattr(R, "machine_info", lambda: {"cpu": "fake cpu", "cores": 2, "torch": "x"})
+        return self
+
+    def prepare_world(self, ctx):
+        return ctx.out / "world", ctx.out / "base", dict(AVAILABLE), "python train.py --recipe base"
+
+    def train_model(self, run, ctx, allocation):
+        if self.fail_at is not None and len(self.trained) == self.fail_at:
+            raise KeyboardInterrupt  # the study is killed in the middle of a run
+        self.trained.append(run.name)
+        d = ctx.out / "models" / run.name
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "run.json").write_text(json.dumps({"group": run.group, "seed": run.seed, "n": run.n_translation}))
+        return d, f"python train.py --recipe {run.recipe}"
+
+    def evaluate_model(self, model_dir, task, lang, direction, ctx):
+        self.evaluated.append((Path(model_dir).name, task, lang, direction))
+        r = json.loads((Path(model_dir) / "run.json").read_text())
+        if task == "flores":
+            b = self.bleu(r["group"], lang, r["n"])
+            return {"bleu": b, "chrf": b + 10}, "python evaluate.py --task flores"
+        acc = self.qa(r["group"], lang, r["seed"])
+        return {"contain": acc, "em": acc / 2, "f1": acc / 1.5, "response_language": 95.0}, "python evaluate.py"
+
+    def probe_models(self, models, langs, ctx):
+        def curve(peak, height):
+            return [height - 0.01 * (k - peak) ** 2 for k in range(5)]
+        out = {n: {"langs": {l: {"gap": curve(2, 0.3 if n != "base" else 0.1), "retrieval": [50.0] * 5} for l in langs}}
+               for n in models}
+        return out, "python probe.py"
+
+
+# ----------------------------------------------------------------------------- the plan
+
+def test_plan_has_every_part_of_the_study():
+    cfg = R.preset(False)
+    plan = R.build_plan(cfg, AVAILABLE)
+    names = [r.name for r in plan]
+    groups = {r.group for r in plan}
+    assert {"alpaca", "xllama", "sweep", "fit", "mllama-uniform", "mllama-fitted", "x2en", "probe"} <= groups
+    assert names[0] == "base"
+    assert sum(r.group == "alpaca" for r in plan) == cfg.seeds
+    assert {r.langs[0] for r in plan if r.group == "xllama"} == set(R.XLANGS)
+    assert sum(r.group == "xllama" for r in plan) == 6 * cfg.seeds
+    assert len({r.langs[0] for r in plan if r.group == "sweep"}) >= 2
+    m = [r for r in plan if r.recipe == "muit"]
+    assert len(m) == 2 and m[0].budget == m[1].budget and {r.allocation for r in m} == {"uniform", "fitted"}
+    probe = next(r for r in plan if r.kind == "probe")
+    assert {"base", "alpaca-s0", "mllama-uniform"} <= set(probe.needs) and any(n.startswith("xllama") for n in probe.needs)
+    for i, r in enumerate(plan):  # every run comes after what it reads
+        assert set(r.needs) <= set(names[:i]), r.name
+    # every x-LLaMA language is evaluated on XQuAD and both Flores directions; MLQA only where it exists
+    keys = {(r.langs[0], t, d) for r in plan if r.group == "xllama" for t, _, d in r.evals}
+    assert ("el", "mlqa", "en-X") not in keys and ("ar", "mlqa", "en-X") in keys and ("tr", "flores", "X-en") in keys
+
+
+def test_quick_plan_is_smaller_but_complete():
+    full, quick = R.build_plan(R.preset(False), AVAILABLE), R.build_plan(R.preset(True), AVAILABLE)
+    assert len(quick) < len(full)
+    assert {r.group for r in quick} == {r.group for r in full}
+
+
+def test_sweep_skips_sizes_beyond_the_data():
+    plan = R.build_plan(R.preset(False, sweep_sizes=(100, 500, 5000)), {**AVAILABLE, "zh": 400})
+    sizes = {(r.langs[0], r.n_translation) for r in plan if r.group == "sweep"}
+    assert ("zh", 100) in sizes and ("zh", 500) not in sizes and ("ar", 5000) not in sizes and ("ar", 500) in sizes
+
+
+def test_plan_rejects_bad_configs():
+    with pytest.raises(ValueError, match="at least 2"):
+        R.build_plan(R.preset(False, sweep_langs=("ar",), muit_langs=("ar",)))
+    with pytest.raises(ValueError, match="no sweep"):
+        R.build_plan(R.preset(False, muit_langs=("ar", "tr")))
+
+
+# ----------------------------------------------------------------------------- running, resuming
+
+def test_study_runs_resumes_and_refuses_to_overwrite(tmp_path, monkeypatch):
+    cfg = tiny_cfg(tmp_path)
+    plan_trains = [r.name for r in R.build_plan(cfg, AVAILABLE) if r.kind == "train"]
+    f1 = Fakes(fail_at=4).install(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        R.run_study(cfg)
+    saved = json.loads((tmp_path / "study" / "results.json").read_text())
+    assert [n for n, r in saved["runs"].items() if r["kind"] == "train"] == plan_trains[:4]
+    assert not (tmp_path / "study" / "RESULTS.md").exists()
+
+    f2 = Fakes().install(monkeypatch)
+    report = R.run_study(cfg)
+    assert f2.trained == plan_trains[4:]                  # finished runs were not trained again
+    assert not any(e[0] in plan_trains[:4] for e in f2.evaluated)
+    text = report.read_text()
+    assert "## Claims of the paper, checked" in text
+
+    with pytest.raises(SystemExit, match="--overwrite"):
+        R.run_study(cfg)
+    f3 = Fakes().install(monkeypatch)
+    R.run_study(R.preset(True, out=cfg.out, overwrite=True))
+    assert f3.trained == plan_trains
+
+
+def test_changed_config_is_not_mixed_into_old_results(tmp_path, monkeypatch):
+    Fakes(fail_at=2).install(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        R.run_study(tiny_cfg(tmp_path))
+    Fakes().install(monkeypatch)
+    with pytest.raises(SystemExit, match="different configuration"):
+        R.run_study(tiny_cfg(tmp_path, steps=7))
+
+
+def test_fit_and_allocation_use_the_sweep(tmp_path, monkeypatch):
+    Fakes().install(monkeypatch)
+    R.run_study(tiny_cfg(tmp_path))
+    res = R.load_results(tmp_path / "study")
+    fit = res["runs"]["fit"]
+    assert {p["lang"] for p in fit["points"]} == {"ar", "zh"}
+    assert max(p["size"] for p in fit["points"]) == AVAILABLE["ar"]   # the full x-LLaMA run is a point
+    assert fit["fits"]["ar"]["power"]["r2"] > 0.999                   # fakes follow a power law exactly
+    assert sum(fit["allocation"].values()) == sum(fit["uniform"].values()) == res["config"]["budget"]
+    assert fit["allocation"]["zh"] > fit["allocation"]["ar"]          # zh's curve is further from saturation
+    assert res["runs"]["mllama-fitted"]["sizes"] == fit["allocation"]
+
+
+# ----------------------------------------------------------------------------- claims and report
+
+def verdicts(results):
+    return {c.claim.split(" ")[0] + " " + c.claim.split(" ")[1]: c for c in R.check_claims(results)}
+
+
+def test_report_says_reproduces_when_xllama_beats_alpaca(tmp_path, monkeypatch):
+    Fakes(qa=lambda g, l, s: {"alpaca": 40.0, "xllama": 50.0}.get(g, 45.0)).install(monkeypatch)
+    text = R.run_study(tiny_cfg(tmp_path)).read_text()
+    c = R.check_claims(R.load_results(tmp_path / "study"))[0]
+    assert c.verdict == "reproduces" and "+25.0%" in c.here        # (50 - 40) / 40 in every language
+    assert "+25.0%" in text and "**reproduces**" in text
+    for head in ("QA — XQuAD", "QA — MLQA", "Relative gain over Alpaca", "en→X, BLEU / chrF", "X→en, BLEU / chrF",
+                 "Response-language rate", "Scaling law", "Fitted laws", "Allocation of the m-LLaMA budget",
+                 "Layer-wise alignment", "strongest", "fake cpu", "wall time"):
+        assert head in text, head
+    assert "50.0 (25.0/33.3)" in text                              # contain (EM/F1) cell
+
+
+def test_report_says_not_reproduced_with_a_reason(tmp_path, monkeypatch):
+    Fakes(qa=lambda g, l, s: {"alpaca": 50.0, "xllama": 40.0}.get(g, 45.0)).install(monkeypatch)
+    text = R.run_study(tiny_cfg(tmp_path)).read_text()
+    c = R.check_claims(R.load_results(tmp_path / "study"))[0]
+    assert c.verdict == "does not reproduce" and "-20.0%" in c.here and c.reason
+    assert "**does not reproduce**" in text
+
+
+def test_floor_and_seed_noise_reasons(tmp_path, monkeypatch):
+    Fakes(qa=lambda g, l, s: {"alpaca": 1.0, "xllama": 0.5}.get(g, 1.0)).install(monkeypatch)
+    R.run_study(tiny_cfg(tmp_path / "a"))
+    c = R.check_claims(R.load_results(tmp_path / "a" / "study"))[0]
+    assert c.verdict == "does not reproduce" and "floor" in c.reason
+    # x-LLaMA better by 1 point, but seeds differ by 10 points: not resolved
+    Fakes(qa=lambda g, l, s: {"alpaca": 40.0, "xllama": 41.0}.get(g, 40.0) + 10 * s).install(monkeypatch)
+    R.run_study(tiny_cfg(tmp_path / "b", seeds=2))
+    c = R.check_claims(R.load_results(tmp_path / "b" / "study"))[0]
+    assert c.verdict == "partly reproduces"
+    text = R.write_report(R.load_results(tmp_path / "b" / "study"))
+    assert "±7.1" in text                                          # stdev of (40, 50) shown as spread
+
+
+def test_other_claims_follow_the_numbers(tmp_path, monkeypatch):
+    # allocation worse than uniform, flat scaling, m-LLaMA far below x-LLaMA
+    Fakes(qa=lambda g, l, s: {"xllama": 60.0, "mllama-uniform": 20.0}.get(g, 30.0),
+          bleu=lambda g, l, n: 20.0 if g != "mllama-fitted" else 10.0).install(monkeypatch)
+    R.run_study(tiny_cfg(tmp_path))
+    claims = {c.claim[:12]: c for c in R.check_claims(R.load_results(tmp_path / "study"))}
+    assert claims["m-LLaMA is c"].verdict == "does not reproduce" and "languages" in claims["m-LLaMA is c"].reason
+    assert claims["translation "].verdict == "does not reproduce" and "hardly change" in claims["translation "].reason
+    assert claims["hidden state"].verdict == "reproduces"          # peak at layer 2 of 4, above base
+    assert claims["en→X transla"].verdict == "reproduces"          # x-LLaMA 60 vs X->en 30
+
+
+def test_relative_gain_definition():
+    res = {"runs": {
+        "a": {"group": "alpaca", "status": "done", "langs": ["en"], "scores": {"xquad:ar": {"contain": 20.0}, "xquad:zh": {"contain": 50.0}}},
+        "x1": {"group": "xllama", "status": "done", "langs": ["ar"], "scores": {"xquad:ar": {"contain": 30.0}}},
+        "x2": {"group": "xllama", "status": "done", "langs": ["zh"], "scores": {"xquad:zh": {"contain": 40.0}}}}}
+    g = R.relative_gains(res, "xllama", ["ar", "zh"])
+    assert g == {"ar": 50.0, "zh": -20.0}                          # mean of ratios: +15%, not (70-70)/70
+    assert math.isclose(R.claim_qa_gain(res, ["ar", "zh"]).here.count("+15.0%"), 1)
+
+
+def test_cli_misuse_exits_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        R.main(["--seeds", "0", "--out", str(tmp_path)])
+    assert e.value.code == 2 and "--seeds" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        R.main(["--report-only", "--out", str(tmp_path / "none")])
+    assert e.value.code == 2
