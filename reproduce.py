@@ -52,6 +52,8 @@ class StudyConfig:
     probe_langs: tuple = ("ar", "hi", "zh")
     law_form: str = "power"              # law used for allocation ("power" or "log"); both are fitted
     eval_limit: int = 200                # questions / sentences per evaluation
+    eval_batch: int = 16                 # prompts per generate() call
+    max_new_tokens: int = 64             # generation cap for QA and translation
     probe_limit: int = 100               # parallel sentences per probed language
     steps: int = 300                     # optimizer steps per fine-tuning run
     base_steps: int = 1500               # pretraining steps of the miniature base
@@ -194,14 +196,28 @@ def _q(v) -> str:
     return s if s and all(c.isalnum() or c in "-_./,=:" for c in s) else "'" + s.replace("'", "'\\''") + "'"
 
 
+def cli(script: str, kw: dict) -> str:
+    """The command line equivalent to calling `script`'s entry point with `kw` (None = left out)."""
+    flags = []
+    for k, v in kw.items():
+        flag = "--" + k.replace("_", "-")
+        if isinstance(v, bool):
+            flags.append(flag if v else "--no-" + flag[2:])
+        elif v is not None:
+            flags.append(f"{flag} {_q(v)}")
+    return f"python {script} " + " ".join(flags)
+
+
 def prepare_world(ctx: Context) -> tuple[Path, Path, dict, str]:
     """The miniature world and its pretrained base (both cached).
     Returns (data dir, base dir, {lang: translation pairs available}, command)."""
     import data
     import train
-    data_dir = train.ensure_world(ctx.out / "world", seed=ctx.cfg.world_seed, quick=ctx.cfg.quick)
-    base_dir = train.ensure_base(data_dir, ctx.out / "base", steps=ctx.cfg.base_steps, seed=ctx.cfg.world_seed)
-    cmd = f"python train.py --recipe base --data {_q(data_dir)} --out {_q(base_dir)} --steps {ctx.cfg.base_steps}"
+    data_dir = train.ensure_world(ctx.out / "world", seed=ctx.cfg.world_seed)
+    kw = dict(max_steps=ctx.cfg.base_steps, seed=ctx.cfg.world_seed, progress=False)
+    base_dir = train.ensure_base(data_dir, ctx.out / "base", **kw)
+    cmd = (f"python world.py --out {_q(data_dir)} --seed {ctx.cfg.world_seed} && "
+           + cli("train.py", dict(recipe="pretrain", data=str(data_dir), base_out=str(base_dir), **kw)))
     langs = set(ctx.cfg.langs) | set(ctx.cfg.sweep_langs) | set(ctx.cfg.muit_langs)
     return Path(data_dir), Path(base_dir), {l: len(data.read_parallel(data_dir, l)) for l in sorted(langs)}, cmd
 
@@ -210,40 +226,41 @@ def train_model(run: Run, ctx: Context, allocation: dict | None) -> tuple[Path, 
     import train
     out_dir = ctx.out / "models" / run.name
     kw = dict(recipe=run.recipe, data=str(ctx.data_dir), base=str(ctx.base_dir), out=str(out_dir),
-              seed=run.seed, steps=ctx.cfg.steps)
+              seed=run.seed, max_steps=ctx.cfg.steps)
     if run.recipe == "muit":
-        kw.update(langs=",".join(run.langs), budget=run.budget)
+        kw.update(langs=",".join(run.langs), budget=run.budget, allocation="uniform")
     elif run.recipe != "alpaca":
         kw["lang"] = run.langs[0]
-    if run.n_translation is not None:
-        kw["n_translation"] = run.n_translation
+    kw["n_translation"] = run.n_translation
     if allocation is not None:
-        path = out_dir.parent / f"{run.name}.allocation.json"
+        path = ctx.out / "models" / f"{run.name}.allocation.json"
         atomic_write(path, json.dumps(allocation))
         kw["allocation"] = str(path)
-    elif run.allocation == "uniform":
-        kw["allocation"] = "uniform"
-    cmd = "python train.py " + " ".join(f"--{k.replace('_', '-')} {_q(v)}" for k, v in kw.items())
-    return Path(train.train(train.TrainConfig(**kw))), cmd
+    kw.update(progress=False, samples=False)
+    cmd = cli("train.py", kw)
+    # an interrupted study resumes the run it was in; a finished one is returned as it is
+    state = dict(resume=train.status(out_dir) == "unfinished", reuse=True)
+    return Path(train.train(train.TrainConfig(**{k: v for k, v in kw.items() if v is not None}, **state))), cmd
 
 
 def evaluate_model(model_dir: Path, task: str, lang: str, direction: str, ctx: Context) -> tuple[dict, str]:
     import evaluate
-    limit = ctx.cfg.eval_limit
     out_dir = Path(model_dir) / "eval" / (f"{task}-{lang}" + (f"-{direction}" if task == "flores" else ""))
-    cmd = (f"python evaluate.py --model {_q(model_dir)} --task {task} --lang {lang} --direction {direction} "
-           f"--data {_q(ctx.data_dir)} --limit {limit} --out {_q(out_dir)}")
-    scores = evaluate.evaluate(model_dir, task, lang, ctx.data_dir, direction=direction, limit=limit, out_dir=out_dir)
+    kw = dict(limit=ctx.cfg.eval_limit, batch_size=ctx.cfg.eval_batch, max_new_tokens=ctx.cfg.max_new_tokens)
+    cmd = cli("evaluate.py", dict(model=str(model_dir), task=task, lang=lang, direction=direction,
+                                  data=str(ctx.data_dir), out=str(out_dir), **kw))
+    scores = evaluate.evaluate(model_dir, task, lang, ctx.data_dir, direction=direction, out_dir=out_dir, **kw)
     return dict(scores), cmd
 
 
 def probe_models(models: dict[str, Path], langs, ctx: Context) -> tuple[dict, str]:
     import probe
     out = ctx.out / "probe.json"
-    cmd = (f"python probe.py --models {_q([str(p) for p in models.values()])} --langs {_q(langs)} "
-           f"--data {_q(ctx.data_dir)} --limit {ctx.cfg.probe_limit} --out {_q(out)}")
-    res = probe.probe(list(models.values()), list(langs), ctx.data_dir, limit=ctx.cfg.probe_limit)
-    return {name: res[i] if isinstance(res, list) else res[str(p)] for i, (name, p) in enumerate(models.items())}, cmd
+    kw = dict(langs=",".join(langs), data=str(ctx.data_dir), limit=ctx.cfg.probe_limit, out=str(out))
+    cmd = cli("probe.py", dict(models=",".join(str(p) for p in models.values()), **kw))
+    res = probe.probe([str(p) for p in models.values()], list(langs), ctx.data_dir, limit=ctx.cfg.probe_limit)
+    atomic_write(out, json.dumps({"models": res}, indent=1))
+    return {name: res[str(p)] for name, p in models.items()}, cmd
 
 
 def fit_and_allocate(points: list[dict], langs, budget: int, ctx: Context) -> tuple[dict, list[str]]:
@@ -289,7 +306,7 @@ def eval_key(task: str, lang: str, direction: str) -> str:
 
 SCORE_KEYS = {  # canonical metric -> the names evaluate.py may use for it (first present wins)
     "contain": ("contain", "containment", "accuracy"), "em": ("em", "exact_match"), "f1": ("f1",),
-    "bleu": ("bleu", "spbleu"), "chrf": ("chrf",), "resp_lang": ("response_language", "response_lang"),
+    "bleu": ("bleu",), "chrf": ("chrf++", "chrf"), "resp_lang": ("lang_rate",),
 }
 
 
@@ -786,8 +803,8 @@ def write_report(results: dict) -> str:
         "- **contain**: containment accuracy (%), the paper's QA metric — the lower-cased first gold answer is a "
         "substring of the lower-cased response. **EM/F1** (in parentheses): SQuAD-style exact match and token F1 (×100) "
         "on the extracted answer with MLQA's per-language normalisation (evaluate.py).",
-        "- **BLEU**: corpus BLEU of evaluate.py (sacreBLEU-compatible, 13a; zh tokenization for Chinese); **chrF**: "
-        "character 6-gram F-score, β=2. Flores-style devtest of the miniature world.",
+        "- **BLEU**: corpus BLEU of evaluate.py (sacreBLEU-compatible: 13a tokenization, `zh` for Chinese, exp smoothing; "
+        "not spBLEU); **chrF++**: character 6-grams + word bigrams, β=2. On the miniature world's Flores-style devtest.",
         "- **relative gain over Alpaca** = mean over languages of (x − alpaca) / alpaca × 100, where x and alpaca are "
         "XQuAD containment accuracies (seed means); languages where Alpaca scores 0 are left out.",
         "- **response language**: % of XQuAD responses whose language (evaluate.response_language: script and "
@@ -799,9 +816,9 @@ def write_report(results: dict) -> str:
         parts += ["## QA — MLQA-style, contain (EM/F1)", "", qa_table(results, "mlqa", mlqa), ""]
     parts += [
         "## Relative gain over Alpaca (XQuAD containment)", "", gain_table(results, langs), "",
-        f"## Translation — Flores-style en→X, BLEU / chrF, {cfg.get('eval_limit', '?')} sentences", "",
+        f"## Translation — Flores-style en→X, BLEU / chrF++, {cfg.get('eval_limit', '?')} sentences", "",
         flores_table(results, langs, "en-X"), "",
-        "## Translation — Flores-style X→en, BLEU / chrF", "", flores_table(results, langs, "X-en"), "",
+        "## Translation — Flores-style X→en, BLEU / chrF++", "", flores_table(results, langs, "X-en"), "",
         "## Response-language rate (% of XQuAD responses in the question's language)", "", resp_table(results, langs), "",
         "## Scaling law of translation data and budget allocation", "", scaling_section(results), "",
         "## Layer-wise alignment (probe.py)", "",

@@ -52,9 +52,9 @@ class Fakes:
         r = json.loads((Path(model_dir) / "run.json").read_text())
         if task == "flores":
             b = self.bleu(r["group"], lang, r["n"])
-            return {"bleu": b, "chrf": b + 10}, "python evaluate.py --task flores"
+            return {"bleu": b, "chrf++": b + 10}, "python evaluate.py --task flores"
         acc = self.qa(r["group"], lang, r["seed"])
-        return {"contain": acc, "em": acc / 2, "f1": acc / 1.5, "response_language": 95.0}, "python evaluate.py"
+        return {"contain": acc, "em": acc / 2, "f1": acc / 1.5, "lang_rate": 95.0}, "python evaluate.py"
 
     def probe_models(self, models, langs, ctx):
         def curve(peak, height):
@@ -167,7 +167,7 @@ def test_report_says_reproduces_when_xllama_beats_alpaca(tmp_path, monkeypatch):
     c = R.check_claims(R.load_results(tmp_path / "study"))[0]
     assert c.verdict == "reproduces" and "+25.0%" in c.here        # (50 - 40) / 40 in every language
     assert "+25.0%" in text and "**reproduces**" in text
-    for head in ("QA — XQuAD", "QA — MLQA", "Relative gain over Alpaca", "en→X, BLEU / chrF", "X→en, BLEU / chrF",
+    for head in ("QA — XQuAD", "QA — MLQA", "Relative gain over Alpaca", "en→X, BLEU / chrF++", "X→en, BLEU / chrF++",
                  "Response-language rate", "Scaling law", "Fitted laws", "Allocation of the m-LLaMA budget",
                  "Layer-wise alignment", "strongest", "fake cpu", "wall time"):
         assert head in text, head
