@@ -370,8 +370,9 @@ def containment(pred: str, golds) -> float:
     return float(first.lower() in pred.lower())
 
 
-_LABEL = re.compile(r"^\s*(#{1,4}\s*)?(response|answer|output|antwort|答案|回答|الإجابة|απάντηση|उत्तर|cevap|yanıt|"
-                    r"câu trả lời|trả lời)\s*[:：]\s*", re.IGNORECASE)
+# Answer labels a model may echo: the Alpaca section names and data.QA_PROMPTS' "answer" label per language.
+_LABELS = ["response", "answer", "output"] + [p["answer"].lower() for p in data.QA_PROMPTS.values()]
+_LABEL = re.compile(r"^\s*(#{1,4}\s*)?(" + "|".join(map(re.escape, _LABELS)) + r")\s*[:：]\s*", re.IGNORECASE)
 
 
 def extract_answer(text: str) -> str:
