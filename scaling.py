@@ -199,7 +199,7 @@ def fit(sizes, scores, form: str, gamma: float = 1.0, what="points") -> LawFit:
     return (fit_power if form == "power" else fit_log)(sizes, scores, gamma=gamma, what=what)
 
 
-def read_points(path) -> dict[str, tuple[list[float], list[float]]]:
+def read_points(path, min_points: int = 3) -> dict[str, tuple[list[float], list[float]]]:
     """CSV with header lang,size,score (or a JSON list of {lang,size,score}) -> {lang: (sizes, scores)}."""
     path = Path(path)
     if not path.is_file():
@@ -227,27 +227,34 @@ def read_points(path) -> dict[str, tuple[list[float], list[float]]]:
         out[lang][0].append(size)
         out[lang][1].append(score)
     for lang, (xs, _) in out.items():
-        if len(xs) < 3:
+        if len(xs) < min_points:
             raise ValueError(f"{path}: language {lang!r} has {len(xs)} point(s); a fit needs at least 3")
     if not out:
         raise ValueError(f"{path}: no points")
     return out
 
 
+def fit_forms(lang, sizes, scores, forms=FORMS, gamma=1.0, source="points") -> list[LawFit]:
+    """Every form for one language, each printed with its parameters, R^2 and residuals."""
+    cands = [fit(sizes, scores, f, gamma, what=f"{source}: {lang}") for f in forms]
+    for c in cands:
+        print(f"{lang:>4} {c.form:>5}: alpha={c.alpha:.6g} beta={c.beta:.6g} gamma={c.gamma:g} "
+              f"R2={'n/a' if c.r2 is None else format(c.r2, '.4f')} rmse={c.rmse:.3f} n={c.n} "
+              f"residuals=[{', '.join(f'{r:+.2f}' for r in c.residuals)}]")
+        if c.alpha <= 0 or (c.form == "power" and c.beta <= 0):
+            print(f"warning: {lang} {c.form}: the law is not increasing in X (alpha={c.alpha:.3g}, "
+                  f"beta={c.beta:.3g}); allocation will refuse it", file=sys.stderr)
+    return cands
+
+
+def best_fit(cands: list[LawFit]) -> LawFit:
+    return max(cands, key=lambda c: -math.inf if c.r2 is None else c.r2)
+
+
 def fit_all(points, forms=FORMS, gammas=None, source="points") -> dict[str, LawFit]:
-    """Fit every language; with several forms keep the best R^2 (the others are printed)."""
-    fits = {}
-    for lang, (xs, ys) in sorted(points.items()):
-        cands = [fit(xs, ys, f, (gammas or {}).get(lang, 1.0), what=f"{source}: {lang}") for f in forms]
-        for c in cands:
-            print(f"{lang:>4} {c.form:>5}: alpha={c.alpha:.6g} beta={c.beta:.6g} gamma={c.gamma:g} "
-                  f"R2={'n/a' if c.r2 is None else format(c.r2, '.4f')} rmse={c.rmse:.3f} n={c.n} "
-                  f"residuals=[{', '.join(f'{r:+.2f}' for r in c.residuals)}]")
-            if c.alpha <= 0 or c.beta <= 0 and c.form == "power":
-                print(f"warning: {lang} {c.form}: the law is not increasing in X (alpha={c.alpha:.3g}, "
-                      f"beta={c.beta:.3g}); allocation will refuse it", file=sys.stderr)
-        fits[lang] = max(cands, key=lambda c: -math.inf if c.r2 is None else c.r2)
-    return fits
+    """Fit every language; with several forms keep the best R^2 (all are printed)."""
+    return {lang: best_fit(fit_forms(lang, xs, ys, forms, (gammas or {}).get(lang, 1.0), source))
+            for lang, (xs, ys) in sorted(points.items())}
 
 
 # ----------------------------------------------------------------------------- allocation
@@ -396,6 +403,103 @@ def read_fits(path) -> dict[str, LawFit]:
     return {l: LawFit.from_json(v, where=f"{p}: {l}") for l, v in d.items()}
 
 
+# ----------------------------------------------------------------------------- sweep and chart
+
+def text_chart(sizes, scores, fits: list[LawFit], width: int = 60, height: int = 16) -> str:
+    """Points (*) and fitted curves (first letter of the form) on a log-X grid."""
+    x, y = np.asarray(sizes, float), np.asarray(scores, float)
+    lo, hi = math.log(x.min() / 1.5), math.log(x.max() * 1.5)
+    grid = np.exp(np.linspace(lo, hi, width))
+    curves = [(f.form[0], f.predict(grid)) for f in fits]
+    ys = np.concatenate([y] + [c for _, c in curves])
+    ymin, ymax = float(ys.min()), float(ys.max())
+    ymax = ymax if ymax > ymin else ymin + 1.0
+    rows = [[" "] * width for _ in range(height)]
+    put = lambda col, val, ch: rows[height - 1 - int(round((val - ymin) / (ymax - ymin) * (height - 1)))].__setitem__(col, ch)  # noqa: E731
+    for ch, c in curves:
+        for col, v in enumerate(c):
+            put(col, v, ch)
+    for xi, yi in zip(x, y):
+        put(int(round((math.log(xi) - lo) / (hi - lo) * (width - 1))), yi, "*")
+    lines = [f"{ymax:8.2f} |" + "".join(rows[0])] + [" " * 9 + "|" + "".join(r) for r in rows[1:-1]]
+    lines += [f"{ymin:8.2f} |" + "".join(rows[-1]), " " * 9 + "+" + "-" * width,
+              f"{'':9} {grid[0]:<10.0f}{'size (log scale)':^{width - 20}}{grid[-1]:>10.0f}",
+              "  * measured   " + "   ".join(f"{f.form[0]} {f.form} law (R2 {f.r2 if f.r2 is None else round(f.r2, 3)})" for f in fits)]
+    return "\n".join(lines)
+
+
+def save_plot(lang, sizes, scores, fits: list[LawFit], out: Path) -> str:
+    """PNG with matplotlib when installed, else the text chart in a .txt file; returns the path."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        path = out.with_suffix(".txt")
+        path.write_text(text_chart(sizes, scores, fits) + "\n", encoding="utf-8")
+        return str(path)
+    grid = np.geomspace(min(sizes) / 1.5, max(sizes) * 1.5, 200)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter(sizes, scores, color="k", label="measured", zorder=3)
+    for f in fits:
+        ax.plot(grid, f.predict(grid), label=f"{f.form} (R² {f.r2 if f.r2 is None else round(f.r2, 3)})")
+    ax.set(xscale="log", xlabel="en-" + lang + " translation pairs", ylabel="score", title=f"scaling law, {lang}")
+    ax.legend()
+    fig.tight_layout()
+    path = out.with_suffix(".png")
+    fig.savefig(path, dpi=120)
+    return str(path)
+
+
+def sweep(lang: str, sizes: list[int], data_dir: str = "runs/world", out: str = "runs/sweep", limit: int | None = None,
+          metric: str = "bleu", forms=FORMS, **train_overrides) -> list[LawFit]:
+    """Train (train.train, CoIT with the first N pairs) and evaluate (evaluate.evaluate, Flores en->X)
+    one model per size; finished runs and predictions are reused, so a killed sweep continues.
+    Points go to OUT/points.csv (rows of other languages kept), fits to OUT/FITS.json."""
+    import evaluate
+    import train
+    if len(sizes) < 3 or any(n <= 0 for n in sizes):
+        raise ValueError(f"--sizes: need at least 3 positive sizes, got {sizes}")
+    out_dir = Path(out)
+    points_file = out_dir / "points.csv"
+    points = read_points(points_file, min_points=1) if points_file.is_file() else {}
+    xs = dict(zip(*points.get(lang, ([], []))))  # size -> score; earlier sweeps' points are kept
+    for n in sizes:
+        cfg = train.TrainConfig(recipe="coit", lang=lang, n_translation=n, data=data_dir, out=str(out_dir / f"{lang}-{n}"),
+                                reuse=True, samples=False, **train_overrides)
+        ckpt = train.train(cfg)
+        scores = evaluate.evaluate(ckpt, "flores", lang, data_dir, direction="en-X", limit=limit)
+        if metric not in scores:
+            raise ValueError(f"--metric {metric!r}: evaluate returned {', '.join(k for k in scores if isinstance(scores[k], float))}")
+        xs[float(n)] = float(scores[metric])
+        points[lang] = (list(xs), list(xs.values()))
+        rows = ["lang,size,score"] + [f"{l},{x:g},{y}" for l, (a, b) in sorted(points.items()) for x, y in zip(a, b)]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = points_file.with_suffix(".tmp")
+        tmp.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        os.replace(tmp, points_file)
+        print(f"sweep {lang}: {n} pairs -> {metric} {xs[float(n)]:.2f}  ({ckpt})")
+    ys = [xs[x] for x in sorted(xs)]
+    print(f"{'size':>8} {metric:>8}\n" + "\n".join(f"{x:>8g} {y:>8.2f}" for x, y in zip(sorted(xs), ys)))
+    cands = fit_forms(lang, sorted(xs), ys, forms, source=f"sweep {lang}")
+    fits_file = out_dir / "FITS.json"
+    old = json.loads(fits_file.read_text(encoding="utf-8")) if fits_file.is_file() else {}
+    write_json(fits_file, {**old, lang: best_fit(cands).to_json()})
+    print(text_chart(sorted(xs), ys, cands))
+    print(f"wrote {points_file}, {fits_file} and {save_plot(lang, sorted(xs), ys, cands, out_dir / f'scaling-{lang}')}")
+    return cands
+
+
+def cmd_sweep(args) -> None:
+    try:
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--sizes: expected comma-separated whole numbers, got {args.sizes!r}") from None
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("max_steps", args.max_steps), ("base", args.base)) if v is not None}
+    sweep(args.lang, sizes, args.data, args.out, args.limit, args.metric,
+          FORMS if args.form == "both" else (args.form,), **overrides)
+
+
 # ----------------------------------------------------------------------------- command line
 
 def parse_lang_values(spec: str | None, flag: str) -> dict[str, float]:
@@ -465,6 +569,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="runs/sweep", help="folder for checkpoints, points.csv, FITS.json, plot")
     s.add_argument("--limit", type=int, default=None, help="evaluate on the first N Flores sentences only")
     s.add_argument("--form", choices=("power", "log", "both"), default="both", help="law(s) to fit")
+    s.add_argument("--metric", default="bleu", help="score from evaluate's Flores result: bleu, spbleu, chrf++")
+    s.add_argument("--epochs", type=float, default=None, help="passed to train.py (default: train.py's)")
+    s.add_argument("--max-steps", type=int, default=None, help="passed to train.py: optimizer steps per run")
+    s.add_argument("--base", default=None, help="passed to train.py: HF base checkpoint (default: the miniature base)")
     return p
 
 
@@ -476,10 +584,6 @@ def main(argv=None) -> int:
         print(f"scaling.py {args.cmd}: error: {e}", file=sys.stderr)
         return 2
     return 0
-
-
-def cmd_sweep(args) -> None:
-    raise ValueError("sweep is not implemented yet (needs train.py and evaluate.py)")
 
 
 if __name__ == "__main__":

@@ -200,3 +200,48 @@ def test_bad_input_one_line(tmp_path, capsys):
     assert "increasing" in _err(capsys, base + ["--budget", "900"])
     with pytest.raises(ValueError, match="at least 3"):
         fit([1, 2], [3, 4], "log")
+
+
+# ------------------------------------------------------------------ sweep plumbing (train/evaluate faked)
+
+def test_sweep_plumbing(tmp_path, monkeypatch, capsys):
+    """The sweep builds one CoIT TrainConfig per size, evaluates Flores en->X, writes points,
+    fits and a chart; a second sweep keeps the earlier points. Real training is too slow here."""
+    import evaluate
+    import train
+    calls = []
+
+    def fake_train(cfg):
+        calls.append(cfg)
+        return tmp_path / "ckpt" / f"{cfg.n_translation}"
+
+    def fake_evaluate(model_dir, task, lang, data_dir, direction="en-X", limit=None, **kw):
+        assert (task, direction, lang) == ("flores", "en-X", "de")
+        return {"bleu": float(power_law(int(model_dir.name), 300.0, 0.35)), "n": 5}
+
+    monkeypatch.setattr(train, "train", fake_train)
+    monkeypatch.setattr(evaluate, "evaluate", fake_evaluate)
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--lang", "de", "--sizes", "250,500,1000", "--data", str(tmp_path / "w"),
+                 "--out", str(out), "--max-steps", "7"]) == 0
+    assert [c.n_translation for c in calls] == [250, 500, 1000]
+    assert all(c.recipe == "coit" and c.lang == "de" and c.reuse and c.max_steps == 7 for c in calls)
+    assert calls[0].out == str(out / "de-250")
+    assert main(["sweep", "--lang", "de", "--sizes", "2000,4000,8000", "--data", str(tmp_path / "w"),
+                 "--out", str(out)]) == 0
+    pts = scaling.read_points(out / "points.csv")
+    assert sorted(pts["de"][0]) == [250, 500, 1000, 2000, 4000, 8000]
+    fits = json.loads((out / "FITS.json").read_text())
+    assert fits["de"]["form"] == "power" and fits["de"]["params"]["beta"] == pytest.approx(0.35, rel=1e-4)
+    assert (out / "scaling-de.png").exists() or (out / "scaling-de.txt").exists()
+    assert "size (log scale)" in capsys.readouterr().out
+    assert main(["sweep", "--sizes", "250,x"]) == 2
+
+
+def test_text_chart_marks_every_point():
+    x = [100, 1000, 10000]
+    chart = scaling.text_chart(x, [10.0, 20.0, 30.0], [fit(x, [10.0, 20.0, 30.0], "log")])
+    body = chart.splitlines()[:-3]
+    assert sum(line.count("*") for line in body) == 3
+    top, bottom = float(body[0].split("|")[0]), float(body[-1].split("|")[0])
+    assert top >= 30.0 and bottom <= 10.0           # the axis spans points and curves
