@@ -124,7 +124,7 @@ def build_plan(cfg: StudyConfig, available: dict[str, int] | None = None) -> lis
     for alloc in ("uniform", "fitted"):
         plan.append(Run(f"mllama-{alloc}", "train", f"mllama-{alloc}", "muit", tuple(cfg.muit_langs), 0,
                         budget=cfg.budget, allocation=alloc, evals=_evals(cfg.muit_langs),
-                        needs=("fit",) if alloc == "fitted" else ()))
+                        needs=("fit",)))
     plan.append(Run(f"x2en-{cfg.ablation_lang}", "train", "x2en", "coit_x2en", (cfg.ablation_lang,), 0,
                     evals=_evals([cfg.ablation_lang])))
     probed = ("base", "alpaca-s0") + tuple(f"xllama-{l}-s0" for l in cfg.probe_langs if l in cfg.langs) + ("mllama-uniform",)
@@ -289,12 +289,15 @@ def fit_and_allocate(points: list[dict], langs, budget: int, ctx: Context) -> tu
         rec["form"] = form
         rec["predicted"] = {k: {l: float(chosen[l].predict(rec[k][l])) for l in langs} for k in ("uniform", "allocation")}
         break
-    pfile, ffile = ctx.out / "sweep_points.csv", ctx.out / "fits.json"
+    pfile, ffile, afile = ctx.out / "sweep_points.csv", ctx.out / "fits.json", ctx.out / "allocation.json"
     atomic_write(pfile, "lang,size,score\n" + "".join(f"{p['lang']},{p['size']},{p['score']}\n" for p in points))
     cmds = [f"python scaling.py fit --points {_q(pfile)} --form both --out {_q(ffile)}"]
     if "form" in rec:
+        atomic_write(ffile, json.dumps({l: fits[l][rec["form"]].to_json() for l in langs}, indent=1))
+        atomic_write(afile, json.dumps(rec["allocation"]))
+        cmds[0] = cmds[0].replace("--form both", f"--form {rec['form']}")
         cmds.append(f"python scaling.py allocate --fits {_q(ffile)} --budget {budget} --min {minimum} "
-                    f"--available {_q(ctx.data_dir)} --out {_q(ctx.out / 'allocation.json')}")
+                    f"--available {_q(ctx.data_dir)} --out {_q(afile)}")
     return rec, cmds
 
 
@@ -331,14 +334,15 @@ def execute(run: Run, ctx: Context, results: dict) -> dict:
         rec["model_dir"] = str(ctx.base_dir)
         rec["commands"].append(results["stages"].get("prepare", {}).get("command", ""))
     elif run.kind == "train":
-        alloc = None
+        fit, alloc = done.get("fit", {}), None
         if run.allocation == "fitted":
-            fit = done.get("fit", {})
             if "allocation" not in fit:
                 return {**rec, "status": "skipped", "reason": "no increasing law to allocate by: "
                         + "; ".join(fit.get("notes", ["fit run missing"]))}
             alloc = fit["allocation"]
-        rec["sizes"] = alloc or (done.get("fit", {}).get("uniform") if run.allocation == "uniform" else None)
+        elif run.allocation == "uniform":
+            alloc = fit.get("uniform")    # the same split the allocation is compared against
+        rec["sizes"] = alloc
         model_dir, cmd = train_model(run, ctx, alloc)
         rec["model_dir"], rec["wall_s"]["train"] = str(model_dir), time.time() - t0
         rec["commands"].append(cmd)

@@ -153,6 +153,10 @@ def test_fit_and_allocation_use_the_sweep(tmp_path, monkeypatch):
     assert sum(fit["allocation"].values()) == sum(fit["uniform"].values()) == res["config"]["budget"]
     assert fit["allocation"]["zh"] > fit["allocation"]["ar"]          # zh's curve is further from saturation
     assert res["runs"]["mllama-fitted"]["sizes"] == fit["allocation"]
+    assert res["runs"]["mllama-uniform"]["sizes"] == fit["uniform"] == {"ar": 300, "zh": 300}
+    # the files the recorded scaling.py commands name are there and agree with results.json
+    assert json.loads((tmp_path / "study" / "allocation.json").read_text()) == fit["allocation"]
+    assert set(json.loads((tmp_path / "study" / "fits.json").read_text())) == {"ar", "zh"}
 
 
 # ----------------------------------------------------------------------------- claims and report
