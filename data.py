@@ -38,14 +38,12 @@ import os
 import random
 import shutil
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sentencepiece as spm
-import torch
 
 LANGS = ("en", "de", "zh", "ar", "el", "hi", "tr", "vi")
 LANG_NAMES = {"en": "English", "de": "German", "zh": "Chinese", "ar": "Arabic", "el": "Greek",
@@ -104,20 +102,22 @@ class Tokenizer:
         out_path = Path(out_path)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         spm.set_random_generator_seed(seed)
-        with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
-            try:
-                spm.SentencePieceTrainer.train(
-                    input=files, model_prefix=f"{tmp}/sp", model_type="bpe", vocab_size=vocab_size,
-                    byte_fallback=True, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
-                    character_coverage=character_coverage, normalization_rule_name="identity",
-                    add_dummy_prefix=True, remove_extra_whitespaces=False, split_digits=True,
-                    allow_whitespace_only_pieces=True, max_sentence_length=1 << 16,
-                    input_sentence_size=max_sentences, shuffle_input_sentence=True,
-                    num_threads=2, minloglevel=2)
-            except RuntimeError as e:  # e.g. "Vocabulary size is smaller than required_chars"
-                raise DataError(f"sentencepiece training failed (vocab_size={vocab_size}, "
-                                f"character_coverage={character_coverage}): {str(e).splitlines()[-1]}") from None
-            os.replace(f"{tmp}/sp.model", out_path)
+        prefix = out_path.parent / f".{out_path.name}.training"  # fixed name: same inputs -> same bytes
+        try:
+            spm.SentencePieceTrainer.train(
+                input=files, model_prefix=str(prefix), model_type="bpe", vocab_size=vocab_size,
+                byte_fallback=True, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+                character_coverage=character_coverage, normalization_rule_name="identity",
+                add_dummy_prefix=True, remove_extra_whitespaces=False, split_digits=True,
+                allow_whitespace_only_pieces=True, max_sentence_length=1 << 16,
+                input_sentence_size=max_sentences, shuffle_input_sentence=True,
+                num_threads=2, minloglevel=2)
+        except RuntimeError as e:  # e.g. "Vocabulary size is smaller than required_chars"
+            raise DataError(f"sentencepiece training failed (vocab_size={vocab_size}, "
+                            f"character_coverage={character_coverage}): {str(e).splitlines()[-1]}") from None
+        finally:
+            Path(f"{prefix}.vocab").unlink(missing_ok=True)
+        os.replace(f"{prefix}.model", out_path)
         return cls(out_path)
 
     def encode(self, text: str) -> list[int]:
@@ -426,6 +426,7 @@ def encode_examples(tok: Tokenizer, examples: list[dict], max_len: int, desc: st
 
 def make_batch(encoded: list[dict], pad_id: int) -> dict:
     """Right-padded LongTensors (B, T-1): idx = ids[:-1], targets = labels[1:] (-100 on padding)."""
+    import torch  # here, so that `python data.py download` starts without loading torch
     T = max(len(e["input_ids"]) for e in encoded)
     B = len(encoded)
     idx = torch.full((B, T - 1), pad_id, dtype=torch.long)

@@ -1,0 +1,416 @@
+"""Tests for data.py: prompts (golden strings), tokenizer conventions, label masks, batches, readers
+over the real data, bad-input messages, mixtures, and the downloader against a local HTTP server.
+
+Run: python -m pytest -q tests/test_data.py     (offline, CPU, well under 45 s)
+"""
+import gzip
+import hashlib
+import http.server
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+import data as D
+
+REPO = Path(__file__).resolve().parent.parent
+
+# ------------------------------------------------------------------------------- golden prompts
+# Written by hand from PAPER.md's description of the Stanford Alpaca template (not generated).
+GOLDEN_WITH_INPUT = (
+    "Below is an instruction that describes a task, paired with an input that provides further context. "
+    "Write a response that appropriately completes the request.\n\n"
+    "### Instruction:\nSummarize the text.\n\n### Input:\nCats sleep a lot.\n\n### Response:")
+GOLDEN_NO_INPUT = (
+    "Below is an instruction that describes a task. "
+    "Write a response that appropriately completes the request.\n\n"
+    "### Instruction:\nName a color.\n\n### Response:")
+
+
+def test_alpaca_template_golden():
+    assert D.format_prompt("Summarize the text.", "Cats sleep a lot.") == GOLDEN_WITH_INPUT
+    assert D.format_prompt("Name a color.") == GOLDEN_NO_INPUT
+    assert D.format_prompt("Name a color.", "") == GOLDEN_NO_INPUT
+    assert D.format_prompt("Use {braces}", "x {input}").count("{braces}") == 1  # user text is not re-formatted
+
+
+def test_translation_example_golden_and_cycling():
+    ins = D.TRANSLATION_INSTRUCTIONS
+    assert len(ins) >= 30 and len(set(ins)) == len(ins)
+    assert ins[0] == "Translate the following sentences from {source} to {target}."
+    assert all("{source}" in s and "{target}" in s for s in ins)
+    ex = D.translation_example("Good morning.", "Guten Morgen.", "en", "de")
+    assert ex == {"instruction": "Translate the following sentences from English to German.",
+                  "input": "Good morning.", "output": "Guten Morgen."}
+    n = len(ins)
+    assert D.translation_example("a", "b", "en", "zh", index=n + 1)["instruction"] == \
+        ins[1].format(source="English", target="Chinese")
+    assert D.translation_example("a", "b", "de", "en", index=0)["instruction"].endswith("from German to English.")
+
+
+def test_qa_prompt_golden():
+    ex = D.qa_example("Paris is in France.", "Where is Paris?", "en", answer="France")
+    assert ex == {"instruction": "Answer the question using the context. Reply with a short phrase taken "
+                                 "from the context.",
+                  "input": "Context: Paris is in France.\nQuestion: Where is Paris?", "output": "France"}
+    de = D.qa_example("Paris liegt in Frankreich.", "Wo liegt Paris?", "de")
+    assert de["input"] == "Kontext: Paris liegt in Frankreich.\nFrage: Wo liegt Paris?" and de["output"] == ""
+    assert D.format_prompt(de["instruction"], de["input"]).endswith(
+        "### Input:\nKontext: Paris liegt in Frankreich.\nFrage: Wo liegt Paris?\n\n### Response:")
+
+
+SCRIPTS = {"zh": (0x4E00, 0x9FFF), "ar": (0x0600, 0x06FF), "el": (0x0370, 0x03FF), "hi": (0x0900, 0x097F)}
+
+
+def test_qa_prompts_written_in_each_language():
+    assert set(D.QA_PROMPTS) == set(D.LANGS)
+    en = D.QA_PROMPTS["en"]
+    for lang, p in D.QA_PROMPTS.items():
+        assert set(p) == {"instruction", "context", "question", "answer"}
+        if lang != "en":
+            assert all(p[k] != en[k] for k in p), lang
+        if lang in SCRIPTS:
+            lo, hi = SCRIPTS[lang]
+            for k, text in p.items():
+                assert any(lo <= ord(c) <= hi for c in text), (lang, k)
+
+
+# ------------------------------------------------------------------------------------ tokenizer
+@pytest.fixture(scope="module")
+def tok(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tok")
+    lines = [D.format_prompt(p["instruction"], f"{p['context']}: x {p['question']}: y {p['answer']}")
+             for p in D.QA_PROMPTS.values()]
+    lines += [s.format(source="English", target=t) for s in D.TRANSLATION_INSTRUCTIONS for t in D.LANG_NAMES.values()]
+    (d / "text.txt").write_text("\n".join(lines * 2), encoding="utf-8")
+    return D.Tokenizer.train([d / "text.txt"], d / "m" / "tokenizer.model", vocab_size=600, seed=0)
+
+
+def test_tokenizer_llama_conventions(tok, tmp_path):
+    assert (tok.pad_id, tok.bos_id, tok.eos_id, tok.vocab_size) == (0, 1, 2, 600)
+    sp = tok.sp
+    assert sp.unk_id() == 0 and sp.pad_id() == -1  # no pad piece: vocab stays as trained
+    assert sp.id_to_piece(3) == "<0x00>" and sp.id_to_piece(258) == "<0xFF>"  # byte fallback
+    text = "Hello  world\n\n### Response: 𝄞 ünïcödé 12"
+    ids = tok.encode(text)
+    assert ids[0] not in (1, 2) and ids[-1] not in (1, 2)  # no implicit BOS/EOS
+    assert 0 not in ids  # unseen characters become bytes, never unk
+    assert tok.decode([1] + ids + [2, 0, 0]) == text  # whole-sequence decode keeps spaces; skips bos/eos/pad
+    assert tok.decode(torch.tensor(ids)) == text
+    assert 1 not in tok.encode("<s>") and 2 not in tok.encode("</s>")  # the text is not a control token
+    out = tok.save(tmp_path / "ckpt")
+    assert out.read_bytes() == tok.path.read_bytes()
+    assert D.Tokenizer.from_folder(tmp_path / "ckpt").encode(text) == ids
+
+
+def test_tokenizer_training_is_deterministic(tok, tmp_path):
+    text = Path(tok.path).parent.parent / "text.txt"
+    a = D.Tokenizer.train([text], tmp_path / "a" / "tokenizer.model", vocab_size=600, seed=0)
+    b = D.Tokenizer.train([text], tmp_path / "a" / "tokenizer.model", vocab_size=600, seed=0)
+    assert a.path.read_bytes() == b.path.read_bytes()  # same inputs, same output path -> same bytes
+    assert [tok.sp.id_to_piece(i) for i in range(600)] == [a.sp.id_to_piece(i) for i in range(600)]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["tokenizer.model"]  # no leftovers
+
+
+def test_tokenizer_bad_input(tmp_path):
+    (tmp_path / "t.txt").write_text("abc " * 50)
+    with pytest.raises(D.DataError, match="vocab_size"):
+        D.Tokenizer.train([tmp_path / "t.txt"], tmp_path / "x.model", vocab_size=100)
+    (tmp_path / "e.txt").write_text("")
+    with pytest.raises(D.DataError, match="e.txt"):
+        D.Tokenizer.train([tmp_path / "e.txt"], tmp_path / "x.model", vocab_size=400)
+    with pytest.raises(FileNotFoundError, match="tokenizer.model"):
+        D.Tokenizer.from_folder(tmp_path)
+
+
+# ------------------------------------------------------------------------- examples and batches
+def test_encode_example_exact_mask(tok):
+    ex = {"instruction": "Name a color.", "input": "", "output": "Red and blue."}
+    enc = D.encode_example(tok, ex, max_len=512)
+    prompt = tok.encode(GOLDEN_NO_INPUT)
+    resp = tok.encode("Red and blue.")
+    assert enc["input_ids"] == [1] + prompt + resp + [2]
+    assert enc["labels"] == [-100] * (1 + len(prompt)) + resp + [2]
+    assert enc["input_ids"][-1] == tok.eos_id and enc["input_ids"].count(tok.bos_id) == 1
+    # truncation keeps the prompt and what fits of the response; nothing of it -> dropped
+    cut = D.encode_example(tok, ex, max_len=1 + len(prompt) + 2)
+    assert cut["labels"] == [-100] * (1 + len(prompt)) + resp[:2]
+    assert D.encode_example(tok, ex, max_len=1 + len(prompt)) is None
+    empty = D.encode_example(tok, {**ex, "output": ""}, max_len=512)
+    assert empty["labels"][-1] == 2 and sum(l != -100 for l in empty["labels"]) == 1  # EOS alone is a target
+
+
+def test_encode_examples_counts_drops(tok, capsys):
+    short = {"instruction": "a", "input": "", "output": "b"}
+    long_prompt = {"instruction": "word " * 200, "input": "", "output": "b"}
+    enc, dropped = D.encode_examples(tok, [short, long_prompt, short], max_len=64)
+    assert len(enc) == 2 and dropped == 1
+    assert "dropped 1 of 3" in capsys.readouterr().out
+    assert all(any(l != -100 for l in e["labels"]) for e in enc)  # no all-masked example survives
+
+
+def test_make_batch_padding_and_masking_exact():
+    a = {"input_ids": [1, 5, 6, 7, 2], "labels": [-100, -100, 6, 7, 2]}
+    b = {"input_ids": [1, 8, 2], "labels": [-100, 8, 2]}
+    batch = D.make_batch([a, b], pad_id=0)
+    assert batch["idx"].tolist() == [[1, 5, 6, 7], [1, 8, 0, 0]]
+    assert batch["targets"].tolist() == [[-100, 6, 7, 2], [8, 2, -100, -100]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
+    assert all(v.dtype == torch.long for v in batch.values())
+    # masked positions do not move the loss: change the logits there, the loss stays identical
+    logits = torch.randn(2, 4, 10)
+    loss = torch.nn.functional.cross_entropy(logits.view(-1, 10), batch["targets"].view(-1), ignore_index=-100)
+    logits2 = logits.clone()
+    logits2[batch["targets"] == -100] += 100 * torch.randn(3, 10)
+    loss2 = torch.nn.functional.cross_entropy(logits2.view(-1, 10), batch["targets"].view(-1), ignore_index=-100)
+    assert torch.equal(loss, loss2)
+
+
+def _fake_encoded(n, seed=0):
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        L = rng.randint(3, 60)
+        out.append({"input_ids": [1] + [i] * (L - 2) + [2], "labels": [-100] + [i] * (L - 2) + [2]})
+    return out
+
+
+def test_iterate_batches_seeded_complete_and_budgeted():
+    enc = _fake_encoded(500)
+    key = lambda bs: [e["input_ids"][1] for b in bs for e in b]
+    b1 = list(D.iterate_batches(enc, batch_size=8, seed=3, epoch=0))
+    assert key(b1) == key(list(D.iterate_batches(enc, batch_size=8, seed=3, epoch=0)))
+    assert key(b1) != key(list(D.iterate_batches(enc, batch_size=8, seed=3, epoch=1)))
+    assert sorted(key(b1)) == list(range(500)) and all(len(b) <= 8 for b in b1)
+    tb = list(D.iterate_batches(enc, max_tokens=256, seed=0))
+    assert sorted(key(tb)) == list(range(500))
+    assert all(len(b) * max(len(e["input_ids"]) for e in b) <= 256 for b in tb)
+    # length grouping wastes far less padding than random batches of the same size
+    pad = lambda bs: sum(len(b) * max(len(e["input_ids"]) for e in b) - sum(len(e["input_ids"]) for e in b) for b in bs)
+    shuffled = enc[:]
+    random.Random(0).shuffle(shuffled)
+    assert pad(b1) < 0.5 * pad([shuffled[i:i + 8] for i in range(0, 500, 8)])
+    with pytest.raises(ValueError):
+        next(D.iterate_batches(enc, batch_size=8, max_tokens=100))
+
+
+# ------------------------------------------------------------------------------ real data readers
+def _count_lines(path):
+    return path.read_bytes().count(b"\n")
+
+
+def test_readers_over_shared_data(shared_data):
+    for lang in D.LANGS:
+        qs = D.read_squad(D.xquad_path(shared_data, lang))
+        assert len(qs) == 1190, lang
+        assert all(q["context"][s:s + len(a)] == a for q in qs for a, s in zip(q["answers"], q["answer_starts"]))
+        assert len(D.read_flores(shared_data, lang)) == 1012, lang
+    assert len(D.read_flores(shared_data / "flores101" / "devtest", "zh")) == 1012  # the devtest folder itself
+    mlqa = {"ar": 517, "de": 512, "en": 1148, "hi": 507, "vi": 511, "zh": 504}
+    for lang, n in mlqa.items():
+        assert len(D.read_squad(D.mlqa_path(shared_data, lang))) == n
+    for lang in D.LANGS[1:]:
+        folder = shared_data / "parallel" / f"en-{lang}"
+        stems = sorted(p.name[:-4] for p in folder.glob("*.eng"))
+        pairs = D.read_parallel(shared_data, lang)
+        assert len(pairs) == sum(_count_lines(folder / f"{s}.eng") for s in stems), lang
+        first = (folder / f"{stems[0]}.eng").read_text(encoding="utf-8").split("\n")[0]
+        assert pairs[0][0] == first  # sorted by stem, .eng on the left
+        assert pairs[-1][1] == (folder / f"{stems[-1]}.{lang}").read_text(encoding="utf-8").rstrip("\n").split("\n")[-1]
+
+
+def test_alpaca_over_shared_data(shared_data):
+    en = D.read_alpaca(D.alpaca_path(shared_data, "en"))
+    zh = D.read_alpaca(D.alpaca_path(shared_data, "zh"))
+    assert len(en) == len(zh) == 52002
+    assert en[1]["instruction"] == "What are the three primary colors?"
+    mix = D.build_mixture("coit", shared_data, ["zh"], n_translation=1000, n_alpaca=500, seed=0)
+    counts = {}
+    for ex in mix:
+        counts[ex["source"], ex["lang"]] = counts.get((ex["source"], ex["lang"]), 0) + 1
+    assert counts == {("alpaca", "en"): 500, ("alpaca", "zh"): 500, ("translation", "zh"): 1000}
+
+
+def test_world_files_read_back(tmp_path):
+    world = pytest.importorskip("world", reason="world.py not importable yet")
+    if not hasattr(world, "write_world"):
+        pytest.skip("world.write_world not there yet")
+    try:
+        out = Path(world.write_world(tmp_path / "w", seed=0, **getattr(world, "TINY", {})))
+    except TypeError as e:
+        pytest.skip(f"world.write_world signature differs: {e}")
+    n_flores = None
+    for lang in D.LANGS:
+        assert D.read_squad(D.xquad_path(out, lang))
+        lines = D.read_flores(out, lang)
+        assert n_flores in (None, len(lines))
+        n_flores = len(lines)
+        assert D.read_alpaca(D.alpaca_path(out, lang))
+        if lang != "en":
+            assert D.read_parallel(out, lang)
+
+
+# ------------------------------------------------------------------------------------ bad input
+def _one_line(exc_info, *needles):
+    msg = str(exc_info.value)
+    assert "\n" not in msg, msg
+    for n in needles:
+        assert str(n) in msg, (n, msg)
+
+
+def test_bad_input_one_clear_line(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('[\n{"instruction": "a", "input": "", "output": "b"},\n{"instruction": "c" "input"}\n]')
+    with pytest.raises(D.DataError) as e:
+        D.read_alpaca(bad)
+    _one_line(e, bad, "line 3", "malformed JSON")
+    miss = tmp_path / "miss.json"
+    miss.write_text(json.dumps([{"instruction": "a", "input": "", "output": "b"}, {"instruction": "a", "input": ""}]))
+    with pytest.raises(D.DataError) as e:
+        D.read_alpaca(miss)
+    _one_line(e, miss, "record 1", "'output'")
+    jl = tmp_path / "x.jsonl"
+    jl.write_text('{"instruction": "a", "input": "", "output": "b"}\n{oops}\n')
+    with pytest.raises(D.DataError) as e:
+        D.read_alpaca(jl)
+    _one_line(e, jl, "line 2")
+    empty = tmp_path / "empty.json"
+    empty.write_text("")
+    with pytest.raises(D.DataError) as e:
+        D.read_alpaca(empty)
+    _one_line(e, empty, "empty file")
+    squad = tmp_path / "squad.json"
+    squad.write_text(json.dumps({"data": [{"title": "t", "paragraphs": [{"context": "c", "qas": [
+        {"id": "1", "answers": [{"text": "c", "answer_start": 0}]}]}]}]}))
+    with pytest.raises(D.DataError) as e:
+        D.read_squad(squad)
+    _one_line(e, squad, "data[0].paragraphs[0].qas[0]", "'question'")
+    par = tmp_path / "parallel" / "en-de"
+    par.mkdir(parents=True)
+    (par / "a.eng").write_text("one\ntwo\nthree\n")
+    (par / "a.de").write_text("eins\nzwei\n")
+    with pytest.raises(D.DataError) as e:
+        D.read_parallel(tmp_path, "de")
+    _one_line(e, "a.eng", "a.de", "3 lines", "has 2")
+    (par / "a.de").write_text("eins\nzwei\ndrei\n")
+    (par / "b.de").write_text("x\n")
+    with pytest.raises(D.DataError) as e:
+        D.read_parallel(tmp_path, "de")
+    _one_line(e, "b.de", "b.eng")
+    for call in (lambda: D.read_flores(tmp_path, "xx"), lambda: D.read_parallel(tmp_path, "en"),
+                 lambda: D.xquad_path(tmp_path, "fr"),
+                 lambda: D.build_mixture("coit", tmp_path, ["qq"])):
+        with pytest.raises(D.DataError) as e:
+            call()
+        _one_line(e, "unknown language code")
+    with pytest.raises(FileNotFoundError) as e:
+        D.xquad_path(tmp_path, "de")
+    _one_line(e, "xquad.de.json")
+
+
+def test_cli_misuse_exits_2_and_writes_nothing(tmp_path):
+    out = tmp_path / "dl"
+    for args in (["download", "--out", str(out), "--langs", "de,xx"], ["download", "--out", str(out), "--sources", "foo"],
+                 ["stats", "--data", str(tmp_path), "--langs", "xx"], ["stats"]):
+        r = subprocess.run([sys.executable, str(REPO / "data.py"), *args], capture_output=True, text=True, cwd=tmp_path)
+        assert r.returncode == 2, (args, r.stderr)
+        last = r.stderr.strip().splitlines()[-1]
+        assert "error:" in last and r.stderr.count("error:") == 1, r.stderr  # one clear line (after usage)
+    assert not out.exists()
+
+
+# -------------------------------------------------------------------------------------- mixtures
+@pytest.fixture
+def tiny_data(tmp_path):
+    d = tmp_path / "data"
+    (d / "alpaca").mkdir(parents=True)
+    for lang in ("en", "de", "zh"):
+        recs = [{"instruction": f"{lang}-ins-{i}", "input": "", "output": f"{lang}-out-{i}"} for i in range(12)]
+        (d / "alpaca" / f"alpaca_{lang}.json").write_text(json.dumps(recs))
+    for lang, stems in (("de", {"b": 5, "a": 4}), ("zh", {"only": 6})):
+        par = d / "parallel" / f"en-{lang}"
+        par.mkdir(parents=True)
+        for stem, n in stems.items():
+            (par / f"{stem}.eng").write_text("".join(f"en {stem}{i}\n" for i in range(n)))
+            (par / f"{stem}.{lang}").write_text("".join(f"{lang} {stem}{i}\n" for i in range(n)))
+    return d
+
+
+def _counts(mix):
+    c = {}
+    for ex in mix:
+        c[ex["source"], ex["lang"]] = c.get((ex["source"], ex["lang"]), 0) + 1
+    return c
+
+
+def test_mixture_composition_matches_request(tiny_data):
+    coit = D.build_mixture("coit", tiny_data, ["de"], n_translation=5, seed=0)
+    assert _counts(coit) == {("alpaca", "en"): 12, ("alpaca", "de"): 12, ("translation", "de"): 5}
+    trans = [ex for ex in coit if ex["source"] == "translation"]
+    # first-N subset: pairs in stem order (a0..a3 then b0), paraphrase i for the i-th pair
+    expected = [("en a0", "de a0"), ("en a1", "de a1"), ("en a2", "de a2"), ("en a3", "de a3"), ("en b0", "de b0")]
+    assert sorted((ex["input"], ex["output"]) for ex in trans) == expected
+    for i, (src, tgt) in enumerate(expected):
+        ex = next(e for e in trans if e["input"] == src)
+        assert ex["instruction"] == D.TRANSLATION_INSTRUCTIONS[i].format(source="English", target="German")
+    muit = D.build_mixture("muit", tiny_data, ["de", "zh"], budget=7, n_alpaca=3, seed=1)
+    assert _counts(muit) == {("alpaca", "en"): 3, ("alpaca", "de"): 3, ("alpaca", "zh"): 3,
+                             ("translation", "de"): 4, ("translation", "zh"): 3}
+    assert {ex["instruction"] for ex in muit if ex["source"] == "alpaca"} == {
+        f"{l}-ins-{i}" for l in ("en", "de", "zh") for i in range(3)}  # first N of each file
+    alloc = D.build_mixture("muit", tiny_data, ["de", "zh"], allocation={"de": 2, "zh": 6})
+    assert _counts(alloc)[("translation", "de")] == 2 and _counts(alloc)[("translation", "zh")] == 6
+    (tiny_data / "alloc.json").write_text(json.dumps({"de": 9, "zh": 0}))
+    from_file = D.build_mixture("muit", tiny_data, ["de", "zh"], allocation=tiny_data / "alloc.json")
+    assert _counts(from_file)[("translation", "de")] == 9 and ("translation", "zh") not in _counts(from_file)
+    assert _counts(D.build_mixture("muit", tiny_data, ["de", "zh"]))[("translation", "de")] == 9  # all pairs
+    assert _counts(D.build_mixture("alpaca", tiny_data, [], n_alpaca=5)) == {("alpaca", "en"): 5}
+    assert _counts(D.build_mixture("trans_only", tiny_data, ["zh"])) == {("translation", "zh"): 6}
+    assert _counts(D.build_mixture("instr_only", tiny_data, ["de"])) == {("alpaca", "en"): 12, ("alpaca", "de"): 12}
+    x2en = [e for e in D.build_mixture("coit_x2en", tiny_data, ["de"], n_translation=1) if e["source"] == "translation"]
+    assert x2en == [{"instruction": "Translate the following sentences from German to English.",
+                     "input": "de a0", "output": "en a0", "source": "translation", "lang": "de"}]
+
+
+def test_mixture_bad_requests(tiny_data):
+    with pytest.raises(D.DataError, match="only 9 exist"):
+        D.build_mixture("coit", tiny_data, ["de"], n_translation=10)
+    with pytest.raises(D.DataError, match="do not match"):
+        D.build_mixture("muit", tiny_data, ["de", "zh"], allocation={"de": 2})
+    with pytest.raises(D.DataError, match="whole number"):
+        D.build_mixture("muit", tiny_data, ["de", "zh"], allocation={"de": 2.5, "zh": 1})
+    with pytest.raises(ValueError, match="at most one"):
+        D.build_mixture("muit", tiny_data, ["de", "zh"], budget=4, n_translation=2)
+    with pytest.raises(ValueError, match="unknown recipe"):
+        D.build_mixture("mix", tiny_data, ["de"])
+    with pytest.raises(ValueError, match="one language"):
+        D.build_mixture("coit", tiny_data, ["de", "zh"])
+    with pytest.raises(FileNotFoundError, match="alpaca_el.json"):
+        D.build_mixture("coit", tiny_data, ["el"])
+
+
+def test_mixture_seeded_order(tiny_data):
+    a = D.build_mixture("muit", tiny_data, ["de", "zh"], seed=5)
+    assert a == D.build_mixture("muit", tiny_data, ["de", "zh"], seed=5)
+    b = D.build_mixture("muit", tiny_data, ["de", "zh"], seed=6)
+    assert a != b and sorted(map(json.dumps, a)) == sorted(map(json.dumps, b))
+
+
+def test_composition_table(tiny_data, tok):
+    mix = D.build_mixture("coit", tiny_data, ["de"], n_translation=5)
+    rows = {tuple(l.split()[:2]): l.split()[2:] for l in D.composition(mix).splitlines()[2:-2]}
+    assert rows == {("alpaca", "de"): ["12"], ("alpaca", "en"): ["12"], ("translation", "de"): ["5"]}
+    table = D.composition(mix, tok)
+    lines = table.splitlines()
+    assert "target_tokens" in lines[0] and "tok/char" in lines[0]
+    trans = next(l for l in lines if l.startswith("translation")).split()
+    outs = [e["output"] for e in mix if e["source"] == "translation"]
+    assert int(trans[3]) == sum(len(tok.encode(o)) + 1 for o in outs)
+    assert float(trans[4]) == pytest.approx(sum(len(tok.encode(o)) for o in outs) / sum(map(len, outs)), abs=1e-3)
+    assert lines[-1].split()[1] == "29"
