@@ -260,16 +260,13 @@ def ensure_tokenizer(data_dir: Path, out_path: Path, vocab_size: int, seed: int 
     return D.Tokenizer.train(files, out_path, vocab_size, seed)
 
 
-def ensure_base(data_dir: str | Path = "runs/world", out: str | Path = "runs/base", **overrides) -> Path:
+def ensure_base(data_dir: str | Path = "runs/world", out: str | Path = "runs/base", distributed: bool = False,
+                **overrides) -> Path:
     """The miniature English-dominant base (tokenizer + pretraining), trained once and reused;
     a killed pretraining resumes. `overrides` change BASE_PRETRAIN / TrainConfig fields."""
     out = Path(out)
-    if status(out) == "finished":
-        return out
     cfg = TrainConfig(**{**BASE_PRETRAIN, **overrides, "data": str(data_dir), "out": str(out)})
-    check_data(validate(cfg))
-    ensure_tokenizer(Path(data_dir), out / "tokenizer.model", cfg.vocab_size, cfg.seed)
-    return train(dataclasses.replace(cfg, resume=status(out) == "unfinished"))
+    return train(dataclasses.replace(cfg, reuse=True, resume=status(out) == "unfinished"), distributed)
 
 
 # ----------------------------------------------------------------------------- examples
@@ -339,9 +336,9 @@ def cpu_ghz() -> float:
     return 2.5
 
 
-def build_model(cfg: TrainConfig, tok: D.Tokenizer, base: Path | None) -> Llama:
-    if base is not None:
-        return Llama.from_pretrained(base, dtype=torch.float32).train()  # fp32 master weights
+def build_model(cfg: TrainConfig, tok: D.Tokenizer, base: Path | None, frozen_dtype=None) -> Llama:
+    if base is not None:  # fp32 master weights; a frozen LoRA base may stay in the autocast dtype
+        return Llama.from_pretrained(base, dtype=frozen_dtype if cfg.lora else torch.float32).train()
     if cfg.arch in PRESETS:
         p = PRESETS[cfg.arch]
         mc = dataclasses.replace(p, vocab_size=tok.vocab_size) if isinstance(p, LlamaConfig) \
@@ -433,11 +430,11 @@ def load_state(path: Path, raw: torch.nn.Module, opt, scaler, cfg: TrainConfig, 
 
 
 def clear_run(out: Path) -> None:
-    """--overwrite: remove what a previous run wrote (keeps a pretraining tokenizer.model)."""
+    """--overwrite: remove what a previous run wrote."""
     for name in ("resume", "adapter"):
         shutil.rmtree(out / name, ignore_errors=True)
     for f in out.glob("*"):
-        if f.is_file() and f.name != "tokenizer.model" and not f.name.startswith("tokenizer_corpus"):
+        if f.is_file():
             f.unlink()
 
 
@@ -449,7 +446,7 @@ def export(raw: torch.nn.Module, cfg: TrainConfig, tok_path: Path, out: Path, ba
     if cfg.lora:
         import lora as L
         L.save_adapter(raw, tmp / "adapter", lora_config(cfg), str(base))
-        L.merge_lora(raw)
+        L.unload_lora(raw)  # merged into plain nn.Linear weights: a standard HF folder
     raw.save_pretrained(tmp)
     if tok_path.resolve() != (out / "tokenizer.model").resolve():
         shutil.copyfile(tok_path, tmp / "tokenizer.model")
@@ -461,10 +458,11 @@ def export(raw: torch.nn.Module, cfg: TrainConfig, tok_path: Path, out: Path, ba
 
 
 # ----------------------------------------------------------------------------- the loop
-def train(cfg: TrainConfig) -> Path:
-    """Train as configured; return the finished checkpoint folder (or `out` after --stop-after)."""
+def train(cfg: TrainConfig, distributed: bool = True) -> Path:
+    """Train as configured; return the finished checkpoint folder (or `out` after --stop-after).
+    Under torchrun every rank calls this; distributed=False trains in this process alone."""
     cfg = validate(cfg)
-    rank, world, local, own_pg = setup_dist(cfg)
+    rank, world, local, own_pg = setup_dist(cfg) if distributed else (0, 1, 0, False)
     master = rank == 0
     device, amp, peak, why = pick_device(cfg, local)
     out = Path(cfg.out)
@@ -490,10 +488,11 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.data == TrainConfig.data:
         once(lambda: ensure_world(cfg.data))
     check_data(cfg)
+    if master and cfg.overwrite:
+        clear_run(out)
     if cfg.recipe == "pretrain":
         base, tok_path = None, out / "tokenizer.model"
-        if not tok_path.is_file():
-            raise UsageError(f"--recipe pretrain: no {tok_path} (ensure_base() trains it)")
+        once(lambda: ensure_tokenizer(Path(cfg.data), tok_path, cfg.vocab_size, cfg.seed))
     else:
         base = Path(cfg.base) if cfg.base else once(lambda: ensure_base(cfg.data, cfg.base_out, seed=cfg.seed))
         tok_path = base / "tokenizer.model"
@@ -501,15 +500,13 @@ def train(cfg: TrainConfig) -> Path:
             raise UsageError(f"--base {base}: no tokenizer.model there")
     tok = D.Tokenizer(tok_path)
     if master:
-        if cfg.overwrite:
-            clear_run(out)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write(out / "train_config.json", json.dumps({**dataclasses.asdict(cfg), "status": "running",
                                                             "base": str(base), "world_size": world}, indent=2))
 
     encoded = pretrain_examples(Path(cfg.data), tok, cfg.max_len) if cfg.recipe == "pretrain" \
         else sft_examples(cfg, tok)
-    model = build_model(cfg, tok, base)
+    model = build_model(cfg, tok, base, amp if device.type == "cuda" else torch.float32)
     if cfg.lora:
         import lora as L
         L.inject_lora(model, lora_config(cfg))
@@ -540,7 +537,8 @@ def train(cfg: TrainConfig) -> Path:
     autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp else contextlib.nullcontext
 
     if master:
-        print(f"train: {cfg.recipe} {cfg.lang if cfg.recipe != 'muit' else cfg.langs} -> {out} | {why}")
+        what = {"muit": cfg.langs, "pretrain": "", "alpaca": "en"}.get(cfg.recipe, cfg.lang)
+        print(f"train: {cfg.recipe} {what} -> {out} | {why}")
         print(f"train: {len(encoded)} examples, {per_epoch} micro-batches/epoch of {gbs} x {ga} accumulation, "
               f"{total} steps (warmup {warmup}), {world} process(es), "
               f"{raw.num_params() / 1e6:.2f}M params, {sum(p.numel() for p in raw.parameters() if p.requires_grad) / 1e6:.2f}M trainable")
@@ -712,6 +710,8 @@ def config_from_args(argv: list[str] | None = None) -> TrainConfig:
     """Defaults, then the --preset's values, then the flags given explicitly."""
     args = vars(build_parser().parse_args(argv))
     kw = dataclasses.asdict(TrainConfig())
+    if args.get("recipe") == "pretrain":  # the same run as ensure_base()
+        kw.update(BASE_PRETRAIN)
     if args.get("preset") is not None:
         if args["preset"] not in PRESETS_TRAIN:
             raise UsageError(f"--preset {args['preset']!r}: expected one of {', '.join(PRESETS_TRAIN)}")
