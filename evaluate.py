@@ -464,7 +464,7 @@ def score_translation(hyps, refs, tgt_lang: str, spm_path: str | None = None) ->
 class EvalConfig:
     model: str  # checkpoint folder (HF layout + tokenizer.model)
     task: str = "xquad"  # xquad | mlqa | flores | all
-    lang: str = "de"  # language X; with --task all a comma-separated list
+    lang: str | None = None  # language X (--task all: comma list); None: from MODEL/train_config.json
     direction: str = "en-X"  # flores: en-X (paper's main direction) or X-en
     data: str = "runs/world"  # data folder (../shared/data for the real benchmarks)
     limit: int | None = None  # first N examples only
@@ -541,11 +541,15 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _load_model(model_dir: Path, device: str):
+def _check_checkpoint(model_dir: Path) -> None:
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir}: not a checkpoint folder (no config.json)")
     if not (model_dir / "tokenizer.model").is_file():
         raise FileNotFoundError(f"{model_dir}: no tokenizer.model in the checkpoint folder")
+
+
+def _load_model(model_dir: Path, device: str):
+    _check_checkpoint(model_dir)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     print(f"device {device}, dtype {str(dtype).replace('torch.', '')}")
@@ -553,21 +557,54 @@ def _load_model(model_dir: Path, device: str):
     return model, data.Tokenizer.from_folder(model_dir), device
 
 
-def run_task(cfg: EvalConfig, model=None, tok=None, device="cpu") -> dict:
-    """One benchmark for one language: generate what is missing from OUT/predictions.jsonl, then score."""
+def default_langs(model_dir: Path) -> str:
+    """The languages a checkpoint was trained for, from its train_config.json (recipe muit: `langs`)."""
+    path = Path(model_dir) / "train_config.json"
+    if not path.is_file():
+        raise ValueError(f"--lang not given and {path} does not exist to tell the model's language")
+    tc = json.loads(path.read_text(encoding="utf-8"))
+    langs = tc.get("langs") if tc.get("recipe") == "muit" else tc.get("lang")
+    if not langs:
+        raise ValueError(f"--lang not given and {path} has no 'lang'/'langs' field")
+    return langs
+
+
+# Settings that change the predictions: resuming under different ones would mix two experiments.
+_RESUME_KEYS = ("model", "task", "lang", "direction", "data", "max_new_tokens")
+
+
+def _check_resume(out: Path, resolved: dict) -> None:
+    """Save the resolved config beside the outputs; refuse to resume predictions made with other settings."""
+    path = out / "eval_config.json"
+    if path.is_file():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        diff = [k for k in _RESUME_KEYS if str(old.get(k)) != str(resolved.get(k))]
+        if diff and ((out / "predictions.jsonl").is_file() or (out / "predictions.partial.jsonl").is_file()):
+            raise ValueError(f"{out}: holds predictions made with other {', '.join(diff)} "
+                             f"({', '.join(f'{k}={old.get(k)}, now {resolved.get(k)}' for k in diff)}); use another --out or delete it")
+    _write_atomic(path, json.dumps(resolved, indent=2) + "\n")
+
+
+def run_task(cfg: EvalConfig, loaded: dict | None = None) -> dict:
+    """One benchmark for one language: generate what is missing from OUT/predictions.jsonl, then score.
+    The model is loaded only when something is missing (into `loaded`, shared by run_all)."""
     model_dir = Path(cfg.model)
     recs = load_examples(cfg.task, cfg.lang, cfg.data, cfg.direction, cfg.limit)  # bad input fails before loading
-    if model is None:
-        model, tok, device = _load_model(model_dir, cfg.device)
+    _check_checkpoint(model_dir)
+    loaded = {} if loaded is None else loaded
     name = f"{cfg.task}-{cfg.lang}" + (f"-{cfg.direction}" if cfg.task == "flores" else "")
     out = Path(cfg.out) if cfg.out else model_dir / "eval" / name
     out.mkdir(parents=True, exist_ok=True)
     final, partial = out / "predictions.jsonl", out / "predictions.partial.jsonl"
+    max_new = cfg.max_new_tokens or (64 if cfg.task != "flores" else 256)
+    _check_resume(out, {**asdict(cfg), "max_new_tokens": max_new})
     done = {r["id"]: r for r in _read_jsonl(final) + _read_jsonl(partial) if "prediction" in r}
     todo = sorted((r for r in recs if r["id"] not in done), key=lambda r: -len(r["instruction"] + r["input"]))
     qa = cfg.task != "flores"
-    max_new = cfg.max_new_tokens or (64 if qa else 256)
     truncated = 0
+    if todo and not loaded:
+        loaded["model"], loaded["tok"], loaded["device"] = _load_model(model_dir, cfg.device)
+    model, tok, device = loaded.get("model"), loaded.get("tok"), loaded.get("device")
     if done:
         print(f"{out}: resuming, {sum(r['id'] in done for r in recs)} of {len(recs)} already predicted")
     with partial.open("a", encoding="utf-8") as f, tqdm(total=len(todo), desc=name, unit="ex") as bar:
@@ -607,9 +644,9 @@ def evaluate(model_dir, task, lang, data_dir, direction="en-X", limit=None, batc
     {"<task>-<lang>[-<direction>]": scores} for every benchmark present in data_dir."""
     cfg = EvalConfig(model=str(model_dir), task=task, lang=lang, data=str(data_dir), direction=direction,
                      limit=limit, batch_size=batch_size, out=None if out_dir is None else str(out_dir), **kw)
-    if task != "all":
-        return run_task(cfg)
-    return run_all(cfg)
+    if cfg.lang is None:
+        cfg.lang = default_langs(cfg.model)
+    return run_all(cfg) if task == "all" else run_task(cfg)
 
 
 def run_all(cfg: EvalConfig) -> dict:
@@ -618,15 +655,14 @@ def run_all(cfg: EvalConfig) -> dict:
     for l in langs:
         if l not in LANGS:
             raise ValueError(f"--lang {l!r}: expected one of {', '.join(LANGS)}")
-    model, tok, device = _load_model(Path(cfg.model), cfg.device)
-    results = {}
+    loaded, results = {}, {}
     for l in langs:
         jobs = [("xquad", "en-X"), ("mlqa", "en-X")] + ([("flores", "en-X"), ("flores", "X-en")] if l != "en" else [])
         for task, d in jobs:
             sub = EvalConfig(**{**asdict(cfg), "task": task, "lang": l, "direction": d,
                                 "out": None if cfg.out is None else str(Path(cfg.out) / f"{task}-{l}-{d}")})
             try:
-                results[f"{task}-{l}" + (f"-{d}" if task == "flores" else "")] = run_task(sub, model, tok, device)
+                results[f"{task}-{l}" + (f"-{d}" if task == "flores" else "")] = run_task(sub, loaded)
             except FileNotFoundError as e:
                 print(f"skipped {task} {l}: {e}")
     print_paper_table(results, langs)
@@ -727,7 +763,8 @@ def _eval_main(argv) -> None:
                                 "(or `evaluate.py score --help` to score files).")
     p.add_argument("--model", required=True, help="checkpoint folder (config.json, model.safetensors, tokenizer.model)")
     p.add_argument("--task", default="xquad", choices=["xquad", "mlqa", "flores", "all"], help="benchmark")
-    p.add_argument("--lang", default="de", help=f"language X, one of {' '.join(LANGS)} (--task all: comma list)")
+    p.add_argument("--lang", help=f"language X, one of {' '.join(LANGS)} (--task all: comma list; "
+                   "default: the model's, from its train_config.json)")
     p.add_argument("--direction", default="en-X", choices=["en-X", "X-en"], help="Flores translation direction")
     p.add_argument("--data", default="runs/world", help="data folder (../shared/data for the real benchmarks)")
     p.add_argument("--limit", type=int, help="evaluate the first N examples only")
@@ -741,6 +778,8 @@ def _eval_main(argv) -> None:
         p.error("--limit and --batch-size must be positive")
     cfg = EvalConfig(model=a.model, task=a.task, lang=a.lang, direction=a.direction, data=a.data, limit=a.limit,
                      batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, out=a.out, spm=a.spm, device=a.device)
+    if cfg.lang is None:
+        cfg.lang = default_langs(cfg.model)
     run_all(cfg) if cfg.task == "all" else run_task(cfg)
 
 

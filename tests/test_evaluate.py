@@ -301,3 +301,21 @@ def test_batched_generation_equals_one_by_one(tmp_path):
     batched, _ = E.generate_responses(model, tok, prompts, 8, device)
     single = [E.generate_responses(model, tok, [p], 8, device)[0][0] for p in prompts]
     assert batched == single and len(set(batched)) > 1  # the test has power only when outputs differ
+
+
+def test_resume_refuses_other_settings_and_task_all(tmp_path, capsys):
+    d, m = tiny_world(tmp_path)
+    base = ["--model", str(m), "--lang", "de", "--data", str(d), "--limit", "2", "--max-new-tokens", "4",
+            "--device", "cpu"]
+    E.main(base + ["--task", "xquad", "--out", str(tmp_path / "o")])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:  # same folder, other generation length: refuse, one line
+        E.main(base[:-4] + ["--max-new-tokens", "5", "--device", "cpu", "--task", "xquad", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and "max_new_tokens" in err[0]
+    # --task all: XQuAD + Flores both directions; MLQA absent in this data folder -> skipped, said so
+    res = E.evaluate(m, "all", "de", d, limit=2, batch_size=2, out_dir=tmp_path / "all", max_new_tokens=4, device="cpu")
+    assert set(res) == {"xquad-de", "flores-de-en-X", "flores-de-X-en"}
+    out = capsys.readouterr().out
+    assert "skipped mlqa de" in out and "| lang | XQuAD acc | MLQA acc | Flores en→X BLEU | Flores X→en BLEU |" in out
+    assert res["flores-de-X-en"]["n"] == 2 and (tmp_path / "all" / "flores-de-X-en" / "scores.json").is_file()
