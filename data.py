@@ -713,7 +713,6 @@ def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 60.0
         if sha256 and sha256_file(dest) != sha256:
             raise DataError(f"{dest}: exists but its sha256 differs from {url}'s; delete it to fetch again")
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.is_file() else 0
     headers = {"User-Agent": "xllama-data/1", **({"Range": f"bytes={have}-"} if have else {})}
@@ -725,6 +724,7 @@ def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 60.0
         resp = None
     except (urllib.error.URLError, OSError) as e:
         raise DataError(f"{url}: {getattr(e, 'reason', e)}") from None
+    dest.parent.mkdir(parents=True, exist_ok=True)  # only now: a failed request leaves no trace
     if resp is not None:
         with resp:
             if have and resp.status != 206:  # the server ignored Range: start again
