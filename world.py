@@ -1,0 +1,458 @@
+"""The miniature multilingual world: a generated stand-in for the paper's data, in 8 languages.
+
+A world of people (names transliterated into every script), each with one value per relation
+(hometown, city, job, age, pets/things owned, favourite colour, food, language, teacher, birth
+month). A fact is (relation, person, value); a passage is a group of facts; every fact has an
+exact rendering in en de zh ar el hi tr vi (lexicon.py holds the words and templates).
+
+    python world.py --out runs/world                 # the default world, a few seconds
+    python world.py --out /tmp/w --seed 1 --alpaca 500 --pretrain-chars 200000 --overwrite
+    python world.py --help                           # every size and share flag
+
+writes the same layout as ../shared/data (CONTRACT.md), so `--data` can point at either:
+
+    alpaca/alpaca_<lang>.json        Alpaca dicts, all 8 languages index-aligned with English:
+                                     extractive QA (data.qa_example), yes/no, counting, listing,
+                                     record lookup, record-to-sentence, arithmetic
+    parallel/en-<lang>/world.eng + world.<lang>   line-aligned en-X pairs (1-2 facts a line)
+    xquad/xquad.<lang>.json          SQuAD v1.1, same ids in every language, exact answer_start
+    mlqa/dev/dev-context-<l>-question-<l>.json    same, for en de zh ar hi vi
+    flores101/devtest/<code>.devtest one line per item, aligned across the 8 languages
+    pretrain/<lang>.txt              one document a line; English-dominant (--en-share)
+    WORLD.json                       the config it was made with and the counts written
+
+Science-bearing choices: three disjoint pools of people. Pretraining facts come from the
+pretraining pool, itself split by language, so no pretraining document has a translation in
+another language's corpus (no parallel text); instruction and parallel data use the tuning pool;
+XQuAD/MLQA/Flores use the test pool, so no test sentence occurs in any training file. The
+vocabulary (cities, jobs, animals, ... and the name syllables) is shared by all pools, so test
+text is made of pieces the model has seen. Passages mix several people with the same relation
+types, so answering needs binding, not keyword lookup. Same seed -> identical bytes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import lexicon as L
+from data import FLORES_CODES, LANGS, qa_example
+
+MLQA_LANGS = ("en", "de", "zh", "ar", "hi", "vi")  # the MLQA languages the paper's set shares
+K = {lang: L.LANG_ORDER.index(lang) for lang in LANGS}  # column of each language in lexicon rows
+RECORD_RELS = tuple(r for r in L.RELATIONS if r != "has")  # relations shown as "field: value"
+PLAIN_RELS = tuple(r for r in L.RELATIONS if r != "teacher")  # no second person mentioned
+
+
+@dataclass
+class WorldConfig:
+    seed: int = field(default=0, metadata={"help": "seed of every random choice (same seed -> same bytes)"})
+    pretrain_chars: int = field(default=1_500_000, metadata={"help": "pretraining text, characters over all languages"})
+    en_share: float = field(default=0.85, metadata={"help": "English share of the pretraining text; the rest is split evenly"})
+    shares: str = field(default="", metadata={"help": "explicit shares 'en=0.8,de=0.05,...' (overrides --en-share; must sum to 1)"})
+    alpaca: int = field(default=4000, metadata={"help": "instruction examples per language"})
+    parallel: int = field(default=5000, metadata={"help": "en-X sentence pairs per language"})
+    xquad_passages: int = field(default=60, metadata={"help": "XQuAD-style passages (questions: x --questions)"})
+    mlqa_passages: int = field(default=50, metadata={"help": "MLQA-style passages"})
+    questions: int = field(default=4, metadata={"help": "questions per test passage (at most its facts)"})
+    flores: int = field(default=200, metadata={"help": "Flores-style lines"})
+    people_pretrain: int = field(default=800, metadata={"help": "people in the pretraining pool (split by language)"})
+    people_tune: int = field(default=1200, metadata={"help": "people in the instruction/parallel pool"})
+    people_test: int = field(default=200, metadata={"help": "people in the test pool (XQuAD, MLQA, Flores)"})
+
+    def share_map(self) -> dict[str, float]:
+        if self.shares:
+            out = {lang: 0.0 for lang in LANGS}
+            for item in self.shares.split(","):
+                lang, eq, val = item.partition("=")
+                if not eq or lang.strip() not in out:
+                    raise ValueError(f"--shares: bad item {item!r} (expected lang=share, lang in {','.join(LANGS)})")
+                try:
+                    out[lang.strip()] = float(val)
+                except ValueError:
+                    raise ValueError(f"--shares: {val!r} is not a number") from None
+            if any(v < 0 for v in out.values()) or abs(sum(out.values()) - 1) > 1e-6:
+                raise ValueError(f"--shares: shares must be >= 0 and sum to 1 (got {sum(out.values()):.4f})")
+            return out
+        rest = (1 - self.en_share) / (len(LANGS) - 1)
+        return {lang: self.en_share if lang == "en" else rest for lang in LANGS}
+
+    def validate(self) -> None:
+        if not 0 <= self.en_share <= 1:
+            raise ValueError(f"--en-share must be in [0, 1], got {self.en_share}")
+        for name, low in (("pretrain_chars", 0), ("alpaca", 1), ("parallel", 1), ("xquad_passages", 1),
+                          ("mlqa_passages", 1), ("questions", 1), ("flores", 1), ("people_pretrain", 80),
+                          ("people_tune", 10), ("people_test", 10)):
+            if getattr(self, name) < low:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(self, name)}")
+        if self.people_pretrain + self.people_tune + self.people_test > 50_000:
+            raise ValueError("--people-*: at most 50000 people in all (the name space is finite)")
+        self.share_map()
+
+
+# ------------------------------------------------------------------------------------ people
+
+class Person:
+    """A name in every script, a gender (for agreement) and one value per relation."""
+
+    def __init__(self, names: dict[str, str], gender: str):
+        self.names, self.gender, self.facts = names, gender, {}
+
+    def forms(self, lang: str, slot: str) -> dict[str, tuple[str, str]]:
+        name = self.names[lang]
+        out = {slot: (name, self.gender)}
+        if lang == "tr":  # names end in a vowel: genitive -'nın/-'nin/-'nun, dative -'ya/-'ye
+            last = name[-1]
+            out[slot + ".gen"] = (name + "'n" + {"a": "ın", "e": "in", "i": "in", "o": "un", "u": "un"}[last], self.gender)
+            out[slot + ".dat"] = (name + "'y" + ("a" if last in "aou" else "e"), self.gender)
+        return out
+
+
+def _spell(sylls: list[str]) -> dict[str, str]:
+    """A name, given as latin CV syllables, in every script."""
+    latin = "".join(sylls).capitalize()
+    greek = "".join(L.CONSONANTS[s[0]][0] + L.VOWELS[s[1]][1 if i == 0 else 0] for i, s in enumerate(sylls))
+    names = {lang: latin for lang in ("en", "de", "tr", "vi")}
+    names["el"] = greek[0].upper() + greek[1:]
+    names["hi"] = "".join(L.CONSONANTS[s[0]][1] + L.VOWELS[s[1]][2] for s in sylls)
+    names["ar"] = "".join(L.CONSONANTS[s[0]][2] + L.VOWELS[s[1]][3] for s in sylls)
+    names["zh"] = "".join(L.ZH_SYLLABLES[s] for s in sylls)
+    return names
+
+
+def make_people(rng: random.Random, n: int) -> list[Person]:
+    """n people with names unique in every script and distinct from every lexicon word."""
+    sylls = sorted(L.ZH_SYLLABLES)
+    words = {w.lower() for table in (L.CITIES, L.JOBS, L.NOUNS, L.COLORS, L.FOODS, L.LANGUAGES, L.MONTHS)
+             for row in table for cell in row for w in re.split(r"[ /|]", cell)}
+    seen = {lang: set() for lang in LANGS}
+    people = []
+    while len(people) < n:
+        names = _spell([rng.choice(sylls) for _ in range(3)])  # 3 syllables: rarely a real word
+        if names["en"].lower() in words or any(names[l] in seen[l] for l in LANGS):
+            continue
+        for lang in LANGS:
+            seen[lang].add(names[lang])
+        people.append(Person(names, rng.choice("mf")))
+    return people
+
+
+def give_facts(rng: random.Random, pool: list[Person]) -> None:
+    """One value per relation for each person; teachers come from the same pool."""
+    for i, p in enumerate(pool):
+        home, city = rng.sample(range(len(L.CITIES)), 2)
+        t = rng.randrange(len(pool) - 1)
+        p.facts = {"from": home, "lives": city, "job": rng.randrange(len(L.JOBS)), "age": rng.randint(18, 79),
+                   "has": (rng.randrange(len(L.COUNTS)), rng.randrange(len(L.NOUNS))),
+                   "color": rng.randrange(len(L.COLORS)), "food": rng.randrange(len(L.FOODS)),
+                   "speaks": rng.randrange(len(L.LANGUAGES)), "teacher": pool[t + (t >= i)],
+                   "month": rng.randrange(len(L.MONTHS))}
+
+
+# --------------------------------------------------------------------------------- rendering
+SLOT = re.compile(r"\{(\w+(?:\.\w+)?)(?::([^{}]*))?\}")
+TABLES = {"from": ("city", L.CITIES), "lives": ("city", L.CITIES), "color": ("color", L.COLORS),
+          "food": ("food", L.FOODS), "speaks": ("lang", L.LANGUAGES), "month": ("month", L.MONTHS)}
+
+
+def pick(word: str, gender: str) -> str:
+    """'m|f|n' alternatives -> the one agreeing with gender (a missing form falls back to the first)."""
+    alts = word.split("|")
+    i = "mfn".index(gender)
+    return alts[i] if i < len(alts) else alts[0]
+
+
+def slots(rel: str, p: Person, value, lang: str) -> dict[str, tuple[str, str]]:
+    """Slot name -> (text, gender) for one fact in one language."""
+    k, s = K[lang], p.forms(lang, "P")
+    if rel in TABLES:
+        name, table = TABLES[rel]
+        s[name] = (table[value][k], "m")
+    elif rel == "job":
+        s["job"] = (pick(L.JOBS[value][k], p.gender), "m")
+    elif rel == "age":
+        s["age"] = (str(value), "m")
+    elif rel == "has":
+        n, c = value
+        sg, pl, g = (L.NOUNS[c][k].split("/") + ["m"])[:3]
+        s.update(noun=(sg, g), noun_pl=(pl, g), num=(pick(L.COUNTS[n][k], g), "m"))
+    elif rel == "teacher":
+        s.update(value.forms(lang, "Q"))
+    return s
+
+
+def render(template: str, s: dict, answer: str | None = None) -> tuple[str, tuple[int, int] | None]:
+    """Fill a template; also return the (start, end) of the answer slot's text."""
+    out, n, pos, span = [], 0, 0, None
+    for m in SLOT.finditer(template):
+        out.append(template[pos:m.start()])
+        n += m.start() - pos
+        text, gender = s[m.group(1)]
+        if m.group(2) is not None:
+            text = pick(m.group(2), gender)
+        elif m.group(1) == answer:
+            assert span is None, f"answer slot {answer} twice in {template!r}"
+            span = (n, n + len(text))
+        out.append(text)
+        n, pos = n + len(text), m.end()
+    out.append(template[pos:])
+    assert answer is None or span is not None, f"no answer slot {answer} in {template!r}"
+    return "".join(out), span
+
+
+def sentence(fact, lang: str) -> tuple[str, tuple[int, int]]:
+    rel, p, value = fact
+    return render(L.FACTS[lang][rel], slots(rel, p, value, lang), L.ANSWER_SLOT[rel])
+
+
+def question(fact, lang: str) -> str:
+    rel, p, value = fact
+    return render(L.QUESTIONS[lang][rel], slots(rel, p, value, lang))[0]
+
+
+def value_text(fact, lang: str) -> str:
+    rel, p, value = fact
+    return slots(rel, p, value, lang)[L.ANSWER_SLOT[rel]][0]
+
+
+def passage_text(facts: list, lang: str) -> tuple[str, list[tuple[int, int]]]:
+    """Sentences joined into one passage, with each fact's answer span in passage coordinates."""
+    join = L.SENTENCE_JOIN.get(lang, " ")
+    parts, spans, n = [], [], 0
+    for f in facts:
+        text, (a, b) = sentence(f, lang)
+        spans.append((n + a, n + b))
+        parts.append(text)
+        n += len(text) + len(join)
+    return join.join(parts), spans
+
+
+def passage(rng: random.Random, pool: list[Person], people: tuple[int, int], per: tuple[int, int],
+            rels=L.RELATIONS) -> list:
+    """Facts about rng-many people of the pool, rng-many distinct relations each, grouped by person."""
+    return [(r, p, p.facts[r]) for p in rng.sample(pool, rng.randint(*people))
+            for r in rng.sample(rels, rng.randint(*per))]
+
+
+# ------------------------------------------------------------------------ instruction examples
+# Each maker draws its random choices once, then renders the same content in every language.
+
+def _record(p: Person, rels, lang: str) -> str:
+    f = L.FIELDS[lang]
+    rows = [(f["name"], p.names[lang])] + [(f[r], value_text((r, p, p.facts[r]), lang)) for r in rels]
+    return "\n".join(f"{a}: {b}" for a, b in rows)
+
+
+def ex_qa(rng, pool):
+    facts = passage(rng, pool, (1, 3), (1, 3))
+    i = rng.randrange(len(facts))
+    out = {}
+    for lang in LANGS:
+        ctx, spans = passage_text(facts, lang)
+        out[lang] = qa_example(ctx, question(facts[i], lang), lang, ctx[slice(*spans[i])])
+    return out
+
+
+def _other(rng, rel, value, pool, p):
+    """A value for rel that differs from value (so the statement is false)."""
+    if rel == "age":
+        return rng.choice([a for a in range(18, 80) if a != value])
+    if rel == "has":
+        return (rng.choice([n for n in range(len(L.COUNTS)) if n != value[0]]), value[1])
+    if rel == "teacher":
+        return rng.choice([q for q in pool[:50] if q is not value and q is not p])
+    size = len(L.JOBS) if rel == "job" else len(TABLES[rel][1])
+    return rng.choice([v for v in range(size) if v != value])
+
+
+def ex_yesno(rng, pool):
+    facts = passage(rng, pool, (1, 3), (1, 3))
+    rel, p, value = facts[rng.randrange(len(facts))]
+    true = rng.random() < 0.5
+    claim = (rel, p, value if true else _other(rng, rel, value, pool, p))
+    out = {}
+    for lang in LANGS:
+        t = L.TASKS[lang]
+        inp = f"{t['label_text']}: {passage_text(facts, lang)[0]}\n{t['label_statement']}: {sentence(claim, lang)[0]}"
+        out[lang] = {"instruction": t["yesno"], "input": inp, "output": L.YES_NO[lang][0 if true else 1]}
+    return out
+
+
+def ex_count_or_list(rng, pool):
+    kind = rng.choice(("count", "list_people", "list_cities"))
+    facts = passage(rng, pool, (1, 4), (1, 3), PLAIN_RELS)
+    if kind == "list_cities" and not any(r in ("from", "lives") for r, _, _ in facts):
+        p = facts[0][1]
+        facts.insert(0, ("lives", p, p.facts["lives"]))
+    people = list(dict.fromkeys(p for _, p, _ in facts))
+    cities = list(dict.fromkeys(v for r, _, v in facts if r in ("from", "lives")))
+    out = {}
+    for lang in LANGS:
+        sep = L.LIST_SEP.get(lang, ", ")
+        answer = {"count": L.NUMBERS[len(people) - 1][K[lang]],
+                  "list_people": sep.join(p.names[lang] for p in people),
+                  "list_cities": sep.join(L.CITIES[c][K[lang]] for c in cities)}[kind]
+        out[lang] = {"instruction": L.TASKS[lang][kind], "input": passage_text(facts, lang)[0], "output": answer}
+    return out
+
+
+def ex_lookup(rng, pool):
+    p = rng.choice(pool)
+    rels = rng.sample(RECORD_RELS, rng.randint(2, 5))
+    rel = rels[rng.randrange(len(rels))]
+    fact = (rel, p, p.facts[rel])
+    return {lang: {"instruction": question(fact, lang), "input": _record(p, rels, lang),
+                   "output": value_text(fact, lang)} for lang in LANGS}
+
+
+def ex_describe(rng, pool):
+    p = rng.choice(pool)
+    rel = rng.choice(RECORD_RELS)
+    return {lang: {"instruction": L.TASKS[lang]["describe"], "input": _record(p, [rel], lang),
+                   "output": sentence((rel, p, p.facts[rel]), lang)[0]} for lang in LANGS}
+
+
+def ex_arith(rng, pool):
+    a, b = rng.randint(1, 6), rng.randint(1, 6)
+    return {lang: {"instruction": L.TASKS[lang]["arith"].format(a=L.NUMBERS[a - 1][K[lang]], b=L.NUMBERS[b - 1][K[lang]]),
+                   "input": "", "output": L.NUMBERS[a + b - 1][K[lang]]} for lang in LANGS}
+
+
+MAKERS = ((ex_qa, 0.40), (ex_yesno, 0.15), (ex_lookup, 0.15), (ex_describe, 0.10),
+          (ex_count_or_list, 0.12), (ex_arith, 0.08))
+
+
+# ---------------------------------------------------------------------------------- the world
+
+def squad(rng, pool, n_passages: int, n_questions: int, langs, prefix: str) -> dict[str, list]:
+    """SQuAD-format articles per language: one passage per article, same ids in every language."""
+    out = {lang: [] for lang in langs}
+    for i in range(n_passages):
+        facts = passage(rng, pool, (2, 3), (2, 3))
+        asked = sorted(rng.sample(range(len(facts)), min(n_questions, len(facts))))
+        for lang in langs:
+            ctx, spans = passage_text(facts, lang)
+            qas = [{"answers": [{"answer_start": spans[j][0], "text": ctx[slice(*spans[j])]}],
+                    "question": question(facts[j], lang), "id": f"{prefix}{i:04d}q{j}"} for j in asked]
+            out[lang].append({"title": f"{prefix}{i:04d}", "paragraphs": [{"context": ctx, "qas": qas}]})
+    return out
+
+
+def one_person_lines(rng, pool, n: int, langs, unique: bool) -> dict[str, list[str]]:
+    """n lines of 1-2 facts about one person, rendered in every language (line-aligned)."""
+    out, seen = {lang: [] for lang in langs}, set()
+    while len(out[langs[0]]) < n:
+        facts = passage(rng, pool, (1, 1), (1, 2))
+        key = tuple((r, id(p), str(v)) for r, p, v in facts)
+        if unique and key in seen:
+            continue
+        seen.add(key)
+        for lang in langs:
+            out[lang].append(passage_text(facts, lang)[0])
+    return out
+
+
+def build(cfg: WorldConfig) -> dict[str, str]:
+    """Every file of the world as relative path -> text (nothing written)."""
+    cfg.validate()
+    rng = random.Random(cfg.seed)
+    people = make_people(rng, cfg.people_pretrain + cfg.people_tune + cfg.people_test)
+    pre, tune, test = (people[:cfg.people_pretrain], people[cfg.people_pretrain:-cfg.people_test],
+                       people[-cfg.people_test:])
+    files: dict[str, str] = {}
+    # pretraining: each language has its own people, half of the pool for English
+    shares, n_en = cfg.share_map(), cfg.people_pretrain // 2
+    per = (cfg.people_pretrain - n_en) // (len(LANGS) - 1)
+    for j, lang in enumerate(LANGS):
+        pool = pre[:n_en] if lang == "en" else pre[n_en + (j - 1) * per: n_en + j * per]
+        give_facts(rng, pool)
+        docs, chars, budget = [], 0, round(shares[lang] * cfg.pretrain_chars)
+        while chars < budget:
+            docs.append(passage_text(passage(rng, pool, (1, 3), (2, 5)), lang)[0])
+            chars += len(docs[-1]) + 1
+        files[f"pretrain/{lang}.txt"] = "".join(d + "\n" for d in docs)
+    give_facts(rng, tune)
+    give_facts(rng, test)
+    # instruction data, index-aligned across languages
+    examples = [rng.choices([m for m, _ in MAKERS], [w for _, w in MAKERS])[0](rng, tune) for _ in range(cfg.alpaca)]
+    for lang in LANGS:
+        files[f"alpaca/alpaca_{lang}.json"] = "[\n" + ",\n".join(_dumps(ex[lang]) for ex in examples) + "\n]\n"
+    lines = one_person_lines(rng, tune, cfg.parallel, LANGS, unique=False)
+    for lang in LANGS[1:]:
+        files[f"parallel/en-{lang}/world.eng"] = "".join(l + "\n" for l in lines["en"])
+        files[f"parallel/en-{lang}/world.{lang}"] = "".join(l + "\n" for l in lines[lang])
+    # test sets from the test pool only
+    for name, n, langs, prefix in (("xquad", cfg.xquad_passages, LANGS, "x"), ("mlqa", cfg.mlqa_passages, MLQA_LANGS, "m")):
+        for lang, articles in squad(rng, test, n, cfg.questions, langs, prefix).items():
+            path = f"xquad/xquad.{lang}.json" if name == "xquad" else f"mlqa/dev/dev-context-{lang}-question-{lang}.json"
+            files[path] = json.dumps({"data": articles, "version": "1.1" if name == "xquad" else 1.0},
+                                     ensure_ascii=False, indent=1) + "\n"
+    flores = one_person_lines(rng, test, cfg.flores, LANGS, unique=True)
+    for lang in LANGS:
+        files[f"flores101/devtest/{FLORES_CODES[lang]}.devtest"] = "".join(l + "\n" for l in flores[lang])
+    counts = {"people": {"pretrain": len(pre), "tune": len(tune), "test": len(test)},
+              "alpaca_per_lang": cfg.alpaca, "parallel_per_lang": cfg.parallel,
+              "xquad_questions_per_lang": _n_questions(files["xquad/xquad.en.json"]),
+              "mlqa_questions_per_lang": _n_questions(files["mlqa/dev/dev-context-en-question-en.json"]),
+              "flores_lines": cfg.flores,
+              "pretrain_chars": {lang: len(files[f"pretrain/{lang}.txt"]) for lang in LANGS}}
+    files["WORLD.json"] = json.dumps({"generator": "world.py", "config": asdict(cfg), "shares": shares,
+                                      "counts": counts}, ensure_ascii=False, indent=1) + "\n"
+    return files
+
+
+def _n_questions(squad_json: str) -> int:
+    return sum(len(par["qas"]) for art in json.loads(squad_json)["data"] for par in art["paragraphs"])
+
+
+def _dumps(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(", ", ": "))
+
+
+def write_world(out_dir, seed: int = 0, overwrite: bool = False, **sizes) -> Path:
+    """Generate the world and write it atomically (temp folder, then rename) to out_dir."""
+    out = Path(out_dir)
+    cfg = WorldConfig(seed=seed, **sizes)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise FileExistsError(f"{out} exists and is not empty (pass --overwrite to replace it)")
+    files = build(cfg)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp, old = out.with_name(f".{out.name}.tmp{os.getpid()}"), out.with_name(f".{out.name}.old{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for rel, text in sorted(files.items()):
+        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / rel).write_text(text, encoding="utf-8", newline="\n")
+    if out.exists():
+        os.replace(out, old) if out.is_dir() else out.unlink()
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="Write the miniature multilingual world (see the module docstring).")
+    p.error = lambda msg: (print(f"world.py: error: {msg}", file=sys.stderr), sys.exit(2))  # one line, exit 2
+    p.add_argument("--out", required=True, help="folder to write (refused if it exists and is not empty)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out folder")
+    for f in fields(WorldConfig):
+        p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default,
+                       help=f"{f.metadata['help']} (default {f.default!r})")
+    args = vars(p.parse_args(argv))
+    out, overwrite = args.pop("out"), args.pop("overwrite")
+    try:
+        path = write_world(out, overwrite=overwrite, **args)
+    except (ValueError, FileExistsError) as e:
+        p.error(str(e))
+    counts = json.loads((path / "WORLD.json").read_text(encoding="utf-8"))["counts"]
+    print(f"wrote {path}: {json.dumps(counts, ensure_ascii=False)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
