@@ -319,3 +319,28 @@ def test_resume_refuses_other_settings_and_task_all(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "skipped mlqa de" in out and "| lang | XQuAD acc | MLQA acc | Flores en→X BLEU | Flores X→en BLEU |" in out
     assert res["flores-de-X-en"]["n"] == 2 and (tmp_path / "all" / "flores-de-X-en" / "scores.json").is_file()
+
+
+def test_world_xquad_and_flores_end_to_end(tmp_path):
+    """The miniature world's XQuAD-de and Flores en->de through the CLI; `score` recomputes scores.json."""
+    import world
+    d = world.write_world(tmp_path / "world", seed=0, pretrain_chars=20000, alpaca=20, parallel=20)
+    m = tmp_path / "model"
+    tok = data.Tokenizer.train([d / "pretrain" / "en.txt", d / "pretrain" / "de.txt"], m / "tokenizer.model",
+                               vocab_size=400)
+    torch.manual_seed(0)
+    Llama(LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, max_position_embeddings=1024)).save_pretrained(m)
+    for task in ("xquad", "flores"):
+        E.main(["--model", str(m), "--task", task, "--lang", "de", "--data", str(d), "--limit", "3",
+                "--max-new-tokens", "5", "--device", "cpu"])
+    qa_dir, mt_dir = m / "eval" / "xquad-de", m / "eval" / "flores-de-en-X"
+    for out in (qa_dir, mt_dir):
+        assert (out / "predictions.jsonl").is_file() and (out / "scores.json").is_file()
+    qa, mt = (json.loads((o / "scores.json").read_text()) for o in (qa_dir, mt_dir))
+    pq, pm = str(qa_dir / "predictions.jsonl"), str(mt_dir / "predictions.jsonl")
+    assert E.score_files("mlqa", pq, pq, lang="de")["f1"] == pytest.approx(qa["f1"])
+    assert E.score_files("contain", pq, pq)["score"] == pytest.approx(qa["contain"])
+    assert E.score_files("bleu", pm, pm, lang="de")["score"] == pytest.approx(mt["bleu"])
+    rows = [json.loads(l) for l in Path(pm).read_text().splitlines()]
+    assert [r["reference"] for r in rows] == data.read_flores(d, "de")[:3]
