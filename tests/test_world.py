@@ -1,0 +1,195 @@
+"""world.py: layout, exact answer spans, alignment, train/test disjointness, determinism, CLI.
+
+A tiny world (a few hundred examples) is written once per module; everything runs in seconds.
+"""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import lexicon as L
+import world
+from data import FLORES_CODES, LANGS, qa_example, read_alpaca, read_flores, read_parallel, read_squad
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = dict(pretrain_chars=40_000, alpaca=240, parallel=150, xquad_passages=12, mlqa_passages=8,
+            flores=40, people_pretrain=160, people_tune=120, people_test=40)
+TRAIN_GLOBS = ("alpaca/*.json", "parallel/*/*", "pretrain/*.txt")
+SENT_END = re.compile(r"(?<=[.。।?？;؟])\s*")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return world.write_world(tmp_path_factory.mktemp("w") / "world", seed=3, **TINY)
+
+
+def _train_text(root: Path, lang: str) -> str:
+    """All training text of one language (alpaca, the X side or English side of parallel, pretrain)."""
+    parts = [(root / "alpaca" / f"alpaca_{lang}.json").read_text(encoding="utf-8"),
+             (root / "pretrain" / f"{lang}.txt").read_text(encoding="utf-8")]
+    ext = "eng" if lang == "en" else lang
+    parts += [p.read_text(encoding="utf-8") for p in sorted((root / "parallel").glob(f"*/world.{ext}"))]
+    return "\n".join(parts)
+
+
+def _test_sentences(root: Path, lang: str) -> list[str]:
+    texts = list(read_flores(root, lang))
+    for q in read_squad(root / "xquad" / f"xquad.{lang}.json"):
+        texts.append(q["context"])
+    return [s for t in texts for s in SENT_END.split(t) if s]
+
+
+def _latin_names(text: str) -> set[str]:
+    """Capitalised words that are not lexicon words: the generated people (Latin-script languages)."""
+    words = {w for table in (L.CITIES, L.LANGUAGES, L.MONTHS, L.COLORS, L.FOODS, L.JOBS, L.NOUNS)
+             for row in table for cell in row for w in re.split(r"[ /|]", cell)}
+    return {w for w in re.findall(r"\b[A-Z][a-z]+\b", text) if w not in words} - {"The", "Die"}
+
+
+def test_layout_and_readers_counts(tiny):
+    meta = json.loads((tiny / "WORLD.json").read_text(encoding="utf-8"))
+    assert meta["config"]["seed"] == 3 and meta["config"]["alpaca"] == TINY["alpaca"]
+    n_q = meta["counts"]["xquad_questions_per_lang"]
+    assert TINY["xquad_passages"] * 2 <= n_q <= TINY["xquad_passages"] * 4
+    for lang in LANGS:
+        assert len(read_alpaca(tiny / "alpaca" / f"alpaca_{lang}.json")) == TINY["alpaca"]
+        assert len(read_flores(tiny, lang)) == TINY["flores"]
+        assert (tiny / "flores101" / "devtest" / f"{FLORES_CODES[lang]}.devtest").is_file()
+        assert len(read_squad(tiny / "xquad" / f"xquad.{lang}.json")) == n_q
+        assert (tiny / "pretrain" / f"{lang}.txt").stat().st_size > 0
+        if lang != "en":
+            assert len(read_parallel(tiny, lang)) == TINY["parallel"]
+    for lang in world.MLQA_LANGS:
+        qs = read_squad(tiny / "mlqa" / "dev" / f"dev-context-{lang}-question-{lang}.json")
+        assert len(qs) == meta["counts"]["mlqa_questions_per_lang"]
+    assert not (tiny / "mlqa" / "dev" / "dev-context-el-question-el.json").exists()
+    assert not list(tiny.parent.glob(".*tmp*"))  # the temp folder was renamed away
+
+
+def test_answer_start_points_at_answer_in_every_language(tiny):
+    paths = [tiny / "xquad" / f"xquad.{l}.json" for l in LANGS]
+    paths += [tiny / "mlqa" / "dev" / f"dev-context-{l}-question-{l}.json" for l in world.MLQA_LANGS]
+    for path in paths:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        assert doc["data"]
+        for art in doc["data"]:
+            for par in art["paragraphs"]:
+                for qa in par["qas"]:
+                    (ans,) = qa["answers"]
+                    s = ans["answer_start"]
+                    assert ans["text"] and par["context"][s:s + len(ans["text"])] == ans["text"], (path, qa["id"])
+    # the instruction data's extractive QA: the output is a span of the context
+    for lang in LANGS:
+        qa = [ex for ex in read_alpaca(tiny / "alpaca" / f"alpaca_{lang}.json")
+              if ex["instruction"] == qa_example("c", "q", lang)["instruction"]]
+        assert len(qa) > TINY["alpaca"] // 5
+        assert all(ex["output"] and ex["output"] in ex["input"].split("\n")[0] for ex in qa)
+
+
+def test_languages_aligned(tiny):
+    def shape(text):  # what must agree across translations: sentence count and the digits (ages)
+        return len([s for s in SENT_END.split(text) if s]), re.findall(r"\d+", text)
+    en_flores = read_flores(tiny, "en")
+    en_alpaca = read_alpaca(tiny / "alpaca" / "alpaca_en.json")
+    en_xquad = read_squad(tiny / "xquad" / "xquad.en.json")
+    for lang in LANGS[1:]:
+        assert [shape(t) for t in read_flores(tiny, lang)] == [shape(t) for t in en_flores]
+        pairs = read_parallel(tiny, lang)
+        assert all(shape(a) == shape(b) for a, b in pairs)
+        alp = read_alpaca(tiny / "alpaca" / f"alpaca_{lang}.json")
+        assert [re.findall(r"\d+", e["input"] + e["output"]) for e in alp] == \
+               [re.findall(r"\d+", e["input"] + e["output"]) for e in en_alpaca]
+        xq = read_squad(tiny / "xquad" / f"xquad.{lang}.json")
+        assert [q["id"] for q in xq] == [q["id"] for q in en_xquad]
+        assert [shape(q["context"]) for q in xq] == [shape(q["context"]) for q in en_xquad]
+
+
+def test_train_and_test_disjoint(tiny):
+    for lang in LANGS:
+        train = _train_text(tiny, lang)
+        sents = _test_sentences(tiny, lang)
+        assert len(sents) > 50
+        leaked = [s for s in sents if s in train]
+        assert not leaked, f"{lang}: test sentences in training files: {leaked[:3]}"
+    test_names = _latin_names("\n".join(_test_sentences(tiny, "en")))
+    train_names = _latin_names(_train_text(tiny, "en"))
+    assert len(test_names) >= 20 and len(train_names) >= 100
+    assert not test_names & train_names
+
+
+def test_vocabulary_shared_between_train_and_test(tiny):
+    for lang in LANGS:  # every character of the test text occurs in the training text
+        missing = set("".join(_test_sentences(tiny, lang))) - set(_train_text(tiny, lang))
+        assert not missing, f"{lang}: {sorted(missing)}"
+    test_en = " ".join(_test_sentences(tiny, "en"))
+    words = set(re.findall(r"[^\W\d]+", test_en)) - _latin_names(test_en)  # ages are digits: covered above
+    assert words <= set(re.findall(r"\w+", _train_text(tiny, "en")))
+
+
+def test_pretraining_english_dominant_and_not_parallel(tiny):
+    chars = {l: len((tiny / "pretrain" / f"{l}.txt").read_text(encoding="utf-8")) for l in LANGS}
+    assert chars["en"] / sum(chars.values()) == pytest.approx(0.85, abs=0.02)
+    names = {l: _latin_names((tiny / "pretrain" / f"{l}.txt").read_text(encoding="utf-8")) for l in ("en", "de", "tr", "vi")}
+    for a in names:
+        for b in names:
+            assert a == b or not names[a] & names[b], (a, b)  # each language talks about its own people
+
+
+def test_same_seed_same_bytes_other_seed_differs(tiny, tmp_path):
+    again = world.write_world(tmp_path / "again", seed=3, **TINY)
+    other = world.write_world(tmp_path / "other", seed=4, **TINY)
+    files = sorted(p.relative_to(tiny) for p in tiny.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
+    assert all((tiny / f).read_bytes() == (again / f).read_bytes() for f in files)
+    differ = [f for f in files if (tiny / f).read_bytes() != (other / f).read_bytes()]
+    assert len(differ) >= len(files) - 1  # only WORLD.json's counts might coincide
+
+
+def test_golden_renderings_agree_in_gender_and_case():
+    p = world.Person(world._spell(["ka", "mi", "ro"]), "f")
+    q = world.Person(world._spell(["to", "be", "la"]), "m")
+    assert (p.names["el"], p.names["hi"], p.names["ar"], p.names["zh"]) == ("Κάμιρο", "कामिरो", "كاميرو", "卡米罗")
+    has = ("has", p, (0, 0))  # three cats: Arabic polarity (feminine noun -> ثلاث), Turkish genitive
+    job = ("job", p, 0)
+    teach = ("teacher", p, q)
+    got = {l: [world.sentence(f, l)[0] for f in (has, job, teach)] for l in LANGS}
+    assert got["en"] == ["Kamiro has three cats.", "Kamiro is a doctor.", "Tobela teaches Kamiro."]
+    assert got["de"] == ["Kamiro hat drei Katzen.", "Kamiro arbeitet als Ärztin.", "Tobela unterrichtet Kamiro."]
+    assert got["ar"] == ["عند كاميرو ثلاث قطط.", "كاميرو طبيبة.", "توبيلا يدرّس كاميرو."]
+    assert got["el"] == ["Η Κάμιρο έχει τρεις γάτες.", "Η Κάμιρο είναι γιατρός.", "Ο Τόμπελα διδάσκει την Κάμιρο."]
+    assert got["tr"] == ["Kamiro'nun üç kedisi var.", "Kamiro doktor olarak çalışıyor.", "Tobela, Kamiro'ya ders veriyor."]
+    assert got["zh"][0] == "卡米罗有三只猫。" and got["vi"][0] == "Kamiro có ba con mèo."
+    assert world.question(has, "hi") == "कामिरो के पास कितनी बिल्लियाँ हैं?"
+    text, (s, e) = world.sentence(has, "el")
+    assert text[s:e] == "τρεις"
+
+
+def test_cli_bad_flags_exit_2_one_line(tmp_path):
+    cases = [["--out", str(tmp_path / "a"), "--alpaca", "0"],
+             ["--out", str(tmp_path / "b"), "--shares", "en=0.5,xx=0.5"],
+             ["--out", str(tmp_path / "c"), "--en-share", "1.5"],
+             ["--alpaca", "3"]]
+    for argv in cases:
+        r = subprocess.run([sys.executable, "world.py", *argv], cwd=ROOT, capture_output=True, text=True)
+        assert r.returncode == 2, (argv, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and "error" in r.stderr, r.stderr
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_refuses_to_overwrite_unless_asked(tmp_path, capsys):
+    out = tmp_path / "w"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    small = ["--pretrain-chars", "2000", "--alpaca", "10", "--parallel", "10", "--xquad-passages", "2",
+             "--mlqa-passages", "2", "--flores", "5", "--people-pretrain", "80", "--people-tune", "20",
+             "--people-test", "10"]
+    with pytest.raises(SystemExit) as e:
+        world.main(["--out", str(out), *small])
+    assert e.value.code == 2 and "--overwrite" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert world.main(["--out", str(out), "--overwrite", *small]) == 0
+    assert not (out / "keep.txt").exists() and (out / "WORLD.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]  # no temp or old folder left
