@@ -17,7 +17,7 @@ writes the same layout as ../shared/data (CONTRACT.md), so `--data` can point at
     parallel/en-<lang>/world.eng + world.<lang>   line-aligned en-X pairs (1-2 facts a line)
     xquad/xquad.<lang>.json          SQuAD v1.1, same ids in every language, exact answer_start
     mlqa/dev/dev-context-<l>-question-<l>.json    same, for en de zh ar hi vi
-    flores101/devtest/<code>.devtest one line per item, aligned across the 8 languages
+    flores101/devtest/<code>.devtest two facts a line, aligned across the 8 languages
     pretrain/<lang>.txt              one document a line; English-dominant (--en-share)
     WORLD.json                       the config it was made with and the counts written
 
@@ -344,11 +344,11 @@ def squad(rng, pool, n_passages: int, n_questions: int, langs, prefix: str) -> d
     return out
 
 
-def one_person_lines(rng, pool, n: int, langs, unique: bool) -> dict[str, list[str]]:
-    """n lines of 1-2 facts about one person, rendered in every language (line-aligned)."""
+def one_person_lines(rng, pool, n: int, langs, per: tuple[int, int], unique: bool) -> dict[str, list[str]]:
+    """n lines of per[0]..per[1] facts about one person, in every language (line-aligned)."""
     out, seen = {lang: [] for lang in langs}, set()
     while len(out[langs[0]]) < n:
-        facts = passage(rng, pool, (1, 1), (1, 2))
+        facts = passage(rng, pool, (1, 1), per)
         key = tuple((r, id(p), str(v)) for r, p, v in facts)
         if unique and key in seen:
             continue
@@ -383,7 +383,7 @@ def build(cfg: WorldConfig) -> dict[str, str]:
     examples = [rng.choices([m for m, _ in MAKERS], [w for _, w in MAKERS])[0](rng, tune) for _ in range(cfg.alpaca)]
     for lang in LANGS:
         files[f"alpaca/alpaca_{lang}.json"] = "[\n" + ",\n".join(_dumps(ex[lang]) for ex in examples) + "\n]\n"
-    lines = one_person_lines(rng, tune, cfg.parallel, LANGS, unique=False)
+    lines = one_person_lines(rng, tune, cfg.parallel, LANGS, (1, 2), unique=False)
     for lang in LANGS[1:]:
         files[f"parallel/en-{lang}/world.eng"] = "".join(l + "\n" for l in lines["en"])
         files[f"parallel/en-{lang}/world.{lang}"] = "".join(l + "\n" for l in lines[lang])
@@ -393,7 +393,7 @@ def build(cfg: WorldConfig) -> dict[str, str]:
             path = f"xquad/xquad.{lang}.json" if name == "xquad" else f"mlqa/dev/dev-context-{lang}-question-{lang}.json"
             files[path] = json.dumps({"data": articles, "version": "1.1" if name == "xquad" else 1.0},
                                      ensure_ascii=False, indent=1) + "\n"
-    flores = one_person_lines(rng, test, cfg.flores, LANGS, unique=True)
+    flores = one_person_lines(rng, test, cfg.flores, LANGS, (2, 2), unique=True)
     for lang in LANGS:
         files[f"flores101/devtest/{FLORES_CODES[lang]}.devtest"] = "".join(l + "\n" for l in flores[lang])
     counts = {"people": {"pretrain": len(pre), "tune": len(tune), "test": len(test)},
