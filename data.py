@@ -73,17 +73,42 @@ class Tokenizer:
         self.path = Path(model_path)
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: tokenizer model not found")
-        self.sp = spm.SentencePieceProcessor(model_file=str(self.path))
-        self.vocab_size = self.sp.get_piece_size()
-        self.bos_id, self.eos_id = self.sp.bos_id(), self.sp.eos_id()
-        self.pad_id = self.sp.pad_id() if self.sp.pad_id() >= 0 else self.sp.unk_id()  # LLaMA: 0 (unk)
-        if self.bos_id < 0 or self.eos_id < 0:
-            raise DataError(f"{self.path}: tokenizer has no BOS/EOS piece")
+        self.sp = self.hf = None
+        if self.path.suffix == ".json":  # Hugging Face tokenizer.json (LLaMA-3, SmolLM bases)
+            self._init_hf()
+        else:
+            self.sp = spm.SentencePieceProcessor(model_file=str(self.path))
+            self.vocab_size = self.sp.get_piece_size()
+            self.bos_id, self.eos_id = self.sp.bos_id(), self.sp.eos_id()
+            self.pad_id = self.sp.pad_id() if self.sp.pad_id() >= 0 else self.sp.unk_id()  # LLaMA: 0 (unk)
+        if self.bos_id is None or self.bos_id < 0 or self.eos_id is None or self.eos_id < 0:
+            raise DataError(f"{self.path}: tokenizer has no BOS/EOS token")
         self._skip = {self.bos_id, self.eos_id, self.pad_id}
+
+    def _init_hf(self) -> None:
+        try:
+            from tokenizers import Tokenizer as HFTokenizer
+        except ImportError:
+            raise DataError(f"{self.path}: reading tokenizer.json needs the optional package 'tokenizers'") from None
+        self.hf = HFTokenizer.from_file(str(self.path))
+        cfg_path = self.path.with_name("tokenizer_config.json")
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
+
+        def token_id(name):
+            t = cfg.get(name)
+            t = t.get("content") if isinstance(t, dict) else t
+            return None if t is None else self.hf.token_to_id(t)
+        self.vocab_size = self.hf.get_vocab_size(with_added_tokens=True)
+        self.bos_id, self.eos_id = token_id("bos_token"), token_id("eos_token")
+        pad = token_id("pad_token")
+        self.pad_id = pad if pad is not None else self.eos_id  # only ever under a mask
 
     @classmethod
     def from_folder(cls, folder: str | os.PathLike) -> "Tokenizer":
-        return cls(Path(folder) / "tokenizer.model")
+        """tokenizer.model (sentencepiece), else tokenizer.json (+ tokenizer_config.json for BOS/EOS)."""
+        folder = Path(folder)
+        hf = folder / "tokenizer.json"
+        return cls(hf if hf.is_file() and not (folder / "tokenizer.model").is_file() else folder / "tokenizer.model")
 
     @classmethod
     def train(cls, text_files, out_path, vocab_size: int, seed: int = 0,
@@ -121,18 +146,22 @@ class Tokenizer:
         return cls(out_path)
 
     def encode(self, text: str) -> list[int]:
-        return self.sp.encode(text)
+        return self.sp.encode(text) if self.sp else self.hf.encode(text, add_special_tokens=False).ids
 
     def decode(self, ids) -> str:
         ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
-        return self.sp.decode([i for i in ids if i not in self._skip])
+        ids = [i for i in ids if i not in self._skip]
+        return self.sp.decode(ids) if self.sp else self.hf.decode(ids, skip_special_tokens=False)
 
     def save(self, folder: str | os.PathLike) -> Path:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        dst = folder / "tokenizer.model"
+        dst = folder / ("tokenizer.json" if self.hf else "tokenizer.model")
         if dst.resolve() != self.path.resolve():
             _atomic_copy(self.path, dst)
+            cfg = self.path.with_name("tokenizer_config.json")
+            if self.hf and cfg.is_file():
+                _atomic_copy(cfg, folder / cfg.name)
         return dst
 
 

@@ -239,21 +239,22 @@ def test_alpaca_over_shared_data(shared_data):
 
 def test_world_files_read_back(tmp_path):
     world = pytest.importorskip("world", reason="world.py not importable yet")
-    if not hasattr(world, "write_world"):
-        pytest.skip("world.write_world not there yet")
-    try:
-        out = Path(world.write_world(tmp_path / "w", seed=0, **getattr(world, "TINY", {})))
-    except TypeError as e:
-        pytest.skip(f"world.write_world signature differs: {e}")
+    out = Path(world.write_world(tmp_path / "w", seed=0))
     n_flores = None
     for lang in D.LANGS:
-        assert D.read_squad(D.xquad_path(out, lang))
+        paths = [D.xquad_path(out, lang)] + ([D.mlqa_path(out, lang)] if lang in world.MLQA_LANGS else [])
+        for p in paths:
+            qs = D.read_squad(p)
+            assert qs and all(q["context"][s:s + len(a)] == a for q in qs for a, s in zip(q["answers"], q["answer_starts"]))
         lines = D.read_flores(out, lang)
         assert n_flores in (None, len(lines))
         n_flores = len(lines)
         assert D.read_alpaca(D.alpaca_path(out, lang))
         if lang != "en":
             assert D.read_parallel(out, lang)
+    langs = [l for l in D.LANGS if l != "en"]
+    mix = D.build_mixture("muit", out, langs, budget=700, n_alpaca=50, seed=0)
+    assert _counts(mix) == {**{("alpaca", l): 50 for l in D.LANGS}, **{("translation", l): 100 for l in langs}}
 
 
 # ------------------------------------------------------------------------------------ bad input
@@ -548,3 +549,30 @@ def test_download_wikimatrix_and_reported_failures(server, tmp_path, capsys):
     D.main(["download", "--out", str(out2), "--langs", "de", "--base-url", server.url, "--sources", "parallel",
             "--parallel", "wikimatrix", "--max-pairs", "2"])
     assert len(D.read_parallel(out2, "de")) == 2
+
+
+def test_tokenizer_json_backend_matches_transformers(tmp_path):
+    tk = pytest.importorskip("tokenizers", reason="optional package tokenizers not installed")
+    transformers = pytest.importorskip("transformers", reason="transformers not installed (test-only reference)")
+    hf = tk.Tokenizer(tk.models.BPE(unk_token=None))
+    hf.pre_tokenizer = tk.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    hf.decoder = tk.decoders.ByteLevel()
+    trainer = tk.trainers.BpeTrainer(vocab_size=400, special_tokens=["<|begin|>", "<|end|>"],
+                                     initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet())
+    hf.train_from_iterator([GOLDEN_WITH_INPUT, GOLDEN_NO_INPUT, "Guten Morgen, 世界!"] * 5, trainer)
+    src = tmp_path / "src"
+    src.mkdir()
+    hf.save(str(src / "tokenizer.json"))
+    (src / "tokenizer_config.json").write_text(json.dumps({"bos_token": "<|begin|>", "eos_token": "<|end|>"}))
+    tok = D.Tokenizer.from_folder(src)
+    assert (tok.bos_id, tok.eos_id, tok.pad_id) == (0, 1, 1)
+    ref = transformers.PreTrainedTokenizerFast(tokenizer_file=str(src / "tokenizer.json"))
+    for text in (GOLDEN_WITH_INPUT, "  two  spaces\n\nand 𝄞 ünï 世界"):
+        ids = tok.encode(text)
+        assert ids == ref.encode(text, add_special_tokens=False)
+        assert tok.decode([0] + ids + [1, 1]) == text
+    enc = D.encode_example(tok, {"instruction": "Name a color.", "input": "", "output": "Red"}, 512)
+    assert enc["input_ids"][0] == 0 and enc["input_ids"][-1] == 1 and enc["labels"][-1] == 1
+    tok.save(tmp_path / "ckpt")
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["tokenizer.json", "tokenizer_config.json"]
+    assert D.Tokenizer.from_folder(tmp_path / "ckpt").encode("Guten") == tok.encode("Guten")
