@@ -21,13 +21,38 @@ Pipeline (what train.py does with it):
 Conventions (../shared/CONVENTIONS.md): sentencepiece with unk=0 bos=1 eos=2 and no pad piece
 (pad_id=0 only ever sits under a mask); encode() adds neither BOS nor EOS; prompt and response are
 tokenized separately, the prompt is masked with -100, EOS is appended, and an example whose
-response is truncated away entirely is dropped (and counted).
+response is truncated away entirely is dropped (and counted). A Hugging Face tokenizer.json
+(LLaMA-3, SmolLM) is read through the optional `tokenizers` package; its BOS/EOS come from
+tokenizer_config.json and its pad_id is the EOS id (again only under a mask).
+
+Recipes of build_mixture (PAPER.md): alpaca (English only), coit (x-LLaMA: en Alpaca + Alpaca in X
++ en->X pairs), muit (m-LLaMA: the union over languages, translation budget uniform or from an
+allocation file {"de": 4000, ...}), trans_only, instr_only, coit_x2en (the ablations). Translation
+subsets are the FIRST N pairs of the corpus (stems in sorted order), as in the scaling study.
+Reconstructed: the 33 translation paraphrases and the QA prompts in 8 languages are this project's
+own wording (the paper's strings are not published in a form we could read).
 
 Command line:
 
-    python data.py download --out data --langs de,zh          # fetch the real data (see SOURCES)
+    python data.py download --out data --langs de,zh          # fetch the real data (see below)
     python data.py download --out /tmp/d --langs de --base-url http://127.0.0.1:8000   # a mirror
-    python data.py stats --data ../shared/data --recipe coit --langs zh --tokenizer runs/base
+    python data.py tokenizer --text ../shared/data/flores101/devtest/*.devtest --out runs/spm --vocab-size 8000
+    python data.py stats --data ../shared/data --recipe coit --langs zh --tokenizer runs/spm
+    python data.py download --help                            # every flag
+
+Download sources (`--sources`); --base-url B fetches B/<host>/<path> for https://<host>/<path>:
+
+    xquad     google-deepmind/xquad @7d30520 (GitHub raw)            sha256 pinned
+    mlqa      MLQA_V1 dev, mirrored in wuhjie/few_shots_that_matters_wu @6bfe632   sha256 pinned
+    flores    Flores-101 devtest in Helsinki-NLP/OPUS-MT-testsets @ac0f19c        sha256 pinned
+    parallel  ntrex: NTREX-128 from the same OPUS-MT-testsets commit (2k pairs, no sha published)
+              wikimatrix: LASER WikiMatrix v1 tsv.gz, margin >= --min-score, --max-pairs first
+    alpaca    tatsu-lab/stanford_alpaca main alpaca_data.json (no sha published)
+    bactrian  MBZUAI/Bactrian-X data/<lang>.json.gz on the HF hub (de zh ar hi tr vi; no Greek)
+The sha256 values were computed from the byte-identical copies in ../shared/data. This machine has
+no internet: the real URLs were never fetched here; alpaca, bactrian, ntrex and wikimatrix are
+unverified (paths from their repositories' documentation). Bactrian-X is not index-aligned with
+Stanford Alpaca (it holds Alpaca + Dolly instructions, machine-translated).
 """
 from __future__ import annotations
 
@@ -40,7 +65,7 @@ import shutil
 import sys
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import sentencepiece as spm
@@ -209,30 +234,30 @@ def read_alpaca(path) -> list[dict]:
     """A JSON list (or JSON-lines file) of {instruction, input, output}; extra fields are dropped."""
     path = Path(path)
     if path.suffix == ".jsonl":
-        records = []
+        records, where = [], []
         for i, line in enumerate(_read_text(path).splitlines()):
             if line.strip():
                 try:
                     records.append(json.loads(line))
                 except json.JSONDecodeError as e:
                     raise DataError(f"{path}: malformed JSON at line {i + 1} column {e.colno}: {e.msg}") from None
-        where = "line-record"
+                where.append(f"line {i + 1}")
     else:
         records = _load_json(path)
-        where = "record"
         if not isinstance(records, list):
             raise DataError(f"{path}: expected a JSON list of {{instruction,input,output}}, got {type(records).__name__}")
+        where = [f"record {i}" for i in range(len(records))]
     if not records:
         raise DataError(f"{path}: no examples")
     out = []
-    for i, r in enumerate(records):
+    for r, w in zip(records, where):
         if not isinstance(r, dict):
-            raise DataError(f"{path}: {where} {i}: expected an object, got {type(r).__name__}")
+            raise DataError(f"{path}: {w}: expected an object, got {type(r).__name__}")
         for k in ("instruction", "input", "output"):
             if k not in r:
-                raise DataError(f"{path}: {where} {i}: missing field {k!r}")
+                raise DataError(f"{path}: {w}: missing field {k!r}")
             if not isinstance(r[k], str):
-                raise DataError(f"{path}: {where} {i}: field {k!r} must be a string")
+                raise DataError(f"{path}: {w}: field {k!r} must be a string")
         out.append({"instruction": r["instruction"], "input": r["input"], "output": r["output"]})
     return out
 
@@ -867,6 +892,11 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--max-pairs", type=int, default=None, help="wikimatrix: keep the first N pairs (best scores)")
     d.add_argument("--min-score", type=float, default=dc.min_score, help="wikimatrix: margin-score threshold")
     d.add_argument("--timeout", type=float, default=dc.timeout, help="seconds per HTTP request")
+    t = sub.add_parser("tokenizer", help="train a sentencepiece tokenizer (LLaMA conventions) on text files")
+    t.add_argument("--text", nargs="+", required=True, help="training text files (one sentence/document a line)")
+    t.add_argument("--out", required=True, help="folder to write tokenizer.model into")
+    t.add_argument("--vocab-size", type=int, default=8000, help="pieces in total, incl. 259 special+byte pieces")
+    t.add_argument("--seed", type=int, default=0, help="sentencepiece sampling seed")
     s = sub.add_parser("stats", help="build a mixture and print its composition")
     s.add_argument("--data", required=True, help="data folder (../shared/data or a world)")
     s.add_argument("--recipe", default="coit", choices=list(RECIPES), help="mixture recipe")
@@ -891,6 +921,10 @@ def main(argv=None) -> int:
             if failures:
                 print(f"{len(failures)} download(s) failed; rerun to resume", file=sys.stderr)
                 return 1
+            return 0
+        if a.cmd == "tokenizer":
+            tok = Tokenizer.train(a.text, Path(a.out) / "tokenizer.model", a.vocab_size, a.seed)
+            print(f"wrote {tok.path} ({tok.vocab_size} pieces)")
             return 0
         tok = Tokenizer.from_folder(a.tokenizer) if a.tokenizer else None
         mix = build_mixture(a.recipe, a.data, a.langs.split(","), n_translation=a.n_translation, budget=a.budget,

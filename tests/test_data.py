@@ -281,6 +281,10 @@ def test_bad_input_one_clear_line(tmp_path):
     with pytest.raises(D.DataError) as e:
         D.read_alpaca(jl)
     _one_line(e, jl, "line 2")
+    jl.write_text('{"instruction": "a", "input": "", "output": "b"}\n\n{"instruction": "a", "input": ""}\n')
+    with pytest.raises(D.DataError) as e:
+        D.read_alpaca(jl)
+    _one_line(e, jl, "line 3", "'output'")
     empty = tmp_path / "empty.json"
     empty.write_text("")
     with pytest.raises(D.DataError) as e:
@@ -318,7 +322,8 @@ def test_bad_input_one_clear_line(tmp_path):
 def test_cli_misuse_exits_2_and_writes_nothing(tmp_path):
     out = tmp_path / "dl"
     for args in (["download", "--out", str(out), "--langs", "de,xx"], ["download", "--out", str(out), "--sources", "foo"],
-                 ["stats", "--data", str(tmp_path), "--langs", "xx"], ["stats"]):
+                 ["stats", "--data", str(tmp_path), "--langs", "xx"], ["stats"],
+                 ["tokenizer", "--text", str(tmp_path / "none.txt"), "--out", str(out)]):
         r = subprocess.run([sys.executable, str(REPO / "data.py"), *args], capture_output=True, text=True, cwd=tmp_path)
         assert r.returncode == 2, (args, r.stderr)
         last = r.stderr.strip().splitlines()[-1]
