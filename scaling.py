@@ -424,7 +424,7 @@ def text_chart(sizes, scores, fits: list[LawFit], width: int = 60, height: int =
     lines = [f"{ymax:8.2f} |" + "".join(rows[0])] + [" " * 9 + "|" + "".join(r) for r in rows[1:-1]]
     lines += [f"{ymin:8.2f} |" + "".join(rows[-1]), " " * 9 + "+" + "-" * width,
               f"{'':9} {grid[0]:<10.0f}{'size (log scale)':^{width - 20}}{grid[-1]:>10.0f}",
-              "  * measured   " + "   ".join(f"{f.form[0]} {f.form} law (R2 {f.r2 if f.r2 is None else round(f.r2, 3)})" for f in fits)]
+              "  * measured   " + "   ".join(f"{f.form[0]} {f.form} law (R2 {'n/a' if f.r2 is None else round(f.r2, 3)})" for f in fits)]
     return "\n".join(lines)
 
 
@@ -452,7 +452,7 @@ def save_plot(lang, sizes, scores, fits: list[LawFit], out: Path) -> str:
 
 
 def sweep(lang: str, sizes: list[int], data_dir: str = "runs/world", out: str = "runs/sweep", limit: int | None = None,
-          metric: str = "bleu", forms=FORMS, **train_overrides) -> list[LawFit]:
+          metric: str = "bleu", forms=FORMS, eval_batch_size: int = 8, **train_overrides) -> list[LawFit]:
     """Train (train.train, CoIT with the first N pairs) and evaluate (evaluate.evaluate, Flores en->X)
     one model per size; finished runs and predictions are reused, so a killed sweep continues.
     Points go to OUT/points.csv (rows of other languages kept), fits to OUT/FITS.json."""
@@ -468,7 +468,8 @@ def sweep(lang: str, sizes: list[int], data_dir: str = "runs/world", out: str = 
         cfg = train.TrainConfig(recipe="coit", lang=lang, n_translation=n, data=data_dir, out=str(out_dir / f"{lang}-{n}"),
                                 reuse=True, samples=False, **train_overrides)
         ckpt = train.train(cfg)
-        scores = evaluate.evaluate(ckpt, "flores", lang, data_dir, direction="en-X", limit=limit)
+        scores = evaluate.evaluate(ckpt, "flores", lang, data_dir, direction="en-X", limit=limit,
+                                   batch_size=eval_batch_size)
         if metric not in scores:
             raise ValueError(f"--metric {metric!r}: evaluate returned {', '.join(k for k in scores if isinstance(scores[k], float))}")
         xs[float(n)] = float(scores[metric])
@@ -495,9 +496,10 @@ def cmd_sweep(args) -> None:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     except ValueError:
         raise ValueError(f"--sizes: expected comma-separated whole numbers, got {args.sizes!r}") from None
-    overrides = {k: v for k, v in (("epochs", args.epochs), ("max_steps", args.max_steps), ("base", args.base)) if v is not None}
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("max_steps", args.max_steps), ("base", args.base),
+                                   ("base_out", args.base_out)) if v is not None}
     sweep(args.lang, sizes, args.data, args.out, args.limit, args.metric,
-          FORMS if args.form == "both" else (args.form,), **overrides)
+          FORMS if args.form == "both" else (args.form,), args.eval_batch_size, **overrides)
 
 
 # ----------------------------------------------------------------------------- command line
@@ -573,6 +575,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--epochs", type=float, default=None, help="passed to train.py (default: train.py's)")
     s.add_argument("--max-steps", type=int, default=None, help="passed to train.py: optimizer steps per run")
     s.add_argument("--base", default=None, help="passed to train.py: HF base checkpoint (default: the miniature base)")
+    s.add_argument("--base-out", default=None, help="passed to train.py: where the miniature base is cached (default runs/base)")
+    s.add_argument("--eval-batch-size", type=int, default=8, help="prompts per generate() call in evaluation")
     return p
 
 
