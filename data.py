@@ -83,9 +83,11 @@ class DataError(ValueError):
 
 
 def check_lang(lang: str, allow_en: bool = True) -> str:
-    if lang not in LANGS or (lang == "en" and not allow_en):
-        ok = [l for l in LANGS if allow_en or l != "en"]
-        raise DataError(f"unknown language code {lang!r} (expected one of {','.join(ok)})")
+    ok = ",".join(l for l in LANGS if allow_en or l != "en")
+    if lang not in LANGS:
+        raise DataError(f"unknown language code {lang!r} (expected one of {ok})")
+    if lang == "en" and not allow_en:
+        raise DataError(f"language code 'en' is not accepted here (expected a non-English one of {ok})")
     return lang
 
 
@@ -834,7 +836,11 @@ def _convert_wikimatrix(raw: Path, stem: Path, lang: str, max_pairs, min_score: 
             cols = line.rstrip("\n").split("\t")
             if len(cols) != 3:
                 raise DataError(f"{raw}: line {i + 1}: expected 3 tab-separated columns, got {len(cols)}")
-            if float(cols[0]) < min_score:
+            try:
+                score = float(cols[0])
+            except ValueError:
+                raise DataError(f"{raw}: line {i + 1}: score {cols[0]!r} is not a number") from None
+            if score < min_score:
                 break  # sorted by score, best first
             a, b = cols[1].strip(), cols[2].strip()
             if a and b:

@@ -308,7 +308,10 @@ def test_bad_input_one_clear_line(tmp_path):
     with pytest.raises(D.DataError) as e:
         D.read_parallel(tmp_path, "de")
     _one_line(e, "b.de", "b.eng")
-    for call in (lambda: D.read_flores(tmp_path, "xx"), lambda: D.read_parallel(tmp_path, "en"),
+    with pytest.raises(D.DataError) as e:
+        D.read_parallel(tmp_path, "en")
+    _one_line(e, "'en' is not accepted", "de,zh")
+    for call in (lambda: D.read_flores(tmp_path, "xx"),
                  lambda: D.xquad_path(tmp_path, "fr"),
                  lambda: D.build_mixture("coit", tmp_path, ["qq"])):
         with pytest.raises(D.DataError) as e:
