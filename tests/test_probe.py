@@ -43,7 +43,7 @@ def test_pooled_equals_direct_mean_one_by_one(tiny):
     """Batched (right-padded, sorted by length) equals running each sentence alone and averaging
     its hidden states over its tokens by hand (BOS fed, not pooled)."""
     model, tok, _ = tiny
-    sents = sentences(9, 2) + ["sun."]
+    sents = sentences(6, 2) + ["sun."]
     batched = probe.pooled_states(model, tok, sents, batch_size=4)
     single = probe.pooled_states(model, tok, sents, batch_size=1)
     for i, s in enumerate(sents):
