@@ -343,10 +343,11 @@ def uniform_split(langs, budget: int, minimum=1, available=None) -> dict[str, in
     langs = sorted(langs)
     lo, hi = _bounds(langs, budget, minimum, available)
     x = _water_level(lambda l, t: t, budget, lo, hi, langs, 1e-9, 2.0 * budget + 1, decreasing=False)
-    n = {l: int(math.floor(v + 1e-9)) for l, v in x.items()}
-    for l in sorted(langs, key=lambda l: x[l] - n[l], reverse=True):  # largest remainder first
-        if sum(n.values()) < budget and (hi[l] is None or n[l] < hi[l]):
-            n[l] += 1
+    n = {l: max(lo[l], int(math.floor(v + 1e-9))) for l, v in x.items()}
+    while sum(n.values()) < budget:  # the remainder, one unit at a time to the smallest open share
+        n[min((l for l in langs if hi[l] is None or n[l] < hi[l]), key=lambda l: (n[l], l))] += 1
+    while sum(n.values()) > budget:
+        n[max((l for l in langs if n[l] > lo[l]), key=lambda l: (n[l], l))] -= 1
     return n
 
 
@@ -584,7 +585,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         {"fit": cmd_fit, "allocate": cmd_allocate, "sweep": cmd_sweep}[args.cmd](args)
-    except ValueError as e:
+    except (ValueError, FileNotFoundError) as e:
         print(f"scaling.py {args.cmd}: error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -245,3 +245,13 @@ def test_text_chart_marks_every_point():
     assert sum(line.count("*") for line in body) == 3
     top, bottom = float(body[0].split("|")[0]), float(body[-1].split("|")[0])
     assert top >= 30.0 and bottom <= 10.0           # the axis spans points and curves
+
+
+def test_far_extrapolation_warns(tmp_path, capsys):
+    law = fit(SIZES[:4], power_law(SIZES[:4], 300.0, 0.35), "power")   # fitted on 125..1000
+    assert law.extrapolation(3000) is None and "far outside" in law.extrapolation(5000)
+    fits = tmp_path / "FITS.json"
+    fits.write_text(json.dumps({"de": law.to_json(), "zh": law.to_json()}))
+    assert main(["allocate", "--fits", str(fits), "--budget", "20000", "--out", str(tmp_path / "a.json")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("far outside the fitted range [125, 1000]") == 2
