@@ -473,6 +473,7 @@ class EvalConfig:
     out: str | None = None  # None: MODEL/eval/<task>-<lang>[-<direction>]
     spm: str | None = None  # spBLEU tokenizer; None: the checkpoint's tokenizer.model (not Flores-101's)
     device: str = "auto"  # auto | cpu | cuda
+    dtype: str = "auto"  # auto (bfloat16 on cuda, float32 on cpu) | float32 | bfloat16
 
 
 def load_examples(task: str, lang: str, data_dir, direction: str = "en-X", limit=None) -> list[dict]:
@@ -548,10 +549,12 @@ def _check_checkpoint(model_dir: Path) -> None:
         raise FileNotFoundError(f"{model_dir}: no tokenizer.model in the checkpoint folder")
 
 
-def _load_model(model_dir: Path, device: str):
+def _load_model(model_dir: Path, device: str, dtype: str = "auto"):
     _check_checkpoint(model_dir)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    if dtype not in ("auto", "float32", "bfloat16"):
+        raise ValueError(f"--dtype {dtype!r}: expected auto, float32 or bfloat16")
+    dtype = getattr(torch, dtype) if dtype != "auto" else (torch.bfloat16 if device == "cuda" else torch.float32)
     print(f"device {device}, dtype {str(dtype).replace('torch.', '')}")
     model = Llama.from_pretrained(model_dir, dtype=dtype, device=device).eval()
     return model, data.Tokenizer.from_folder(model_dir), device
@@ -570,7 +573,7 @@ def default_langs(model_dir: Path) -> str:
 
 
 # Settings that change the predictions: resuming under different ones would mix two experiments.
-_RESUME_KEYS = ("model", "task", "lang", "direction", "data", "max_new_tokens")
+_RESUME_KEYS = ("model", "task", "lang", "direction", "data", "max_new_tokens", "dtype")
 
 
 def _check_resume(out: Path, resolved: dict) -> None:
@@ -603,7 +606,7 @@ def run_task(cfg: EvalConfig, loaded: dict | None = None) -> dict:
     qa = cfg.task != "flores"
     truncated = 0
     if todo and not loaded:
-        loaded["model"], loaded["tok"], loaded["device"] = _load_model(model_dir, cfg.device)
+        loaded["model"], loaded["tok"], loaded["device"] = _load_model(model_dir, cfg.device, cfg.dtype)
     model, tok, device = loaded.get("model"), loaded.get("tok"), loaded.get("device")
     if done:
         print(f"{out}: resuming, {sum(r['id'] in done for r in recs)} of {len(recs)} already predicted")
@@ -773,11 +776,14 @@ def _eval_main(argv) -> None:
     p.add_argument("--out", help="output folder (default MODEL/eval/<task>-<lang>[-<direction>])")
     p.add_argument("--spm", help="sentencepiece model for spBLEU (default: the checkpoint's tokenizer.model)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
+                   help="weights/activations dtype (auto: bfloat16 on cuda, float32 on cpu)")
     a = p.parse_args(argv)
     if a.limit is not None and a.limit < 1 or a.batch_size < 1:
         p.error("--limit and --batch-size must be positive")
     cfg = EvalConfig(model=a.model, task=a.task, lang=a.lang, direction=a.direction, data=a.data, limit=a.limit,
-                     batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, out=a.out, spm=a.spm, device=a.device)
+                     batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, out=a.out, spm=a.spm, device=a.device,
+                     dtype=a.dtype)
     if cfg.lang is None:
         cfg.lang = default_langs(cfg.model)
     run_all(cfg) if cfg.task == "all" else run_task(cfg)
