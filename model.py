@@ -185,10 +185,17 @@ class KVCache:
         shape = (cfg.num_hidden_layers, batch, cfg.num_key_value_heads, max_len, cfg.head_dim)
         self.k = torch.zeros(shape, dtype=dtype, device=device)
         self.v = torch.zeros(shape, dtype=dtype, device=device)
-        self.pos = 0                                          # number of cached positions
+        self.pos = 0            # number of cached positions
+        self.slot = None        # static mode: LongTensor (1,), where the next token's k/v go
 
     def update(self, layer: int, k, v):
-        """Append k, v (B, nkv, T, hs) at self.pos; return all cached (B, nkv, pos+T, hs)."""
+        """Append k, v (B, nkv, T, hs); return the cached (B, nkv, pos+T, hs). In static mode write at
+        self.slot and return the whole buffer (B, nkv, max_len, hs); the caller masks unused slots.
+        Fixed shapes and addresses are what lets one captured CUDA graph replay every decoding step."""
+        if self.slot is not None:
+            self.k[layer].index_copy_(2, self.slot, k)
+            self.v[layer].index_copy_(2, self.slot, v)
+            return self.k[layer], self.v[layer]
         end = self.pos + k.size(2)
         self.k[layer, :, :, self.pos:end] = k
         self.v[layer, :, :, self.pos:end] = v
@@ -330,31 +337,82 @@ class Llama(nn.Module):
 
     @torch.no_grad()
     def generate(self, idx, max_new_tokens: int, temperature: float = 0.0, top_k: int | None = None,
-                 top_p: float | None = None, eos_id: int | None = None, attention_mask=None):
+                 top_p: float | None = None, eos_id: int | None = None, attention_mask=None, decode: str = "auto"):
         """Continue prompts idx (B, T), left-padded when attention_mask has zeros.
         Returns (B, T + n_new) with the prompt; rows that emitted eos_id are padded with eos_id and
-        generation stops when every row has finished (eos_id None: always max_new_tokens)."""
+        generation stops when every row has finished (eos_id None: always max_new_tokens).
+        decode: "dynamic" (cache grows step by step), "static" (fixed shapes, the whole cache masked),
+        "graph" (static, replayed as one CUDA graph per step: no per-kernel launch cost),
+        "auto" = graph on CUDA in eval mode, else dynamic."""
+        if decode == "auto":
+            decode = "graph" if idx.is_cuda and not self.training else "dynamic"
+        if decode not in ("dynamic", "static", "graph") or (decode == "graph" and not idx.is_cuda):
+            raise ValueError(f"generate: decode={decode!r}; expected auto, dynamic, static or graph (graph needs CUDA)")
         B, T = idx.shape
         pos, mask = _padding(attention_mask, T, idx.device)
-        keys = None if mask is None else attention_mask.to(device=idx.device, dtype=torch.bool)
+        keys = torch.zeros(B, T + max_new_tokens, dtype=torch.bool, device=idx.device)   # cache slots in use
+        keys[:, :T] = True if attention_mask is None else attention_mask.to(device=idx.device, dtype=torch.bool)
         cache = KVCache(self.config, B, T + max_new_tokens, self.lm_head.weight.dtype, idx.device)
-        x, out = idx, [idx]
-        finished = torch.zeros(B, dtype=torch.bool, device=idx.device)
-        for step in range(max_new_tokens):
-            h = self._blocks(self.model.embed_tokens(x), pos, mask, cache)
-            cache.pos += x.size(1)
-            nxt = sample(self.lm_head(h[:, -1]).float(), temperature, top_k, top_p)   # (B,)
+        h = self._blocks(self.model.embed_tokens(idx), pos, mask, cache)          # prefill the prompt
+        cache.pos = T
+        logits = self.lm_head(h[:, -1]).float()
+        step = None
+        out, finished = [idx], torch.zeros(B, dtype=torch.bool, device=idx.device)
+        for i in range(max_new_tokens):
+            nxt = sample(logits, temperature, top_k, top_p)                         # (B,)
             if eos_id is not None:
                 nxt = torch.where(finished, torch.full_like(nxt, eos_id), nxt)
                 finished |= nxt == eos_id
             out.append(nxt[:, None])
-            if eos_id is not None and bool(finished.all()):
+            if i == max_new_tokens - 1 or (eos_id is not None and bool(finished.all())):
                 break
-            x, pos = nxt[:, None], pos[:, -1:] + 1
-            if keys is not None:     # decoding one token: it may see every real key, no causal part
-                keys = torch.cat([keys, keys.new_ones(B, 1)], dim=1)
-                mask = keys[:, None, None, :]                  # (B, 1, 1, S)
+            pos = pos[:, -1:] + 1
+            step = step or self._decoder(cache, keys, padded=mask is not None, mode=decode)
+            logits = step(nxt[:, None], pos)
         return torch.cat(out, dim=1)
+
+    def _decoder(self, cache: KVCache, keys, padded: bool, mode: str):
+        """A function (token (B, 1), position (B, 1)) -> next logits (B, V) that appends to cache.
+        One new token may see every real key, so the mask has no causal part: (B, 1, 1, S)."""
+        if mode == "dynamic":
+            def step(tok, pos):
+                keys[:, cache.pos] = True
+                mask = keys[:, None, None, :cache.pos + 1] if padded else None
+                h = self._blocks(self.model.embed_tokens(tok), pos, mask, cache)
+                cache.pos += 1
+                return self.lm_head(h[:, -1]).float()
+            return step
+        B = keys.size(0)
+        cache.slot = torch.zeros(1, dtype=torch.long, device=keys.device)
+        tok_in = torch.zeros(B, 1, dtype=torch.long, device=keys.device)
+        pos_in = torch.zeros(B, 1, dtype=torch.long, device=keys.device)
+
+        def body():                       # reads only the fixed buffers above
+            h = self._blocks(self.model.embed_tokens(tok_in), pos_in, keys[:, None, None, :], cache)
+            return self.lm_head(h[:, -1]).float()
+        run = body
+        if mode == "graph":               # the torch.cuda.graph recipe: warm up on a side stream, capture
+            cache.slot.fill_(cache.pos)   # warm-up writes the next slot; the first real step overwrites it
+            keys[:, cache.pos] = True
+            side = torch.cuda.Stream(device=keys.device)
+            side.wait_stream(torch.cuda.current_stream(keys.device))
+            with torch.cuda.stream(side):
+                for _ in range(2):
+                    body()
+            torch.cuda.current_stream(keys.device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                logits_out = body()
+            run = lambda: (graph.replay(), logits_out)[1]    # noqa: E731
+
+        def step(tok, pos):
+            tok_in.copy_(tok)
+            pos_in.copy_(pos)
+            cache.slot.fill_(cache.pos)
+            keys[:, cache.pos] = True
+            cache.pos += 1
+            return run()
+        return step
 
     # ------------------------------------------------------------------------- accounting
 

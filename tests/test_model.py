@@ -134,7 +134,8 @@ def test_config_spellings_transformers4_and_5():
     assert LlamaConfig.from_hf({k: v for k, v in v4.items() if k != "rope_theta"}).rope_theta == 1e4
 
 
-def test_cached_generation_equals_uncached_recomputation():
+@pytest.mark.parametrize("decode", ["dynamic", "static"])
+def test_cached_generation_equals_uncached_recomputation(decode):
     torch.manual_seed(0)
     m = Llama(ours_config()).eval()
     x = torch.randint(0, V, (2, 7))
@@ -142,10 +143,13 @@ def test_cached_generation_equals_uncached_recomputation():
     for _ in range(20):
         logits, _ = m(seq)
         seq = torch.cat([seq, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
-    assert torch.equal(m.generate(x, 20), seq)
+    assert torch.equal(m.generate(x, 20, decode=decode), seq)
+    with pytest.raises(ValueError, match="graph needs CUDA"):
+        m.generate(x, 2, decode="graph")
 
 
-def test_left_padded_batch_equals_each_prompt_alone():
+@pytest.mark.parametrize("decode", ["dynamic", "static"])
+def test_left_padded_batch_equals_each_prompt_alone(decode):
     torch.manual_seed(0)
     m = Llama(ours_config(num_key_value_heads=1)).eval()
     prompts = [torch.randint(3, V, (n,)) for n in (5, 11, 8)]
@@ -154,7 +158,7 @@ def test_left_padded_batch_equals_each_prompt_alone():
     mask = torch.zeros(3, T, dtype=torch.long)
     for i, p in enumerate(prompts):
         idx[i, T - len(p):], mask[i, T - len(p):] = p, 1
-    batch = m.generate(idx, 15, attention_mask=mask)
+    batch = m.generate(idx, 15, attention_mask=mask, decode=decode)
     padded_logits, _ = m(idx, attention_mask=mask)
     for i, p in enumerate(prompts):
         alone = m.generate(p[None], 15)
