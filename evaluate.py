@@ -19,8 +19,9 @@ instructions; resumable: ids already in OUT/predictions.jsonl are skipped):
     python evaluate.py --model runs/x-llama-de --task flores --lang de --direction en-X
     python evaluate.py --model runs/x-llama-de --task all --lang de      # paper-style table
 
-Writes OUT/predictions.jsonl (original fields + `prediction`) and OUT/scores.json (default OUT:
-MODEL/eval/<task>-<lang>[-<direction>]).
+Writes OUT/predictions.jsonl (original fields + `prediction`), OUT/scores.json and the resolved
+OUT/eval_config.json (default OUT: MODEL/eval/<task>-<lang>[-<direction>]); --lang defaults to the
+model's own from MODEL/train_config.json; --dtype auto = bfloat16 on cuda, float32 on cpu.
 
 Metric definitions:
 - BLEU: corpus BLEU as sacreBLEU 2.x (13a / zh / spm:PATH tokenization, exp|floor|add-k|none
@@ -507,6 +508,9 @@ def generate_responses(model, tok, prompts: list[str], max_new_tokens: int, devi
     """Greedy responses for one batch: left-padded prompts + attention mask, KV-cached generate().
     Prompts longer than the context window minus max_new_tokens lose their left end (counted)."""
     keep = model.config.max_position_embeddings - max_new_tokens
+    if keep < 2:
+        raise ValueError(f"--max-new-tokens {max_new_tokens}: leaves no room for a prompt in the model's "
+                         f"{model.config.max_position_embeddings}-position context")
     ids, cut = [], 0
     for p in prompts:
         x = [tok.bos_id] + tok.encode(p)
