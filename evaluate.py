@@ -746,7 +746,8 @@ def score_files(metric: str, hyp: str, ref: str, lang: str | None = None, tokeni
              for h, g in zip(hyps, refs)]
     em, f1 = (100.0 * sum(x[i] for x in pairs) / max(len(pairs), 1) for i in (0, 1))
     sig = f"{metric}|em-f1|{'lang:' + lang + '|' if metric == 'mlqa' else ''}answer:extracted|version:{VERSION}"
-    return {"metric": metric, "score": f1, "em": em, "f1": f1, "signature": sig}
+    return {"metric": metric, "score": f1, "em": em, "f1": f1, "signature": sig,
+            "detail": f"{metric} EM = {em:.2f} F1 = {f1:.2f}  {sig}"}
 
 
 def _score_main(argv) -> None:
