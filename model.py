@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import tempfile
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -67,6 +66,9 @@ class LlamaConfig:
         for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"):
             if name not in d:
                 raise ValueError(f"{source}: missing field {name!r}")
+        for name, ok in (("hidden_act", "silu"), ("attention_bias", False), ("mlp_bias", False)):
+            if d.get(name, ok) != ok:
+                raise ValueError(f"{source}: {name}={d[name]!r} is not supported (LLaMA uses {ok!r})")
         known = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in known and k not in ("rope_theta", "rope_scaling", "torch_dtype")}
         rope = dict(d.get("rope_parameters") or {})
@@ -457,8 +459,9 @@ class Llama(nn.Module):
                 more = f" ... ({len(items)} in all)" if len(items) > 5 else ""
                 raise ValueError(f"{path}: checkpoint does not fit config.json: {what}: {', '.join(items[:5])}{more}")
         dtype = _as_dtype(dtype)
-        if dtype is not None:
-            state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+        for k, v in state.items():            # one tensor at a time, so peak memory stays ~one copy
+            if dtype is not None and v.is_floating_point():
+                state[k] = v.to(dtype)
         model.load_state_dict(state, strict=False, assign=True)
         if config.tie_word_embeddings:
             model.lm_head.weight = model.model.embed_tokens.weight

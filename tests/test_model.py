@@ -23,6 +23,15 @@ VARIANTS = {  # name: (kv heads, tied, rope_theta, rope_scaling)
 }
 
 
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread (many small ops); restore the suite's setting after."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 def hf_model(kv, tied, theta, scaling, seed=0):
     torch.manual_seed(seed)
     rope = {"rope_type": "default", "rope_theta": theta} if scaling is None else {**scaling, "rope_theta": theta}
@@ -247,6 +256,10 @@ def test_errors_are_one_clear_line(tmp_path):
     state["model.extra.weight"] = torch.ones(1)
     save_file(state, st, metadata={"format": "pt"})
     with pytest.raises(ValueError, match="unexpected keys: model.extra.weight"):
+        Llama.from_pretrained(tmp_path / "ok")
+    conf = json.loads((tmp_path / "ok" / "config.json").read_text())
+    (tmp_path / "ok" / "config.json").write_text(json.dumps({**conf, "attention_bias": True}))
+    with pytest.raises(ValueError, match="attention_bias=True is not supported"):
         Llama.from_pretrained(tmp_path / "ok")
     (tmp_path / "ok" / "config.json").write_text('{"model_type": "llama", "hidden_size": 64}')
     with pytest.raises(ValueError, match="config.json: missing field 'vocab_size'"):
