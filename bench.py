@@ -48,6 +48,7 @@ class BenchConfig:
     threads: int = 2              # torch CPU threads (0: leave torch's default)
     reference: bool = True        # also time transformers' LlamaForCausalLM with the same weights
     seed: int = 0                 # weights and inputs
+    only: str = ""                # comma-separated subset of BENCHES (empty: all)
     out: str = ""                 # optional JSON file for the results
 
 
@@ -157,6 +158,8 @@ def run_benchmarks(cfg: BenchConfig) -> dict:
     rows = {}
     models = {"ours": ours} if ref is None else {"ours": ours, "transformers": ref}
     for name, make in BENCHES.items():
+        if cfg.only and name not in cfg.only.split(","):
+            continue
         made = {k: make(m, cfg, device, k == "ours") for k, m in models.items()}
         best = time_interleaved({k: fn for k, (fn, _) in made.items()}, cfg, device)
         r = {k: made[k][1] / best[k] for k in made}
@@ -190,7 +193,8 @@ def parse_args(argv=None) -> BenchConfig:
              "repeats": "timed repeats, best kept", "prompt_len": "generation prompt tokens",
              "new_tokens": "generated tokens", "device": "cpu, cuda or cuda:N",
              "threads": "torch CPU threads, 0 = torch default", "seed": "seed for weights and inputs",
-             "out": "write results as JSON here", "reference": "time transformers too"}
+             "out": "write results as JSON here", "reference": "time transformers too",
+             "only": f"comma-separated subset of {', '.join(BENCHES)}"}
     for f in fields(BenchConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.type == "bool":
@@ -202,6 +206,9 @@ def parse_args(argv=None) -> BenchConfig:
     cfg = BenchConfig(**{f.name: getattr(a, f.name) for f in fields(BenchConfig)})
     if cfg.preset not in PRESETS:
         p.error(f"--preset {cfg.preset!r}: choose from {', '.join(PRESETS)}")
+    unknown = set(filter(None, cfg.only.split(","))) - set(BENCHES)
+    if unknown:
+        p.error(f"--only: unknown benchmark(s) {', '.join(sorted(unknown))}; choose from {', '.join(BENCHES)}")
     for name in ("batch_size", "seq_len", "train_steps", "repeats", "prompt_len", "new_tokens"):
         if getattr(cfg, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")

@@ -351,6 +351,8 @@ class Llama(nn.Module):
         if decode not in ("dynamic", "static", "graph") or (decode == "graph" and not idx.is_cuda):
             raise ValueError(f"generate: decode={decode!r}; expected auto, dynamic, static or graph (graph needs CUDA)")
         B, T = idx.shape
+        if attention_mask is not None and not bool(attention_mask[:, -1].all()):
+            raise ValueError("generate: attention_mask ends in 0 for some row; pad prompts on the left")
         pos, mask = _padding(attention_mask, T, idx.device)
         keys = torch.zeros(B, T + max_new_tokens, dtype=torch.bool, device=idx.device)   # cache slots in use
         keys[:, :T] = True if attention_mask is None else attention_mask.to(device=idx.device, dtype=torch.bool)

@@ -168,6 +168,8 @@ def test_left_padded_batch_equals_each_prompt_alone(decode):
     for i, p in enumerate(prompts):
         idx[i, T - len(p):], mask[i, T - len(p):] = p, 1
     batch = m.generate(idx, 15, attention_mask=mask, decode=decode)
+    with pytest.raises(ValueError, match="pad prompts on the left"):
+        m.generate(idx, 2, attention_mask=mask.flip(1))
     padded_logits, _ = m(idx, attention_mask=mask)
     for i, p in enumerate(prompts):
         alone = m.generate(p[None], 15)
