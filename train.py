@@ -250,11 +250,9 @@ def ensure_tokenizer(data_dir: Path, out_path: Path, vocab_size: int, seed: int 
         return D.Tokenizer(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     corpus = out_path.with_name("tokenizer_corpus.txt")
-    lines = []
+    lines = []  # the text the model sees: Alpaca examples inside the prompt template (so it is cheap)
     for f in sorted((data_dir / "alpaca").glob("alpaca_*.json")):
-        for ex in D.read_alpaca(f):
-            lines += [s for s in (ex["instruction"], ex["input"], ex["output"]) if s.strip()]
-    lines.append(D.format_prompt("instruction", "input"))
+        lines += [D.format_prompt(ex["instruction"], ex["input"]) + " " + ex["output"] for ex in D.read_alpaca(f)]
     atomic_write(corpus, "\n".join(x.replace("\n", " ") for x in lines) + "\n")
     files = sorted(str(p) for p in (data_dir / "pretrain").glob("*.txt")) + [str(corpus)]
     return D.Tokenizer.train(files, out_path, vocab_size, seed)
@@ -347,7 +345,6 @@ def build_model(cfg: TrainConfig, tok: D.Tokenizer, base: Path | None, frozen_dt
         mc = LlamaConfig.from_json(cfg.arch)
     else:
         raise UsageError(f"--arch {cfg.arch!r}: expected one of {', '.join(PRESETS)} or a config.json")
-    torch.manual_seed(cfg.seed)
     return Llama(mc)
 
 
@@ -506,6 +503,7 @@ def train(cfg: TrainConfig, distributed: bool = True) -> Path:
 
     encoded = pretrain_examples(Path(cfg.data), tok, cfg.max_len) if cfg.recipe == "pretrain" \
         else sft_examples(cfg, tok)
+    torch.manual_seed(cfg.seed)  # the same init (scratch weights, LoRA A) on every rank and every run
     model = build_model(cfg, tok, base, amp if device.type == "cuda" else torch.float32)
     if cfg.lora:
         import lora as L

@@ -17,7 +17,7 @@ import data as D
 import train as T
 from model import Llama
 
-TINY_WORLD = dict(n_alpaca=48, n_parallel=64, n_pretrain=150, n_qa=8, n_flores=8)  # world.py size flags
+TINY_WORLD = dict(alpaca=48, parallel=64, pretrain_chars=30_000, xquad_passages=4, mlqa_passages=2, flores=8)
 FAST = dict(arch="nano", batch_size=4, max_len=96, threads=2, progress=False, samples=False, log_every=1)
 
 
@@ -27,7 +27,7 @@ def tiny(tmp_path_factory):
     pytest.importorskip("world")
     root = tmp_path_factory.mktemp("train")
     data = T.ensure_world(root / "world", seed=0, **TINY_WORLD)
-    base = T.ensure_base(data, root / "base", vocab_size=600, max_steps=20, **FAST)
+    base = T.ensure_base(data, root / "base", vocab_size=1024, max_steps=20, **FAST)
     return data, base, root
 
 
@@ -49,9 +49,11 @@ def test_get_lr_warmup_then_cosine():
     assert T.get_lr(100, 100, 1.0, 10, 0.1) == pytest.approx(0.1)     # ends at lr * min_ratio
 
 
-def test_resume_is_bitwise_identical(tiny):
-    straight = T.train(cfg(tiny, "straight", max_steps=6, grad_accum=2, save_every=100))
-    c = cfg(tiny, "killed", max_steps=6, grad_accum=2, save_every=100)
+@pytest.mark.parametrize("lora", [False, True])  # LoRA: dropout draws from the restored RNG states
+def test_resume_is_bitwise_identical(tiny, lora):
+    kw = dict(max_steps=6, grad_accum=2, save_every=100, lora=lora, lora_dropout=0.1)
+    straight = T.train(cfg(tiny, f"straight{lora}", **kw))
+    c = cfg(tiny, f"killed{lora}", **kw)
     T.train(T.TrainConfig(**{**c.__dict__, "stop_after": 3}))
     assert T.status(Path(c.out)) == "unfinished"
     with pytest.raises(T.UsageError, match="--resume"):       # an unfinished run is not silently restarted
