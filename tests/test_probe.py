@@ -140,3 +140,26 @@ def test_cli_bad_input_one_line(tmp_path, capsys):
         assert probe.main(argv + ["--out", str(tmp_path / "o.json")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and needle in err[0], err
+
+
+def test_pooled_states_match_transformers(tiny, tmp_path):
+    """Reference: HF LlamaForCausalLM with output_hidden_states on the same right-padded batch,
+    pooled by hand over the real tokens (BOS excluded)."""
+    transformers = pytest.importorskip("transformers")
+    model, tok, _ = tiny
+    model.save_pretrained(tmp_path / "m")
+    hf = transformers.LlamaForCausalLM.from_pretrained(tmp_path / "m", dtype=torch.float32).eval()
+    sents = sentences(5, 6)
+    ours = probe.pooled_states(model, tok, sents, batch_size=5)
+    rows = [[tok.bos_id] + tok.encode(s) for s in sents]
+    T = max(map(len, rows))
+    idx = torch.tensor([r + [tok.pad_id] * (T - len(r)) for r in rows])
+    mask = torch.tensor([[1] * len(r) + [0] * (T - len(r)) for r in rows])
+    with torch.no_grad():
+        hs = hf(input_ids=idx, attention_mask=mask, output_hidden_states=True).hidden_states
+    assert len(hs) == len(ours)
+    keep = mask.clone()
+    keep[:, 0] = 0
+    for layer, h in enumerate(hs):
+        ref = (h * keep[..., None]).sum(1) / keep.sum(1, keepdim=True)
+        torch.testing.assert_close(ours[layer], ref, atol=1e-4, rtol=1e-4)
