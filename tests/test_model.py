@@ -287,3 +287,20 @@ def test_num_params_flops_and_presets():
         assert Llama(PRESETS["llama-7b"]).num_params() == 6_738_415_616
         assert Llama(PRESETS["tinyllama-1.1b"]).num_params() == 1_100_048_384
     assert PRESETS["mini"].num_key_value_heads == 2 and PRESETS["mini"].num_attention_heads == 4
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (the CUDA-graph decoding path)")
+def test_cuda_graph_generation_matches_dynamic_and_transformers(tmp_path):
+    torch.backends.cuda.matmul.allow_tf32 = False
+    hf = hf_model(2, False, 5e5, None)
+    hf.save_pretrained(tmp_path)
+    hf = hf.cuda()
+    ours = Llama.from_pretrained(tmp_path, device="cuda")
+    x = torch.randint(3, V, (3, 10), device="cuda")
+    mask = torch.ones_like(x)
+    mask[0, :4] = 0
+    x = x.masked_fill(mask == 0, 0)
+    want = hf.generate(x, attention_mask=mask, max_new_tokens=24, do_sample=False, eos_token_id=None, pad_token_id=0)
+    for decode in ("graph", "static", "dynamic"):
+        assert torch.equal(ours.generate(x, 24, attention_mask=mask, decode=decode), want), decode
+    assert torch.equal(ours.generate(x[1:], 24), ours.generate(x[1:], 24, decode="dynamic"))
