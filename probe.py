@@ -27,7 +27,6 @@ a text chart (printed and written to <out>.txt) otherwise.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
