@@ -160,6 +160,10 @@ def fit_power(sizes, scores, gamma: float = 1.0, what="points", beta_range=(1e-4
     """S = 100 - alpha*(gamma X)^-beta. For fixed beta, 100 - S = a * X^-beta is linear in
     a = alpha*gamma^-beta, so a(beta) is closed form; beta minimises the residual sum of squares."""
     x, y = _check_points(sizes, scores, what)
+    if y.max() >= 100.0:
+        raise ValueError(f"{what}: the power law saturates at 100, so scores must be below 100 (got {y.max():g})")
+    if y.max() <= 1.0:
+        print(f"warning: {what}: all scores are <= 1; the power law expects a 0-100 scale (BLEU, chrF)", file=sys.stderr)
     gap = 100.0 - y
     lx = np.log(x / x.max())  # scaled so that u = (X/Xmax)^-beta stays >= 1 and finite
 

@@ -200,6 +200,8 @@ def test_bad_input_one_line(tmp_path, capsys):
     assert "increasing" in _err(capsys, base + ["--budget", "900"])
     with pytest.raises(ValueError, match="at least 3"):
         fit([1, 2], [3, 4], "log")
+    with pytest.raises(ValueError, match="below 100"):
+        fit([1, 2, 3], [30, 60, 100], "power")
 
 
 # ------------------------------------------------------------------ sweep plumbing (train/evaluate faked)
