@@ -127,7 +127,7 @@ PRESETS: dict[str, LlamaConfig] = {
     "nano": _mini(128, 2, 4, 2, 344),        # ~1.4M params; tests and smoke runs
     "micro": _mini(192, 3, 4, 2, 512),       # ~2.8M
     "mini": _mini(256, 4, 4, 2, 688),        # ~5.0M; the default miniature base
-    "small": _mini(384, 6, 6, 6, 1024),      # ~13.7M; = bench.py's 14M config
+    "small": _mini(384, 6, 6, 6, 1024),      # ~13.8M; = bench.py's 14M config
 }
 PRESETS["bench-14m"] = PRESETS["small"]
 
