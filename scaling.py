@@ -42,7 +42,7 @@ import math
 import os
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -447,7 +447,7 @@ def save_plot(lang, sizes, scores, fits: list[LawFit], out: Path) -> str:
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.scatter(sizes, scores, color="k", label="measured", zorder=3)
     for f in fits:
-        ax.plot(grid, f.predict(grid), label=f"{f.form} (R² {f.r2 if f.r2 is None else round(f.r2, 3)})")
+        ax.plot(grid, f.predict(grid), label=f"{f.form} (R² {'n/a' if f.r2 is None else round(f.r2, 3)})")
     ax.set(xscale="log", xlabel="en-" + lang + " translation pairs", ylabel="score", title=f"scaling law, {lang}")
     ax.legend()
     fig.tight_layout()
@@ -460,7 +460,7 @@ def sweep(lang: str, sizes: list[int], data_dir: str = "runs/world", out: str = 
           metric: str = "bleu", forms=FORMS, eval_batch_size: int = 8, **train_overrides) -> list[LawFit]:
     """Train (train.train, CoIT with the first N pairs) and evaluate (evaluate.evaluate, Flores en->X)
     one model per size; finished runs and predictions are reused, so a killed sweep continues.
-    Points go to OUT/points.csv (rows of other languages kept), fits to OUT/FITS.json."""
+    Points go to OUT/points.csv (earlier rows kept: delete it to start over), fits to OUT/FITS.json."""
     import evaluate
     import train
     if len(sizes) < 3 or any(n <= 0 for n in sizes):
@@ -472,7 +472,10 @@ def sweep(lang: str, sizes: list[int], data_dir: str = "runs/world", out: str = 
     for n in sizes:
         cfg = train.TrainConfig(recipe="coit", lang=lang, n_translation=n, data=data_dir, out=str(out_dir / f"{lang}-{n}"),
                                 reuse=True, samples=False, **train_overrides)
-        ckpt = train.train(cfg)
+        state = train.status(Path(cfg.out))
+        if state == "finished":
+            print(f"sweep {lang}: reusing the finished run in {cfg.out} (delete it to retrain)")
+        ckpt = train.train(replace(cfg, resume=state == "unfinished"))  # a killed run continues
         scores = evaluate.evaluate(ckpt, "flores", lang, data_dir, direction="en-X", limit=limit,
                                    batch_size=eval_batch_size)
         if metric not in scores:

@@ -223,12 +223,14 @@ def test_sweep_plumbing(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(train, "train", fake_train)
     monkeypatch.setattr(evaluate, "evaluate", fake_evaluate)
+    monkeypatch.setattr(train, "status", lambda out: "unfinished" if out.name == "de-500" else "empty")
     out = tmp_path / "sweep"
     assert main(["sweep", "--lang", "de", "--sizes", "250,500,1000", "--data", str(tmp_path / "w"),
                  "--out", str(out), "--max-steps", "7"]) == 0
     assert [c.n_translation for c in calls] == [250, 500, 1000]
     assert all(c.recipe == "coit" and c.lang == "de" and c.reuse and c.max_steps == 7 for c in calls)
     assert calls[0].out == str(out / "de-250")
+    assert [c.resume for c in calls] == [False, True, False]   # a killed run continues
     assert main(["sweep", "--lang", "de", "--sizes", "2000,4000,8000", "--data", str(tmp_path / "w"),
                  "--out", str(out)]) == 0
     pts = scaling.read_points(out / "points.csv")
