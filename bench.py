@@ -12,8 +12,10 @@ turns within each round, so other load on the machine hits both alike):
   generate-fp32 / -bf16    greedy tokens/s, batch 1, prompt --prompt-len, --new-tokens new tokens,
                            weights in that dtype, KV cache on both sides; counts how many greedy tokens agree
                            (all in fp32; bf16 rounding differs between the two, so ties may split).
-Prints a table with the ratio ours / transformers (> 1 means we are faster). transformers is
-optional (--no-reference or not installed: our numbers alone). Add a benchmark by writing
+Prints a table with the ratio ours / transformers (> 1 means we are faster) and, for training,
+the model FLOP/s that our tokens/s imply (model.flops_per_token; divide by the hardware peak
+for MFU). transformers is optional (--no-reference or not installed: our numbers alone).
+Add a benchmark by writing
 `make(model, cfg, device, ours) -> (closure, tokens per call)` and listing it in BENCHES.
 """
 from __future__ import annotations
@@ -163,6 +165,8 @@ def run_benchmarks(cfg: BenchConfig) -> dict:
         made = {k: make(m, cfg, device, k == "ours") for k, m in models.items()}
         best = time_interleaved({k: fn for k, (fn, _) in made.items()}, cfg, device)
         r = {k: made[k][1] / best[k] for k in made}
+        if name.startswith("train"):      # model FLOP/s (6N + attention, as model.flops_per_token)
+            r["ours_tflops"] = r["ours"] * ours.flops_per_token(cfg.seq_len) / 1e12
         if ref is not None:
             r["ratio"] = r["ours"] / r["transformers"]
             a, b = made["ours"][0](), made["transformers"][0]()
@@ -175,13 +179,14 @@ def run_benchmarks(cfg: BenchConfig) -> dict:
 
 
 def print_table(res: dict):
-    print("\n| benchmark | ours tok/s | transformers tok/s | ours / transformers | same greedy tokens |")
-    print("|---|---:|---:|---:|---:|")
+    print("\n| benchmark | ours tok/s | transformers tok/s | ours / transformers | same greedy tokens | ours TFLOP/s |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, r in res["results"].items():
         ref = f"{r['transformers']:,.0f}" if r.get("transformers") else "-"
         ratio = f"{r['ratio']:.2f}x" if r.get("ratio") else "-"
         note = f"{r['agree']}/{res['config']['new_tokens']}" if "agree" in r else ""
-        print(f"| {name} | {r['ours']:,.0f} | {ref} | {ratio} | {note} |")
+        flops = f"{r['ours_tflops']:.3f}" if "ours_tflops" in r else ""
+        print(f"| {name} | {r['ours']:,.0f} | {ref} | {ratio} | {note} | {flops} |")
 
 
 def parse_args(argv=None) -> BenchConfig:
