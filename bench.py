@@ -4,19 +4,21 @@
     python bench.py --device cuda --threads 0        # same on a GPU
     python bench.py --train-steps 3 --new-tokens 16  # quick smoke run
     python bench.py --out runs/bench.json            # also write the numbers as JSON
+    python bench.py --only generate-fp32 --no-reference   # one benchmark, ours alone
 
 Measures (after --warmup untimed calls, best of --repeats timings; ours and transformers take
 turns within each round, so other load on the machine hits both alike):
   train-fp32 / train-bf16  tokens/s of a full training step (forward, loss, backward, AdamW step)
-                           on batch x seq_len random tokens; bf16 = torch.autocast, fp32 weights.
+                           on batch x seq_len random tokens; bf16 = torch.autocast, fp32 weights;
+                           lr 0, so every benchmark sees the same weights on both sides.
   generate-fp32 / -bf16    greedy tokens/s, batch 1, prompt --prompt-len, --new-tokens new tokens,
                            weights in that dtype, KV cache on both sides; counts how many greedy tokens agree
                            (all in fp32; bf16 rounding differs between the two, so ties may split).
 Prints a table with the ratio ours / transformers (> 1 means we are faster) and, for training,
 the model FLOP/s that our tokens/s imply (model.flops_per_token; divide by the hardware peak
 for MFU). transformers is optional (--no-reference or not installed: our numbers alone).
-Add a benchmark by writing
-`make(model, cfg, device, ours) -> (closure, tokens per call)` and listing it in BENCHES.
+Add a benchmark by writing `make(model, cfg, device, ours) -> (closure, tokens per call)`
+and listing it in BENCHES.
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from model import PRESETS, Llama, LlamaConfig
+from model import PRESETS, Llama, LlamaConfig, sample
 
 transformers = pytest.importorskip("transformers", reason="transformers is the reference implementation")
 from transformers import LlamaConfig as HFConfig  # noqa: E402
@@ -304,3 +304,13 @@ def test_cuda_graph_generation_matches_dynamic_and_transformers(tmp_path):
     for decode in ("graph", "static", "dynamic"):
         assert torch.equal(ours.generate(x, 24, attention_mask=mask, decode=decode), want), decode
     assert torch.equal(ours.generate(x[1:], 24), ours.generate(x[1:], 24, decode="dynamic"))
+
+
+def test_sampling_top_k_top_p_keep_the_right_tokens():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])).repeat(2000, 1)
+    torch.manual_seed(0)
+    assert set(sample(logits, 1.0, top_p=0.6).tolist()) == {0, 1}        # 0.5 < 0.6 needs the 2nd token
+    assert set(sample(logits, 1.0, top_k=3).tolist()) == {0, 1, 2}
+    freq = (sample(logits, 1.0) == 3).float().mean().item()
+    assert 0.03 < freq < 0.07                                            # plain sampling: p = 0.05
+    assert set(sample(logits, 0.0).tolist()) == {0}
