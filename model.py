@@ -433,7 +433,6 @@ class Llama(nn.Module):
         matmul = self.num_params(non_embedding=True) + (self.lm_head.weight.numel() if cfg.tie_word_embeddings else 0)
         return 6 * matmul + 12 * cfg.num_hidden_layers * cfg.num_attention_heads * cfg.head_dim * seq_len
 
-
     # ------------------------------------------------------------------------- checkpoints
 
     @classmethod
