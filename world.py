@@ -58,7 +58,7 @@ class WorldConfig:
     shares: str = field(default="", metadata={"help": "explicit shares 'en=0.8,de=0.05,...' (overrides --en-share; must sum to 1)"})
     alpaca: int = field(default=4000, metadata={"help": "instruction examples per language"})
     parallel: int = field(default=5000, metadata={"help": "en-X sentence pairs per language"})
-    xquad_passages: int = field(default=60, metadata={"help": "XQuAD-style passages (questions: x --questions)"})
+    xquad_passages: int = field(default=60, metadata={"help": "XQuAD-style passages, each asking --questions questions"})
     mlqa_passages: int = field(default=50, metadata={"help": "MLQA-style passages"})
     questions: int = field(default=4, metadata={"help": "questions per test passage (at most its facts)"})
     flores: int = field(default=200, metadata={"help": "Flores-style lines"})
