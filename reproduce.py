@@ -46,28 +46,32 @@ class StudyConfig:
     langs: tuple = XLANGS                # x-LLaMA languages
     muit_langs: tuple = ("ar", "hi", "zh")  # m-LLaMA languages (each needs a fitted law)
     sweep_langs: tuple = ("ar", "hi", "zh")  # scaling-law sweep languages (>= 2)
-    sweep_sizes: tuple = (100, 300, 1000)   # first-N translation pairs per sweep run
+    sweep_sizes: tuple = (200, 600, 1800)   # first-N translation pairs per sweep run
     budget: int = 3000                   # m-LLaMA's total translation pairs (uniform vs allocated)
     ablation_lang: str = "zh"            # en->X vs X->en ablation language
     probe_langs: tuple = ("ar", "hi", "zh")
     law_form: str = "power"              # law used for allocation ("power" or "log"); both are fitted
-    eval_limit: int = 200                # questions / sentences per evaluation
+    world: dict = field(default_factory=dict)  # world.py size flags ({} = its defaults)
+    arch: str = "mini"                   # model.PRESETS size of the miniature base
+    base_steps: int | None = None        # pretraining steps (None: train.py's one epoch)
+    steps: int = 150                     # optimizer steps per fine-tuning run (equal compute for all)
+    eval_limit: int = 80                 # questions / sentences per evaluation
     eval_batch: int = 16                 # prompts per generate() call
-    max_new_tokens: int = 64             # generation cap for QA and translation
+    max_new_tokens: int = 48             # generation cap (world's Flores lines are <= 34 tokens)
     probe_limit: int = 100               # parallel sentences per probed language
-    steps: int = 300                     # optimizer steps per fine-tuning run
-    base_steps: int = 1500               # pretraining steps of the miniature base
     world_seed: int = 0                  # seed of the miniature world
     overwrite: bool = False              # replace a finished study in OUT
 
 
+QUICK = dict(quick=True, seeds=1, langs=("ar", "zh"), muit_langs=("ar", "zh"), sweep_langs=("ar", "zh"),
+             sweep_sizes=(100, 300), budget=600, probe_langs=("ar", "zh"), arch="nano", base_steps=200, steps=40,
+             world=dict(pretrain_chars=300_000, alpaca=800, parallel=1000, xquad_passages=10, mlqa_passages=10,
+                        flores=40), eval_limit=40, probe_limit=40)
+
+
 def preset(quick: bool, **over) -> StudyConfig:
     """The default study or the --quick one; keyword arguments override single fields."""
-    cfg = StudyConfig()
-    if quick:
-        cfg = replace(cfg, quick=True, seeds=1, langs=("ar", "hi", "zh"), muit_langs=("ar", "zh"),
-                      sweep_langs=("ar", "zh"), sweep_sizes=(50, 150, 450), budget=600,
-                      probe_langs=("ar", "zh"), eval_limit=60, probe_limit=40, steps=80, base_steps=400)
+    cfg = replace(StudyConfig(), **QUICK) if quick else StudyConfig()
     return replace(cfg, **{k: v for k, v in over.items() if v is not None})
 
 
@@ -213,11 +217,12 @@ def prepare_world(ctx: Context) -> tuple[Path, Path, dict, str]:
     Returns (data dir, base dir, {lang: translation pairs available}, command)."""
     import data
     import train
-    data_dir = train.ensure_world(ctx.out / "world", seed=ctx.cfg.world_seed)
-    kw = dict(max_steps=ctx.cfg.base_steps, seed=ctx.cfg.world_seed, progress=False)
+    data_dir = train.ensure_world(ctx.out / "world", seed=ctx.cfg.world_seed, **ctx.cfg.world)
+    kw = dict(arch=ctx.cfg.arch, max_steps=ctx.cfg.base_steps, seed=ctx.cfg.world_seed, progress=False)
+    kw = {k: v for k, v in kw.items() if v is not None}
     base_dir = train.ensure_base(data_dir, ctx.out / "base", **kw)
-    cmd = (f"python world.py --out {_q(data_dir)} --seed {ctx.cfg.world_seed} && "
-           + cli("train.py", dict(recipe="pretrain", data=str(data_dir), base_out=str(base_dir), **kw)))
+    cmd = (cli("world.py", dict(out=str(data_dir), seed=ctx.cfg.world_seed, **ctx.cfg.world)) + " && "
+           + cli("train.py", {**train.BASE_PRETRAIN, **kw, "data": str(data_dir), "out": str(base_dir)}))
     langs = set(ctx.cfg.langs) | set(ctx.cfg.sweep_langs) | set(ctx.cfg.muit_langs)
     return Path(data_dir), Path(base_dir), {l: len(data.read_parallel(data_dir, l)) for l in sorted(langs)}, cmd
 
@@ -487,72 +492,76 @@ class Claim:
     reason: str = ""           # why not, chosen from the numbers
 
 
-def _why_not(a: float, b: float, spread: float | None, unit: str, floor=5.0, ceiling=90.0, what="both models") -> str:
-    """The likely reason an improvement b over a did not show, from the numbers alone."""
-    if max(a, b) < floor:
-        return (f"{what} are near the floor ({a:.1f} and {b:.1f} {unit}): the miniature models are too small or "
-                "trained too briefly for this task, so there is no signal to compare (raise --steps / --base-steps)")
-    if min(a, b) > ceiling:
-        return f"{what} are near the ceiling ({a:.1f} and {b:.1f} {unit}): the miniature task is too easy to separate them"
+FLOOR = {"%": 5.0, "BLEU": 1.0}   # below this for both sides there is no signal to compare
+CEILING = {"%": 90.0, "BLEU": 90.0}
+
+
+def judge(a: float, b: float, unit: str, spread: float | None = None, what: str = "both models") -> tuple[str, str]:
+    """Verdict on 'b is better than a' and, when it is not clearly so, the likely reason from the numbers."""
+    if max(a, b) < FLOOR[unit]:
+        return "does not reproduce", (
+            f"{what} are at the floor ({a:.1f} and {b:.1f} {unit}): the miniature models are too small or trained "
+            "too briefly for this task, so there is no signal to compare (raise --steps / --base-steps)")
+    if min(a, b) > CEILING[unit]:
+        return "does not reproduce", f"{what} are at the ceiling ({a:.1f} and {b:.1f} {unit}): the task is too easy to separate them"
     if spread is not None and abs(b - a) <= 2 * spread:
-        return f"the difference ({b - a:+.1f} {unit}) is within twice the seed spread (±{spread:.1f}): not resolved at this size"
-    return ""
+        return ("partly reproduces" if b > a else "does not reproduce"), (
+            f"the difference ({b - a:+.1f} {unit}) is within twice the seed spread (±{spread:.1f}): not resolved at this size")
+    return ("reproduces", "") if b > a else ("does not reproduce", "")
+
+
+def _means(results, group, task, langs, direction="en-X", name="contain") -> dict[str, float]:
+    return {l: m for l in langs if (m := mean(values(results, group, task, l, direction, name))) is not None}
 
 
 def claim_qa_gain(results, langs) -> Claim:
-    c = Claim("x-LLaMA beats English-only Alpaca on non-English QA (XQuAD/MLQA)", "+27.83% mean relative gain, 6 languages")
-    gains = relative_gains(results, "xllama", langs)
-    if not gains:
+    c = Claim("x-LLaMA beats English-only Alpaca on non-English QA (XQuAD)", "+27.83% mean relative gain, 6 languages")
+    a, x = _means(results, "alpaca", "xquad", langs), _means(results, "xllama", "xquad", langs)
+    both = [l for l in langs if l in a and l in x]
+    if not both:
         return c
-    a = statistics.fmean(mean(values(results, "alpaca", "xquad", l)) for l in gains)
-    x = statistics.fmean(mean(values(results, "xllama", "xquad", l)) for l in gains)
-    wins = sum(g > 0 for g in gains.values())
-    g = statistics.fmean(gains.values())
-    c.here = (f"{g:+.1f}% mean relative gain on XQuAD containment over {len(gains)} languages "
-              f"(better in {wins}/{len(gains)}; mean {a:.1f} → {x:.1f})")
-    spread = seed_spread(results, "xllama", "xquad", gains)
-    c.verdict = "reproduces" if g > 0 and 2 * wins >= len(gains) else "partly reproduces" if g > 0 else "does not reproduce"
-    if c.verdict == "reproduces" and spread is not None and x - a <= 2 * spread:
-        c.verdict = "partly reproduces"
-    if c.verdict != "reproduces":
-        c.reason = _why_not(a, x, spread, "% containment")
-        en = mean(values(results, "alpaca", "xquad", "en"))
-        if not c.reason and en and a >= 0.8 * en:
-            c.reason = (f"Alpaca already answers the other languages almost as well as English ({a:.1f} vs {en:.1f}): "
-                        "the miniature languages render the same facts exactly, leaving little language gap for CoIT to close")
-        c.reason = c.reason or "the numbers do not point to one reason (not at floor or ceiling, not within seed spread)"
+    ma, mx = statistics.fmean(a[l] for l in both), statistics.fmean(x[l] for l in both)
+    wins = sum(x[l] > a[l] for l in both)
+    gains = relative_gains(results, "xllama", both)
+    rel = f"{statistics.fmean(gains.values()):+.1f}% mean relative gain" if gains else "relative gain undefined (Alpaca 0)"
+    c.here = f"{rel} on XQuAD containment; mean {ma:.1f} → {mx:.1f}, better in {wins}/{len(both)} languages"
+    c.verdict, c.reason = judge(ma, mx, "%", seed_spread(results, "xllama", "xquad", both))
+    if c.verdict == "reproduces" and 2 * wins < len(both):
+        c.verdict, c.reason = "partly reproduces", f"better on average but in only {wins} of {len(both)} languages"
+    en = mean(values(results, "alpaca", "xquad", "en"))
+    if c.verdict == "does not reproduce" and not c.reason and en and ma >= 0.8 * en:
+        c.reason = (f"Alpaca already answers the other languages almost as well as English ({ma:.1f} vs {en:.1f}): "
+                    "the miniature languages render the same facts exactly, leaving little language gap for CoIT to close")
     return c
 
 
 def claim_flores(results, langs) -> Claim:
-    c = Claim("x-LLaMA translates en→X better (Flores-101)", "+18.89% over earlier LLaMA-based models (here: over Alpaca)")
-    pairs = [(mean(values(results, "alpaca", "flores", l, "en-X", "bleu")), mean(values(results, "xllama", "flores", l, "en-X", "bleu")))
-             for l in langs]
-    pairs = [(a, x) for a, x in pairs if a is not None and x is not None]
-    if not pairs:
+    c = Claim("x-LLaMA translates en→X better (Flores)", "+18.89% over earlier LLaMA-based models (here: over Alpaca)")
+    a, x = _means(results, "alpaca", "flores", langs, name="bleu"), _means(results, "xllama", "flores", langs, name="bleu")
+    both = [l for l in langs if l in a and l in x]
+    if not both:
         return c
-    a, x = statistics.fmean(p[0] for p in pairs), statistics.fmean(p[1] for p in pairs)
-    c.here = f"mean en→X BLEU {a:.1f} (Alpaca) → {x:.1f} (x-LLaMA) over {len(pairs)} languages"
-    c.verdict = "reproduces" if x > a else "does not reproduce"
-    if x <= a:
-        c.reason = _why_not(a, x, seed_spread(results, "xllama", "flores", langs, "en-X", "bleu"), "BLEU") or \
-            "the numbers do not point to one reason"
+    ma, mx = statistics.fmean(a[l] for l in both), statistics.fmean(x[l] for l in both)
+    c.here = f"mean en→X BLEU {ma:.1f} (Alpaca) → {mx:.1f} (x-LLaMA) over {len(both)} languages"
+    c.verdict, c.reason = judge(ma, mx, "BLEU", seed_spread(results, "xllama", "flores", both, name="bleu"))
     return c
 
 
 def claim_mllama(results, langs) -> Claim:
     c = Claim("m-LLaMA is comparable to the per-language x-LLaMAs", "qualitative (comparable XQuAD/MLQA)")
-    pairs = [(mean(values(results, "xllama", "xquad", l)), mean(values(results, "mllama-uniform", "xquad", l))) for l in langs]
-    pairs = [p for p in pairs if None not in p]
-    if not pairs:
+    x, m = _means(results, "xllama", "xquad", langs), _means(results, "mllama-uniform", "xquad", langs)
+    both = [l for l in langs if l in x and l in m]
+    if not both:
         return c
-    x, m = statistics.fmean(p[0] for p in pairs), statistics.fmean(p[1] for p in pairs)
-    c.here = f"mean XQuAD containment {x:.1f} (x-LLaMAs) vs {m:.1f} (m-LLaMA, uniform) over {len(pairs)} languages"
-    c.verdict = "reproduces" if m >= 0.9 * x - 1.0 else "does not reproduce"   # within 10% (or 1 point)
-    if c.verdict != "reproduces":
-        c.reason = _why_not(x, m, None, "% containment", what="the models") or (
-            f"m-LLaMA trains for the same number of steps as one x-LLaMA but shares them across {len(pairs)} "
-            "languages, so each language gets a fraction of the updates; a miniature model also has little spare capacity")
+    mx, mm = statistics.fmean(x[l] for l in both), statistics.fmean(m[l] for l in both)
+    c.here = f"mean XQuAD containment {mx:.1f} (x-LLaMAs) vs {mm:.1f} (m-LLaMA, uniform) over {len(both)} languages"
+    if max(mx, mm) < FLOOR["%"]:
+        c.verdict, c.reason = judge(mx, mm, "%", what="the models")
+    else:                                          # comparable = within 10% (or 1 point) of the x-LLaMAs
+        c.verdict, c.reason = judge(0.9 * mx - 1.0, mm, "%", what="the models")
+    if c.verdict == "does not reproduce" and not c.reason:
+        c.reason = (f"m-LLaMA trains for the same number of steps as one x-LLaMA but shares them across {len(both)} "
+                    "languages, so each language gets a fraction of the updates; a miniature model also has little spare capacity")
     return c
 
 
@@ -561,22 +570,25 @@ def claim_scaling(results) -> Claim:
     fit = results["runs"].get("fit", {})
     if not fit.get("fits"):
         return c
-    parts, ok, rising = [], 0, 0
+    parts, good, rising, floor = [], 0, 0, []
     for l, forms in sorted(fit["fits"].items()):
         pts = sorted((p["size"], p["score"]) for p in fit["points"] if p["lang"] == l)
         r2 = max((f["r2"] for f in forms.values() if f.get("r2") is not None), default=None)
-        up = len(pts) >= 2 and pts[-1][1] > pts[0][1]
+        up = pts[-1][1] - pts[0][1] >= FLOOR["BLEU"]          # rises by at least 1 BLEU over the sweep
+        floor += [l] if max(p[1] for p in pts) < FLOOR["BLEU"] else []
         rising += up
-        ok += up and r2 is not None and r2 >= 0.8
-        parts.append(f"{l}: {pts[0][1]:.1f}→{pts[-1][1]:.1f} BLEU, best R²={'n/a' if r2 is None else f'{r2:.2f}'}")
+        good += up and r2 is not None and r2 >= 0.8
+        parts.append(f"{l}: {pts[0][1]:.1f}→{pts[-1][1]:.1f} BLEU ({pts[0][0]}→{pts[-1][0]} pairs), "
+                     f"best R²={'n/a' if r2 is None else f'{r2:.2f}'}")
     n = len(fit["fits"])
     c.here = "; ".join(parts)
-    c.verdict = "reproduces" if ok == n else "partly reproduces" if rising else "does not reproduce"
-    if c.verdict != "reproduces":
-        flat = [l for l in fit["fits"] if max(p["score"] for p in fit["points"] if p["lang"] == l)
-                - min(p["score"] for p in fit["points"] if p["lang"] == l) < 1.0]
-        c.reason = (f"scores hardly change with data for {', '.join(flat)} (range < 1 BLEU): the sizes swept are all "
-                    "past saturation or all below what the model can use" if flat else
+    c.verdict = "reproduces" if good == n else "partly reproduces" if rising else "does not reproduce"
+    if floor:
+        c.reason = (f"{', '.join(floor)}: BLEU stays below {FLOOR['BLEU']:.0f} at every size: the miniature models barely "
+                    "translate yet, so there is no curve to fit (raise --steps / --base-steps)")
+    elif c.verdict != "reproduces":
+        c.reason = ("BLEU hardly changes across the swept sizes: at equal steps the model sees only part of the mixture, "
+                    "so the number of distinct pairs matters little" if not rising else
                     "few sizes and a small test set make each BLEU point noisy, so a two-parameter law fits loosely")
     return c
 
@@ -587,18 +599,17 @@ def claim_allocation(results, langs) -> Claim:
     if results["runs"].get("mllama-fitted", {}).get("status") == "skipped":
         c.reason = results["runs"]["mllama-fitted"]["reason"]
         return c
-    u = [mean(values(results, "mllama-uniform", "flores", l, "en-X", "bleu")) for l in langs]
-    f = [mean(values(results, "mllama-fitted", "flores", l, "en-X", "bleu")) for l in langs]
-    if None in u or None in f or "allocation" not in fit:
+    u, f = _means(results, "mllama-uniform", "flores", langs, name="bleu"), _means(results, "mllama-fitted", "flores", langs, name="bleu")
+    if len(u) < len(langs) or len(f) < len(langs) or "allocation" not in fit:
         return c
-    mu, mf = statistics.fmean(u), statistics.fmean(f)
+    mu, mf = statistics.fmean(u.values()), statistics.fmean(f.values())
     pu, pf = (statistics.fmean(fit["predicted"][k].values()) for k in ("uniform", "allocation"))
     c.here = f"mean en→X BLEU {mu:.1f} (uniform) vs {mf:.1f} (allocated); the laws predicted {pu:.1f} vs {pf:.1f}"
-    c.verdict = "reproduces" if mf > mu else "does not reproduce"
-    if mf <= mu:
+    c.verdict, c.reason = judge(mu, mf, "BLEU")
+    if c.verdict != "reproduces" and not c.reason:
         dev = max(abs(fit["allocation"][l] - fit["uniform"][l]) / fit["uniform"][l] for l in langs)
         c.reason = (f"the allocation is within {dev:.0%} of uniform, so both models see almost the same data" if dev < 0.1 else
-                    f"the predicted gain ({pf - pu:+.2f} BLEU) is smaller than evaluation noise" if pf - pu < 0.5 else
+                    f"the predicted gain ({pf - pu:+.2f} BLEU) is below evaluation noise" if pf - pu < 0.5 else
                     "the fitted laws extrapolate poorly at the allocated sizes, so the predicted gain did not materialise")
     return c
 
@@ -612,11 +623,10 @@ def claim_direction(results, lang) -> Claim:
     c.here = f"XQuAD-{lang} containment {a:.1f} (en→X data) vs {b:.1f} (X→en data)"
     if ba is not None and bb is not None:
         c.here += f"; en→X BLEU {ba:.1f} vs {bb:.1f}"
-    c.verdict = "reproduces" if a > b else "does not reproduce"
-    if a <= b:
-        c.reason = _why_not(b, a, None, "% containment", what="both models") or (
-            "with X→en data the model still reads X and writes English, which in the miniature world "
-            "trains the same X-side representations; the difference the paper saw needs a real language gap")
+    c.verdict, c.reason = judge(b, a, "%")
+    if c.verdict == "does not reproduce" and not c.reason:
+        c.reason = ("with X→en data the model still reads X and writes English, which trains the same X-side "
+                    "representations in the miniature world; the paper's difference may need a real language gap")
     return c
 
 
@@ -629,30 +639,34 @@ def claim_probe(results) -> Claim:
     k, n = best_layer(m["gap"]), len(m["gap"]) - 1
     middle = 0.25 <= k / n <= 0.75
     gain = m["gap"][k] - base["gap"][k] if "gap" in base else None
+    raised = gain is None or gain > 0.1 * abs(base["gap"][k])          # at least 10% above the base model
     c.here = f"m-LLaMA's strongest layer is {k} of {n} (pair−non-pair cosine gap {m['gap'][k]:.3f}" + \
         (f", base {base['gap'][k]:.3f})" if gain is not None else ")")
-    good = middle + (gain is None or gain > 0)
-    c.verdict = {2: "reproduces", 1: "partly reproduces", 0: "does not reproduce"}[good]
+    c.verdict = {2: "reproduces", 1: "partly reproduces", 0: "does not reproduce"}[middle + raised]
+    reasons = []
     if not middle:
-        c.reason = (f"with only {n} blocks there is no distinct middle: the embedding layer and last block are "
-                    f"{'too few layers away' if n <= 4 else 'where alignment peaks in this model'}")
-    if gain is not None and gain <= 0:
-        c.reason += ("; " if c.reason else "") + "fine-tuning did not raise alignment above the base model at that layer"
+        reasons.append(f"with only {n} blocks there is no distinct middle" if n <= 3 else
+                       f"alignment peaks at layer {k} of {n}: the miniature model has not formed a shared middle representation")
+    if not raised:
+        reasons.append("fine-tuning did not raise alignment clearly (>10%) above the base model at that layer")
+    c.reason = "; ".join(reasons)
     return c
 
 
 def claim_response_lang(results, langs) -> Claim:
     c = Claim("m-LLaMA answers in the question's language (multilingual instruction following)", "qualitative (MI-Eval, GPT judge)")
-    a = [mean(values(results, "alpaca", "xquad", l, name="resp_lang")) for l in langs]
-    m = [mean(values(results, "mllama-uniform", "xquad", l, name="resp_lang")) for l in langs]
-    if None in a or None in m:
+    a = _means(results, "alpaca", "xquad", langs, name="resp_lang")
+    m = _means(results, "mllama-uniform", "xquad", langs, name="resp_lang")
+    if len(a) < len(langs) or len(m) < len(langs) or not langs:
         return c
-    a, m = statistics.fmean(a), statistics.fmean(m)
-    c.here = f"XQuAD responses in the question's language: {a:.1f}% (Alpaca) vs {m:.1f}% (m-LLaMA)"
-    c.verdict = "reproduces" if m > a or m >= 90 else "does not reproduce"
-    if c.verdict != "reproduces":
+    ma, mm = statistics.fmean(a.values()), statistics.fmean(m.values())
+    c.here = f"XQuAD responses in the question's language: {ma:.1f}% (Alpaca) vs {mm:.1f}% (m-LLaMA)"
+    c.verdict, c.reason = judge(ma, mm, "%", what="both response-language rates")
+    if mm >= CEILING["%"]:
+        c.verdict, c.reason = "reproduces", ""
+    elif c.verdict == "does not reproduce" and not c.reason:
         c.reason = ("Alpaca answers by copying spans of the non-English passage, so it already responds in the "
-                    "passage's language" if a >= 90 else "m-LLaMA often answers in English or mixes scripts at this training length")
+                    "passage's language" if ma >= mm else "")
     return c
 
 

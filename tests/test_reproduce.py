@@ -229,3 +229,13 @@ def test_cli_misuse_exits_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         R.main(["--report-only", "--out", str(tmp_path / "none")])
     assert e.value.code == 2
+
+
+def test_judge_floor_ceiling_noise():
+    assert R.judge(0.2, 0.8, "BLEU")[0] == "does not reproduce"            # a "win" at the floor is no signal
+    assert "floor" in R.judge(0.2, 0.8, "BLEU")[1]
+    assert "ceiling" in R.judge(95.0, 97.0, "%")[1]
+    assert R.judge(30.0, 32.0, "%", spread=1.5) == ("partly reproduces", R.judge(30.0, 32.0, "%", spread=1.5)[1])
+    assert "seed spread" in R.judge(30.0, 32.0, "%", spread=1.5)[1]
+    assert R.judge(30.0, 40.0, "%", spread=1.5) == ("reproduces", "")
+    assert R.judge(40.0, 30.0, "%") == ("does not reproduce", "")
