@@ -193,3 +193,22 @@ def test_refuses_to_overwrite_unless_asked(tmp_path, capsys):
     assert world.main(["--out", str(out), "--overwrite", *small]) == 0
     assert not (out / "keep.txt").exists() and (out / "WORLD.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]  # no temp or old folder left
+
+
+def test_lexicon_complete_and_every_template_renders():
+    for table in (L.CITIES, L.JOBS, L.NOUNS, L.COUNTS, L.NUMBERS, L.COLORS, L.FOODS, L.LANGUAGES, L.MONTHS):
+        assert all(len(row) == len(L.LANG_ORDER) and all(c.strip() for c in row) for row in table)
+    for d in (L.FACTS, L.QUESTIONS, L.FIELDS, L.TASKS, L.YES_NO):
+        assert set(d) == set(LANGS)
+    q = world.Person(world._spell(["to", "be", "la"]), "f")
+    for gender in "mf":
+        p = world.Person(world._spell(["ka", "mi", "ro"]), gender)
+        facts = [("has", p, (n, c)) for n in range(len(L.COUNTS)) for c in range(len(L.NOUNS))]
+        facts += [("job", p, j) for j in range(len(L.JOBS))] + [("teacher", p, q), ("age", p, 42)]
+        facts += [(r, p, 0) for r in ("from", "lives", "color", "food", "speaks", "month")]
+        for lang in LANGS:
+            for f in facts:
+                text, (s, e) = world.sentence(f, lang)
+                asked = world.question(f, lang)
+                assert text[s:e] == world.value_text(f, lang) and p.names[lang] in asked, (lang, f[0])
+                assert not re.search(r"[{}|]", text + asked), (lang, text, asked)
