@@ -34,6 +34,8 @@ import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from tqdm import tqdm
+
 XLANGS = ("ar", "el", "hi", "tr", "vi", "zh")      # the paper's six languages
 MLQA_LANGS = ("ar", "hi", "vi", "zh")               # MLQA covers these of the six
 
@@ -401,19 +403,28 @@ def run_study(cfg: StudyConfig) -> Path:
     plan = build_plan(cfg, ctx.available)
     results["plan"] = [r.name for r in plan]
     save_results(out, results)
-    for i, run in enumerate(plan):
+    bar = tqdm(plan, desc="study", unit="run", file=sys.stdout)
+    for run in bar:
         if results["runs"].get(run.name, {}).get("status") in ("done", "skipped"):
-            print(f"[{i + 1}/{len(plan)}] {run.name}: finished earlier, skipped")
+            bar.write(f"{run.name}: finished earlier, skipped")
             continue
-        print(f"[{i + 1}/{len(plan)}] {run.name} ({run.kind} {run.recipe} {','.join(run.langs)})", flush=True)
-        results["runs"][run.name] = execute(run, ctx, results)
+        bar.set_postfix_str(run.name)
+        bar.write(f"== {run.name} ({run.kind} {run.recipe} {','.join(run.langs)})")
+        try:
+            results["runs"][run.name] = execute(run, ctx, results)
+        except Exception as e:  # recorded, shown in the report, retried on the next resume
+            results["runs"][run.name] = {"kind": run.kind, "group": run.group, "langs": list(run.langs),
+                                         "status": "failed", "error": f"{type(e).__name__}: {e}"}
+            bar.write(f"{run.name} FAILED: {type(e).__name__}: {e}")
         save_results(out, results)
-    results["finished"] = True
+    failed = [n for n, r in results["runs"].items() if r.get("status") == "failed"]
+    results["finished"] = not failed      # a report with failed runs can be completed by rerunning
     results["total_wall_s"] = sum(r.get("wall_s", {}).get("total", 0) for r in results["runs"].values()) + \
         results["stages"]["prepare"]["wall_s"]
     save_results(out, results)
     atomic_write(report, write_report(results))
-    print(f"wrote {report}")
+    print(f"wrote {report}" + (f"; {len(failed)} run(s) failed ({', '.join(failed)}): rerun the same command to retry them"
+                               if failed else ""))
     return report
 
 
@@ -722,6 +733,8 @@ def gain_table(results, langs) -> str:
         g = relative_gains(results, group, langs)
         if g:
             rows.append([label] + [f"{g[l]:+.1f}%" if l in g else "—" for l in langs] + [f"{statistics.fmean(g.values()):+.1f}%"])
+    if not rows:
+        return "Undefined here: Alpaca's containment is 0 (or missing) in every language, and the gain divides by it."
     return _table(["model"] + list(langs) + ["mean"], rows)
 
 
@@ -800,7 +813,12 @@ def setup_section(results) -> str:
     lines.append(results.get("stages", {}).get("prepare", {}).get("command", ""))
     for name, r in runs.items():
         lines += [f"# {name}"] + [c for c in r.get("commands", []) if c]
-    return "\n".join(lines + ["```", "</details>"])
+    lines += ["```", "</details>"]
+    failed = {n: r for n, r in runs.items() if r.get("status") in ("failed", "skipped")}
+    if failed:
+        lines += ["", "**Runs that did not finish** (their cells show —):", ""]
+        lines += [f"- `{n}` {r['status']}: {r.get('error') or r.get('reason')}" for n, r in failed.items()]
+    return "\n".join(lines)
 
 
 def write_report(results: dict) -> str:

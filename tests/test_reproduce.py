@@ -239,3 +239,20 @@ def test_judge_floor_ceiling_noise():
     assert "seed spread" in R.judge(30.0, 32.0, "%", spread=1.5)[1]
     assert R.judge(30.0, 40.0, "%", spread=1.5) == ("reproduces", "")
     assert R.judge(40.0, 30.0, "%") == ("does not reproduce", "")
+
+
+def test_a_failing_run_is_reported_and_retried(tmp_path, monkeypatch):
+    f = Fakes().install(monkeypatch)
+    real = f.train_model
+
+    def flaky(run, ctx, allocation):
+        if run.name == "x2en-zh":
+            raise RuntimeError("loss became nan at step 3")
+        return real(run, ctx, allocation)
+    monkeypatch.setattr(R, "train_model", flaky)
+    text = R.run_study(tiny_cfg(tmp_path)).read_text()
+    assert "`x2en-zh` failed: RuntimeError: loss became nan at step 3" in text
+    assert "**not measured**" in text                               # the ablation claim has no numbers
+    f2 = Fakes().install(monkeypatch)
+    R.run_study(tiny_cfg(tmp_path))                                 # not finished, so no --overwrite needed
+    assert f2.trained == ["x2en-zh"]
