@@ -62,6 +62,7 @@ class StudyConfig:
     max_new_tokens: int = 48             # generation cap (world's Flores lines are <= 34 tokens)
     probe_limit: int = 100               # parallel sentences per probed language
     world_seed: int = 0                  # seed of the miniature world
+    threads: int = 2                     # torch CPU threads for training, evaluation and the probe
     overwrite: bool = False              # replace a finished study in OUT
 
 
@@ -220,7 +221,8 @@ def prepare_world(ctx: Context) -> tuple[Path, Path, dict, str]:
     import data
     import train
     data_dir = train.ensure_world(ctx.out / "world", seed=ctx.cfg.world_seed, **ctx.cfg.world)
-    kw = dict(arch=ctx.cfg.arch, max_steps=ctx.cfg.base_steps, seed=ctx.cfg.world_seed, progress=False)
+    kw = dict(arch=ctx.cfg.arch, max_steps=ctx.cfg.base_steps, seed=ctx.cfg.world_seed, threads=ctx.cfg.threads,
+              progress=False)
     kw = {k: v for k, v in kw.items() if v is not None}
     base_dir = train.ensure_base(data_dir, ctx.out / "base", **kw)
     cmd = (cli("world.py", dict(out=str(data_dir), seed=ctx.cfg.world_seed, **ctx.cfg.world)) + " && "
@@ -233,7 +235,7 @@ def train_model(run: Run, ctx: Context, allocation: dict | None) -> tuple[Path, 
     import train
     out_dir = ctx.out / "models" / run.name
     kw = dict(recipe=run.recipe, data=str(ctx.data_dir), base=str(ctx.base_dir), out=str(out_dir),
-              seed=run.seed, max_steps=ctx.cfg.steps)
+              seed=run.seed, max_steps=ctx.cfg.steps, threads=ctx.cfg.threads)
     if run.recipe == "muit":
         kw.update(langs=",".join(run.langs), budget=run.budget, allocation="uniform")
     elif run.recipe != "alpaca":
@@ -394,6 +396,8 @@ def run_study(cfg: StudyConfig) -> Path:
     results.update(config=conf, machine=machine_info(), finished=False,
                    argv="python reproduce.py " + " ".join(map(_q, sys.argv[1:])))
     results.setdefault("started", time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
+    import torch
+    torch.set_num_threads(cfg.threads)
     ctx = Context(cfg, out)
     t0 = time.time()
     ctx.data_dir, ctx.base_dir, ctx.available, cmd = prepare_world(ctx)
@@ -821,6 +825,17 @@ def setup_section(results) -> str:
     return "\n".join(lines)
 
 
+def headline_table(results: dict) -> str:
+    """Per language: XQuAD containment and Flores en→X BLEU of Alpaca, x-LLaMA and m-LLaMA (the README's table)."""
+    langs = list(results.get("config", {}).get("langs", XLANGS))
+    rows = []
+    for l in langs:
+        q = [fmt(values(results, g, "xquad", l)) for g in ("alpaca", "xllama", "mllama-uniform")]
+        b = [fmt(values(results, g, "flores", l, "en-X", "bleu")) for g in ("alpaca", "xllama", "mllama-uniform")]
+        rows.append([l] + q + b)
+    return _table(["lang", "XQuAD contain: Alpaca", "x-LLaMA", "m-LLaMA", "Flores en→X BLEU: Alpaca", "x-LLaMA", "m-LLaMA"], rows)
+
+
 def write_report(results: dict) -> str:
     cfg = results.get("config", {})
     langs, mlangs = list(cfg.get("langs", XLANGS)), list(cfg.get("muit_langs", ()))
@@ -831,6 +846,7 @@ def write_report(results: dict) -> str:
         "Every number below was produced by the run described in *Setup*, on the miniature world (world.py), "
         "not on real LLaMA-7B or the real benchmarks: they test whether the paper's *mechanisms* show up at toy "
         "scale, not its absolute numbers.", "",
+        "## Headline", "", headline_table(results), "",
         "## Claims of the paper, checked", "",
         _table(["claim", "paper", "here", "verdict", "likely reason"],
                [[c.claim, c.paper, c.here, f"**{c.verdict}**", c.reason or "—"] for c in claims]), "",
@@ -874,14 +890,15 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=None, help="seeds for the Alpaca and x-LLaMA runs (default 2; 1 with --quick)")
     ap.add_argument("--steps", type=int, default=None, help="optimizer steps per fine-tuning run (preset default)")
     ap.add_argument("--eval-limit", type=int, default=None, help="questions / sentences per evaluation (preset default)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 2)")
     ap.add_argument("--overwrite", action="store_true", help="start again even if OUT holds a finished study")
     ap.add_argument("--report-only", action="store_true", help="only rewrite OUT/RESULTS.md from OUT/results.json")
     a = ap.parse_args(argv)
-    for flag in ("seeds", "steps", "eval_limit"):
+    for flag in ("seeds", "steps", "eval_limit", "threads"):
         if getattr(a, flag) is not None and getattr(a, flag) < 1:
             ap.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(a, flag)}")
     cfg = preset(a.quick, out=a.out or ("runs/study-quick" if a.quick else "runs/study"), seeds=a.seeds,
-                 steps=a.steps, eval_limit=a.eval_limit, overwrite=a.overwrite or None)
+                 steps=a.steps, eval_limit=a.eval_limit, threads=a.threads, overwrite=a.overwrite or None)
     if a.report_only:
         results = load_results(Path(cfg.out))
         if not results["runs"]:
