@@ -11,7 +11,7 @@ What runs (the study plan, `build_plan`, is plain data: a list of `Run`s):
   xllama-X    x-LLaMA (CoIT) for X in ar el hi tr vi zh, one per seed
   sweep-X-N   x-LLaMA trained on the first N en->X pairs, for >= 2 languages (Flores en->X only)
   fit         scaling laws (scaling.fit, both forms) on the sweep + allocation (scaling.allocate)
-  mllama-uniform / mllama-alloc   m-LLaMA (MuIT), one translation budget split uniformly and
+  mllama-uniform / mllama-fitted   m-LLaMA (MuIT), one translation budget split uniformly and
               by the fitted laws
   x2en-X      the en->X vs X->en ablation (compared with xllama-X)
   probe       layer-wise alignment (probe.py) for base, Alpaca, x-LLaMA and m-LLaMA
@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -48,7 +48,7 @@ class StudyConfig:
     langs: tuple = XLANGS                # x-LLaMA languages
     muit_langs: tuple = ("ar", "hi", "zh")  # m-LLaMA languages (each needs a fitted law)
     sweep_langs: tuple = ("ar", "hi", "zh")  # scaling-law sweep languages (>= 2)
-    sweep_sizes: tuple = (200, 600, 1800)   # first-N translation pairs per sweep run
+    sweep_sizes: tuple = (300, 1500)     # first-N pairs per sweep run (+ the full x-LLaMA run)
     budget: int = 3000                   # m-LLaMA's total translation pairs (uniform vs allocated)
     ablation_lang: str = "zh"            # en->X vs X->en ablation language
     probe_langs: tuple = ("ar", "hi", "zh")
@@ -56,8 +56,8 @@ class StudyConfig:
     world: dict = field(default_factory=dict)  # world.py size flags ({} = its defaults)
     arch: str = "mini"                   # model.PRESETS size of the miniature base
     base_steps: int | None = None        # pretraining steps (None: train.py's one epoch)
-    steps: int = 150                     # optimizer steps per fine-tuning run (equal compute for all)
-    eval_limit: int = 80                 # questions / sentences per evaluation
+    steps: int = 120                     # optimizer steps per fine-tuning run (equal compute for all)
+    eval_limit: int = 60                 # questions / sentences per evaluation
     eval_batch: int = 16                 # prompts per generate() call
     max_new_tokens: int = 48             # generation cap (world's Flores lines are <= 34 tokens)
     probe_limit: int = 100               # parallel sentences per probed language
