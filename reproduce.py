@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -388,6 +389,9 @@ def run_study(cfg: StudyConfig) -> Path:
     if results.get("finished") and report.exists() and not cfg.overwrite:
         raise SystemExit(f"{report} is a finished report; pass --overwrite to run the study again, or another --out")
     conf = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items() if k != "overwrite"}
+    if cfg.overwrite:       # train.py and evaluate.py would otherwise reuse the old checkpoints and predictions
+        for sub in ("models", "base", "world"):
+            shutil.rmtree(out / sub, ignore_errors=True)
     if cfg.overwrite or not results["runs"]:
         results = {"runs": {}, "stages": {}}
     elif results.get("config") != conf:
