@@ -395,22 +395,25 @@ _SCRIPTS = {"zh": r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]", "ar": r"[\u0600-
 _SCRIPTS = {k: re.compile(v) for k, v in _SCRIPTS.items()}
 _LATIN = re.compile(r"[a-zA-Z\u00c0-\u024f\u1e00-\u1eff]")
 # Latin-script languages: letters only that language uses (among en/de/tr/vi), and frequent function words.
-_MARKS = {"de": set("äöüß"), "tr": set("ığşİ"), "vi": set("ăâđêôơư") | {chr(c) for c in range(0x1EA0, 0x1EFA)}}
+_MARKS = {"de": set("äß"), "tr": set("ığşçİ"), "vi": set("ăâđêôơư") | {chr(c) for c in range(0x1EA0, 0x1EFA)}}
 _STOP = {
     "en": "the and of to is in that it for was on are with as this be by not or have from what which".split(),
-    "de": "der die das und ist nicht ein eine zu mit den von auf für sich dem auch es im wird sind".split(),
-    "tr": "ve bir bu için ile da de çok olarak daha gibi ne var en mi olan ama kadar sonra".split(),
+    "de": ("der die das und ist nicht ein eine zu mit den von auf für sich dem auch es im wird sind wurde "
+           "werden hatte vom bis als nach bei aus er sie wir ich zum zur einen einer eines am").split(),
+    "tr": "ve bir bu için ile da de çok olarak daha gibi ne var en mi olan ama kadar sonra değil veya".split(),
     "vi": "và của là có không những được cho trong một các người này với đã để khi thì".split(),
 }
 
 
 def response_language(text: str) -> str | None:
-    """Language code (en de zh ar el hi tr vi) a text is written in, or None when it has no letters.
+    """Language code (en de zh ar el hi tr vi) a text is written in; None when undecidable (no letters,
+    or Latin letters without any characteristic letter or stopword, e.g. a bare name like "Berlin").
 
     Non-Latin scripts win by character count (Han -> zh, Arabic -> ar, Greek -> el, Devanagari -> hi)
     when they make up at least a third of the letters. Otherwise, for Latin script, each of en/de/tr/vi
-    scores 2 per characteristic letter (de äöüß, tr ığş, vi ăâđêôơư and tone-marked vowels) plus 1 per
-    stopword; the best wins, English on ties or no evidence."""
+    scores 2 per characteristic letter (de äß, tr ığşç, vi ăâđêôơư and tone-marked vowels; ö ü are
+    shared by de and tr and count 1 for each) plus 1 per stopword; the best wins, English on ties.
+    Measured on Flores-101 devtest references: see tests/test_evaluate.py."""
     counts = {k: len(p.findall(text)) for k, p in _SCRIPTS.items()}
     latin = len(_LATIN.findall(text))
     total = latin + sum(counts.values())
@@ -424,17 +427,24 @@ def response_language(text: str) -> str | None:
     score = {lang: sum(words.count(w) for w in ws) for lang, ws in _STOP.items()}
     for lang, chars in _MARKS.items():
         score[lang] += 2 * sum(ch in chars for ch in low)
+    shared = sum(ch in "öü" for ch in low)
+    score["de"] += shared
+    score["tr"] += shared
     best = max(score, key=lambda k: (score[k], k == "en"))
-    return best if score[best] > 0 else "en"
+    return best if score[best] > 0 else None
 
 
-def language_rate(texts, lang: str) -> float:
-    """Share (0..1) of texts whose response_language is `lang`."""
-    texts = list(texts)
-    return sum(response_language(t) == lang for t in texts) / max(len(texts), 1)
+def language_rate(texts, lang: str) -> float | None:
+    """Share (0..1) of the decidable texts (response_language not None) written in `lang`; None if none is."""
+    found = [x for x in map(response_language, texts) if x is not None]
+    return sum(x == lang for x in found) / len(found) if found else None
 
 
 # ----------------------------------------------------------------------------- scoring a task's outputs
+def _pct_or_none(x):
+    return None if x is None else 100.0 * x
+
+
 def score_qa(responses, golds, lang: str) -> dict:
     """The QA scores reported for XQuAD/MLQA, in percent: containment on the raw response (paper),
     EM/F1 with MLQA rules on extract_answer(response), share of responses in `lang`."""
@@ -444,7 +454,7 @@ def score_qa(responses, golds, lang: str) -> dict:
     pct = lambda xs: 100.0 * sum(xs) / max(n, 1)
     return {"n": n, "contain": pct(containment(r, g) for r, g in zip(responses, golds)),
             "em": pct(e for e, _ in emf1), "f1": pct(f for _, f in emf1),
-            "lang_rate": 100.0 * language_rate(responses, lang),
+            "lang_rate": _pct_or_none(language_rate(responses, lang)),
             "metric_note": f"contain = first gold answer in raw response; em/f1 = MLQA rules (lang {lang}) on extracted answer"}
 
 
@@ -452,7 +462,7 @@ def score_translation(hyps, refs, tgt_lang: str, spm_path: str | None = None) ->
     """BLEU (13a, or zh for Chinese), chrF++, and spBLEU (effective order) when a sentencepiece model is given."""
     tok = "zh" if tgt_lang == "zh" else "13a"
     b, c = corpus_bleu(hyps, refs, tokenize=tok), chrf(hyps, refs, word_order=2)
-    out = {"n": len(hyps), "bleu": b.score, "chrf++": c.score, "lang_rate": 100.0 * language_rate(hyps, tgt_lang),
+    out = {"n": len(hyps), "bleu": b.score, "chrf++": c.score, "lang_rate": _pct_or_none(language_rate(hyps, tgt_lang)),
            "signatures": {"bleu": b.signature, "chrf++": c.signature}}
     if spm_path:
         s = corpus_bleu(hyps, refs, tokenize=f"spm:{spm_path}", use_effective_order=True)

@@ -185,8 +185,17 @@ def test_response_language():
              "आज मौसम अच्छा है।": "hi", "Das ist gut, OK 北京": "de"}
     for text, lang in cases.items():
         assert E.response_language(text) == lang, text
-    assert E.response_language("1234 !!") is None
-    assert E.language_rate(["今天很好", "hello there, the cat", "北京"], "zh") == pytest.approx(2 / 3)
+    assert E.response_language("1234 !!") is None and E.response_language("Berlin") is None  # no evidence
+    # rate over decidable texts only: "Berlin" does not count against German
+    assert E.language_rate(["今天很好", "hello there, the cat", "北京", "Berlin"], "zh") == pytest.approx(2 / 3)
+    assert E.language_rate(["Berlin", "42"], "de") is None
+
+
+def test_response_language_on_flores_references(shared_data):
+    """Full sentences of the real Flores-101 devtest: >= 99% identified (measured 99.8-100%)."""
+    for lang in data.LANGS:
+        lines = data.read_flores(shared_data, lang)
+        assert E.language_rate(lines, lang) >= 0.99, lang
 
 
 # ----------------------------------------------------------------------------- CLI errors
