@@ -270,7 +270,9 @@ def probe_models(models: dict[str, Path], langs, ctx: Context) -> tuple[dict, st
     cmd = cli("probe.py", dict(models=",".join(str(p) for p in models.values()), **kw))
     res = probe.probe([str(p) for p in models.values()], list(langs), ctx.data_dir, limit=ctx.cfg.probe_limit)
     atomic_write(out, json.dumps({"models": res}, indent=1))
-    return {name: res[str(p)] for name, p in models.items()}, cmd
+    named = {name: res[str(p)] for name, p in models.items()}
+    named_chart = {"chart": probe.text_chart(named, "gap"), "plot": Path(probe.plot(named, out)).name}
+    return {**named, "_chart": named_chart}, cmd
 
 
 def fit_and_allocate(points: list[dict], langs, budget: int, ctx: Context) -> tuple[dict, list[str]]:
@@ -299,6 +301,10 @@ def fit_and_allocate(points: list[dict], langs, budget: int, ctx: Context) -> tu
         rec["form"] = form
         rec["predicted"] = {k: {l: float(chosen[l].predict(rec[k][l])) for l in langs} for k in ("uniform", "allocation")}
         break
+    rec["charts"], rec["plots"] = {}, {}
+    for l in fits:   # PNG when matplotlib is installed, else a text chart (kept for the report either way)
+        rec["charts"][l] = scaling.text_chart(*pts[l], list(fits[l].values()))
+        rec["plots"][l] = Path(scaling.save_plot(l, *pts[l], list(fits[l].values()), ctx.out / f"scaling-{l}")).name
     pfile, ffile, afile = ctx.out / "sweep_points.csv", ctx.out / "fits.json", ctx.out / "allocation.json"
     atomic_write(pfile, "lang,size,score\n" + "".join(f"{p['lang']},{p['size']},{p['score']}\n" for p in points))
     cmds = [f"python scaling.py fit --points {_q(pfile)} --form both --out {_q(ffile)}"]
@@ -781,6 +787,9 @@ def scaling_section(results) -> str:
         out.append(_table(["lang", "uniform pairs", "allocated pairs", "predicted BLEU (uniform)", "predicted BLEU (allocated)",
                            "measured BLEU (uniform)", "measured BLEU (allocated)"], rows))
     out += [f"\n{n}" for n in fit.get("notes", [])]
+    for l, chart in sorted(fit.get("charts", {}).items()):
+        out += ["", f"{l}: en→X BLEU against translation pairs (plot `{fit['plots'][l]}` beside results.json)", "",
+                "```", chart, "```"]
     return "\n".join(out)
 
 
@@ -795,7 +804,11 @@ def probe_section(results) -> str:
     rows = [[str(k)] + [f"{curves[n]['gap'][k]:.3f}" + (f" / {curves[n]['retrieval'][k]:.0f}%" if "retrieval" in curves[n] else "")
                         if k < len(curves[n]["gap"]) else "—" for n in names] for k in range(depth)]
     rows.append(["**strongest**"] + [f"layer {best_layer(curves[n]['gap'])}" for n in names])
-    return _table(["layer (0 = embeddings)"] + names, rows)
+    text = _table(["layer (0 = embeddings)"] + names, rows)
+    chart = probe.get("_chart", {})
+    if chart:
+        text += f"\n\nPlot: `{chart['plot']}` beside results.json.\n\n```\n{chart['chart']}\n```"
+    return text
 
 
 def setup_section(results) -> str:
