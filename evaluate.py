@@ -672,15 +672,17 @@ def run_all(cfg: EvalConfig) -> dict:
     for l in langs:
         if l not in LANGS:
             raise ValueError(f"--lang {l!r}: expected one of {', '.join(LANGS)}")
+    _check_checkpoint(Path(cfg.model))  # before the loop turns missing files into "skipped"
     loaded, results = {}, {}
     for l in langs:
         jobs = [("xquad", "en-X"), ("mlqa", "en-X")] + ([("flores", "en-X"), ("flores", "X-en")] if l != "en" else [])
         for task, d in jobs:
+            key = f"{task}-{l}" + (f"-{d}" if task == "flores" else "")
             sub = EvalConfig(**{**asdict(cfg), "task": task, "lang": l, "direction": d,
-                                "out": None if cfg.out is None else str(Path(cfg.out) / f"{task}-{l}-{d}")})
+                                "out": None if cfg.out is None else str(Path(cfg.out) / key)})
             try:
-                results[f"{task}-{l}" + (f"-{d}" if task == "flores" else "")] = run_task(sub, loaded)
-            except FileNotFoundError as e:
+                results[key] = run_task(sub, loaded)
+            except FileNotFoundError as e:  # this benchmark's file is not in --data
                 print(f"skipped {task} {l}: {e}")
     print_paper_table(results, langs)
     return results
