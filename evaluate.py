@@ -587,7 +587,21 @@ def default_langs(model_dir: Path) -> str:
 
 
 # Settings that change the predictions: resuming under different ones would mix two experiments.
-_RESUME_KEYS = ("model", "task", "lang", "direction", "data", "max_new_tokens", "dtype")
+_RESUME_KEYS = ("model", "weights", "task", "lang", "direction", "data", "max_new_tokens", "dtype")
+
+
+def weights_fingerprint(model_dir: Path) -> str:
+    """Cheap content fingerprint of a checkpoint's weights (size + first/last 64 KiB of each file), so a
+    retrained model in the same folder does not resume the old model's predictions."""
+    import hashlib
+    h = hashlib.sha256()
+    for f in sorted(Path(model_dir).glob("*.safetensors")) + sorted(Path(model_dir).glob("*.bin")):
+        size = f.stat().st_size
+        with f.open("rb") as fh:
+            h.update(f"{f.name}:{size}".encode() + fh.read(1 << 16))
+            fh.seek(max(0, size - (1 << 16)))
+            h.update(fh.read())
+    return h.hexdigest()[:16]
 
 
 def _check_resume(out: Path, resolved: dict) -> None:
@@ -614,7 +628,7 @@ def run_task(cfg: EvalConfig, loaded: dict | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     final, partial = out / "predictions.jsonl", out / "predictions.partial.jsonl"
     max_new = cfg.max_new_tokens or (64 if cfg.task != "flores" else 256)
-    _check_resume(out, {**asdict(cfg), "max_new_tokens": max_new})
+    _check_resume(out, {**asdict(cfg), "max_new_tokens": max_new, "weights": weights_fingerprint(model_dir)})
     done = {r["id"]: r for r in _read_jsonl(final) + _read_jsonl(partial) if "prediction" in r}
     todo = sorted((r for r in recs if r["id"] not in done), key=lambda r: -len(r["instruction"] + r["input"]))
     qa = cfg.task != "flores"

@@ -331,6 +331,12 @@ def test_resume_refuses_other_settings_and_task_all(tmp_path, capsys):
         E.main(base[:-4] + ["--max-new-tokens", "5", "--device", "cpu", "--task", "xquad", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and len(err) == 1 and "max_new_tokens" in err[0]
+    torch.manual_seed(1)  # a retrained model in the same folder: its predictions are not the old ones
+    cfg = LlamaConfig.from_json(m / "config.json")
+    Llama(cfg).save_pretrained(m)
+    with pytest.raises(SystemExit):
+        E.main(base + ["--task", "xquad", "--out", str(tmp_path / "o")])
+    assert "other weights" in capsys.readouterr().err
     # --task all: XQuAD + Flores both directions; MLQA absent in this data folder -> skipped, said so
     res = E.evaluate(m, "all", "de", d, limit=2, batch_size=2, out_dir=tmp_path / "all", max_new_tokens=4, device="cpu")
     assert set(res) == {"xquad-de", "flores-de-en-X", "flores-de-X-en"}
