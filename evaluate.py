@@ -10,7 +10,7 @@ Score files without a model (one hypothesis per line, or a predictions.jsonl wri
     python evaluate.py score --metric mlqa --hyp out/predictions.jsonl --ref out/predictions.jsonl --lang de
 
 QA reference text files hold one example per line, gold answers separated by TABs. A
-predictions.jsonl passed as --hyp/--ref supplies `prediction` / the gold field (`answers` or `output`).
+predictions.jsonl passed as --hyp/--ref supplies `prediction` / the gold field (`answers` for QA, `reference` for translation).
 
 Evaluate a checkpoint (greedy, batched, KV cache; prompts = data.format_prompt of the paper's
 instructions; resumable: ids already in OUT/predictions.jsonl are skipped):
@@ -56,7 +56,7 @@ import torch
 from tqdm import tqdm
 
 import data
-from data import LANGS, LANG_NAMES
+from data import LANGS
 from model import Llama
 
 VERSION = "xllama-1"  # the `version:` field of our signatures; never sacreBLEU's number
