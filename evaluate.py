@@ -48,7 +48,7 @@ import string
 import sys
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass, field, asdict
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
