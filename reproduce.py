@@ -219,7 +219,6 @@ def cli(script: str, kw: dict) -> str:
 def prepare_world(ctx: Context) -> tuple[Path, Path, dict, str]:
     """The miniature world and its pretrained base (both cached).
     Returns (data dir, base dir, {lang: translation pairs available}, command)."""
-    import data
     import train
     data_dir = train.ensure_world(ctx.out / "world", seed=ctx.cfg.world_seed, **ctx.cfg.world)
     kw = dict(arch=ctx.cfg.arch, max_steps=ctx.cfg.base_steps, seed=ctx.cfg.world_seed, threads=ctx.cfg.threads,
@@ -229,7 +228,12 @@ def prepare_world(ctx: Context) -> tuple[Path, Path, dict, str]:
     cmd = (cli("world.py", dict(out=str(data_dir), seed=ctx.cfg.world_seed, **ctx.cfg.world)) + " && "
            + cli("train.py", {**train.BASE_PRETRAIN, **kw, "data": str(data_dir), "out": str(base_dir)}))
     langs = set(ctx.cfg.langs) | set(ctx.cfg.sweep_langs) | set(ctx.cfg.muit_langs)
-    return Path(data_dir), Path(base_dir), {l: len(data.read_parallel(data_dir, l)) for l in sorted(langs)}, cmd
+    return Path(data_dir), Path(base_dir), _count_pairs(data_dir, sorted(langs)), cmd
+
+
+def _count_pairs(data_dir, langs) -> dict[str, int]:
+    import data
+    return {l: len(data.read_parallel(data_dir, l)) for l in langs}
 
 
 def train_model(run: Run, ctx: Context, allocation: dict | None) -> tuple[Path, str]:

@@ -257,3 +257,30 @@ def test_a_failing_run_is_reported_and_retried(tmp_path, monkeypatch):
     f2 = Fakes().install(monkeypatch)
     R.run_study(tiny_cfg(tmp_path))                                 # not finished, so no --overwrite needed
     assert f2.trained == ["x2en-zh"]
+
+
+def test_recorded_train_commands_are_exact(tmp_path, monkeypatch):
+    """The train.py command written into the report parses (with train.py's own parser) to the very
+    TrainConfig that reproduce.py passed to train.train, for every kind of run and for the base."""
+    import shlex
+    import dataclasses
+    train = pytest.importorskip("train")
+    seen = []
+    monkeypatch.setattr(train, "train", lambda cfg: seen.append(cfg) or Path(cfg.out))
+    ctx = R.Context(R.preset(False), tmp_path, data_dir=tmp_path / "world", base_dir=tmp_path / "base")
+    plan = [r for r in R.build_plan(ctx.cfg, AVAILABLE) if r.kind == "train"]
+    for run in plan:
+        _, cmd = R.train_model(run, ctx, {"ar": 1000, "hi": 1000, "zh": 1000} if run.allocation else None)
+        argv = shlex.split(cmd)
+        assert argv[:2] == ["python", "train.py"]
+        parsed = train.config_from_args(argv[2:])
+        assert dataclasses.replace(parsed, reuse=True) == seen[-1], run.name
+    assert {c.recipe for c in seen} == {"alpaca", "coit", "muit", "coit_x2en"}
+    # the base: the recorded pretraining command equals what ensure_base runs
+    monkeypatch.setattr(train, "ensure_world", lambda d, seed=0, **kw: Path(d))
+    monkeypatch.setattr(train, "ensure_base", lambda d, out, **kw: seen.append(
+        train.TrainConfig(**{**train.BASE_PRETRAIN, **kw, "data": str(d), "out": str(out)})) or Path(out))
+    monkeypatch.setattr(R, "_count_pairs", lambda data_dir, langs: dict(AVAILABLE))
+    _, _, _, cmd = R.prepare_world(ctx)
+    base_cmd = shlex.split(cmd.split(" && ")[1])
+    assert train.config_from_args(base_cmd[2:]) == seen[-1]
