@@ -462,6 +462,7 @@ def train(cfg: TrainConfig, distributed: bool = True) -> Path:
     rank, world, local, own_pg = setup_dist(cfg) if distributed else (0, 1, 0, False)
     master = rank == 0
     device, amp, peak, why = pick_device(cfg, local)
+    peak *= world  # MFU of the whole job: every process's peak
     out = Path(cfg.out)
     st = status(out)
     if st == "finished" and cfg.reuse and not cfg.overwrite:
@@ -520,9 +521,12 @@ def train(cfg: TrainConfig, distributed: bool = True) -> Path:
     per_epoch = sum(1 for _ in D.iterate_batches(encoded, batch_size=gbs, seed=cfg.seed))
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch / ga))
     warmup = math.ceil(cfg.warmup_ratio * total)
-    if cfg.fsdp:
+    n_params, n_train = raw.num_params(), sum(p.numel() for p in raw.parameters() if p.requires_grad)
+    if cfg.fsdp:  # one FSDP unit per decoder block: one block's full weights in memory at a time
         from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
-        model = FSDP(model, use_orig_params=True, device_id=device)
+        from torch.distributed.fsdp.wrap import ModuleWrapPolicy
+        from model import Block
+        model = FSDP(model, use_orig_params=True, device_id=device, auto_wrap_policy=ModuleWrapPolicy({Block}))
     elif world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local] if device.type == "cuda" else None)
     optimizer = make_optimizer(model, cfg, device)
@@ -539,7 +543,7 @@ def train(cfg: TrainConfig, distributed: bool = True) -> Path:
         print(f"train: {cfg.recipe} {what} -> {out} | {why}")
         print(f"train: {len(encoded)} examples, {per_epoch} micro-batches/epoch of {gbs} x {ga} accumulation, "
               f"{total} steps (warmup {warmup}), {world} process(es), "
-              f"{raw.num_params() / 1e6:.2f}M params, {sum(p.numel() for p in raw.parameters() if p.requires_grad) / 1e6:.2f}M trainable")
+              f"{n_params / 1e6:.2f}M params, {n_train / 1e6:.2f}M trainable")
         if cfg.resume:
             print(f"train: resumed at step {step}")
     metrics = open(out / "metrics.jsonl", "a") if master else None
@@ -604,7 +608,7 @@ def train(cfg: TrainConfig, distributed: bool = True) -> Path:
                     metrics.flush()
                     tqdm.write(f"step {step}/{total} loss {loss_val:.4f} lr {lr:.2e} gnorm {gnorm:.2f} "
                                f"tok/s {tps:.0f} mfu {100 * row['mfu']:.2f}%")
-            if step % cfg.save_every == 0 or step == cfg.stop_after:
+            if (step % cfg.save_every == 0 or step == cfg.stop_after) and not cfg.fsdp:
                 save_state(out / "resume" / "state.pt", raw, optimizer, scaler, step, consumed, cfg, world, master)
                 last_saved = step
                 t_log = time.time()  # checkpoint time is not training time
@@ -621,6 +625,13 @@ def train(cfg: TrainConfig, distributed: bool = True) -> Path:
     tps_all = tok_all / max(t_all, 1e-9)
     summary = dict(final_loss=loss_val, steps=step, wall_s=round(time.time() - wall0, 1),
                    tokens_per_s=round(tps_all, 1), mfu=round(tps_all * flops_tok / peak, 5), peak_flops=peak)
+    if cfg.fsdp:  # gather the full weights (every rank takes part) into a plain model on rank 0
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+        full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        if master:
+            raw = Llama(raw.config)
+            raw.load_state_dict(full)
+            raw.to(device)
     if master:
         export(raw, cfg, tok_path, out, base)
         atomic_write(out / "train_config.json", json.dumps({**dataclasses.asdict(cfg), "status": "finished",

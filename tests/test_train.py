@@ -18,7 +18,7 @@ import train as T
 from model import Llama
 
 TINY_WORLD = dict(alpaca=48, parallel=64, pretrain_chars=30_000, xquad_passages=4, mlqa_passages=2, flores=8)
-FAST = dict(arch="nano", batch_size=4, max_len=96, threads=2, progress=False, samples=False, log_every=1)
+FAST = dict(arch="nano", batch_size=4, max_len=96, threads=1, progress=False, samples=False, log_every=1)
 
 
 @pytest.fixture(scope="module")
