@@ -409,11 +409,11 @@ def run_study(cfg: StudyConfig) -> Path:
     elif results.get("config") != conf:
         raise SystemExit(f"{out / 'results.json'} was made with a different configuration; "
                          "pass the same flags to resume, --overwrite to start again, or another --out")
+    import torch
+    torch.set_num_threads(cfg.threads)
     results.update(config=conf, machine=machine_info(), finished=False,
                    argv=" ".join(["python reproduce.py"] + [_q(a) for a in sys.argv[1:]]))
     results.setdefault("started", time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
-    import torch
-    torch.set_num_threads(cfg.threads)
     ctx = Context(cfg, out)
     t0 = time.time()
     ctx.data_dir, ctx.base_dir, ctx.available, cmd = prepare_world(ctx)
