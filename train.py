@@ -590,7 +590,11 @@ def train(cfg: TrainConfig, distributed: bool = True) -> Path:
                 raise NonFiniteLoss(f"non-finite loss {loss_val} / grad norm {gnorm} at step {step + 1}; stopped. "
                                     f"Last good resumable state: {out / 'resume' / 'state.pt'} (step {last_saved}). "
                                     "Try a lower --lr, --dtype fp32 or --grad-clip 1.")
-            (scaler.step(optimizer), scaler.update()) if scaler else optimizer.step()
+            if scaler:
+                scaler.step(optimizer)  # skips the step when fp16 gradients overflowed
+                scaler.update()
+            else:
+                optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
             tok_log += n_in
@@ -613,8 +617,7 @@ def train(cfg: TrainConfig, distributed: bool = True) -> Path:
                 last_saved = step
                 t_log = time.time()  # checkpoint time is not training time
             if step == cfg.stop_after:
-                bar.close()
-                return out
+                break
     except torch.OutOfMemoryError as e:
         raise RuntimeError(f"CUDA out of memory ({e}). Reduce memory with --batch-size (and raise --grad-accum), "
                            "--max-len, --grad-ckpt, --lora, --fsdp (several GPUs) or --dtype bf16") from None
@@ -622,6 +625,10 @@ def train(cfg: TrainConfig, distributed: bool = True) -> Path:
         bar.close()
         if metrics:
             metrics.close()
+    if step < total:  # --stop-after: left as a killed run would be, resumable
+        if own_pg:
+            dist.destroy_process_group()
+        return out
     tps_all = tok_all / max(t_all, 1e-9)
     summary = dict(final_loss=loss_val, steps=step, wall_s=round(time.time() - wall0, 1),
                    tokens_per_s=round(tps_all, 1), mfu=round(tps_all * flops_tok / peak, 5), peak_flops=peak)
