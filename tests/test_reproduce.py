@@ -176,7 +176,7 @@ def test_report_says_reproduces_when_xllama_beats_alpaca(tmp_path, monkeypatch):
                  "Response-language rate", "Scaling law", "Fitted laws", "Allocation of the m-LLaMA budget",
                  "Layer-wise alignment", "strongest", "fake cpu", "wall time"):
         assert head in text, head
-    assert "50.0 (25.0/33.3)" in text                              # contain (EM/F1) cell
+    assert "50.0±0.0 (25.0/33.3)" in text                          # contain mean±std over 2 seeds (EM/F1)
 
 
 def test_report_says_not_reproduced_with_a_reason(tmp_path, monkeypatch):
