@@ -115,7 +115,7 @@ class TrainConfig:
     threads: int = opt(2, "CPU threads")
     peak_tflops: float | None = opt(None, "peak TFLOP/s for MFU; default: stated per device (printed)")
     log_every: int = opt(10, "optimizer steps between log lines")
-    save_every: int = opt(50, "optimizer steps between resumable states (resume/state.pt)")
+    save_every: int = opt(200, "optimizer steps between resumable states (resume/state.pt)")
     resume: bool = opt(False, "continue the unfinished run in --out")
     overwrite: bool = opt(False, "replace a finished or unfinished run in --out")
     reuse: bool = opt(False, "return a finished run in --out instead of refusing")
@@ -647,6 +647,7 @@ def train(cfg: TrainConfig, distributed: bool = True) -> Path:
         atomic_write(out / "train_config.json", json.dumps({**dataclasses.asdict(cfg), "status": "finished",
                                                             "base": str(base), "world_size": world,
                                                             "summary": summary}, indent=2))
+        shutil.rmtree(out / "resume", ignore_errors=True)  # the export supersedes it (7B: ~84 GB of Adam state)
         print(f"train: done in {summary['wall_s']} s, {tps_all:.0f} tok/s, MFU {100 * summary['mfu']:.2f}%")
         if cfg.samples and cfg.recipe != "pretrain":
             report(raw, cfg, tok, encoded, device, amp, out)
