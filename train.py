@@ -17,6 +17,7 @@ Other recipes (the paper's models and ablations):
     python train.py --recipe trans_only|instr_only|coit_x2en --lang de
     python train.py --lang zh --max-steps 50 --out runs/quick       # short runs (scaling sweeps)
     python train.py --lang de --resume                               # continue a killed run bit-identically
+    python train.py --recipe pretrain --data runs/world --base-out runs/base   # the base alone (BASE_PRETRAIN)
 
 Real checkpoints and data (full fine-tuning with the paper's hyper-parameters, or LoRA):
 
