@@ -288,3 +288,16 @@ def test_recorded_train_commands_are_exact(tmp_path, monkeypatch):
     _, _, _, cmd = R.prepare_world(ctx)
     base_cmd = shlex.split(cmd.split(" && ")[1])
     assert train.config_from_args(base_cmd[2:]) == seen[-1]
+
+
+def test_mllama_comparable_uses_real_numbers_and_sampling_noise():
+    def res(x, m, n):
+        run = lambda g, l, v: {"group": g, "status": "done", "langs": [l], "seed": 0,  # noqa: E731
+                               "scores": {f"xquad:{l}": {"contain": v, "n": n}}}
+        return {"runs": {"x": run("xllama", "ar", x), "m": run("mllama-uniform", "ar", m)}}
+    c = R.claim_mllama(res(5.4, 3.3, 120), ["ar"])
+    assert c.verdict == "partly reproduces" and "120 questions" in c.reason and "3.9" not in c.reason
+    c = R.claim_mllama(res(60.0, 20.0, 120), ["ar"])
+    assert c.verdict == "does not reproduce" and "languages" in c.reason
+    assert R.claim_mllama(res(60.0, 55.0, 120), ["ar"]).verdict == "reproduces"
+    assert "floor" in R.claim_mllama(res(3.0, 1.0, 120), ["ar"]).reason
