@@ -17,16 +17,6 @@ import evaluate as E
 from model import Llama, LlamaConfig
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread. With 2 threads on a loaded 2-core machine each tiny matmul waits ~25 ms
-    for the other thread (measured: 27 ms vs 18 us per linear at load average 6)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 FLORES_LANGS = ("de", "zh", "ar", "el", "hi", "tr", "vi")
 N_LINES = 500  # of 1012 Flores devtest lines: keeps the parity test near 10 s on a shared CPU
 

@@ -17,15 +17,6 @@ CFG = LlamaConfig(vocab_size=V, hidden_size=48, intermediate_size=80, num_hidden
                   num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-5)
 
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (many small ops); restore the suite's setting after."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 def base_model(seed=0):
     torch.manual_seed(seed)
     return Llama(CFG).eval()

@@ -23,15 +23,6 @@ VARIANTS = {  # name: (kv heads, tied, rope_theta, rope_scaling)
 }
 
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (many small ops); restore the suite's setting after."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 def hf_model(kv, tied, theta, scaling, seed=0):
     torch.manual_seed(seed)
     rope = {"rope_type": "default", "rope_theta": theta} if scaling is None else {**scaling, "rope_theta": theta}

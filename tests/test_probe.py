@@ -19,16 +19,6 @@ def sentences(n, seed):
     return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 12))) + "." for _ in range(n)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The models here are tiny: one thread is 10-100x faster than two on a loaded 2-core machine
-    (measured: 0.004 s vs 0.04-0.57 s per forward), and it leaves the other core to others."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A tiny tokenizer trained with data.Tokenizer.train and a tiny random Llama."""
