@@ -1,0 +1,75 @@
+"""report.py: the verdict rules on numbers chosen by the test, and regenerating RESULTS.md from results.json.
+
+The claims read end to end from a (faked) study are checked in test_reproduce.py.
+"""
+import json
+
+import pytest
+
+import report as Rep
+
+
+def test_judge_floor_ceiling_noise():
+    assert Rep.judge(0.2, 0.8, "BLEU")[0] == "does not reproduce"            # a "win" at the floor is no signal
+    assert "floor" in Rep.judge(0.2, 0.8, "BLEU")[1]
+    assert "ceiling" in Rep.judge(95.0, 97.0, "%")[1]
+    assert Rep.judge(30.0, 32.0, "%", spread=1.5) == ("partly reproduces", Rep.judge(30.0, 32.0, "%", spread=1.5)[1])
+    assert "seed spread" in Rep.judge(30.0, 32.0, "%", spread=1.5)[1]
+    assert Rep.judge(30.0, 40.0, "%", spread=1.5) == ("reproduces", "")
+    assert Rep.judge(40.0, 30.0, "%") == ("does not reproduce", "")
+    # 5.0 vs 7.5 on 40 questions is one question: sampling noise; on 4000 questions it is not
+    assert Rep.judge(5.0, 7.5, "%", n=40)[0] == "partly reproduces" and "40 questions" in Rep.judge(5.0, 7.5, "%", n=40)[1]
+    assert Rep.judge(5.0, 7.5, "%", n=4000) == ("reproduces", "")
+
+
+def test_relative_gain_definition():
+    res = {"runs": {
+        "a": {"group": "alpaca", "status": "done", "langs": ["en"], "scores": {"xquad:ar": {"contain": 20.0}, "xquad:zh": {"contain": 50.0}}},
+        "x1": {"group": "xllama", "status": "done", "langs": ["ar"], "scores": {"xquad:ar": {"contain": 30.0}}},
+        "x2": {"group": "xllama", "status": "done", "langs": ["zh"], "scores": {"xquad:zh": {"contain": 40.0}}}}}
+    g = Rep.relative_gains(res, "xllama", ["ar", "zh"])
+    assert g == {"ar": 50.0, "zh": -20.0}                          # mean of ratios: +15%, not (70-70)/70
+    assert "+15.0% mean relative gain" in Rep.claim_qa_gain(res, ["ar", "zh"]).here
+
+
+def test_mllama_comparable_uses_real_numbers_and_sampling_noise():
+    def res(x, m, n):
+        run = lambda g, l, v: {"group": g, "status": "done", "langs": [l], "seed": 0,  # noqa: E731
+                               "scores": {f"xquad:{l}": {"contain": v, "n": n}}}
+        return {"runs": {"x": run("xllama", "ar", x), "m": run("mllama-uniform", "ar", m)}}
+    c = Rep.claim_mllama(res(5.4, 3.3, 120), ["ar"])
+    assert c.verdict == "partly reproduces" and "120 questions" in c.reason and "3.9" not in c.reason
+    c = Rep.claim_mllama(res(60.0, 20.0, 120), ["ar"])
+    assert c.verdict == "does not reproduce" and "languages" in c.reason
+    assert Rep.claim_mllama(res(60.0, 55.0, 120), ["ar"]).verdict == "reproduces"
+    assert "floor" in Rep.claim_mllama(res(3.0, 1.0, 120), ["ar"]).reason
+
+
+def _results():
+    run = lambda g, l, v, seed=0: {"group": g, "status": "done", "langs": [l], "seed": seed,  # noqa: E731
+                                   "scores": {f"xquad:{l}": {"contain": v, "n": 120}}}
+    return {"config": {"langs": ["ar"], "muit_langs": ["ar"]}, "stages": {},
+            "runs": {"a": run("alpaca", "ar", 10.0), "x": run("xllama", "ar", 30.0), "m": run("mllama-uniform", "ar", 29.0)}}
+
+
+def test_regenerate_rewrites_the_report_and_records_it(tmp_path):
+    (tmp_path / "results.json").write_text(json.dumps(_results()))
+    first = Rep.write_report(Rep.load_results(tmp_path))
+    assert Rep.main(["--results", str(tmp_path / "results.json")]) == 0
+    text = (tmp_path / "RESULTS.md").read_text()
+    stamp = json.loads((tmp_path / "results.json").read_text())["report_only"]
+    assert stamp["argv"] == f"python report.py --results {tmp_path / 'results.json'}" and "UTC" in stamp["time"]
+    assert "This text was regenerated" in text and "This text was regenerated" not in first
+    # apart from the sentence that records the regeneration, the report is the one the study wrote
+    strip = lambda t: [line.split(" This text was regenerated")[0] for line in t.splitlines()]  # noqa: E731
+    assert strip(text) == strip(first)
+    assert "| x-LLaMA beats English-only Alpaca on non-English QA (XQuAD) |" in text and "**reproduces**" in text
+
+
+def test_regenerate_refuses_a_missing_or_misnamed_results_file(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        Rep.main(["--results", str(tmp_path / "results.json")])
+    assert e.value.code == 2 and "no results in" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        Rep.main(["--results", str(tmp_path / "fits.json")])
+    assert e.value.code == 2 and "expected a path to results.json" in capsys.readouterr().err
