@@ -1,0 +1,320 @@
+"""Download: fetch the paper's real datasets into the ../shared/data layout, resumably and checked.
+
+Every file has one public source (table below). A fetch writes DEST.part, resumes it with an HTTP
+`Range: bytes=N-` request after an interruption (starting over if the server ignores Range),
+checks the sha256 where one is pinned, validates Alpaca JSON, and only then renames the .part to
+DEST, so a file that exists is complete. Files already present are verified and not fetched again;
+a rerun after a failure resumes where it stopped. A SOURCES.json beside the data records what was
+fetched from where. The layout written is the one data.py reads (see its docstring).
+
+Command line:
+
+    python download.py --out data --langs de,zh                       # fetch the real data
+    python download.py --out /tmp/d --langs de --base-url http://127.0.0.1:8000   # from a mirror
+    python download.py --out data --langs de --sources xquad,flores   # only some sources
+    python download.py --out data --langs de --parallel wikimatrix --max-pairs 200000
+    python download.py --help                                         # every flag
+    python data.py download --out data --langs de,zh                  # the same, the older spelling
+
+Exit code 0 when every file arrived, 1 when some failed (each named on stderr; rerun to resume),
+2 for bad flags (unknown language or source), before anything is written.
+
+Sources (`--sources`); --base-url B fetches B/<host>/<path> for https://<host>/<path>:
+
+    xquad     google-deepmind/xquad @7d30520 (GitHub raw)            sha256 pinned
+    mlqa      MLQA_V1 dev, mirrored in wuhjie/few_shots_that_matters_wu @6bfe632   sha256 pinned
+    flores    Flores-101 devtest in Helsinki-NLP/OPUS-MT-testsets @ac0f19c        sha256 pinned
+    parallel  ntrex: NTREX-128 from the same OPUS-MT-testsets commit (2k pairs, no sha published)
+              wikimatrix: LASER WikiMatrix v1 tsv.gz, margin >= --min-score, --max-pairs first
+    alpaca    tatsu-lab/stanford_alpaca main alpaca_data.json (no sha published)
+    bactrian  MBZUAI/Bactrian-X data/<lang>.json.gz on the HF hub (de zh ar hi tr vi; no Greek)
+The sha256 values were computed from the byte-identical copies in ../shared/data. This machine has
+no internet: the real URLs were never fetched here; alpaca, bactrian, ntrex and wikimatrix are
+unverified (paths from their repositories' documentation). Bactrian-X is not index-aligned with
+Stanford Alpaca (it holds Alpaca + Dolly instructions, machine-translated).
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from data import FLORES_CODES, DataError, check_lang, read_alpaca
+
+# ------------------------------------------------------------------------------------- sources
+# Every file's public source. GitHub URLs are pinned to a commit; their sha256 values were computed
+# from the byte-identical copies in ../shared/data (see its README). Sources marked unverified above
+# were never fetched from this machine (no internet here).
+_GH = "https://raw.githubusercontent.com"
+XQUAD_URL = f"{_GH}/google-deepmind/xquad/7d30520c717524000f0d9d2f9c10a069acd9d285/xquad.{{lang}}.json"
+MLQA_URL = (f"{_GH}/wuhjie/few_shots_that_matters_wu/6bfe6324e428ec21a777b5543cd8e50ec82dcb3c/"
+            "data/mlqa/MLQA_V1/dev/dev-context-{lang}-question-{lang}.json")
+_OPUS = f"{_GH}/Helsinki-NLP/OPUS-MT-testsets/ac0f19c0be3cb4e0d9450fcb2d7a9847c4bdd180"
+FLORES_URL = _OPUS + "/testsets/flores101_dataset/devtest/{code}.devtest"
+FLORES_ZH_URL = _OPUS + "/datasets/facebook/flores/flores101_dataset/devtest/zho_simpl.devtest"
+NTREX_URL = _OPUS + "/datasets/microsoft/ntrex/NTREX/NTREX-128/newstest2019-{side}.txt"
+NTREX_CODES = {"de": "deu", "zh": "zho_Hans", "ar": "arb", "el": "ell", "hi": "hin", "tr": "tur", "vi": "vie"}
+ALPACA_URL = f"{_GH}/tatsu-lab/stanford_alpaca/main/alpaca_data.json"  # unverified; no published sha256
+BACTRIAN_URL = "https://huggingface.co/datasets/MBZUAI/Bactrian-X/resolve/main/data/{lang}.json.gz"  # unverified
+BACTRIAN_LANGS = ("de", "zh", "ar", "hi", "tr", "vi")  # Bactrian-X has no Greek
+WIKIMATRIX_URL = "https://dl.fbaipublicfiles.com/laser/WikiMatrix/v1/WikiMatrix.{pair}.tsv.gz"  # unverified
+MLQA_LANGS = ("en", "de", "zh", "ar", "hi", "vi")
+SHA256 = {
+    "xquad.ar.json": "abdabd7afed5c635d99cca0f3f0d0c9d9ed0bc77451e963c2e4e0638c29e486d",
+    "xquad.de.json": "990b5d746746ed65ed4702ea5f35f99ffa4e2f1c390c07d003642acd937916f9",
+    "xquad.el.json": "821cf0f88e73fa258fd2f548b19b6ec39f7025059e16f6f9fc8cd797c9c3663e",
+    "xquad.en.json": "e4c57d1c9143aaa1c5d265ba5987a65f4e69528d2a98f29d6e75019b10344f29",
+    "xquad.hi.json": "df2cce3532b37e9beb8979704b5c9a4bf874358f105395a298b89427b43b9d24",
+    "xquad.tr.json": "92179a564774b7696100d144c1e10870d0a966b6fccbdd254a65b9d2ab1971cc",
+    "xquad.vi.json": "f619a1eb11fb42d3ab0834259e488a65f585447ef6154437bfb7199d85161a04",
+    "xquad.zh.json": "691d0b3359bc6b8faa8de931dfdfe21d50a65861ae348e32a0d1a0190b0c8835",
+    "ara.devtest": "30b1810850402811f30ce90d7ac588351df8f4124967a642883bdbea7db32cdd",
+    "deu.devtest": "9a1bfa90d153fedb7ff80047f4a63d493998888eddb056e8a28e24592f26e5f2",
+    "ell.devtest": "6c36930cb4c2dff02ab1853852cd71e33e43beed8058e6f0c3395069b816be00",
+    "eng.devtest": "612e9fbe87997617c0fa8fa8929654a4f49b728d96738112c2b86ef6a1d78d88",
+    "hin.devtest": "5f5fd39acadca29fb044a0398e81869e48f37de979df086f2fad4a7d1fd2d015",
+    "tur.devtest": "c0fe28cee25f77fbe8471bcd3c87d26c7a284f4f0420f4293c9ce004b9bef8f2",
+    "vie.devtest": "86b70984f053cae5f5d554bc9e9d00397773b8325bed7e12e7695c2e61897cb0",
+    "zho_simpl.devtest": "b30158b1b76f7cee08530d8127a9769f4512597c7eefe97ae1ccf630d5b6e7fd",
+    "dev-context-ar-question-ar.json": "804d8e1a5355486d837432af08c68e33cf4ea16361142775f0ba700bcde91b40",
+    "dev-context-de-question-de.json": "c60546f273b3951da2e1fcad1f078d9d422f02b0a49e31fdeca41f6bd48e4b2e",
+    "dev-context-en-question-en.json": "85e0b48afa438f2938b6d74f3896133c87cb5f96e68d5280c5a36f67a6c56ab1",
+    "dev-context-hi-question-hi.json": "36034fc6df13ee8955663550aa6ba014811094155c5392eb62014e4b02ffb391",
+    "dev-context-vi-question-vi.json": "51ad1550db566e224e5ac8c149234d022bac92a68c32e38b4c3c83fc31e34e81",
+    "dev-context-zh-question-zh.json": "8fad23a8bb5618361209c04313218eff96139682006ff533f8533eb3f2691486",
+}
+SOURCES = ("alpaca", "bactrian", "xquad", "mlqa", "flores", "parallel")
+
+
+@dataclass
+class Item:
+    source: str           # one of SOURCES
+    url: str
+    dest: str             # path under --out (for "wikimatrix": the stem, files <stem>.eng/<stem>.<lang>)
+    sha256: str | None = None
+    convert: str = "copy"  # copy | alpaca (validate) | alpaca_gz (Bactrian-X -> Alpaca) | wikimatrix
+    lang: str = "en"
+
+
+@dataclass
+class DownloadConfig:
+    out: str = "data"                # folder to write (the ../shared/data layout)
+    langs: str = "de"                # comma-separated non-English languages (English is always added)
+    base_url: str | None = None      # mirror: URL = base_url + "/" + original URL without its scheme
+    sources: str = ",".join(SOURCES)  # which sources to fetch
+    parallel: str = "ntrex"          # ntrex (small, human) | wikimatrix (paper-style, large, mined)
+    max_pairs: int | None = None     # wikimatrix: keep the first N pairs (highest margin score first)
+    min_score: float = 1.04          # wikimatrix: LASER margin threshold
+    timeout: float = 60.0            # seconds per HTTP request
+
+
+def download_plan(cfg: DownloadConfig) -> list[Item]:
+    langs = [check_lang(l.strip(), allow_en=False) for l in cfg.langs.split(",") if l.strip()]
+    want = set(s.strip() for s in cfg.sources.split(",") if s.strip())
+    if want - set(SOURCES):
+        raise DataError(f"unknown source(s) {sorted(want - set(SOURCES))} (expected some of {','.join(SOURCES)})")
+    items = []
+    if "alpaca" in want:
+        items.append(Item("alpaca", ALPACA_URL, "alpaca/alpaca_en.json", convert="alpaca"))
+    for l in (langs if "bactrian" in want else []):
+        if l in BACTRIAN_LANGS:
+            items.append(Item("bactrian", BACTRIAN_URL.format(lang=l), f"alpaca/alpaca_{l}.json",
+                              convert="alpaca_gz", lang=l))
+    for l in ["en"] + langs:
+        if "xquad" in want:
+            items.append(Item("xquad", XQUAD_URL.format(lang=l), f"xquad/xquad.{l}.json", SHA256[f"xquad.{l}.json"], lang=l))
+        if "mlqa" in want and l in MLQA_LANGS:
+            name = f"dev-context-{l}-question-{l}.json"
+            items.append(Item("mlqa", MLQA_URL.format(lang=l), f"mlqa/dev/{name}", SHA256[name], lang=l))
+        if "flores" in want:
+            code = FLORES_CODES[l]
+            url = FLORES_ZH_URL if l == "zh" else FLORES_URL.format(code=code)
+            items.append(Item("flores", url, f"flores101/devtest/{code}.devtest", SHA256[f"{code}.devtest"], lang=l))
+    for l in (langs if "parallel" in want else []):
+        if cfg.parallel == "ntrex":
+            items.append(Item("parallel", NTREX_URL.format(side="src.eng"), f"parallel/en-{l}/ntrex128.eng", lang=l))
+            items.append(Item("parallel", NTREX_URL.format(side=f"ref.{NTREX_CODES[l]}"), f"parallel/en-{l}/ntrex128.{l}", lang=l))
+        elif cfg.parallel == "wikimatrix":
+            pair = "-".join(sorted(["en", l]))
+            items.append(Item("parallel", WIKIMATRIX_URL.format(pair=pair), f"parallel/en-{l}/wikimatrix",
+                              convert="wikimatrix", lang=l))
+        else:
+            raise DataError(f"--parallel {cfg.parallel!r}: expected ntrex or wikimatrix")
+    if cfg.base_url:
+        for it in items:
+            it.url = cfg.base_url.rstrip("/") + "/" + it.url.split("://", 1)[1]
+    return items
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 60.0, check=None) -> Path:
+    """Download url to dest: resumable through dest.part + an HTTP Range request, checksummed, atomic.
+
+    `check(part_path)` may validate the content before the final rename (raise DataError to refuse).
+    """
+    from tqdm import tqdm
+    dest = Path(dest)
+    if dest.is_file():
+        if sha256 and sha256_file(dest) != sha256:
+            raise DataError(f"{dest}: exists but its sha256 differs from {url}'s; delete it to fetch again")
+        return dest
+    part = dest.with_name(dest.name + ".part")
+    have = part.stat().st_size if part.is_file() else 0
+    headers = {"User-Agent": "xllama-data/1", **({"Range": f"bytes={have}-"} if have else {})}
+    try:
+        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if not (e.code == 416 and have):  # 416: the .part already holds the whole file
+            raise DataError(f"{url}: HTTP {e.code} {e.reason}") from None
+        resp = None
+    except (urllib.error.URLError, OSError) as e:
+        raise DataError(f"{url}: {getattr(e, 'reason', e)}") from None
+    dest.parent.mkdir(parents=True, exist_ok=True)  # only now: a failed request leaves no trace
+    if resp is not None:
+        with resp:
+            if have and resp.status != 206:  # the server ignored Range: start again
+                have = 0
+            size = resp.headers.get("Content-Length")
+            total = have + int(size) if size else None
+            with open(part, "ab" if have else "wb") as f, tqdm(
+                    total=total, initial=have, unit="B", unit_scale=True, desc=dest.name, leave=False) as bar:
+                for chunk in iter(lambda: resp.read(1 << 16), b""):
+                    f.write(chunk)
+                    bar.update(len(chunk))
+    if sha256:
+        got = sha256_file(part)
+        if got != sha256:
+            part.unlink()
+            raise DataError(f"{url}: sha256 {got[:12]}... != expected {sha256[:12]}...; partial file removed")
+    if check is not None:
+        check(part)
+    os.replace(part, dest)
+    return dest
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _convert_alpaca_gz(raw: Path, dest: Path) -> None:
+    """Bactrian-X {instruction,input,id,output} (gzip'd JSON list or JSON lines) -> Alpaca JSON list."""
+    try:
+        text = gzip.decompress(raw.read_bytes()).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"{raw}: not gzip'd UTF-8 text ({e})") from None
+    tmp = raw.with_name(raw.name + (".jsonl" if not text.lstrip().startswith("[") else ".json"))
+    tmp.write_text(text, encoding="utf-8")
+    try:
+        records = read_alpaca(tmp)  # validates every record
+    finally:
+        tmp.unlink()
+    _write_atomic(dest, "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n]\n")
+
+
+def _convert_wikimatrix(raw: Path, stem: Path, lang: str, max_pairs, min_score: float) -> int:
+    """WikiMatrix <score>\\t<a>\\t<b> (a, b in alphabetical language order) -> <stem>.eng + <stem>.<lang>."""
+    en_first = "en" < lang
+    en_lines, x_lines = [], []
+    with gzip.open(raw, "rt", encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            cols = line.rstrip("\n").split("\t")
+            if len(cols) != 3:
+                raise DataError(f"{raw}: line {i + 1}: expected 3 tab-separated columns, got {len(cols)}")
+            try:
+                score = float(cols[0])
+            except ValueError:
+                raise DataError(f"{raw}: line {i + 1}: score {cols[0]!r} is not a number") from None
+            if score < min_score:
+                break  # sorted by score, best first
+            a, b = cols[1].strip(), cols[2].strip()
+            if a and b:
+                en, x = (a, b) if en_first else (b, a)
+                en_lines.append(en)
+                x_lines.append(x)
+            if max_pairs and len(en_lines) >= max_pairs:
+                break
+    _write_atomic(stem.with_name(stem.name + f".{lang}"), "\n".join(x_lines) + "\n")
+    _write_atomic(stem.with_name(stem.name + ".eng"), "\n".join(en_lines) + "\n")
+    return len(en_lines)
+
+
+def download(cfg: DownloadConfig) -> list[str]:
+    """Fetch every item of the plan into cfg.out; returns the failures (one line each), [] if none."""
+    out = Path(cfg.out)
+    failures, done = [], []
+    for it in download_plan(cfg):
+        dest = out / it.dest
+        try:
+            if it.convert == "copy":
+                fetch(it.url, dest, it.sha256, cfg.timeout)
+            elif it.convert == "alpaca":
+                fetch(it.url, dest, it.sha256, cfg.timeout, check=read_alpaca)
+            else:  # raw file kept under .downloads/ so a rerun resumes or reuses it
+                raw = fetch(it.url, out / ".downloads" / it.url.rsplit("/", 1)[1], it.sha256, cfg.timeout)
+                if it.convert == "alpaca_gz" and not dest.is_file():
+                    _convert_alpaca_gz(raw, dest)
+                elif it.convert == "wikimatrix" and not dest.with_name(dest.name + ".eng").is_file():
+                    _convert_wikimatrix(raw, dest, it.lang, cfg.max_pairs, cfg.min_score)
+            done.append({"source": it.source, "lang": it.lang, "url": it.url, "dest": it.dest,
+                         "sha256": it.sha256})
+            print(f"ok      {it.dest}")
+        except (DataError, FileNotFoundError) as e:
+            failures.append(str(e))
+            print(f"FAILED  {it.dest}: {e}", file=sys.stderr)
+    if done:
+        _write_atomic(out / "SOURCES.json", json.dumps(done, indent=1, ensure_ascii=False) + "\n")
+    return failures
+
+
+# ------------------------------------------------------------------------------------------ CLI
+
+def _parser(prog: str | None = None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Fetch the real datasets into the ../shared/data layout.")
+    dc = DownloadConfig()
+    p.add_argument("--out", default=dc.out, help="folder to write (default %(default)s)")
+    p.add_argument("--langs", default=dc.langs, help="comma-separated languages besides English, e.g. de,zh")
+    p.add_argument("--base-url", default=None, help="mirror prefix: fetch BASE/<host>/<path> instead of https://<host>/<path>")
+    p.add_argument("--sources", default=dc.sources, help="comma-separated subset of %(default)s")
+    p.add_argument("--parallel", default=dc.parallel, choices=["ntrex", "wikimatrix"],
+                   help="parallel corpus: ntrex (2k human pairs) or wikimatrix (mined, large; the paper's kind)")
+    p.add_argument("--max-pairs", type=int, default=None, help="wikimatrix: keep the first N pairs (best scores)")
+    p.add_argument("--min-score", type=float, default=dc.min_score, help="wikimatrix: margin-score threshold")
+    p.add_argument("--timeout", type=float, default=dc.timeout, help="seconds per HTTP request")
+    return p
+
+
+def main(argv=None, prog: str | None = None) -> int:
+    """`prog` names the command in messages (data.py passes "data.py download")."""
+    p = _parser(prog)
+    a = p.parse_args(argv)
+    cfg = DownloadConfig(a.out, a.langs, a.base_url, a.sources, a.parallel, a.max_pairs, a.min_score, a.timeout)
+    try:
+        download_plan(cfg)  # validates languages and sources before anything is written
+    except ValueError as e:  # bad user input: one line, exit code 2
+        p.exit(2, f"{p.prog}: error: {e}\n")
+    failures = download(cfg)
+    if failures:
+        print(f"{len(failures)} download(s) failed; rerun to resume", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
