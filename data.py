@@ -402,7 +402,7 @@ def translation_example(src_text: str, tgt_text: str, src_lang: str, tgt_lang: s
 
 
 # QA prompts written in the target language (PAPER.md: instruction and field labels in language X).
-# Our own wording; "answer" is the label a model may echo (evaluate.extract_answer can strip it).
+# Our own wording; "answer" is the label a model may echo (metrics.extract_answer can strip it).
 QA_PROMPTS = {
     "en": {"instruction": "Answer the question using the context. Reply with a short phrase taken from the context.",
            "context": "Context", "question": "Question", "answer": "Answer"},

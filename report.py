@@ -577,7 +577,7 @@ def write_report(results: dict) -> str:
         "not spBLEU); **chrF++**: character 6-grams + word bigrams, β=2. On the miniature world's Flores-style devtest.",
         "- **relative gain over Alpaca** = mean over languages of (x − alpaca) / alpaca × 100, where x and alpaca are "
         "XQuAD containment accuracies (seed means); languages where Alpaca scores 0 are left out.",
-        "- **response language**: % of XQuAD responses whose language (evaluate.response_language: script and "
+        "- **response language**: % of XQuAD responses whose language (metrics.response_language: script and "
         "character statistics) is the question's language.", "",
         f"## QA — XQuAD-style, contain (EM/F1), {cfg.get('eval_limit', '?')} questions per language", "",
         qa_table(results, "xquad", ["en"] + langs), "",
