@@ -48,9 +48,7 @@ import torch.nn.functional as F
 import data
 from evaluate import generate_responses, load_examples
 from model import PRESETS, Llama
-
-# Stated dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from NVIDIA's data sheets; first match wins.
-GPU_BF16_PEAK = (("H100 PCIe", 756.0), ("H100", 989.4), ("H200", 989.4), ("A100", 312.0))
+from train import GPU_BF16_PEAK
 
 
 @dataclass

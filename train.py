@@ -302,6 +302,10 @@ def sft_examples(cfg: TrainConfig, tok: D.Tokenizer) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- device and model
+# Stated dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from NVIDIA's data sheets; first match wins.
+GPU_BF16_PEAK = (("H100 PCIe", 756.0), ("H100", 989.4), ("H200", 989.4), ("A100", 312.0))
+
+
 def pick_device(cfg: TrainConfig, local_rank: int) -> tuple[torch.device, torch.dtype | None, float, str]:
     """Device, autocast dtype (None = fp32), the peak FLOP/s used for MFU, and a line saying why."""
     cuda = torch.cuda.is_available() if cfg.device == "auto" else cfg.device == "cuda"
@@ -311,8 +315,10 @@ def pick_device(cfg: TrainConfig, local_rank: int) -> tuple[torch.device, torch.
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         name = cfg.dtype if cfg.dtype != "auto" else ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
         gpu = torch.cuda.get_device_name(device)
-        peak = cfg.peak_tflops or (989.0 if "H100" in gpu else 312.0 if "A100" in gpu else 100.0)
-        why = f"{gpu}, TF32 on, stated bf16 dense peak {peak:g} TFLOP/s"
+        stated = next((p for k, p in GPU_BF16_PEAK if k in gpu), None)
+        peak = cfg.peak_tflops or stated or 100.0
+        why = f"{gpu}, TF32 on, " + (f"peak {peak:g} TFLOP/s" if cfg.peak_tflops or stated
+                                     else "unknown GPU: MFU against an assumed 100 TFLOP/s (set --peak-tflops)")
     else:
         device = torch.device("cpu")
         torch.set_num_threads(cfg.threads)
