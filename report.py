@@ -21,8 +21,8 @@ What RESULTS.md holds (`write_report`), every cell from results.json, "—" wher
   Alignment       probe.py's pair−non-pair cosine gap (and retrieval) per layer, strongest layer
 
 How a verdict is decided (`judge`, for "b is better than a"; no conclusion is written by hand):
-  both below the floor (5 % / 1 BLEU)      -> does not reproduce: no signal to compare
-  both above the ceiling (90)              -> does not reproduce: too easy to separate
+  both below the floor (5 % / 1 BLEU)      -> inconclusive: no signal to compare
+  both above the ceiling (90)              -> inconclusive: too easy to separate
   |b − a| <= 2 × the seed spread           -> partly reproduces if b > a, else does not
   accuracies within two standard errors of the difference of two proportions over n questions,
   200·sqrt(2p(1−p)/n)                      -> partly reproduces if b > a, else does not
@@ -184,7 +184,7 @@ class Claim:
     claim: str                 # what the paper says
     paper: str                 # the paper's number (or "qualitative")
     here: str = "not measured"  # what this run measured
-    verdict: str = "not measured"  # reproduces | partly reproduces | does not reproduce | not measured
+    verdict: str = "not measured"  # reproduces | partly reproduces | does not reproduce | inconclusive | not measured
     reason: str = ""           # why not, chosen from the numbers
 
 
@@ -198,11 +198,11 @@ def judge(a: float, b: float, unit: str, spread: float | None = None, what: str 
     n: questions behind each accuracy (unit "%"): differences within two standard errors of the
     difference of two proportions, 100·sqrt(2p(1-p)/n), are sampling noise."""
     if max(a, b) < FLOOR[unit]:
-        return "does not reproduce", (
+        return "inconclusive", (
             f"{what} are at the floor ({a:.1f} and {b:.1f} {unit}): the miniature models are too small or trained "
             "too briefly for this task, so there is no signal to compare (raise --steps / --base-steps)")
     if min(a, b) > CEILING[unit]:
-        return "does not reproduce", f"{what} are at the ceiling ({a:.1f} and {b:.1f} {unit}): the task is too easy to separate them"
+        return "inconclusive", f"{what} are at the ceiling ({a:.1f} and {b:.1f} {unit}): the task is too easy to separate them"
     if spread is not None and abs(b - a) <= 2 * spread:
         return ("partly reproduces" if b > a else "does not reproduce"), (
             f"the difference ({b - a:+.1f} {unit}) is within twice the seed spread (±{spread:.1f}): not resolved at this size")
