@@ -240,7 +240,9 @@ def claim_qa_gain(results, langs) -> Claim:
     ma, mx = statistics.fmean(a[l] for l in both), statistics.fmean(x[l] for l in both)
     wins = sum(x[l] > a[l] for l in both)
     gains = relative_gains(results, "xllama", both)
-    rel = f"{statistics.fmean(gains.values()):+.1f}% mean relative gain" if gains else "relative gain undefined (Alpaca 0)"
+    rel = "relative gain undefined (Alpaca 0)" if not gains else (
+        f"{statistics.fmean(gains.values()):+.1f}% mean relative gain"
+        + (f" (over the {len(gains)} of {len(both)} languages where Alpaca > 0)" if len(gains) < len(both) else ""))
     c.here = f"{rel} on XQuAD containment; mean {ma:.1f} → {mx:.1f}, better in {wins}/{len(both)} languages"
     c.verdict, c.reason = judge(ma, mx, "%", seed_spread(results, "xllama", "xquad", both),
                                 n=n_questions(results, "xllama", "xquad", both))

@@ -29,7 +29,9 @@ def test_relative_gain_definition():
         "x2": {"group": "xllama", "status": "done", "langs": ["zh"], "scores": {"xquad:zh": {"contain": 40.0}}}}}
     g = Rep.relative_gains(res, "xllama", ["ar", "zh"])
     assert g == {"ar": 50.0, "zh": -20.0}                          # mean of ratios: +15%, not (70-70)/70
-    assert "+15.0% mean relative gain" in Rep.claim_qa_gain(res, ["ar", "zh"]).here
+    assert "+15.0% mean relative gain on" in Rep.claim_qa_gain(res, ["ar", "zh"]).here
+    res["runs"]["a"]["scores"]["xquad:zh"]["contain"] = 0.0         # a ratio over 0 is undefined: zh is left out, and said so
+    assert "+50.0% mean relative gain (over the 1 of 2 languages where Alpaca > 0)" in Rep.claim_qa_gain(res, ["ar", "zh"]).here
 
 
 def test_mllama_comparable_uses_real_numbers_and_sampling_noise():
