@@ -173,6 +173,15 @@ class Tokenizer:
         return dst
 
 
+def write_atomic(path, text: str) -> None:
+    """Write text so no reader ever sees half a file: a temp file beside it, then one rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def _atomic_copy(src: Path, dst: Path) -> None:
     tmp = dst.with_name(dst.name + ".tmp")
     shutil.copyfile(src, tmp)

@@ -46,7 +46,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from data import FLORES_CODES, DataError, check_lang, read_alpaca
+from data import FLORES_CODES, DataError, check_lang, read_alpaca, write_atomic
 
 # ------------------------------------------------------------------------------------- sources
 # Every file's public source. GitHub URLs are pinned to a commit; their sha256 values were computed
@@ -206,11 +206,6 @@ def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 60.0
     return dest
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _convert_alpaca_gz(raw: Path, dest: Path) -> None:
@@ -225,7 +220,7 @@ def _convert_alpaca_gz(raw: Path, dest: Path) -> None:
         records = read_alpaca(tmp)  # validates every record
     finally:
         tmp.unlink()
-    _write_atomic(dest, "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n]\n")
+    write_atomic(dest, "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n]\n")
 
 
 def _convert_wikimatrix(raw: Path, stem: Path, lang: str, max_pairs, min_score: float) -> int:
@@ -250,8 +245,8 @@ def _convert_wikimatrix(raw: Path, stem: Path, lang: str, max_pairs, min_score: 
                 x_lines.append(x)
             if max_pairs and len(en_lines) >= max_pairs:
                 break
-    _write_atomic(stem.with_name(stem.name + f".{lang}"), "\n".join(x_lines) + "\n")
-    _write_atomic(stem.with_name(stem.name + ".eng"), "\n".join(en_lines) + "\n")
+    write_atomic(stem.with_name(stem.name + f".{lang}"), "\n".join(x_lines) + "\n")
+    write_atomic(stem.with_name(stem.name + ".eng"), "\n".join(en_lines) + "\n")
     return len(en_lines)
 
 
@@ -279,7 +274,7 @@ def download(cfg: DownloadConfig) -> list[str]:
             failures.append(str(e))
             print(f"FAILED  {it.dest}: {e}", file=sys.stderr)
     if done:
-        _write_atomic(out / "SOURCES.json", json.dumps(done, indent=1, ensure_ascii=False) + "\n")
+        write_atomic(out / "SOURCES.json", json.dumps(done, indent=1, ensure_ascii=False) + "\n")
     return failures
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,7 +36,7 @@ import torch
 from tqdm import tqdm
 
 import data
-from data import LANGS
+from data import LANGS, write_atomic
 from metrics import (SMOOTH_DEFAULTS, VERSION, chrf, containment, corpus_bleu, extract_answer, mlqa_em_f1,
                      score_qa, score_translation, squad_em_f1)
 from model import Llama
@@ -123,10 +122,6 @@ def _read_jsonl(path: Path) -> list[dict]:
     return out
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _check_checkpoint(model_dir: Path) -> None:
@@ -186,7 +181,7 @@ def _check_resume(out: Path, resolved: dict) -> None:
         if diff and ((out / "predictions.jsonl").is_file() or (out / "predictions.partial.jsonl").is_file()):
             raise ValueError(f"{out}: holds predictions made with other {', '.join(diff)} "
                              f"({', '.join(f'{k}={old.get(k)}, now {resolved.get(k)}' for k in diff)}); use another --out or delete it")
-    _write_atomic(path, json.dumps(resolved, indent=2) + "\n")
+    write_atomic(path, json.dumps(resolved, indent=2) + "\n")
 
 
 def run_task(cfg: EvalConfig, loaded: dict | None = None) -> dict:
@@ -226,7 +221,7 @@ def run_task(cfg: EvalConfig, loaded: dict | None = None) -> dict:
             f.flush()
             bar.update(len(batch))
     rows = [done[r["id"]] for r in recs]
-    _write_atomic(final, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_atomic(final, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     partial.unlink(missing_ok=True)
     preds = [r["prediction"] for r in rows]
     if qa:
@@ -237,7 +232,7 @@ def run_task(cfg: EvalConfig, loaded: dict | None = None) -> dict:
     scores.update(task=cfg.task, lang=cfg.lang, direction=cfg.direction if not qa else None,
                   model=str(model_dir), data=str(cfg.data), limit=cfg.limit, max_new_tokens=max_new,
                   prompts_truncated=truncated)
-    _write_atomic(out / "scores.json", json.dumps(scores, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(out / "scores.json", json.dumps(scores, indent=2, ensure_ascii=False) + "\n")
     print_table([scores])
     print(f"wrote {final} and {out / 'scores.json'}")
     return scores

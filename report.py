@@ -45,15 +45,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shlex
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from data import write_atomic
 
 XLANGS = ("ar", "el", "hi", "tr", "vi", "zh")      # the paper's six languages
 MLQA_LANGS = ("ar", "hi", "vi", "zh")               # MLQA covers these of the six
@@ -61,12 +61,6 @@ MLQA_LANGS = ("ar", "hi", "vi", "zh")               # MLQA covers these of the s
 
 # ----------------------------------------------------------------------------- results.json (reproduce.py writes it)
 
-def atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def load_results(out: Path) -> dict:
@@ -80,7 +74,7 @@ def load_results(out: Path) -> dict:
 
 
 def save_results(out: Path, results: dict) -> None:
-    atomic_write(out / "results.json", json.dumps(results, indent=1, ensure_ascii=False, default=str))
+    write_atomic(out / "results.json", json.dumps(results, indent=1, ensure_ascii=False, default=str))
 
 
 def git_commit() -> str:
@@ -612,7 +606,7 @@ def regenerate(out: Path, argv: str) -> Path:
     results["report_only"] = {"argv": argv, "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
                               "git_commit": git_commit()}
     save_results(out, results)
-    atomic_write(out / "RESULTS.md", write_report(results))
+    write_atomic(out / "RESULTS.md", write_report(results))
     return out / "RESULTS.md"
 
 

@@ -35,9 +35,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from report import (MLQA_LANGS, XLANGS, atomic_write, eval_key, git_commit, load_results, metric, regenerate,
+from data import write_atomic
+from report import (MLQA_LANGS, XLANGS, eval_key, git_commit, load_results, metric, regenerate,
                     save_results, write_report)
-
 
 
 @dataclass
@@ -221,7 +221,7 @@ def train_model(run: Run, ctx: Context, allocation: dict | None) -> tuple[Path, 
     kw["n_translation"] = run.n_translation
     if allocation is not None:
         path = ctx.out / "models" / f"{run.name}.allocation.json"
-        atomic_write(path, json.dumps(allocation))
+        write_atomic(path, json.dumps(allocation))
         kw["allocation"] = str(path)
     kw.update(progress=False, samples=False)
     cmd = cli("train.py", kw)
@@ -246,7 +246,7 @@ def probe_models(models: dict[str, Path], langs, ctx: Context) -> tuple[dict, st
     kw = dict(langs=",".join(langs), data=str(ctx.data_dir), limit=ctx.cfg.probe_limit, out=str(out))
     cmd = cli("probe.py", dict(models=",".join(str(p) for p in models.values()), **kw))
     res = probe.probe([str(p) for p in models.values()], list(langs), ctx.data_dir, limit=ctx.cfg.probe_limit)
-    atomic_write(out, json.dumps({"models": res}, indent=1))
+    write_atomic(out, json.dumps({"models": res}, indent=1))
     named = {name: res[str(p)] for name, p in models.items()}
     named_chart = {"chart": probe.text_chart(named, "gap"), "plot": Path(probe.plot(named, out)).name}
     return {**named, "_chart": named_chart}, cmd
@@ -283,11 +283,11 @@ def fit_and_allocate(points: list[dict], langs, budget: int, ctx: Context) -> tu
         rec["charts"][l] = scaling.text_chart(*pts[l], list(fits[l].values()))
         rec["plots"][l] = Path(scaling.save_plot(l, *pts[l], list(fits[l].values()), ctx.out / f"scaling-{l}")).name
     pfile, ffile, afile = ctx.out / "sweep_points.csv", ctx.out / "fits.json", ctx.out / "allocation.json"
-    atomic_write(pfile, "lang,size,score\n" + "".join(f"{p['lang']},{p['size']},{p['score']}\n" for p in points))
+    write_atomic(pfile, "lang,size,score\n" + "".join(f"{p['lang']},{p['size']},{p['score']}\n" for p in points))
     cmds = [f"python scaling.py fit --points {_q(pfile)} --form both --out {_q(ffile)}"]
     if "form" in rec:
-        atomic_write(ffile, json.dumps({l: fits[l][rec["form"]].to_json() for l in langs}, indent=1))
-        atomic_write(afile, json.dumps(rec["allocation"]))
+        write_atomic(ffile, json.dumps({l: fits[l][rec["form"]].to_json() for l in langs}, indent=1))
+        write_atomic(afile, json.dumps(rec["allocation"]))
         cmds[0] = cmds[0].replace("--form both", f"--form {rec['form']}")
         cmds.append(f"python scaling.py allocate --fits {_q(ffile)} --budget {budget} --min {minimum} "
                     f"--available {_q(ctx.data_dir)} --out {_q(afile)}")
@@ -394,7 +394,7 @@ def run_study(cfg: StudyConfig) -> Path:
     results["total_wall_s"] = sum(r.get("wall_s", {}).get("total", 0) for r in results["runs"].values()) + \
         results["stages"]["prepare"]["wall_s"]
     save_results(out, results)
-    atomic_write(report, write_report(results))
+    write_atomic(report, write_report(results))
     print(f"wrote {report}" + (f"; {len(failed)} run(s) failed ({', '.join(failed)}): rerun the same command to retry them"
                                if failed else ""))
     return report

@@ -41,11 +41,12 @@ import json
 import math
 import os
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+
+from data import write_atomic
 
 FORMS = ("power", "log")
 EXTRAPOLATION_FACTOR = 4.0  # warn when a size is this far outside the sizes a law was fitted on
@@ -389,13 +390,7 @@ def allocation_table(fits, opt, uni, weights=None) -> str:
 
 def write_json(path, obj) -> None:
     """Atomic write: a temp file in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2, ensure_ascii=False)
-        fh.write("\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
 def read_fits(path) -> dict[str, LawFit]:

@@ -200,12 +200,6 @@ def n_targets(ex: dict) -> int:
     return sum(1 for t in ex["labels"][1:] if t != -100)
 
 
-def atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def atomic_save(obj, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     torch.save(obj, tmp)
@@ -256,7 +250,7 @@ def ensure_tokenizer(data_dir: Path, out_path: Path, vocab_size: int, seed: int 
     lines = []  # the text the model sees: Alpaca examples inside the prompt template (so it is cheap)
     for f in sorted((data_dir / "alpaca").glob("alpaca_*.json")):
         lines += [D.format_prompt(ex["instruction"], ex["input"]) + " " + ex["output"] for ex in D.read_alpaca(f)]
-    atomic_write(corpus, "\n".join(x.replace("\n", " ") for x in lines) + "\n")
+    D.write_atomic(corpus, "\n".join(x.replace("\n", " ") for x in lines) + "\n")
     files = sorted(str(p) for p in (data_dir / "pretrain").glob("*.txt")) + [str(corpus)]
     return D.Tokenizer.train(files, out_path, vocab_size, seed)
 
@@ -509,7 +503,7 @@ def train(cfg: TrainConfig, distributed: bool = True) -> Path:
     tok = D.Tokenizer(tok_path)
     if master:
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write(out / "train_config.json", json.dumps({**dataclasses.asdict(cfg), "status": "running",
+        D.write_atomic(out / "train_config.json", json.dumps({**dataclasses.asdict(cfg), "status": "running",
                                                             "base": str(base), "world_size": world}, indent=2))
 
     encoded = pretrain_examples(Path(cfg.data), tok, cfg.max_len) if cfg.recipe == "pretrain" \
@@ -651,7 +645,7 @@ def train(cfg: TrainConfig, distributed: bool = True) -> Path:
             raw.to(device)
     if master:
         export(raw, cfg, tok_path, out, base)
-        atomic_write(out / "train_config.json", json.dumps({**dataclasses.asdict(cfg), "status": "finished",
+        D.write_atomic(out / "train_config.json", json.dumps({**dataclasses.asdict(cfg), "status": "finished",
                                                             "base": str(base), "world_size": world,
                                                             "summary": summary}, indent=2))
         shutil.rmtree(out / "resume", ignore_errors=True)  # the export supersedes it (7B: ~84 GB of Adam state)

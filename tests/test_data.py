@@ -444,3 +444,11 @@ def test_tokenizer_json_backend_matches_transformers(tmp_path):
     tok.save(tmp_path / "ckpt")
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["tokenizer.json", "tokenizer_config.json"]
     assert D.Tokenizer.from_folder(tmp_path / "ckpt").encode("Guten") == tok.encode("Guten")
+
+
+def test_write_atomic_replaces_whole_file_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "new" / "scores.json"
+    D.write_atomic(target, "first\n")
+    D.write_atomic(target, "second\n")
+    assert target.read_text(encoding="utf-8") == "second\n"
+    assert [f.name for f in target.parent.iterdir()] == ["scores.json"]
