@@ -541,7 +541,7 @@ def translation_counts(langs, available: dict, n_translation=None, budget=None, 
         if not isinstance(allocation, dict):
             allocation = _load_json(Path(allocation))
             if not isinstance(allocation, dict):
-                raise DataError(f"allocation file must hold an object like {{\"de\": 4000}}")
+                raise DataError("allocation file must hold an object like {\"de\": 4000}")
         extra = set(allocation) - set(langs)
         missing = set(langs) - set(allocation)
         if extra or missing:

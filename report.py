@@ -552,7 +552,7 @@ def headline_table(results: dict) -> str:
 
 def write_report(results: dict) -> str:
     cfg = results.get("config", {})
-    langs, mlangs = list(cfg.get("langs", XLANGS)), list(cfg.get("muit_langs", ()))
+    langs = list(cfg.get("langs", XLANGS))
     claims = check_claims(results)
     mlqa = [l for l in langs if l in MLQA_LANGS]
     parts = [

@@ -112,7 +112,7 @@ def test_plan_rejects_bad_configs():
 def test_study_runs_resumes_and_refuses_to_overwrite(tmp_path, monkeypatch):
     cfg = tiny_cfg(tmp_path)
     plan_trains = [r.name for r in R.build_plan(cfg, AVAILABLE) if r.kind == "train"]
-    f1 = Fakes(fail_at=4).install(monkeypatch)
+    Fakes(fail_at=4).install(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         R.run_study(cfg)
     saved = json.loads((tmp_path / "study" / "results.json").read_text())
