@@ -28,7 +28,8 @@ Real checkpoints and data (full fine-tuning with the paper's hyper-parameters, o
         --lora --lr 3e-4 --grad-ckpt                                 # one GPU
 
 Outputs in --out: an HF LlamaForCausalLM folder (config.json, model.safetensors, generation_config.json)
-plus tokenizer.model, train_config.json (resolved config + status) and metrics.jsonl (append-only);
+plus tokenizer.model, train_config.json (resolved config + status) and metrics.jsonl (one row per log step;
+--resume drops the rows logged after the resumable state, so each step appears once);
 resume/state.pt is the resumable state (model, optimizer, step, RNG states, data position), kept apart
 from the exported model. A finished run is never overwritten without --overwrite.
 """
@@ -550,6 +551,10 @@ def train(cfg: TrainConfig, distributed: bool = True) -> Path:
               f"{n_params / 1e6:.2f}M params, {n_train / 1e6:.2f}M trainable")
         if cfg.resume:
             print(f"train: resumed at step {step}")
+    if master and cfg.resume:  # rows logged after the last resumable state are redone: drop them
+        mpath = out / "metrics.jsonl"
+        rows = mpath.read_text().splitlines() if mpath.is_file() else []
+        D.write_atomic(mpath, "".join(r + "\n" for r in rows if r.strip() and json.loads(r).get("step", 0) <= step))
     metrics = open(out / "metrics.jsonl", "a") if master else None
     bar = tqdm(total=total, initial=step, disable=not (master and cfg.progress), desc=cfg.recipe, leave=False)
     stream = micro_batches(encoded, gbs, cfg.seed, consumed)

@@ -60,6 +60,8 @@ def test_resume_is_bitwise_identical(tiny, lora):
         T.train(c)
     with pytest.raises(T.UsageError, match="--lr"):           # resuming with other hyper-parameters
         T.train(T.TrainConfig(**{**c.__dict__, "resume": True, "lr": 1e-3}))
+    with open(Path(c.out) / "metrics.jsonl", "a") as f:        # a step logged after the last save, then killed
+        f.write(json.dumps({"step": 4, "loss": 0.0}) + "\n")
     resumed = T.train(T.TrainConfig(**{**c.__dict__, "resume": True}))
     a, b = weights(straight), weights(resumed)
     assert a.keys() == b.keys()
