@@ -439,10 +439,20 @@ def response_language(text: str) -> str | None:
     return best if score[best] > 0 else None
 
 
+def in_language(text: str, lang: str) -> bool | None:
+    """Is text written in lang? None when undecidable. For a non-Latin target (zh ar el hi), a text
+    with letters but none of that script is decidably not in lang, even when response_language cannot
+    name its language (a bare "Berlin" is not Chinese); for a Latin target it is undecidable."""
+    found = response_language(text)
+    if found is None and lang in _SCRIPTS and _LATIN.search(text) and not _SCRIPTS[lang].search(text):
+        return False
+    return None if found is None else found == lang
+
+
 def language_rate(texts, lang: str) -> float | None:
-    """Share (0..1) of the decidable texts (response_language not None) written in `lang`; None if none is."""
-    found = [x for x in map(response_language, texts) if x is not None]
-    return sum(x == lang for x in found) / len(found) if found else None
+    """Share (0..1) of the decidable texts (in_language not None) written in `lang`; None if none is."""
+    found = [x for x in (in_language(t, lang) for t in texts) if x is not None]
+    return sum(found) / len(found) if found else None
 
 
 # ----------------------------------------------------------------------------- scoring a task's outputs

@@ -374,10 +374,12 @@ def claim_response_lang(results, langs) -> Claim:
     c = Claim("m-LLaMA answers in the question's language (multilingual instruction following)", "qualitative (MI-Eval, GPT judge)")
     a = _means(results, "alpaca", "xquad", langs, name="resp_lang")
     m = _means(results, "mllama-uniform", "xquad", langs, name="resp_lang")
-    if len(a) < len(langs) or len(m) < len(langs) or not langs:
+    both = [l for l in langs if l in a and l in m]   # a rate is missing where no response was decidable
+    if not both:
         return c
-    ma, mm = statistics.fmean(a.values()), statistics.fmean(m.values())
-    c.here = f"XQuAD responses in the question's language: {ma:.1f}% (Alpaca) vs {mm:.1f}% (m-LLaMA)"
+    ma, mm = statistics.fmean(a[l] for l in both), statistics.fmean(m[l] for l in both)
+    c.here = (f"XQuAD responses in the question's language: {ma:.1f}% (Alpaca) vs {mm:.1f}% (m-LLaMA), "
+              f"mean over {', '.join(both)}" + (f" ({len(both)} of {len(langs)}: the rest undecidable)" if len(both) < len(langs) else ""))
     c.verdict, c.reason = judge(ma, mm, "%", what="both response-language rates")
     if mm >= CEILING["%"]:
         c.verdict, c.reason = "reproduces", ""
@@ -573,8 +575,9 @@ def write_report(results: dict) -> str:
         "not spBLEU); **chrF++**: character 6-grams + word bigrams, β=2. On the miniature world's Flores-style devtest.",
         "- **relative gain over Alpaca** = mean over languages of (x − alpaca) / alpaca × 100, where x and alpaca are "
         "XQuAD containment accuracies (seed means); languages where Alpaca scores 0 are left out.",
-        "- **response language**: % of XQuAD responses whose language (metrics.response_language: script and "
-        "character statistics) is the question's language.", "",
+        "- **response language**: % of XQuAD responses whose language (metrics.in_language: script and "
+        "character statistics) is the question's language, among the decidable ones (a bare Latin-script word is "
+        "undecidable for tr/vi, but decidably not ar/el/hi/zh).", "",
         f"## QA — XQuAD-style, contain (EM/F1), {cfg.get('eval_limit', '?')} questions per language", "",
         qa_table(results, "xquad", ["en"] + langs), "",
     ]

@@ -169,9 +169,12 @@ def test_response_language():
     for text, lang in cases.items():
         assert M.response_language(text) == lang, text
     assert M.response_language("1234 !!") is None and M.response_language("Berlin") is None  # no evidence
-    # rate over decidable texts only: "Berlin" does not count against German
-    assert M.language_rate(["今天很好", "hello there, the cat", "北京", "Berlin"], "zh") == pytest.approx(2 / 3)
+    # rate over decidable texts only: "Berlin" does not count against German, but is not Chinese
+    assert M.language_rate(["今天很好", "hello there, the cat", "北京", "42"], "zh") == pytest.approx(2 / 3)
+    assert M.language_rate(["今天很好", "Berlin", "42"], "zh") == pytest.approx(1 / 2)
+    assert M.language_rate(["Yes", "Prague", "rice"], "ar") == 0.0 and M.language_rate(["كاميرو"], "ar") == 1.0
     assert M.language_rate(["Berlin", "42"], "de") is None
+    assert M.in_language("Berlin", "el") is False and M.in_language("Berlin", "tr") is None
 
 
 def test_response_language_on_flores_references(shared_data):

@@ -266,3 +266,20 @@ def test_recorded_train_commands_are_exact(tmp_path, monkeypatch):
     _, _, _, cmd = R.prepare_world(ctx)
     base_cmd = shlex.split(cmd.split(" && ")[1])
     assert train.config_from_args(base_cmd[2:]) == seen[-1]
+
+
+def test_response_language_claim_uses_the_decidable_languages(tmp_path, monkeypatch):
+    class Rates(Fakes):  # Alpaca answers in English; its Chinese answers are undecidable (no letters)
+        def evaluate_model(self, model_dir, task, lang, direction, ctx):
+            scores, cmd = super().evaluate_model(model_dir, task, lang, direction, ctx)
+            group = json.loads((Path(model_dir) / "run.json").read_text())["group"]
+            if task == "xquad" and group == "alpaca":
+                scores["lang_rate"] = None if lang == "zh" else 10.0
+            return scores, cmd
+    Rates().install(monkeypatch)
+    cfg = tiny_cfg(tmp_path)
+    R.run_study(cfg)
+    c = [c for c in Rep.check_claims(Rep.load_results(tmp_path / "study")) if "question's language" in c.claim][0]
+    others = [l for l in cfg.muit_langs if l != "zh"]
+    assert c.verdict == "reproduces" and "10.0% (Alpaca) vs 95.0% (m-LLaMA)" in c.here
+    assert f"mean over {', '.join(others)} ({len(others)} of {len(cfg.muit_langs)}" in c.here
