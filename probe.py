@@ -13,6 +13,8 @@ never enters the mean. Per layer and language X, with cosine similarity of poole
 
 The paper reports alignment strongest in the middle layers of m-LLaMA; the probe names the
 layer with the largest mean gap (and the best retrieval) for every model, side by side.
+It also measures in-context copying (repeat_accuracy): next-token accuracy on a sentence fed
+twice, first copy vs second. Extractive QA needs a model that can look back and copy.
 Sentences are encoded as [BOS] + tokens, as in training; BOS is fed but not pooled (its state
 is the same for every sentence and would inflate every cosine) -- our choice, not the paper's.
 
@@ -105,16 +107,42 @@ def alignment(en: torch.Tensor, x: torch.Tensor) -> dict[str, float]:
     return {"pair": pair, "nonpair": nonpair, "gap": pair - nonpair, "retrieval": retrieval}
 
 
+@torch.no_grad()
+def repeat_accuracy(model: Llama, tok: data.Tokenizer, sentences: list[str], max_len: int = 256) -> dict[str, float]:
+    """In-context copying: feed [BOS] s s for each sentence and take greedy next-token accuracy (%) on
+    tokens 2..L of the first copy and of the second (a copy's first token follows BOS or the join).
+    A model that can look back and copy (an induction head) is far better on the second copy;
+    extractive QA needs exactly that, so a small rise means QA cannot work yet."""
+    device = next(model.parameters()).device
+    hits, n = [0, 0], [0, 0]
+    for s in sentences:
+        ids = tok.encode(s)[: (max_len - 1) // 2]
+        if len(ids) < 3:
+            continue
+        x = torch.tensor([[tok.bos_id] + ids + ids], device=device)
+        pred = model(x)[0][0].argmax(-1).cpu()                        # pred[i] guesses token i + 1
+        L = len(ids)
+        for half, (lo, hi) in enumerate(((2, L + 1), (L + 2, 2 * L + 1))):  # tokens 2..L of each copy
+            hits[half] += int((pred[lo - 1:hi - 1] == x[0, lo:hi].cpu()).sum())
+            n[half] += hi - lo
+    if not n[0]:
+        raise ValueError("repeat_accuracy: no sentence of at least 3 tokens")
+    return {"first": 100.0 * hits[0] / n[0], "second": 100.0 * hits[1] / n[1]}
+
+
 def probe_loaded(model: Llama, tok: data.Tokenizer, sentences: dict[str, list[str]], langs, batch_size=16,
                  max_len=256) -> dict:
     """sentences: {"en": [...], lang: [...]} line-aligned. Returns {layers, n, langs: {lang: {pair,
-    nonpair, gap, retrieval: one value per layer}}, mean: {gap, retrieval}, best_layer: {gap, retrieval}}."""
+    nonpair, gap, retrieval: one value per layer; repeat: repeat_accuracy}}, mean: {gap, retrieval},
+    best_layer: {gap, retrieval}, repeat: repeat_accuracy on English}."""
     en = pooled_states(model, tok, sentences["en"], batch_size, max_len, desc="probe en")
-    result = {"layers": len(en), "n": len(sentences["en"]), "langs": {}}
+    result = {"layers": len(en), "n": len(sentences["en"]), "langs": {},
+              "repeat": repeat_accuracy(model, tok, sentences["en"], max_len)}
     for lang in langs:
         xs = pooled_states(model, tok, sentences[lang], batch_size, max_len, desc=f"probe {lang}")
         scores = [alignment(e, x) for e, x in zip(en, xs)]
         result["langs"][lang] = {k: [s[k] for s in scores] for k in ("pair", "nonpair", "gap", "retrieval")}
+        result["langs"][lang]["repeat"] = repeat_accuracy(model, tok, sentences[lang], max_len)
     per = result["langs"].values()
     result["mean"] = {k: [sum(p[k][l] for p in per) / len(langs) for l in range(len(en))] for k in ("gap", "retrieval")}
     result["best_layer"] = {k: max(range(len(en)), key=lambda l: result["mean"][k][l]) for k in ("gap", "retrieval")}
@@ -134,6 +162,10 @@ def table(name: str, r: dict) -> str:
     bg, br = r["best_layer"]["gap"], r["best_layer"]["retrieval"]
     lines.append(f"strongest alignment: layer {bg} of {r['layers'] - 1} by gap ({r['mean']['gap'][bg]:.4f}); "
                  f"layer {br} by retrieval ({r['mean']['retrieval'][br]:.1f}%)  (* = best gap)")
+    if "repeat" in r:
+        rep = {"en": r["repeat"], **{l: r["langs"][l]["repeat"] for l in langs if "repeat" in r["langs"][l]}}
+        lines.append("in-context copying, next-token accuracy on a sentence's 1st -> 2nd copy: " +
+                     ", ".join(f"{l} {v['first']:.1f} -> {v['second']:.1f}%" for l, v in rep.items()))
     return "\n".join(lines)
 
 

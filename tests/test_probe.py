@@ -163,3 +163,31 @@ def test_pooled_states_match_transformers(tiny, tmp_path):
     for layer, h in enumerate(hs):
         ref = (h * keep[..., None]).sum(1) / keep.sum(1, keepdim=True)
         torch.testing.assert_close(ours[layer], ref, atol=1e-4, rtol=1e-4)
+
+
+class Copier(torch.nn.Module):
+    """A perfect induction head: predicts the token that followed the last earlier occurrence of the
+    current token, else token 0."""
+
+    def __init__(self, vocab: int):
+        super().__init__()
+        self.vocab, self.dummy = vocab, torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, idx):
+        row, logits = idx[0].tolist(), torch.zeros(1, idx.size(1), self.vocab)
+        for i, t in enumerate(row):
+            prev = [j for j in range(i) if row[j] == t]
+            logits[0, i, row[prev[-1] + 1] if prev else 0] = 1.0
+        return logits, None
+
+
+def test_repeat_accuracy_separates_copying_from_not(tiny):
+    model, tok, _ = tiny
+    sents = [s for s in sentences(30, 3) if len(set(tok.encode(s))) == len(tok.encode(s))][:10]
+    assert len(sents) >= 3
+    r = probe.repeat_accuracy(Copier(tok.vocab_size), tok, sents)
+    assert r["second"] == 100.0 and r["first"] == 0.0       # copies the whole 2nd copy, nothing before it
+    r = probe.repeat_accuracy(model, tok, sents)             # a random model: no better on the 2nd copy
+    assert 0 <= r["first"] <= 100 and abs(r["second"] - r["first"]) < 20
+    with pytest.raises(ValueError, match="3 tokens"):
+        probe.repeat_accuracy(model, tok, ["a"])

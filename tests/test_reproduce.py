@@ -21,8 +21,8 @@ def tiny_cfg(tmp_path, **over):
 class Fakes:
     """Stands in for train.py / evaluate.py / probe.py; records every call."""
 
-    def __init__(self, qa=None, bleu=None, fail_at=None):
-        self.trained, self.evaluated, self.fail_at = [], [], fail_at
+    def __init__(self, qa=None, bleu=None, fail_at=None, copy=None):
+        self.trained, self.evaluated, self.fail_at, self.copy = [], [], fail_at, copy
         self.qa = qa or (lambda group, lang, seed: {"alpaca": 30.0, "xllama": 45.0}.get(group, 40.0) + seed)
         # translation score rises with the data: a saturating curve, so the power law fits well
         self.bleu = bleu or (lambda group, lang, n: 100 - 80 * (n or 2000) ** -0.3 * (1.2 if lang == "zh" else 1.0))
@@ -59,8 +59,9 @@ class Fakes:
     def probe_models(self, models, langs, ctx):
         def curve(peak, height):
             return [height - 0.01 * (k - peak) ** 2 for k in range(5)]
-        out = {n: {"langs": {l: {"gap": curve(2, 0.3 if n != "base" else 0.1), "retrieval": [50.0] * 5} for l in langs}}
-               for n in models}
+        rep = {"first": 40.0, "second": 45.0 if self.copy is None else self.copy}
+        out = {n: {"langs": {l: {"gap": curve(2, 0.3 if n != "base" else 0.1), "retrieval": [50.0] * 5, "repeat": rep}
+                             for l in langs}, "repeat": rep} for n in models}
         return out, "python probe.py"
 
 
@@ -193,6 +194,12 @@ def test_floor_and_seed_noise_reasons(tmp_path, monkeypatch):
     R.run_study(tiny_cfg(tmp_path / "a"))
     c = Rep.check_claims(Rep.load_results(tmp_path / "a" / "study"))[0]
     assert c.verdict == "inconclusive" and "floor" in c.reason
+    assert "40.0% on the first copy to only 45.0%" in c.reason    # the probe's copying test says why
+    Fakes(qa=lambda g, l, s: {"alpaca": 1.0, "xllama": 0.5}.get(g, 1.0), copy=95.0).install(monkeypatch)
+    R.run_study(tiny_cfg(tmp_path / "c"))
+    c = Rep.check_claims(Rep.load_results(tmp_path / "c" / "study"))[0]
+    assert "floor" in c.reason and "copy" not in c.reason         # a model that copies: no such excuse
+    assert "40.0 → 95.0" in Rep.write_report(Rep.load_results(tmp_path / "c" / "study"))
     # x-LLaMA better by 1 point, but seeds differ by 10 points: not resolved
     Fakes(qa=lambda g, l, s: {"alpaca": 40.0, "xllama": 41.0}.get(g, 40.0) + 10 * s).install(monkeypatch)
     R.run_study(tiny_cfg(tmp_path / "b", seeds=2))
