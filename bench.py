@@ -36,7 +36,6 @@ import copy
 import ctypes
 import gc
 import json
-import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass, fields, replace
@@ -386,12 +385,8 @@ def main(argv=None):
     res = run_benchmarks(cfg)
     print_table(res)
     if cfg.out:
-        out = Path(cfg.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(res, indent=2) + "\n")
-        os.replace(tmp, out)
-        print(f"wrote {out}")
+        data.write_atomic(cfg.out, json.dumps(res, indent=2) + "\n")
+        print(f"wrote {cfg.out}")
 
 
 if __name__ == "__main__":

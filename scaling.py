@@ -39,7 +39,6 @@ import argparse
 import csv
 import json
 import math
-import os
 import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -478,10 +477,7 @@ def sweep(lang: str, sizes: list[int], data_dir: str = "runs/world", out: str = 
         xs[float(n)] = float(scores[metric])
         points[lang] = (list(xs), list(xs.values()))
         rows = ["lang,size,score"] + [f"{l},{x:g},{y}" for l, (a, b) in sorted(points.items()) for x, y in zip(a, b)]
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = points_file.with_suffix(".tmp")
-        tmp.write_text("\n".join(rows) + "\n", encoding="utf-8")
-        os.replace(tmp, points_file)
+        write_atomic(points_file, "\n".join(rows) + "\n")
         print(f"sweep {lang}: {n} pairs -> {metric} {xs[float(n)]:.2f}  ({ckpt})")
     ys = [xs[x] for x in sorted(xs)]
     print(f"{'size':>8} {metric:>8}\n" + "\n".join(f"{x:>8g} {y:>8.2f}" for x, y in zip(sorted(xs), ys)))
