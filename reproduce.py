@@ -36,8 +36,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from data import write_atomic
-from report import (MLQA_LANGS, XLANGS, eval_key, git_commit, load_results, metric, regenerate,
-                    save_results, write_report)
+from claims import MLQA_LANGS, XLANGS, eval_key, metric
+from report import git_commit, load_results, regenerate, save_results, write_report
 
 
 @dataclass

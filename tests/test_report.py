@@ -1,4 +1,4 @@
-"""report.py: the verdict rules on numbers chosen by the test, and regenerating RESULTS.md from results.json.
+"""claims.py and report.py: the verdict rules on numbers chosen by the test, and regenerating RESULTS.md from results.json.
 
 The claims read end to end from a (faked) study are checked in test_reproduce.py.
 """
@@ -6,20 +6,21 @@ import json
 
 import pytest
 
+import claims as C
 import report as Rep
 
 
 def test_judge_floor_ceiling_noise():
-    assert Rep.judge(0.2, 0.8, "BLEU")[0] == "inconclusive"                  # a "win" at the floor is no signal
-    assert "floor" in Rep.judge(0.2, 0.8, "BLEU")[1]
-    assert "ceiling" in Rep.judge(95.0, 97.0, "%")[1]
-    assert Rep.judge(30.0, 32.0, "%", spread=1.5) == ("partly reproduces", Rep.judge(30.0, 32.0, "%", spread=1.5)[1])
-    assert "seed spread" in Rep.judge(30.0, 32.0, "%", spread=1.5)[1]
-    assert Rep.judge(30.0, 40.0, "%", spread=1.5) == ("reproduces", "")
-    assert Rep.judge(40.0, 30.0, "%") == ("does not reproduce", "")
+    assert C.judge(0.2, 0.8, "BLEU")[0] == "inconclusive"                  # a "win" at the floor is no signal
+    assert "floor" in C.judge(0.2, 0.8, "BLEU")[1]
+    assert "ceiling" in C.judge(95.0, 97.0, "%")[1]
+    assert C.judge(30.0, 32.0, "%", spread=1.5) == ("partly reproduces", C.judge(30.0, 32.0, "%", spread=1.5)[1])
+    assert "seed spread" in C.judge(30.0, 32.0, "%", spread=1.5)[1]
+    assert C.judge(30.0, 40.0, "%", spread=1.5) == ("reproduces", "")
+    assert C.judge(40.0, 30.0, "%") == ("does not reproduce", "")
     # 5.0 vs 7.5 on 40 questions is one question: sampling noise; on 4000 questions it is not
-    assert Rep.judge(5.0, 7.5, "%", n=40)[0] == "partly reproduces" and "40 questions" in Rep.judge(5.0, 7.5, "%", n=40)[1]
-    assert Rep.judge(5.0, 7.5, "%", n=4000) == ("reproduces", "")
+    assert C.judge(5.0, 7.5, "%", n=40)[0] == "partly reproduces" and "40 questions" in C.judge(5.0, 7.5, "%", n=40)[1]
+    assert C.judge(5.0, 7.5, "%", n=4000) == ("reproduces", "")
 
 
 def test_relative_gain_definition():
@@ -27,11 +28,11 @@ def test_relative_gain_definition():
         "a": {"group": "alpaca", "status": "done", "langs": ["en"], "scores": {"xquad:ar": {"contain": 20.0}, "xquad:zh": {"contain": 50.0}}},
         "x1": {"group": "xllama", "status": "done", "langs": ["ar"], "scores": {"xquad:ar": {"contain": 30.0}}},
         "x2": {"group": "xllama", "status": "done", "langs": ["zh"], "scores": {"xquad:zh": {"contain": 40.0}}}}}
-    g = Rep.relative_gains(res, "xllama", ["ar", "zh"])
+    g = C.relative_gains(res, "xllama", ["ar", "zh"])
     assert g == {"ar": 50.0, "zh": -20.0}                          # mean of ratios: +15%, not (70-70)/70
-    assert "+15.0% mean relative gain on" in Rep.claim_qa_gain(res, ["ar", "zh"]).here
+    assert "+15.0% mean relative gain on" in C.claim_qa_gain(res, ["ar", "zh"]).here
     res["runs"]["a"]["scores"]["xquad:zh"]["contain"] = 0.0         # a ratio over 0 is undefined: zh is left out, and said so
-    assert "+50.0% mean relative gain (over the 1 of 2 languages where Alpaca > 0)" in Rep.claim_qa_gain(res, ["ar", "zh"]).here
+    assert "+50.0% mean relative gain (over the 1 of 2 languages where Alpaca > 0)" in C.claim_qa_gain(res, ["ar", "zh"]).here
 
 
 def test_mllama_comparable_uses_real_numbers_and_sampling_noise():
@@ -39,12 +40,12 @@ def test_mllama_comparable_uses_real_numbers_and_sampling_noise():
         run = lambda g, l, v: {"group": g, "status": "done", "langs": [l], "seed": 0,  # noqa: E731
                                "scores": {f"xquad:{l}": {"contain": v, "n": n}}}
         return {"runs": {"x": run("xllama", "ar", x), "m": run("mllama-uniform", "ar", m)}}
-    c = Rep.claim_mllama(res(5.4, 3.3, 120), ["ar"])
+    c = C.claim_mllama(res(5.4, 3.3, 120), ["ar"])
     assert c.verdict == "partly reproduces" and "120 questions" in c.reason and "3.9" not in c.reason
-    c = Rep.claim_mllama(res(60.0, 20.0, 120), ["ar"])
+    c = C.claim_mllama(res(60.0, 20.0, 120), ["ar"])
     assert c.verdict == "does not reproduce" and "languages" in c.reason
-    assert Rep.claim_mllama(res(60.0, 55.0, 120), ["ar"]).verdict == "reproduces"
-    assert "floor" in Rep.claim_mllama(res(3.0, 1.0, 120), ["ar"]).reason
+    assert C.claim_mllama(res(60.0, 55.0, 120), ["ar"]).verdict == "reproduces"
+    assert "floor" in C.claim_mllama(res(3.0, 1.0, 120), ["ar"]).reason
 
 
 def _results():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import claims as C
 import report as Rep
 import reproduce as R
 
@@ -165,13 +166,13 @@ def test_fit_and_allocation_use_the_sweep(tmp_path, monkeypatch):
 # ----------------------------------------------------------------------------- claims and report
 
 def verdicts(results):
-    return {c.claim.split(" ")[0] + " " + c.claim.split(" ")[1]: c for c in Rep.check_claims(results)}
+    return {c.claim.split(" ")[0] + " " + c.claim.split(" ")[1]: c for c in C.check_claims(results)}
 
 
 def test_report_says_reproduces_when_xllama_beats_alpaca(tmp_path, monkeypatch):
     Fakes(qa=lambda g, l, s: {"alpaca": 40.0, "xllama": 50.0}.get(g, 45.0)).install(monkeypatch)
     text = R.run_study(tiny_cfg(tmp_path)).read_text()
-    c = Rep.check_claims(Rep.load_results(tmp_path / "study"))[0]
+    c = C.check_claims(Rep.load_results(tmp_path / "study"))[0]
     assert c.verdict == "reproduces" and "+25.0%" in c.here        # (50 - 40) / 40 in every language
     assert "+25.0%" in text and "**reproduces**" in text
     for head in ("QA — XQuAD", "QA — MLQA", "Relative gain over Alpaca", "en→X, BLEU / chrF++", "X→en, BLEU / chrF++",
@@ -184,7 +185,7 @@ def test_report_says_reproduces_when_xllama_beats_alpaca(tmp_path, monkeypatch):
 def test_report_says_not_reproduced_with_a_reason(tmp_path, monkeypatch):
     Fakes(qa=lambda g, l, s: {"alpaca": 50.0, "xllama": 40.0}.get(g, 45.0)).install(monkeypatch)
     text = R.run_study(tiny_cfg(tmp_path)).read_text()
-    c = Rep.check_claims(Rep.load_results(tmp_path / "study"))[0]
+    c = C.check_claims(Rep.load_results(tmp_path / "study"))[0]
     assert c.verdict == "does not reproduce" and "-20.0%" in c.here and c.reason
     assert "**does not reproduce**" in text
 
@@ -192,18 +193,18 @@ def test_report_says_not_reproduced_with_a_reason(tmp_path, monkeypatch):
 def test_floor_and_seed_noise_reasons(tmp_path, monkeypatch):
     Fakes(qa=lambda g, l, s: {"alpaca": 1.0, "xllama": 0.5}.get(g, 1.0)).install(monkeypatch)
     R.run_study(tiny_cfg(tmp_path / "a"))
-    c = Rep.check_claims(Rep.load_results(tmp_path / "a" / "study"))[0]
+    c = C.check_claims(Rep.load_results(tmp_path / "a" / "study"))[0]
     assert c.verdict == "inconclusive" and "floor" in c.reason
     assert "40.0% on the first copy to only 45.0%" in c.reason    # the probe's copying test says why
     Fakes(qa=lambda g, l, s: {"alpaca": 1.0, "xllama": 0.5}.get(g, 1.0), copy=95.0).install(monkeypatch)
     R.run_study(tiny_cfg(tmp_path / "c"))
-    c = Rep.check_claims(Rep.load_results(tmp_path / "c" / "study"))[0]
+    c = C.check_claims(Rep.load_results(tmp_path / "c" / "study"))[0]
     assert "floor" in c.reason and "copy" not in c.reason         # a model that copies: no such excuse
     assert "40.0 → 95.0" in Rep.write_report(Rep.load_results(tmp_path / "c" / "study"))
     # x-LLaMA better by 1 point, but seeds differ by 10 points: not resolved
     Fakes(qa=lambda g, l, s: {"alpaca": 40.0, "xllama": 41.0}.get(g, 40.0) + 10 * s).install(monkeypatch)
     R.run_study(tiny_cfg(tmp_path / "b", seeds=2))
-    c = Rep.check_claims(Rep.load_results(tmp_path / "b" / "study"))[0]
+    c = C.check_claims(Rep.load_results(tmp_path / "b" / "study"))[0]
     assert c.verdict == "partly reproduces"
     text = Rep.write_report(Rep.load_results(tmp_path / "b" / "study"))
     assert "±7.1" in text                                          # stdev of (40, 50) shown as spread
@@ -214,7 +215,7 @@ def test_other_claims_follow_the_numbers(tmp_path, monkeypatch):
     Fakes(qa=lambda g, l, s: {"xllama": 60.0, "mllama-uniform": 20.0}.get(g, 30.0),
           bleu=lambda g, l, n: 20.0 if g != "mllama-fitted" else 10.0).install(monkeypatch)
     R.run_study(tiny_cfg(tmp_path))
-    claims = {c.claim[:12]: c for c in Rep.check_claims(Rep.load_results(tmp_path / "study"))}
+    claims = {c.claim[:12]: c for c in C.check_claims(Rep.load_results(tmp_path / "study"))}
     assert claims["m-LLaMA is c"].verdict == "does not reproduce" and "languages" in claims["m-LLaMA is c"].reason
     assert claims["translation "].verdict == "does not reproduce" and "hardly change" in claims["translation "].reason
     assert claims["hidden state"].verdict == "reproduces"          # peak at layer 2 of 4, above base
@@ -286,7 +287,7 @@ def test_response_language_claim_uses_the_decidable_languages(tmp_path, monkeypa
     Rates().install(monkeypatch)
     cfg = tiny_cfg(tmp_path)
     R.run_study(cfg)
-    c = [c for c in Rep.check_claims(Rep.load_results(tmp_path / "study")) if "question's language" in c.claim][0]
+    c = [c for c in C.check_claims(Rep.load_results(tmp_path / "study")) if "question's language" in c.claim][0]
     others = [l for l in cfg.muit_langs if l != "zh"]
     assert c.verdict == "reproduces" and "10.0% (Alpaca) vs 95.0% (m-LLaMA)" in c.here
     assert f"mean over {', '.join(others)} ({len(others)} of {len(cfg.muit_langs)}" in c.here
