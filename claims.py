@@ -174,13 +174,19 @@ def _means(results, group, task, langs, direction="en-X", name="contain") -> dic
     return {l: m for l in langs if (m := mean(values(results, group, task, l, direction, name))) is not None}
 
 
+def _paired(results, group_a, group_b, task, langs, name="contain"):
+    """The languages both groups have, each group's per-language means, and its mean over those languages."""
+    a, b = _means(results, group_a, task, langs, name=name), _means(results, group_b, task, langs, name=name)
+    both = [l for l in langs if l in a and l in b]
+    overall = [statistics.fmean(d[l] for l in both) if both else None for d in (a, b)]
+    return both, a, b, *overall
+
+
 def claim_qa_gain(results, langs) -> Claim:
     c = Claim("x-LLaMA beats English-only Alpaca on non-English QA (XQuAD)", "+27.83% mean relative gain, 6 languages")
-    a, x = _means(results, "alpaca", "xquad", langs), _means(results, "xllama", "xquad", langs)
-    both = [l for l in langs if l in a and l in x]
+    both, a, x, ma, mx = _paired(results, "alpaca", "xllama", "xquad", langs)
     if not both:
         return c
-    ma, mx = statistics.fmean(a[l] for l in both), statistics.fmean(x[l] for l in both)
     wins = sum(x[l] > a[l] for l in both)
     gains = relative_gains(results, "xllama", both)
     rel = "relative gain undefined (Alpaca 0)" if not gains else (
@@ -200,11 +206,9 @@ def claim_qa_gain(results, langs) -> Claim:
 
 def claim_flores(results, langs) -> Claim:
     c = Claim("x-LLaMA translates en→X better (Flores)", "+18.89% over earlier LLaMA-based models (here: over Alpaca)")
-    a, x = _means(results, "alpaca", "flores", langs, name="bleu"), _means(results, "xllama", "flores", langs, name="bleu")
-    both = [l for l in langs if l in a and l in x]
+    both, _, _, ma, mx = _paired(results, "alpaca", "xllama", "flores", langs, name="bleu")
     if not both:
         return c
-    ma, mx = statistics.fmean(a[l] for l in both), statistics.fmean(x[l] for l in both)
     c.here = f"mean en→X BLEU {ma:.1f} (Alpaca) → {mx:.1f} (x-LLaMA) over {len(both)} languages"
     c.verdict, c.reason = judge(ma, mx, "BLEU", seed_spread(results, "xllama", "flores", both, name="bleu"))
     return c
@@ -212,11 +216,9 @@ def claim_flores(results, langs) -> Claim:
 
 def claim_mllama(results, langs) -> Claim:
     c = Claim("m-LLaMA is comparable to the per-language x-LLaMAs", "qualitative (comparable XQuAD/MLQA)")
-    x, m = _means(results, "xllama", "xquad", langs), _means(results, "mllama-uniform", "xquad", langs)
-    both = [l for l in langs if l in x and l in m]
+    both, _, _, mx, mm = _paired(results, "xllama", "mllama-uniform", "xquad", langs)
     if not both:
         return c
-    mx, mm = statistics.fmean(x[l] for l in both), statistics.fmean(m[l] for l in both)
     c.here = f"mean XQuAD containment {mx:.1f} (x-LLaMAs) vs {mm:.1f} (m-LLaMA, uniform) over {len(both)} languages"
     if max(mx, mm) < FLOOR["%"]:
         c.verdict, c.reason = judge(mx, mm, "%", what="the models")
@@ -321,12 +323,10 @@ def claim_probe(results) -> Claim:
 
 def claim_response_lang(results, langs) -> Claim:
     c = Claim("m-LLaMA answers in the question's language (multilingual instruction following)", "qualitative (MI-Eval, GPT judge)")
-    a = _means(results, "alpaca", "xquad", langs, name="resp_lang")
-    m = _means(results, "mllama-uniform", "xquad", langs, name="resp_lang")
-    both = [l for l in langs if l in a and l in m]   # a rate is missing where no response was decidable
+    # a rate is missing where no response was decidable
+    both, _, _, ma, mm = _paired(results, "alpaca", "mllama-uniform", "xquad", langs, name="resp_lang")
     if not both:
         return c
-    ma, mm = statistics.fmean(a[l] for l in both), statistics.fmean(m[l] for l in both)
     c.here = (f"XQuAD responses in the question's language: {ma:.1f}% (Alpaca) vs {mm:.1f}% (m-LLaMA), "
               f"mean over {', '.join(both)}" + (f" ({len(both)} of {len(langs)}: the rest undecidable)" if len(both) < len(langs) else ""))
     c.verdict, c.reason = judge(ma, mm, "%", what="both response-language rates")
