@@ -22,7 +22,7 @@ turns within each round, so other load on the machine hits both alike):
                            CUDA, fp32 on CPU (evaluate.py's --dtype auto); counts identical answers.
 Peak FLOP/s for MFU: on CPU the best of a --peak-n square torch.matmul timed in this run (fp32 and
 bf16), so MFU says how close a step gets to what this machine's matmul reaches; on CUDA the stated
-dense bf16 peak of the GPU (GPU_BF16_PEAK, else measured) for bf16 and the measured fp32 matmul for fp32.
+dense bf16 peak of the GPU (train.stated_bf16_peak, else measured) for bf16 and the measured fp32 matmul for fp32.
 Peak memory (MB above what was allocated before the benchmark's first warm-up call, which is the
 one measured: activations, gradients, optimizer state, KV cache, not the weights): CUDA
 torch.cuda.max_memory_allocated; CPU the kernel's resident high-water mark (VmHWM, reset through
@@ -47,7 +47,7 @@ import torch.nn.functional as F
 import data
 from evaluate import generate_responses, load_examples
 from model import PRESETS, Llama
-from train import GPU_BF16_PEAK
+from train import stated_bf16_peak
 
 
 @dataclass
@@ -144,7 +144,7 @@ def peak_tflops(cfg: BenchConfig, device) -> dict:
     fp32 = matmul_tflops(device, torch.float32, n)
     if device.type == "cuda":
         gpu = torch.cuda.get_device_name(device)
-        stated = next((p for k, p in GPU_BF16_PEAK if k in gpu), None)
+        stated = stated_bf16_peak(gpu)
         bf16 = stated or matmul_tflops(device, torch.bfloat16, n)
         why = f"{gpu}: bf16 {'stated dense' if stated else 'measured'} {bf16:g}, fp32 measured {fp32:.1f}"
         return {"fp32": fp32, "bf16": bf16, "why": why}

@@ -301,6 +301,12 @@ def sft_examples(cfg: TrainConfig, tok: D.Tokenizer) -> list[dict]:
 GPU_BF16_PEAK = (("H100 PCIe", 756.0), ("H100", 989.4), ("H200", 989.4), ("A100", 312.0))
 
 
+def stated_bf16_peak(gpu_name: str) -> float | None:
+    """The data-sheet dense bf16 TFLOP/s of a GPU named like torch.cuda.get_device_name, None if unknown
+    (first match wins, so "H100 PCIe" is looked for before "H100")."""
+    return next((p for k, p in GPU_BF16_PEAK if k in gpu_name), None)
+
+
 def pick_device(cfg: TrainConfig, local_rank: int) -> tuple[torch.device, torch.dtype | None, float, str]:
     """Device, autocast dtype (None = fp32), the peak FLOP/s used for MFU, and a line saying why."""
     cuda = torch.cuda.is_available() if cfg.device == "auto" else cfg.device == "cuda"
@@ -310,7 +316,7 @@ def pick_device(cfg: TrainConfig, local_rank: int) -> tuple[torch.device, torch.
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         name = cfg.dtype if cfg.dtype != "auto" else ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
         gpu = torch.cuda.get_device_name(device)
-        stated = next((p for k, p in GPU_BF16_PEAK if k in gpu), None)
+        stated = stated_bf16_peak(gpu)
         peak = cfg.peak_tflops or stated or 100.0
         why = f"{gpu}, TF32 on, " + (f"peak {peak:g} TFLOP/s" if cfg.peak_tflops or stated
                                      else "unknown GPU: MFU against an assumed 100 TFLOP/s (set --peak-tflops)")
