@@ -465,6 +465,37 @@ def export(raw: torch.nn.Module, cfg: TrainConfig, tok_path: Path, out: Path, ba
 
 
 # ----------------------------------------------------------------------------- the loop
+def forward_backward(model, raw: Llama, batches: list[list[dict]], pad_id: int, device, autocast, scaler,
+                     rank: int, world: int) -> tuple[float, int, float]:
+    """One optimizer step's gradients: forward and backward over its micro-batches (each split across
+    ranks), gradients accumulating in the model. The loss is summed over target tokens and divided by
+    the target tokens of the whole step, not averaged per micro-batch. Returns (that loss over all
+    ranks, input tokens of the step, FLOPs per token at this sequence length)."""
+    n_tok = sum(n_targets(ex) for b in batches for ex in b)  # target tokens of the whole step
+    n_in = sum(len(ex["input_ids"]) - 1 for b in batches for ex in b)
+    loss_sum, flops_tok = torch.zeros((), device=device), 0.0
+    for i, b in enumerate(batches):
+        shard, weight = b[rank::world], 1.0
+        if not shard:  # fewer examples than ranks: join the all-reduce with a zero-weight example
+            shard, weight = b[:1], 0.0
+        mb = D.make_batch(shard, pad_id)
+        idx, targets = mb["idx"].to(device), mb["targets"].to(device)
+        # no attention mask: padding is on the right, so causal attention never lets a real
+        # token see a pad, and pad positions carry target -100
+        sync = model.no_sync() if world > 1 and i < len(batches) - 1 else contextlib.nullcontext()
+        with sync:
+            with autocast():
+                _, loss = model(idx, targets, reduction="sum")
+            # DDP averages gradients over ranks, hence * world; / target tokens of the whole step
+            scaled = loss * (weight * world / n_tok)
+            (scaler.scale(scaled) if scaler else scaled).backward()
+        loss_sum += loss.detach().float() * weight
+        flops_tok = raw.flops_per_token(idx.shape[1])
+    if world > 1:
+        dist.all_reduce(loss_sum)
+    return loss_sum.item() / n_tok, n_in, flops_tok
+
+
 def train(cfg: TrainConfig, distributed: bool = True) -> Path:
     """Train as configured; return the finished checkpoint folder (or `out` after --stop-after).
     Under torchrun every rank calls this; distributed=False trains in this process alone."""
@@ -573,34 +604,13 @@ def train(cfg: TrainConfig, distributed: bool = True) -> Path:
                 g["lr"] = lr
             batches = [next(stream)[1] for _ in range(ga)]
             consumed += ga
-            n_tok = sum(n_targets(ex) for b in batches for ex in b)  # target tokens of the whole step
-            n_in = sum(len(ex["input_ids"]) - 1 for b in batches for ex in b)
-            loss_sum = torch.zeros((), device=device)
-            for i, b in enumerate(batches):
-                shard, weight = b[rank::world], 1.0
-                if not shard:  # fewer examples than ranks: join the all-reduce with a zero-weight example
-                    shard, weight = b[:1], 0.0
-                mb = D.make_batch(shard, tok.pad_id)
-                idx, targets = mb["idx"].to(device), mb["targets"].to(device)
-                # no attention mask: padding is on the right, so causal attention never lets a real
-                # token see a pad, and pad positions carry target -100
-                sync = model.no_sync() if world > 1 and i < ga - 1 else contextlib.nullcontext()
-                with sync:
-                    with autocast():
-                        _, loss = model(idx, targets, reduction="sum")
-                    # DDP averages gradients over ranks, hence * world; / target tokens of the whole step
-                    scaled = loss * (weight * world / n_tok)
-                    (scaler.scale(scaled) if scaler else scaled).backward()
-                loss_sum += loss.detach().float() * weight
-                flops_tok = raw.flops_per_token(idx.shape[1])
-            if world > 1:
-                dist.all_reduce(loss_sum)
+            loss_val, n_in, flops_tok = forward_backward(model, raw, batches, tok.pad_id, device, autocast, scaler,
+                                                         rank, world)
             if scaler:
                 scaler.unscale_(optimizer)
             clip = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
             gnorm = float(model.clip_grad_norm_(clip) if cfg.fsdp else
                           torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], clip))
-            loss_val = loss_sum.item() / n_tok
             if not math.isfinite(loss_val) or (scaler is None and not math.isfinite(gnorm)):
                 raise NonFiniteLoss(f"non-finite loss {loss_val} / grad norm {gnorm} at step {step + 1}; stopped. "
                                     f"Last good resumable state: {out / 'resume' / 'state.pt'} (step {last_saved}). "
