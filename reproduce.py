@@ -67,7 +67,7 @@ class StudyConfig:
 
 
 QUICK = dict(quick=True, seeds=2, langs=("ar", "zh"), muit_langs=("ar", "zh"), sweep_langs=("ar", "zh"),
-             sweep_sizes=(100, 300), budget=600, probe_langs=("ar", "zh"), arch="nano", base_steps=1000, steps=300,
+             sweep_sizes=(100, 300), budget=600, probe_langs=("ar", "zh"), arch="nano", base_steps=800, steps=220,
              world=dict(pretrain_chars=600_000, alpaca=800, parallel=1000, xquad_passages=30, mlqa_passages=30,
                         flores=120), eval_limit=120, probe_limit=100)
 
