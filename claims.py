@@ -174,7 +174,7 @@ def _means(results, group, task, langs, direction="en-X", name="contain") -> dic
     return {l: m for l in langs if (m := mean(values(results, group, task, l, direction, name))) is not None}
 
 
-def _paired(results, group_a, group_b, task, langs, name="contain"):
+def _paired(results, group_a, group_b, task, langs, name="contain") -> tuple:
     """The languages both groups have, each group's per-language means, and its mean over those languages."""
     a, b = _means(results, group_a, task, langs, name=name), _means(results, group_b, task, langs, name=name)
     both = [l for l in langs if l in a and l in b]

@@ -62,15 +62,12 @@ def git_commit() -> str:
         return ""
 
 
-# ----------------------------------------------------------------------------- tables
-
+# ----------------------------------------------------------------------------- RESULTS.md
 
 ROWS = (("alpaca", "Alpaca (English only)"), ("xllama", "x-LLaMA (its own language)"),
         ("mllama-uniform", "m-LLaMA, uniform budget"), ("mllama-fitted", "m-LLaMA, law allocation"),
         ("x2en", "x-LLaMA, X→en data (ablation)"))
 
-
-# ----------------------------------------------------------------------------- RESULTS.md
 
 def _table(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows])
