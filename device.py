@@ -1,0 +1,193 @@
+"""device.py — one decision of device, dtype and CPU threads for every script that runs a model.
+
+CPUs differ more than people expect. On a Xeon with AMX torch's bf16 matmul runs several times
+faster than fp32; on an EPYC with AVX-512 BF16 about twice; on a CPU with AVX2 only bf16 is
+emulated and runs tens of times *slower*. So on the CPU nothing is assumed: `decide()` times a
+matmul of the model's own shapes in this process (well under a second) and
+
+- threads: the CPU's cores when they are clearly faster than one thread *now* (a busy machine makes
+  OpenMP threads wait on each other, and a second thread can cost more than it brings), else 1;
+- dtype: bf16 autocast only when bf16 is clearly faster than fp32 at those shapes, else fp32;
+- peak: the measured FLOP/s of the chosen dtype, which MFU divides by.
+
+On CUDA: bf16 where supported (else fp16 with a GradScaler), TF32 on, the GPU's stated dense bf16
+peak. Every choice comes back with one line saying why, which each script prints.
+
+    from device import decide
+    rt = decide(device="auto", dtype="auto", threads=0, shape=(hidden, ffn))
+    print(rt.why); model.to(rt.device); with rt.autocast(): ...
+
+    python device.py            # what this machine gets, and the measurements behind it
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}  # the torch spellings, accepted too
+BF16_MARGIN = 1.3     # bf16 must beat fp32 by this factor to be chosen: "clearly faster", not noise
+THREADS_MARGIN = 1.2  # all cores must beat one thread by this factor
+# Stated dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from NVIDIA's data sheets; first match wins.
+GPU_BF16_PEAK = (("H100 PCIe", 756.0), ("H100", 989.4), ("H200", 989.4), ("A100", 312.0))
+
+
+class DeviceError(ValueError):
+    """A --device/--dtype/--threads value this machine cannot honour (one line for the CLI)."""
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    dtype: str          # "fp32" | "bf16" | "fp16": the compute dtype
+    threads: int        # torch CPU threads set for this process
+    peak_flops: float   # FLOP/s one process can reach in `dtype` (MFU's denominator)
+    why: str            # one line: what was chosen and the measurement behind it
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return DTYPES[self.dtype]
+
+    @property
+    def amp(self) -> torch.dtype | None:
+        """The autocast dtype, None for plain fp32."""
+        return None if self.dtype == "fp32" else DTYPES[self.dtype]
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp) if self.amp else contextlib.nullcontext()
+
+
+def canonical_dtype(name: str, flag: str = "--dtype") -> str:
+    """'auto', 'fp32', 'bf16' or 'fp16' from either spelling; DeviceError otherwise."""
+    name = ALIASES.get(name, name)
+    if name != "auto" and name not in DTYPES:
+        raise DeviceError(f"{flag} {name!r}: expected auto, fp32, bf16 or fp16 (float32/bfloat16/float16 also accepted)")
+    return name
+
+
+def stated_bf16_peak(gpu_name: str) -> float | None:
+    """The data-sheet dense bf16 TFLOP/s of a GPU named like torch.cuda.get_device_name, None if unknown
+    (first match wins, so "H100 PCIe" is looked for before "H100")."""
+    return next((p for k, p in GPU_BF16_PEAK if k in gpu_name), None)
+
+
+def cpu_name() -> str:
+    """The CPU model and torch's kernel level (e.g. 'AMD EPYC, AVX2'): recorded beside every figure."""
+    name = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    return f"{name}, {torch.backends.cpu.get_cpu_capability()}"
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def matmul_flops(dtype: torch.dtype, threads: int, shape: tuple[int, int], rows: int = 128,
+                 seconds: float = 0.03) -> float:
+    """FLOP/s of a (rows, k) @ (k, n) matmul on `threads` CPU threads, timed for about `seconds`
+    (at least one call, so an emulated bf16 costs one slow call, not a loop of them)."""
+    k, n = (min(d, 1024) for d in shape)  # a 7B model's shapes capped: the kernel is what we time
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a, b = torch.randn(rows, k).to(dtype), torch.randn(k, n).to(dtype)
+        torch.matmul(a[:8], b)  # warm-up: thread pool and kernel selection
+        calls, t0 = 0, time.perf_counter()
+        while calls == 0 or time.perf_counter() - t0 < seconds:
+            torch.matmul(a, b)
+            calls += 1
+        return 2 * rows * k * n * calls / (time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(old)
+
+
+def decide(device: str = "auto", dtype: str = "auto", threads: int = 0, shape: tuple[int, int] = (256, 688),
+           local_rank: int = 0, peak_tflops: float | None = None, measure=matmul_flops) -> Runtime:
+    """The one decision. threads=0 measures (CPU); shape = (hidden, ffn) of the model to run;
+    `measure(dtype, threads, shape) -> FLOP/s` is replaceable for tests."""
+    dtype = canonical_dtype(dtype)
+    if device not in ("auto", "cpu", "cuda"):
+        raise DeviceError(f"--device {device!r}: expected auto, cpu or cuda")
+    if threads < 0:
+        raise DeviceError(f"--threads {threads}: expected 0 (measure) or a positive count")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("--device cuda: no CUDA GPU is visible to torch here; use --device cpu or auto")
+    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
+        return _decide_cuda(dtype, local_rank, peak_tflops)
+    if dtype == "fp16":
+        raise DeviceError("--dtype fp16 needs CUDA; use bf16 or fp32 on the CPU")
+    return _decide_cpu(dtype, threads, shape, peak_tflops, measure)
+
+
+def _decide_cuda(dtype: str, local_rank: int, peak_tflops: float | None) -> Runtime:
+    dev = torch.device("cuda", local_rank)
+    torch.cuda.set_device(dev)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    if dtype == "auto":
+        dtype = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    gpu = torch.cuda.get_device_name(dev)
+    stated = stated_bf16_peak(gpu)
+    peak = peak_tflops or stated
+    if peak is None:  # unknown GPU: measure what its matmul reaches in this dtype
+        peak = _cuda_matmul_tflops(DTYPES[dtype])
+        src = f"measured {peak:.0f} TFLOP/s {dtype} matmul (GPU not in GPU_BF16_PEAK)"
+    else:
+        src = f"peak {peak:g} TFLOP/s ({'--peak-tflops' if peak_tflops else 'stated bf16 dense'})"
+    return Runtime(dev, dtype, torch.get_num_threads(), peak * 1e12, f"device {dev} ({gpu}), {dtype}, TF32 on, {src}")
+
+
+def _cuda_matmul_tflops(dt: torch.dtype, n: int = 8192, reps: int = 10) -> float:
+    a = torch.randn(n, n, device="cuda", dtype=dt)
+    torch.matmul(a, a)
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        torch.matmul(a, a)
+    torch.cuda.synchronize()
+    return 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e12
+
+
+def _decide_cpu(dtype: str, threads: int, shape, peak_tflops, measure) -> Runtime:
+    notes = []
+    if threads == 0:
+        cores = available_cores()
+        threads = 1
+        if cores > 1:
+            one, many = measure(torch.float32, 1, shape), measure(torch.float32, cores, shape)
+            threads = cores if many > THREADS_MARGIN * one else 1
+            notes.append(f"{threads} thread(s): fp32 matmul {one / 1e9:.1f} GFLOP/s on 1, {many / 1e9:.1f} on {cores}")
+        else:
+            notes.append("1 thread (1 core)")
+    else:
+        notes.append(f"{threads} thread(s) (--threads)")
+    torch.set_num_threads(threads)
+    fp32 = bf16 = None
+    if dtype == "auto" or peak_tflops is None:
+        fp32 = measure(torch.float32, threads, shape)
+    if dtype == "auto" or (dtype == "bf16" and peak_tflops is None):
+        bf16 = measure(torch.bfloat16, threads, shape)
+    if dtype == "auto":
+        dtype = "bf16" if bf16 > BF16_MARGIN * fp32 else "fp32"
+        verdict = "faster" if dtype == "bf16" else ("emulated, slower" if bf16 < fp32 / 4 else "not clearly faster")
+        notes.append(f"{dtype}: bf16 matmul {bf16 / 1e9:.1f} GFLOP/s vs fp32 {fp32 / 1e9:.1f} ({verdict})")
+    else:
+        emulated = bf16 is not None and fp32 is not None and bf16 < fp32 / 4
+        notes.append(f"{dtype} (--dtype)" + (f", although bf16 is emulated here: {bf16 / 1e9:.1f} GFLOP/s vs "
+                                             f"fp32 {fp32 / 1e9:.1f}" if emulated else ""))
+    peak = peak_tflops * 1e12 if peak_tflops else (bf16 if dtype == "bf16" else fp32)
+    src = "--peak-tflops" if peak_tflops else f"measured {dtype} matmul at the model's shapes"
+    notes.append(f"MFU peak {peak / 1e9:.1f} GFLOP/s ({src})")
+    return Runtime(torch.device("cpu"), dtype, threads, peak, f"device cpu ({cpu_name()}), " + "; ".join(notes))
+
+
+if __name__ == "__main__":
+    print(decide().why)
