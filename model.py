@@ -61,6 +61,8 @@ class LlamaConfig:
     def from_hf(cls, d: dict, source: str = "config") -> "LlamaConfig":
         """Read a HF config dict; accepts transformers-4 (`rope_theta`, `rope_scaling`, `torch_dtype`)
         and transformers-5 (`rope_parameters`, `dtype`) spellings."""
+        if not isinstance(d, dict):
+            raise ValueError(f"{source}: expected a JSON object of config fields")
         if d.get("model_type", "llama") != "llama":
             raise ValueError(f"{source}: model_type={d['model_type']!r}, expected 'llama'")
         for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"):
@@ -69,6 +71,11 @@ class LlamaConfig:
         for name, ok in (("hidden_act", "silu"), ("attention_bias", False), ("mlp_bias", False)):
             if d.get(name, ok) != ok:
                 raise ValueError(f"{source}: {name}={d[name]!r} is not supported (LLaMA uses {ok!r})")
+        for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                     "num_key_value_heads", "head_dim", "max_position_embeddings"):
+            v = d.get(name)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise ValueError(f"{source}: {name}={v!r}, expected a positive whole number")
         known = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in known and k not in ("rope_theta", "rope_scaling", "torch_dtype")}
         rope = dict(d.get("rope_parameters") or {})
@@ -533,21 +540,30 @@ def _read_state(path: Path, device=None) -> dict[str, torch.Tensor]:
     device = str(device or "cpu")
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no such checkpoint folder")
-    for index_name, loader in (("model.safetensors.index.json", lambda f: load_file(f, device=device)),
-                               ("pytorch_model.bin.index.json",
-                                lambda f: torch.load(f, map_location=device, weights_only=True, mmap=True))):
+
+    def load(f: Path) -> dict[str, torch.Tensor]:
+        try:
+            if f.suffix == ".safetensors":
+                return load_file(f, device=device)
+            return torch.load(f, map_location=device, weights_only=True, mmap=True)
+        except Exception as e:  # truncated or foreign files fail in the reader's own words: name the file
+            raise ValueError(f"{f}: unreadable weights ({type(e).__name__}: {str(e).strip().splitlines()[0]})") from None
+
+    for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
         if (path / index_name).is_file():
-            weight_map = json.loads((path / index_name).read_text())["weight_map"]
+            try:
+                weight_map = json.loads((path / index_name).read_text())["weight_map"]
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise ValueError(f"{path / index_name}: expected JSON with a 'weight_map' ({e})") from None
             state = {}
             for shard in sorted(set(weight_map.values())):
                 if not (path / shard).is_file():
                     raise FileNotFoundError(f"{path / index_name}: lists shard {shard}, which is missing")
-                state.update(loader(path / shard))
+                state.update(load(path / shard))
             return state
-    if (path / "model.safetensors").is_file():
-        return load_file(path / "model.safetensors", device=device)
-    if (path / "pytorch_model.bin").is_file():
-        return torch.load(path / "pytorch_model.bin", map_location=device, weights_only=True, mmap=True)
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (path / name).is_file():
+            return load(path / name)
     raise FileNotFoundError(f"{path}: no model.safetensors, sharded index or pytorch_model.bin")
 
 

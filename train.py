@@ -53,13 +53,16 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict, get_optimizer_state_dict,
+                                                     set_model_state_dict, set_optimizer_state_dict)
+from torch.distributed.fsdp import fully_shard
+
 import data as D
-from model import PRESETS, Llama, LlamaConfig
+import device as DV
+import lora
+from model import PRESETS, Block, Llama, LlamaConfig
 
 RECIPES = ("pretrain", "alpaca", "coit", "muit", "trans_only", "instr_only", "coit_x2en")
-# CPU --dtype auto. Measured on this machine (README "train"): bf16 autocast trains the mini model 1.8-2.1x
-# faster than fp32 (AVX-512 BF16) and reaches the same loss after 240 pretraining steps.
-CPU_AUTO_DTYPE = "bf16"
 
 
 class UsageError(ValueError):
@@ -68,6 +71,10 @@ class UsageError(ValueError):
 
 class NonFiniteLoss(RuntimeError):
     """The loss or gradient norm became inf/nan; the last good resumable state is kept."""
+
+
+class Interrupted(RuntimeError):
+    """Ctrl-C during training: the last resumable state is kept (exit 130)."""
 
 
 def opt(default, help):  # a dataclass field that carries its --help text
@@ -110,11 +117,12 @@ class TrainConfig:
     lora_dropout: float = opt(0.05, "LoRA dropout")
     lora_targets: str = opt("q_proj,v_proj", "comma-separated module names, or 'all'")
     device: str = opt("auto", "auto | cpu | cuda")
-    dtype: str = opt("auto", "auto | fp32 | bf16 | fp16 (autocast; weights stay fp32)")
+    dtype: str = opt("auto", "auto (CPU: bf16 only where measured clearly faster) | fp32 | bf16 | fp16 (autocast; "
+                             "weights stay fp32)")
     compile: bool = opt(False, "torch.compile the model")
-    grad_ckpt: bool = opt(False, "activation checkpointing (less memory, ~30% slower)")
+    grad_ckpt: bool = opt(False, "activation checkpointing (less memory, about a third slower)")
     fsdp: bool = opt(False, "shard full fine-tuning with FSDP under torchrun (untested here)")
-    threads: int = opt(2, "CPU threads")
+    threads: int = opt(0, "CPU threads; 0 = all cores if a short measurement shows them faster than one now")
     peak_tflops: float | None = opt(None, "peak TFLOP/s for MFU; default: stated per device (printed)")
     log_every: int = opt(10, "optimizer steps between log lines")
     save_every: int = opt(200, "optimizer steps between resumable states (resume/state.pt)")
@@ -143,7 +151,7 @@ def default_out(cfg: TrainConfig) -> str:
 
 
 def validate(cfg: TrainConfig) -> TrainConfig:
-    """Fill defaults and check flags; raise UsageError naming the flag."""
+    """Fill defaults and check every flag before anything is read or written; raise UsageError naming it."""
     if cfg.recipe not in RECIPES:
         raise UsageError(f"--recipe {cfg.recipe!r}: expected one of {', '.join(RECIPES)}")
     if cfg.lang not in D.LANGS or cfg.lang == "en":
@@ -155,13 +163,41 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise UsageError(f"--base {cfg.base}: no config.json there (expected an HF LLaMA checkpoint folder)")
     if cfg.allocation != "uniform" and not Path(cfg.allocation).is_file():
         raise UsageError(f"--allocation {cfg.allocation}: expected 'uniform' or a JSON file")
-    for name in ("batch_size", "grad_accum", "max_len", "threads", "log_every", "save_every"):
-        if getattr(cfg, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be >= 1")
-    if cfg.dtype not in ("auto", "fp32", "bf16", "fp16") or cfg.device not in ("auto", "cpu", "cuda"):
-        raise UsageError(f"--dtype {cfg.dtype} / --device {cfg.device}: see --help")
+    if cfg.recipe == "pretrain" and cfg.arch not in PRESETS and not Path(cfg.arch).is_file():
+        raise UsageError(f"--arch {cfg.arch!r}: expected one of {', '.join(PRESETS)} or a config.json file")
+    at_least = dict(batch_size=1, grad_accum=1, max_len=2, log_every=1, save_every=1, max_steps=1, stop_after=1,
+                    effective_batch=1, lora_r=1, vocab_size=300, n_alpaca=1, n_translation=0, budget=0, threads=0)
+    for name, low in at_least.items():
+        v = getattr(cfg, name)
+        if v is not None and v < low:
+            raise UsageError(f"--{name.replace('_', '-')} {v}: expected a whole number >= {low}")
+    ranges = dict(epochs=(0, math.inf, "> 0"), lr=(0, math.inf, "> 0"), beta1=(0, 1, "in [0, 1)"),
+                  beta2=(0, 1, "in [0, 1)"), lora_alpha=(0, math.inf, "> 0"))
+    for name, (lo, hi, what) in ranges.items():
+        v = getattr(cfg, name)
+        if not (lo <= v < hi) or (what == "> 0" and v == 0):
+            raise UsageError(f"--{name.replace('_', '-')} {v}: expected {what}")
+    for name in ("lora_dropout", "warmup_ratio", "min_lr_ratio", "weight_decay", "grad_clip"):
+        v = getattr(cfg, name)
+        if not (0 <= v <= (1 if name in ("lora_dropout", "warmup_ratio", "min_lr_ratio") else math.inf)) \
+                or (name in ("lora_dropout", "warmup_ratio") and v == 1):
+            raise UsageError(f"--{name.replace('_', '-')} {v}: expected a value in "
+                             + ("[0, 1)" if name in ("lora_dropout", "warmup_ratio") else
+                                "[0, 1]" if name == "min_lr_ratio" else "[0, inf)"))
+    if cfg.peak_tflops is not None and cfg.peak_tflops <= 0:
+        raise UsageError(f"--peak-tflops {cfg.peak_tflops}: expected > 0")
+    try:
+        DV.canonical_dtype(cfg.dtype)
+    except DV.DeviceError as e:
+        raise UsageError(str(e)) from None
+    if cfg.device not in ("auto", "cpu", "cuda"):
+        raise UsageError(f"--device {cfg.device!r}: expected auto, cpu or cuda")
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA GPU is visible to torch here; use --device cpu or auto")
     if cfg.preset is not None and cfg.preset not in PRESETS_TRAIN:
         raise UsageError(f"--preset {cfg.preset!r}: expected one of {', '.join(PRESETS_TRAIN)}")
+    if cfg.fsdp and cfg.lora:
+        raise UsageError("--fsdp shards full fine-tuning; it does not combine with --lora")
     return dataclasses.replace(cfg, out=cfg.out or default_out(cfg))
 
 
@@ -210,9 +246,39 @@ def atomic_save(obj, path: Path) -> None:
 def status(out: Path) -> str:
     """'finished', 'unfinished' (a resumable state exists) or 'empty'."""
     cfg_file = out / "train_config.json"
-    if cfg_file.is_file() and json.loads(cfg_file.read_text()).get("status") == "finished":
-        return "finished"
+    if cfg_file.is_file():
+        try:
+            run = json.loads(cfg_file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise UsageError(f"{cfg_file}: unreadable ({e}); remove it or pass another --out") from None
+        if isinstance(run, dict) and run.get("status") == "finished":
+            return "finished"
     return "unfinished" if (out / "resume" / "state.pt").is_file() else "empty"
+
+
+def check_out(cfg: TrainConfig, out: Path) -> str:
+    """What --out holds against what the flags allow: 'reuse' (return the finished run) or 'go'."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: is a file; expected a run folder (new or existing)")
+    st = status(out)
+    if st == "finished" and cfg.reuse and not cfg.overwrite:
+        return "reuse"
+    if st == "finished" and not cfg.overwrite:
+        raise UsageError(f"--out {out}: holds a finished run; pass --overwrite to replace it")
+    if st == "unfinished" and not (cfg.resume or cfg.overwrite):
+        raise UsageError(f"--out {out}: holds an unfinished run; pass --resume to continue or --overwrite")
+    if cfg.resume and st != "unfinished":
+        raise UsageError(f"--resume: no resumable state at {out / 'resume' / 'state.pt'}")
+    if st == "empty" and out.is_dir() and any(out.iterdir()) and not (out / "train_config.json").is_file():
+        raise UsageError(f"--out {out}: a folder that holds something other than a train.py run; "
+                         "choose another --out")
+    return "go"
+
+
+def trim_metrics(path: Path, step: int) -> None:
+    """--resume: rows logged after the last resumable state are redone, so drop them."""
+    rows = path.read_text().splitlines() if path.is_file() else []
+    D.write_atomic(path, "".join(r + "\n" for r in rows if r.strip() and json.loads(r).get("step", 0) <= step))
 
 
 def micro_batches(encoded: list[dict], global_bs: int, seed: int, skip: int):
@@ -247,13 +313,16 @@ def ensure_tokenizer(data_dir: Path, out_path: Path, vocab_size: int, seed: int 
     if out_path.is_file():
         return D.Tokenizer(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    corpus = out_path.with_name("tokenizer_corpus.txt")
+    corpus = out_path.with_name(out_path.stem + "_corpus.txt")
     lines = []  # the text the model sees: Alpaca examples inside the prompt template (so it is cheap)
     for f in sorted((data_dir / "alpaca").glob("alpaca_*.json")):
         lines += [D.format_prompt(ex["instruction"], ex["input"]) + " " + ex["output"] for ex in D.read_alpaca(f)]
     D.write_atomic(corpus, "\n".join(x.replace("\n", " ") for x in lines) + "\n")
     files = sorted(str(p) for p in (data_dir / "pretrain").glob("*.txt")) + [str(corpus)]
-    return D.Tokenizer.train(files, out_path, vocab_size, seed)
+    try:
+        return D.Tokenizer.train(files, out_path, vocab_size, seed)
+    finally:
+        corpus.unlink(missing_ok=True)
 
 
 def ensure_base(data_dir: str | Path = "runs/world", out: str | Path = "runs/base", distributed: bool = False,
@@ -296,72 +365,53 @@ def sft_examples(cfg: TrainConfig, tok: D.Tokenizer) -> list[dict]:
     return encoded
 
 
-# ----------------------------------------------------------------------------- device and model
-# Stated dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from NVIDIA's data sheets; first match wins.
-GPU_BF16_PEAK = (("H100 PCIe", 756.0), ("H100", 989.4), ("H200", 989.4), ("A100", 312.0))
-
-
-def stated_bf16_peak(gpu_name: str) -> float | None:
-    """The data-sheet dense bf16 TFLOP/s of a GPU named like torch.cuda.get_device_name, None if unknown
-    (first match wins, so "H100 PCIe" is looked for before "H100")."""
-    return next((p for k, p in GPU_BF16_PEAK if k in gpu_name), None)
-
-
-def pick_device(cfg: TrainConfig, local_rank: int) -> tuple[torch.device, torch.dtype | None, float, str]:
-    """Device, autocast dtype (None = fp32), the peak FLOP/s used for MFU, and a line saying why."""
-    cuda = torch.cuda.is_available() if cfg.device == "auto" else cfg.device == "cuda"
-    if cuda:
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        name = cfg.dtype if cfg.dtype != "auto" else ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
-        gpu = torch.cuda.get_device_name(device)
-        stated = stated_bf16_peak(gpu)
-        peak = cfg.peak_tflops or stated or 100.0
-        why = f"{gpu}, TF32 on, " + (f"peak {peak:g} TFLOP/s" if cfg.peak_tflops or stated
-                                     else "unknown GPU: MFU against an assumed 100 TFLOP/s (set --peak-tflops)")
+# ----------------------------------------------------------------------------- model
+def model_config(cfg: TrainConfig, tok: D.Tokenizer, base: Path | None) -> LlamaConfig:
+    """The architecture to train: the base's config.json, else --arch with the tokenizer's vocabulary.
+    A tokenizer with more pieces than the model has embeddings is refused here, not at the first lookup."""
+    if base is not None:
+        try:
+            mc = LlamaConfig.from_json(base / "config.json")
+        except (ValueError, TypeError) as e:
+            raise UsageError(f"--base {base}: {e}") from None
+    elif cfg.arch in PRESETS:
+        mc = dataclasses.replace(PRESETS[cfg.arch], vocab_size=tok.vocab_size)
     else:
-        device = torch.device("cpu")
-        torch.set_num_threads(cfg.threads)
-        name = cfg.dtype if cfg.dtype != "auto" else CPU_AUTO_DTYPE
-        ghz = cpu_ghz()
-        flops_per_cycle = 128 if name == "bf16" else 64  # AVX-512 FMA: 2 x 16 fp32 lanes x 2; bf16 dot: x2
-        peak = cfg.peak_tflops or cfg.threads * flops_per_cycle * ghz / 1e3
-        why = f"{cfg.threads} threads, stated peak {cfg.threads} x {flops_per_cycle} FLOP/cycle x {ghz:.2f} GHz"
-    amp = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
-    if amp is torch.float16 and device.type == "cpu":
-        raise UsageError("--dtype fp16 needs CUDA; use bf16 or fp32 on the CPU")
-    return device, amp, peak * 1e12, f"device {device}, {name} autocast ({why})"
+        try:
+            mc = LlamaConfig.from_json(cfg.arch)
+        except (ValueError, TypeError) as e:
+            raise UsageError(f"--arch {cfg.arch}: {e}") from None
+        mc = dataclasses.replace(mc, vocab_size=tok.vocab_size)
+    if tok.vocab_size > mc.vocab_size:
+        raise UsageError(f"{tok.path}: {tok.vocab_size} tokenizer pieces but the model has {mc.vocab_size} "
+                         "embeddings; use the tokenizer the model was trained with")
+    return mc
 
 
-def cpu_ghz() -> float:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("cpu MHz"):
-                return float(line.split(":")[1]) / 1e3
-    except OSError:
-        pass
-    return 2.5
-
-
-def build_model(cfg: TrainConfig, tok: D.Tokenizer, base: Path | None, frozen_dtype=None) -> Llama:
-    if base is not None:  # fp32 master weights; a frozen LoRA base may stay in the autocast dtype
+def build_model(cfg: TrainConfig, mc: LlamaConfig, base: Path | None, frozen_dtype=None) -> Llama:
+    if base is None:
+        return Llama(mc)
+    try:  # fp32 master weights; a frozen LoRA base may stay in the autocast dtype
         return Llama.from_pretrained(base, dtype=frozen_dtype if cfg.lora else torch.float32).train()
-    if cfg.arch in PRESETS:
-        p = PRESETS[cfg.arch]
-        mc = dataclasses.replace(p, vocab_size=tok.vocab_size) if isinstance(p, LlamaConfig) \
-            else LlamaConfig(**{**p, "vocab_size": tok.vocab_size})
-    elif Path(cfg.arch).is_file():
-        mc = LlamaConfig.from_json(cfg.arch)
-    else:
-        raise UsageError(f"--arch {cfg.arch!r}: expected one of {', '.join(PRESETS)} or a config.json")
-    return Llama(mc)
+    except (ValueError, OSError) as e:
+        raise UsageError(f"--base {base}: {e}") from None
 
 
-def lora_config(cfg: TrainConfig):
-    import lora as L
-    targets = tuple(L.ALL_LINEAR) if cfg.lora_targets == "all" else tuple(cfg.lora_targets.split(","))
-    return L.LoraConfig(r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, target_modules=targets)
+def wrap(raw: Llama, cfg: TrainConfig, device: torch.device, local: int, world: int) -> torch.nn.Module:
+    """FSDP2 (fully_shard: each block's parameters sharded across ranks, gathered for its forward and
+    backward) or DDP (whole replicas, gradients all-reduced) under torchrun; the plain model alone."""
+    if cfg.fsdp:
+        for block in raw.model.layers:
+            fully_shard(block)
+        return fully_shard(raw)
+    if world > 1:
+        return torch.nn.parallel.DistributedDataParallel(raw, device_ids=[local] if device.type == "cuda" else None)
+    return raw
+
+
+def lora_config(cfg: TrainConfig) -> lora.LoraConfig:
+    targets = tuple(lora.ALL_LINEAR) if cfg.lora_targets == "all" else tuple(cfg.lora_targets.split(","))
+    return lora.LoraConfig(r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, target_modules=targets)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
@@ -405,35 +455,47 @@ RESUME_FREE = {"resume", "overwrite", "reuse", "stop_after", "progress", "sample
                "save_every", "threads", "peak_tflops", "compile"}
 
 
-def save_state(path: Path, raw: torch.nn.Module, opt, scaler, step: int, consumed: int, cfg: TrainConfig,
-               world: int, master: bool) -> None:
-    """Everything --resume needs; only trainable weights (all of them unless --lora)."""
+def save_state(path: Path, model: torch.nn.Module, opt, scaler, step: int, consumed: int, loss: float,
+               cfg: TrainConfig, world: int, master: bool) -> None:
+    """Everything --resume needs; only trainable weights (all of them unless --lora). Under FSDP the
+    shards are gathered into full tensors first, so a state loads whatever the number of processes."""
     rngs = [None] * world
     if world > 1:
         dist.all_gather_object(rngs, rng_state())
     else:
         rngs = [rng_state()]
+    full = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    model_sd = get_model_state_dict(model, options=full)
+    opt_sd = get_optimizer_state_dict(model, opt, options=full)
     if master:
-        model_sd = {k: v for k, v in raw.state_dict().items() if not cfg.lora or "lora_" in k}
+        model_sd = {k: v for k, v in model_sd.items() if not cfg.lora or "lora_" in k}
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_save(dict(model=model_sd, optimizer=opt.state_dict(), scaler=scaler.state_dict() if scaler else None,
-                         step=step, micro_batches_consumed=consumed, rng=rngs, config=dataclasses.asdict(cfg)), path)
+        atomic_save(dict(model=model_sd, optimizer=opt_sd, scaler=scaler.state_dict() if scaler else None,
+                         step=step, micro_batches_consumed=consumed, loss=loss, rng=rngs,
+                         config=dataclasses.asdict(cfg)), path)
+    if world > 1:
+        dist.barrier()
 
 
-def load_state(path: Path, raw: torch.nn.Module, opt, scaler, cfg: TrainConfig, rank: int) -> tuple[int, int]:
-    state = torch.load(path, map_location="cpu", weights_only=False)
+def load_state(path: Path, model: torch.nn.Module, opt, scaler, cfg: TrainConfig,
+               rank: int) -> tuple[int, int, float]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # a truncated or foreign file: pickle, zip and EOF errors all end here
+        raise UsageError(f"{path}: unreadable resumable state ({type(e).__name__}: {e}); "
+                         "pass --overwrite to start again") from None
     old, new = state["config"], dataclasses.asdict(cfg)
     diff = [k for k in new if k not in RESUME_FREE and old.get(k) != new[k]]
     if diff:
         raise UsageError(f"--resume: flags differ from the killed run in {path}: "
                          + ", ".join(f"--{k.replace('_', '-')} {old.get(k)} -> {new[k]}" for k in diff))
-    missing, unexpected = raw.load_state_dict(state["model"], strict=not cfg.lora)
-    assert not unexpected and not any("lora_" in k for k in missing), (missing, unexpected)
-    opt.load_state_dict(state["optimizer"])
+    opts = StateDictOptions(full_state_dict=True, strict=not cfg.lora)
+    set_model_state_dict(model, state["model"], options=opts)
+    set_optimizer_state_dict(model, opt, state["optimizer"], options=opts)
     if scaler is not None and state["scaler"] is not None:
         scaler.load_state_dict(state["scaler"])
     set_rng_state(state["rng"][rank])
-    return state["step"], state["micro_batches_consumed"]
+    return state["step"], state["micro_batches_consumed"], state.get("loss", float("nan"))
 
 
 def clear_run(out: Path) -> None:
@@ -446,22 +508,26 @@ def clear_run(out: Path) -> None:
 
 
 def export(raw: torch.nn.Module, cfg: TrainConfig, tok_path: Path, out: Path, base: Path | None) -> None:
-    """HF folder: each file written into a temp folder first, then renamed into `out`."""
+    """HF folder: each file written into a temp folder first, then renamed into `out` (the temp folder
+    is removed if anything fails, so a full disk does not stay full)."""
     tmp = out / f".export.tmp{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    if cfg.lora:
-        import lora as L
-        L.save_adapter(raw, tmp / "adapter", lora_config(cfg), str(base))
-        L.unload_lora(raw)  # merged into plain nn.Linear weights: a standard HF folder
-    raw.save_pretrained(tmp)
-    if tok_path.resolve() != (out / "tokenizer.model").resolve():
-        shutil.copyfile(tok_path, tmp / "tokenizer.model")
-    for f in tmp.iterdir():
-        if f.is_dir():
-            shutil.rmtree(out / f.name, ignore_errors=True)
-        os.replace(f, out / f.name)
-    tmp.rmdir()
+    try:
+        if cfg.lora:
+            lora.save_adapter(raw, tmp / "adapter", lora_config(cfg), str(base))
+            lora.unload_lora(raw)  # merged into plain nn.Linear weights: a standard HF folder
+        raw.save_pretrained(tmp)
+        if tok_path.resolve() != (out / "tokenizer.model").resolve():
+            shutil.copyfile(tok_path, tmp / "tokenizer.model")
+        for f in tmp.iterdir():
+            if f.is_dir():
+                shutil.rmtree(out / f.name, ignore_errors=True)
+            os.replace(f, out / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if tok_path.name.startswith(f".{out.name}."):  # a pretraining run's tokenizer, trained aside
+        tok_path.unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -482,7 +548,12 @@ def forward_backward(model, raw: Llama, batches: list[list[dict]], pad_id: int, 
         idx, targets = mb["idx"].to(device), mb["targets"].to(device)
         # no attention mask: padding is on the right, so causal attention never lets a real
         # token see a pad, and pad positions carry target -100
-        sync = model.no_sync() if world > 1 and i < len(batches) - 1 else contextlib.nullcontext()
+        last = i == len(batches) - 1
+        sync = contextlib.nullcontext()
+        if hasattr(model, "set_requires_gradient_sync"):  # FSDP2: reduce-scatter only after the last
+            model.set_requires_gradient_sync(last)
+        elif world > 1 and not last:                       # DDP: all-reduce only after the last
+            sync = model.no_sync()
         with sync:
             with autocast():
                 _, loss = model(idx, targets, reduction="sum")
@@ -496,42 +567,26 @@ def forward_backward(model, raw: Llama, batches: list[list[dict]], pad_id: int, 
     return loss_sum.item() / n_tok, n_in, flops_tok
 
 
-def train(cfg: TrainConfig, distributed: bool = True) -> Path:
-    """Train as configured; return the finished checkpoint folder (or `out` after --stop-after).
-    Under torchrun every rank calls this; distributed=False trains in this process alone."""
-    cfg = validate(cfg)
-    rank, world, local, own_pg = setup_dist(cfg) if distributed else (0, 1, 0, False)
-    master = rank == 0
-    device, amp, peak, why = pick_device(cfg, local)
-    peak *= world  # MFU of the whole job: every process's peak
-    out = Path(cfg.out)
-    st = status(out)
-    if st == "finished" and cfg.reuse and not cfg.overwrite:
-        return out
-    if st == "finished" and not cfg.overwrite:
-        raise UsageError(f"--out {out}: holds a finished run; pass --overwrite to replace it")
-    if st == "unfinished" and not (cfg.resume or cfg.overwrite):
-        raise UsageError(f"--out {out}: holds an unfinished run; pass --resume to continue or --overwrite")
-    if cfg.resume and st != "unfinished":
-        raise UsageError(f"--resume: no resumable state at {out / 'resume' / 'state.pt'}")
-    if cfg.fsdp and (cfg.lora or cfg.resume or device.type != "cuda"):
-        raise UsageError("--fsdp is for full fine-tuning on several GPUs, without --lora or --resume")
-
+def prepare(cfg: TrainConfig, rank: int, world: int) -> tuple[Path | None, Path, D.Tokenizer, list[dict]]:
+    """Everything the run reads, checked before anything in --out is touched: the world (written when
+    missing), the base (pretrained when missing), the tokenizer and the tokenized examples."""
     def once(fn):  # rank 0 does the cached work first, the others then find it done
-        if master:
-            r = fn()
+        r = fn() if rank == 0 else None
         if world > 1:
             dist.barrier()
-        return r if master else fn()
+        return r if rank == 0 else fn()
 
     if cfg.data == TrainConfig.data:
         once(lambda: ensure_world(cfg.data))
     check_data(cfg)
-    if master and cfg.overwrite:
-        clear_run(out)
-    if cfg.recipe == "pretrain":
+    out = Path(cfg.out)
+    if cfg.recipe == "pretrain":  # the tokenizer is part of the run: trained aside, renamed in at export
         base, tok_path = None, out / "tokenizer.model"
-        once(lambda: ensure_tokenizer(Path(cfg.data), tok_path, cfg.vocab_size, cfg.seed))
+        if not tok_path.is_file() or cfg.overwrite:
+            tok_path = out.with_name(f".{out.name}.tokenizer.model")
+            if cfg.overwrite and rank == 0:
+                tok_path.unlink(missing_ok=True)
+            once(lambda: ensure_tokenizer(Path(cfg.data), tok_path, cfg.vocab_size, cfg.seed))
     else:
         inherit = {k: getattr(cfg, k) for k in ("seed", "device", "dtype", "threads", "progress", "log_every")}
         base = Path(cfg.base) if cfg.base else once(lambda: ensure_base(cfg.data, cfg.base_out, **inherit))
@@ -539,19 +594,51 @@ def train(cfg: TrainConfig, distributed: bool = True) -> Path:
         if not tok_path.is_file():
             raise UsageError(f"--base {base}: no tokenizer.model there")
     tok = D.Tokenizer(tok_path)
+    encoded = pretrain_examples(Path(cfg.data), tok, cfg.max_len) if cfg.recipe == "pretrain" \
+        else sft_examples(cfg, tok)
+    return base, tok_path, tok, encoded
+
+
+def decide_runtime(cfg: TrainConfig, mc: LlamaConfig, local: int, world: int) -> DV.Runtime:
+    """device.decide at this model's matmul shapes; under torchrun every rank takes rank 0's choice."""
+    try:
+        rt = DV.decide(cfg.device, cfg.dtype, cfg.threads, (mc.hidden_size, mc.intermediate_size), local,
+                       cfg.peak_tflops)
+        if world > 1 and rt.device.type == "cpu":
+            choice = [(rt.dtype, rt.threads)]
+            dist.broadcast_object_list(choice, src=0)
+            if choice[0] != (rt.dtype, rt.threads):
+                rt = DV.decide("cpu", choice[0][0], choice[0][1], (mc.hidden_size, mc.intermediate_size),
+                               local, cfg.peak_tflops)
+    except DV.DeviceError as e:
+        raise UsageError(str(e)) from None
+    return rt
+
+
+def train(cfg: TrainConfig, distributed: bool = True) -> Path:
+    """Train as configured; return the finished checkpoint folder (or `out` after --stop-after).
+    Under torchrun every rank calls this; distributed=False trains in this process alone."""
+    cfg = validate(cfg)
+    out = Path(cfg.out)
+    if check_out(cfg, out) == "reuse":
+        return out
+    rank, world, local, own_pg = setup_dist(cfg) if distributed else (0, 1, 0, False)
+    master = rank == 0
+    base, tok_path, tok, encoded = prepare(cfg, rank, world)
+    mc = model_config(cfg, tok, base)
+    rt = decide_runtime(cfg, mc, local, world)
+    device, amp, peak = rt.device, rt.amp, rt.peak_flops * world  # MFU of the whole job: every process's peak
+    torch.manual_seed(cfg.seed)  # the same init (scratch weights, LoRA A) on every rank and every run
+    model = build_model(cfg, mc, base, amp if device.type == "cuda" else torch.float32)
+    if master and cfg.overwrite:  # every input has been read and checked: only now is the old run removed
+        clear_run(out)
     if master:
         out.mkdir(parents=True, exist_ok=True)
         D.write_atomic(out / "train_config.json", json.dumps({**dataclasses.asdict(cfg), "status": "running",
                                                             "base": str(base), "world_size": world}, indent=2))
-
-    encoded = pretrain_examples(Path(cfg.data), tok, cfg.max_len) if cfg.recipe == "pretrain" \
-        else sft_examples(cfg, tok)
-    torch.manual_seed(cfg.seed)  # the same init (scratch weights, LoRA A) on every rank and every run
-    model = build_model(cfg, tok, base, amp if device.type == "cuda" else torch.float32)
     if cfg.lora:
-        import lora as L
-        L.inject_lora(model, lora_config(cfg))
-        L.freeze_base(model)
+        lora.inject_lora(model, lora_config(cfg))
+        lora.freeze_base(model)
     model.gradient_checkpointing = cfg.grad_ckpt
     raw = model.to(device)
     torch.manual_seed(cfg.seed + rank)  # dropout differs per rank; init above did not
@@ -564,101 +651,33 @@ def train(cfg: TrainConfig, distributed: bool = True) -> Path:
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch / ga))
     warmup = math.ceil(cfg.warmup_ratio * total)
     n_params, n_train = raw.num_params(), sum(p.numel() for p in raw.parameters() if p.requires_grad)
-    if cfg.fsdp:  # one FSDP unit per decoder block: one block's full weights in memory at a time
-        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
-        from torch.distributed.fsdp.wrap import ModuleWrapPolicy
-        from model import Block
-        model = FSDP(model, use_orig_params=True, device_id=device, auto_wrap_policy=ModuleWrapPolicy({Block}))
-    elif world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local] if device.type == "cuda" else None)
+    model = wrap(raw, cfg, device, local, world)
     optimizer = make_optimizer(model, cfg, device)
-    scaler = torch.amp.GradScaler("cuda") if amp is torch.float16 else None
-    step = consumed = 0
+    scaler = torch.amp.GradScaler(device.type) if amp is torch.float16 else None
+    step, consumed, loss = 0, 0, float("nan")
     if cfg.resume:
-        step, consumed = load_state(out / "resume" / "state.pt", raw, optimizer, scaler, cfg, rank)
+        step, consumed, loss = load_state(out / "resume" / "state.pt", model, optimizer, scaler, cfg, rank)
     if cfg.compile:
         model = torch.compile(model)
-    autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp else contextlib.nullcontext
-
     if master:
         what = {"muit": cfg.langs, "pretrain": "", "alpaca": "en"}.get(cfg.recipe, cfg.lang)
-        print(f"train: {cfg.recipe} {what} -> {out} | {why}")
+        print(f"train: {cfg.recipe} {what} -> {out} | {rt.why}")
         print(f"train: {len(encoded)} examples, {per_epoch} micro-batches/epoch of {gbs} x {ga} accumulation, "
-              f"{total} steps (warmup {warmup}), {world} process(es), "
+              f"{total} steps (warmup {warmup}), {world} process(es){', FSDP' if cfg.fsdp else ''}, "
               f"{n_params / 1e6:.2f}M params, {n_train / 1e6:.2f}M trainable")
         if cfg.resume:
             print(f"train: resumed at step {step}")
-    if master and cfg.resume:  # rows logged after the last resumable state are redone: drop them
-        mpath = out / "metrics.jsonl"
-        rows = mpath.read_text().splitlines() if mpath.is_file() else []
-        D.write_atomic(mpath, "".join(r + "\n" for r in rows if r.strip() and json.loads(r).get("step", 0) <= step))
-    metrics = open(out / "metrics.jsonl", "a") if master else None
-    bar = tqdm(total=total, initial=step, disable=not (master and cfg.progress), desc=cfg.recipe, leave=False)
-    stream = micro_batches(encoded, gbs, cfg.seed, consumed)
-    last_saved, t_log, tok_log, wall0, tok_all, t_all = step, time.time(), 0, time.time(), 0, 0.0
-    flops_tok, loss_val = 0.0, float("nan")
+            trim_metrics(out / "metrics.jsonl", step)
+    loop = Loop(cfg, model, raw, optimizer, scaler, rt, tok.pad_id, rank, world, out, total, warmup, peak)
     try:
-        while step < total:
-            lr = get_lr(step, total, cfg.lr, warmup, cfg.min_lr_ratio)
-            for g in optimizer.param_groups:
-                g["lr"] = lr
-            batches = [next(stream)[1] for _ in range(ga)]
-            consumed += ga
-            loss_val, n_in, flops_tok = forward_backward(model, raw, batches, tok.pad_id, device, autocast, scaler,
-                                                         rank, world)
-            if scaler:
-                scaler.unscale_(optimizer)
-            clip = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
-            gnorm = float(model.clip_grad_norm_(clip) if cfg.fsdp else
-                          torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], clip))
-            if not math.isfinite(loss_val) or (scaler is None and not math.isfinite(gnorm)):
-                raise NonFiniteLoss(f"non-finite loss {loss_val} / grad norm {gnorm} at step {step + 1}; stopped. "
-                                    f"Last good resumable state: {out / 'resume' / 'state.pt'} (step {last_saved}). "
-                                    "Try a lower --lr, --dtype fp32 or --grad-clip 1.")
-            if scaler:
-                scaler.step(optimizer)  # skips the step when fp16 gradients overflowed
-                scaler.update()
-            else:
-                optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            tok_log += n_in
-            bar.update(1)
-            if step % cfg.log_every == 0 or step == total:
-                dt = time.time() - t_log
-                tps = tok_log / dt
-                row = dict(step=step, loss=round(loss_val, 5), lr=lr, grad_norm=round(gnorm, 4),
-                           tokens_per_s=round(tps, 1), mfu=round(tps * flops_tok / peak, 5),
-                           elapsed_s=round(time.time() - wall0, 2))
-                tok_all, t_all = tok_all + tok_log, t_all + dt
-                t_log, tok_log = time.time(), 0
-                if master:
-                    metrics.write(json.dumps(row) + "\n")
-                    metrics.flush()
-                    tqdm.write(f"step {step}/{total} loss {loss_val:.4f} lr {lr:.2e} gnorm {gnorm:.2f} "
-                               f"tok/s {tps:.0f} mfu {100 * row['mfu']:.2f}%")
-            if (step % cfg.save_every == 0 or step == cfg.stop_after) and not cfg.fsdp:
-                save_state(out / "resume" / "state.pt", raw, optimizer, scaler, step, consumed, cfg, world, master)
-                last_saved = step
-                t_log = time.time()  # checkpoint time is not training time
-            if step == cfg.stop_after:
-                break
+        step, summary = loop.run(step, micro_batches(encoded, gbs, cfg.seed, consumed), consumed, ga, loss)
     except torch.OutOfMemoryError as e:
-        raise RuntimeError(f"CUDA out of memory ({e}). Reduce memory with --batch-size (and raise --grad-accum), "
-                           "--max-len, --grad-ckpt, --lora, --fsdp (several GPUs) or --dtype bf16") from None
-    finally:
-        bar.close()
-        if metrics:
-            metrics.close()
+        raise RuntimeError(oom_message(e)) from None
     if step < total:  # --stop-after: left as a killed run would be, resumable
         if own_pg:
             dist.destroy_process_group()
         return out
-    tps_all = tok_all / max(t_all, 1e-9)
-    summary = dict(final_loss=loss_val, steps=step, wall_s=round(time.time() - wall0, 1),
-                   tokens_per_s=round(tps_all, 1), mfu=round(tps_all * flops_tok / peak, 5), peak_flops=peak)
     if cfg.fsdp:  # gather the full weights (every rank takes part) into a plain model on rank 0
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
         full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
         if master:
             raw = Llama(raw.config)
@@ -668,11 +687,12 @@ def train(cfg: TrainConfig, distributed: bool = True) -> Path:
         export(raw, cfg, tok_path, out, base)
         D.write_atomic(out / "train_config.json", json.dumps({**dataclasses.asdict(cfg), "status": "finished",
                                                             "base": str(base), "world_size": world,
-                                                            "summary": summary}, indent=2))
+                                                            "summary": summary}, indent=2, allow_nan=False))
         shutil.rmtree(out / "resume", ignore_errors=True)  # the export supersedes it (7B: ~84 GB of Adam state)
-        print(f"train: done in {summary['wall_s']} s, {tps_all:.0f} tok/s, MFU {100 * summary['mfu']:.2f}%")
+        print(f"train: done in {summary['wall_s']} s, {summary['tokens_per_s']:.0f} tok/s, "
+              f"MFU {100 * summary['mfu']:.2f}%")
         if cfg.samples and cfg.recipe != "pretrain":
-            report(raw, cfg, tok, encoded, device, amp, out)
+            report(raw, cfg, tok, encoded, rt, out)
     if world > 1:
         dist.barrier()
     if own_pg:
@@ -680,9 +700,95 @@ def train(cfg: TrainConfig, distributed: bool = True) -> Path:
     return out
 
 
+class Loop:
+    """The optimizer loop: schedule, gradients, clip, step, log, save. `run` returns (step, summary)."""
+
+    def __init__(self, cfg, model, raw, optimizer, scaler, rt, pad_id, rank, world, out, total, warmup, peak):
+        self.cfg, self.model, self.raw, self.opt, self.scaler, self.rt = cfg, model, raw, optimizer, scaler, rt
+        self.pad_id, self.rank, self.world, self.out = pad_id, rank, world, out
+        self.total, self.warmup, self.peak = total, warmup, peak
+
+    def run(self, step: int, stream, consumed: int, ga: int, loss_val: float) -> tuple[int, dict]:
+        cfg, model, optimizer, scaler, master = self.cfg, self.model, self.opt, self.scaler, self.rank == 0
+        state_path = self.out / "resume" / "state.pt"
+        metrics = open(self.out / "metrics.jsonl", "a") if master else None
+        bar = tqdm(total=self.total, initial=step, disable=not (master and cfg.progress), desc=cfg.recipe, leave=False)
+        last_saved, t_log, tok_log, wall0, tok_all, t_all = step, time.time(), 0, time.time(), 0, 0.0
+        flops_tok = self.raw.flops_per_token(cfg.max_len)  # replaced by the real length after a step
+        try:
+            while step < self.total:
+                lr = get_lr(step, self.total, cfg.lr, self.warmup, cfg.min_lr_ratio)
+                for g in optimizer.param_groups:
+                    g["lr"] = lr
+                batches = [next(stream)[1] for _ in range(ga)]
+                consumed += ga
+                loss_val, n_in, flops_tok = forward_backward(model, self.raw, batches, self.pad_id, self.rt.device,
+                                                             self.rt.autocast, scaler, self.rank, self.world)
+                if scaler:
+                    scaler.unscale_(optimizer)
+                gnorm = clip_grad_norm(model, cfg.grad_clip)
+                if not math.isfinite(loss_val) or (scaler is None and not math.isfinite(gnorm)):
+                    raise NonFiniteLoss(f"non-finite loss {loss_val} / grad norm {gnorm} at step {step + 1}; stopped. "
+                                        f"Last good resumable state: {state_path} (step {last_saved}). "
+                                        "Try a lower --lr, --dtype fp32 or --grad-clip 1.")
+                if scaler:
+                    scaler.step(optimizer)  # skips the step when fp16 gradients overflowed
+                    scaler.update()
+                else:
+                    optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                tok_log += n_in
+                bar.update(1)
+                if step % cfg.log_every == 0 or step == self.total:
+                    dt = time.time() - t_log
+                    tps = tok_log / dt
+                    row = dict(step=step, loss=round(loss_val, 5), lr=lr, grad_norm=round(gnorm, 4),
+                               tokens_per_s=round(tps, 1), mfu=round(tps * flops_tok / self.peak, 5),
+                               elapsed_s=round(time.time() - wall0, 2))
+                    tok_all, t_all = tok_all + tok_log, t_all + dt
+                    t_log, tok_log = time.time(), 0
+                    if master:
+                        metrics.write(json.dumps(row) + "\n")
+                        metrics.flush()
+                        tqdm.write(f"step {step}/{self.total} loss {loss_val:.4f} lr {lr:.2e} gnorm {gnorm:.2f} "
+                                   f"tok/s {tps:.0f} mfu {100 * row['mfu']:.2f}%")
+                # the last step is saved too: if the export then fails (disk full), --resume redoes only the export
+                if step % cfg.save_every == 0 or step == cfg.stop_after or step == self.total:
+                    save_state(state_path, model, optimizer, scaler, step, consumed, loss_val, cfg, self.world, master)
+                    last_saved = step
+                    t_log = time.time()  # checkpoint time is not training time
+                if step == cfg.stop_after:
+                    break
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted at step {step}; the last resumable state is step {last_saved} "
+                              f"({state_path}): continue with --resume") from None
+        finally:
+            bar.close()
+            if metrics:
+                metrics.close()
+        tps_all = tok_all / max(t_all, 1e-9)
+        return step, dict(final_loss=loss_val, steps=step, wall_s=round(time.time() - wall0, 1),
+                          tokens_per_s=round(tps_all, 1), mfu=round(tps_all * flops_tok / self.peak, 5),
+                          peak_flops=self.peak)
+
+
+def clip_grad_norm(model, clip: float) -> float:
+    """Clip the global gradient norm (clip 0: only measure it); FSDP2's DTensor norm made a plain float."""
+    params = [p for p in model.parameters() if p.grad is not None]
+    norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
+    return float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
+
+
+def oom_message(e: Exception) -> str:
+    first = str(e).strip().splitlines()[0] if str(e).strip() else "out of memory"
+    return (f"out of memory ({first}). Reduce memory with --batch-size (and raise --grad-accum), "
+            "--max-len, --grad-ckpt, --lora, --fsdp (several GPUs) or --dtype bf16")
+
+
 # ----------------------------------------------------------------------------- the end-of-run report
 @torch.no_grad()
-def source_losses(model: Llama, encoded: list[dict], pad_id: int, device, amp, n: int = 64, bs: int = 16) -> dict:
+def source_losses(model: Llama, encoded: list[dict], pad_id: int, rt: DV.Runtime, n: int = 64, bs: int = 16) -> dict:
     """Mean loss per target token for each (source, lang) over its first n training examples."""
     groups: dict[str, list[dict]] = {}
     for ex in encoded:
@@ -693,8 +799,8 @@ def source_losses(model: Llama, encoded: list[dict], pad_id: int, device, amp, n
         tot, cnt = 0.0, 0
         for i in range(0, min(n, len(exs)), bs):
             mb = D.make_batch(exs[i:i + bs], pad_id)
-            with torch.autocast(device.type, dtype=amp) if amp else contextlib.nullcontext():
-                _, loss = model(mb["idx"].to(device), mb["targets"].to(device), reduction="sum")
+            with rt.autocast():
+                _, loss = model(mb["idx"].to(rt.device), mb["targets"].to(rt.device), reduction="sum")
             tot, cnt = tot + loss.item(), cnt + int((mb["targets"] != -100).sum())
         res[key] = tot / cnt
     model.train()
@@ -711,9 +817,10 @@ def complete(model: Llama, tok: D.Tokenizer, ex: dict, device, max_new_tokens: i
     return tok.decode(outp[0, len(ids):].tolist()).strip()
 
 
-def report(model: Llama, cfg: TrainConfig, tok: D.Tokenizer, encoded: list[dict], device, amp, out: Path) -> None:
+def report(model: Llama, cfg: TrainConfig, tok: D.Tokenizer, encoded: list[dict], rt: DV.Runtime, out: Path) -> None:
     print(f"model: {out}  (load with Llama.from_pretrained or transformers.AutoModelForCausalLM)")
-    for key, v in source_losses(model, encoded, tok.pad_id, device, amp).items():
+    device = rt.device
+    for key, v in source_losses(model, encoded, tok.pad_id, rt).items():
         print(f"final loss {key:<22} {v:.4f}")
     lang = cfg.langs.split(",")[0] if cfg.recipe == "muit" else cfg.lang
     try:
@@ -740,7 +847,8 @@ def build_parser() -> Parser:
                epilog=__doc__.split("\n\n", 1)[1])
     types = {"int": int, "float": float, "str": str}
     for f in dataclasses.fields(TrainConfig):
-        flag, h = "--" + f.name.replace("_", "-"), f"{f.metadata['help']} (default: {f.default})"
+        flag = "--" + f.name.replace("_", "-")
+        h = f"{f.metadata['help']} (default: {f.default})".replace("%", "%%")  # argparse formats help with %
         if f.type == "bool":
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=h)
         else:
@@ -768,7 +876,13 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, D.DataError) as e:  # bad flag or input file
         print(f"train.py: error: {e}", file=sys.stderr)
         return 2
-    except (NonFiniteLoss, RuntimeError) as e:
+    except Interrupted as e:
+        print(f"train.py: {e}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # before the loop started: nothing of this run is lost
+        print("train.py: interrupted before training started", file=sys.stderr)
+        return 130
+    except (NonFiniteLoss, RuntimeError, OSError) as e:  # OSError: e.g. the disk filled up while saving
         print(f"train.py: {e}", file=sys.stderr)
         return 1
     return 0
