@@ -1,11 +1,19 @@
 """Speed and memory of model.Llama against transformers' LlamaForCausalLM holding the same weights, in one run.
 
-    python bench.py                                  # ~14M config, CPU, 1 thread (~2 min): the README table
-    python bench.py --device cuda --threads 0        # same on a GPU
-    python bench.py --preset tinyllama-1.1b --device cuda --threads 0   # 1B-class: bf16 MFU and memory
+    python bench.py                                  # ~14M config, CPU: the README table
+    python bench.py --device cuda                    # same on a GPU
+    python bench.py --preset tinyllama-1.1b --device cuda   # 1B-class: bf16 MFU and memory
     python bench.py --train-steps 1 --repeats 1 --new-tokens 16   # quick smoke run
     python bench.py --out runs/bench.json            # also write the numbers as JSON
     python bench.py --only eval --no-reference       # one benchmark, ours alone
+    python bench.py --bf16                           # the bf16 rows even where bf16 is emulated (slow)
+    python bench.py --main-job                       # README's first command from an empty folder, timed
+    python bench.py --main-job --main-job-args "--max-steps 5"   # the same with flags for train.py
+
+Device, CPU threads and whether bf16 is native come from device.decide, the decision train.py makes
+(--threads 0: measured), printed with its reasons beside the CPU model and torch's CPU kernel level.
+Where bf16 is emulated (its matmul in that measurement under 1/4 of fp32's) the bf16 rows are
+skipped unless --bf16; --no-bf16 skips them everywhere.
 
 Measures (after --warmup untimed calls, best of --repeats timings; ours and transformers take
 turns within each round, so other load on the machine hits both alike):
@@ -20,22 +28,34 @@ turns within each round, so other load on the machine hits both alike):
                            miniature world written to a temp dir with a tokenizer of the model's vocabulary;
                            transformers runs the same function through a 5-line adapter; weights bf16 on
                            CUDA, fp32 on CPU (evaluate.py's --dtype auto); counts identical answers.
-Peak FLOP/s for MFU: on CPU the best of a --peak-n square torch.matmul timed in this run (fp32 and
-bf16), so MFU says how close a step gets to what this machine's matmul reaches; on CUDA the stated
-dense bf16 peak of the GPU (train.stated_bf16_peak, else measured) for bf16 and the measured fp32 matmul for fp32.
+Peak FLOP/s for MFU: on CPU the best of a --peak-n square torch.matmul timed in this run (fp32, and
+bf16 when its rows run), so MFU says how close a step gets to what this machine's matmul reaches; on
+CUDA the stated dense bf16 peak (device.stated_bf16_peak, else measured) for bf16, the measured fp32 matmul for fp32.
 Peak memory (MB above what was allocated before the benchmark's first warm-up call, which is the
 one measured: activations, gradients, optimizer state, KV cache, not the weights): CUDA
 torch.cuda.max_memory_allocated; CPU the kernel's resident high-water mark (VmHWM, reset through
 /proc/self/clear_refs after returning freed heap with malloc_trim), Linux with glibc only ('-' elsewhere).
 Add a benchmark by writing `make(model, cfg, device, ours) -> (closure, units per call)` and listing it in BENCHES.
+
+--main-job runs `python train.py --lang de` (plus --main-job-args) in an empty temp folder, where it
+writes the world, tokenizer, base and x-LLaMA, and prints the total wall time, the base pretraining's
+and CoIT's steps, wall time and tokens/s (their train_config.json "summary"), the rest (world,
+tokenizer, data, export, samples), the CPU (model, torch's kernel level, the AVX-512/AMX flags that
+decide bf16 speed, cores), torch, and the device line train.py printed.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import ctypes
 import gc
 import json
+import os
+import re
+import shlex
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, fields, replace
@@ -45,9 +65,13 @@ import torch
 import torch.nn.functional as F
 
 import data
+import device
 from evaluate import generate_responses, load_examples
 from model import PRESETS, Llama
-from train import stated_bf16_peak
+
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # the /proc/cpuinfo flags that set fp32/bf16 matmul speed
+MAIN_JOB = ("--lang", "de")  # README's first command: python train.py --lang de
+MAIN_JOB_RUNS = (("base pretraining", "runs/base"), ("CoIT", "runs/x-llama-de"))  # where it writes each phase
 
 
 @dataclass
@@ -65,12 +89,15 @@ class BenchConfig:
     eval_batch: int = 8           # prompts per generate_responses call (evaluate.py's default)
     eval_new_tokens: int = 32     # answer tokens (evaluate.py uses 64 for QA)
     peak_n: int = 2048            # size of the square matmul that measures the peak FLOP/s (x4 on CUDA)
-    device: str = "cpu"           # cpu | cuda | cuda:N
-    threads: int = 1              # torch CPU threads (0: torch's default); 2 on a busy 2-core CPU ran far slower
+    device: str = "cpu"           # cpu | cuda | cuda:N | auto
+    threads: int = 0              # torch CPU threads (0: measured by device.decide)
+    bf16: bool | None = None      # time the bf16 rows (None: only where bf16 is not emulated)
     reference: bool = True        # also time transformers' LlamaForCausalLM with the same weights
     seed: int = 0                 # weights and inputs
     only: str = ""                # comma-separated subset of BENCHES (empty: all)
     out: str = ""                 # optional JSON file for the results
+    main_job: bool = False        # time README's first command instead of the benchmarks
+    main_job_args: str = ""       # more train.py flags for --main-job, e.g. "--max-steps 5"
 
 
 def sync(device):
@@ -138,19 +165,72 @@ def matmul_tflops(device, dtype, n: int, repeats: int = 3) -> float:
     return 2 * n**3 / best / 1e12
 
 
-def peak_tflops(cfg: BenchConfig, device) -> dict:
-    """{"fp32": ..., "bf16": ..., "why": ...}: the peaks that MFU divides by (see the docstring)."""
-    n = cfg.peak_n * (4 if device.type == "cuda" else 1)  # a GPU needs 8192^2 matrices to come near its peak
-    fp32 = matmul_tflops(device, torch.float32, n)
-    if device.type == "cuda":
-        gpu = torch.cuda.get_device_name(device)
-        stated = stated_bf16_peak(gpu)
-        bf16 = stated or matmul_tflops(device, torch.bfloat16, n)
-        why = f"{gpu}: bf16 {'stated dense' if stated else 'measured'} {bf16:g}, fp32 measured {fp32:.1f}"
+def peak_tflops(cfg: BenchConfig, dev, bf16_rows: bool) -> dict:
+    """{"fp32": ..., "bf16": ... (None without bf16 rows), "why": ...}: the peaks MFU divides by (see the docstring)."""
+    n = cfg.peak_n * (4 if dev.type == "cuda" else 1)  # a GPU needs 8192^2 matrices to come near its peak
+    fp32 = matmul_tflops(dev, torch.float32, n)
+    if dev.type == "cuda":
+        gpu = torch.cuda.get_device_name(dev)
+        stated = device.stated_bf16_peak(gpu)
+        bf16 = stated or (matmul_tflops(dev, torch.bfloat16, n) if bf16_rows else None)
+        why = f"{gpu}: " + (f"bf16 {'stated dense' if stated else 'measured'} {bf16:g}, " if bf16 else "") \
+            + f"fp32 measured {fp32:.1f}"
         return {"fp32": fp32, "bf16": bf16, "why": why}
-    bf16 = matmul_tflops(device, torch.bfloat16, n)
-    why = f"measured {n}^3 matmul on {torch.get_num_threads()} threads: fp32 {fp32:.3f}, bf16 {bf16:.3f}"
+    bf16 = matmul_tflops(dev, torch.bfloat16, n) if bf16_rows else None
+    why = (f"measured {n}^3 matmul on {torch.get_num_threads()} threads: fp32 {fp32:.3f}"
+           + (f", bf16 {bf16:.3f}" if bf16_rows else ""))
     return {"fp32": fp32, "bf16": bf16, "why": why}
+
+
+def decide(cfg: BenchConfig, shape: tuple[int, int]) -> tuple[device.Runtime, dict]:
+    """device.decide's device and threads (the decision train.py makes), and the matmul FLOP/s it
+    measured per dtype at the chosen thread count ({} on CUDA, where nothing is measured)."""
+    kind, _, index = cfg.device.partition(":")
+    seen = {}
+
+    def measure(dtype, threads, shape):  # the last call per dtype is at the chosen thread count
+        seen[dtype] = device.matmul_flops(dtype, threads, shape)
+        return seen[dtype]
+    rt = device.decide(kind, "auto", cfg.threads, shape, local_rank=int(index or 0), measure=measure)
+    if rt.device.type == "cuda" and cfg.threads:
+        torch.set_num_threads(cfg.threads)  # decide leaves the CPU threads alone on CUDA
+    return rt, seen
+
+
+def bf16_plan(cfg: BenchConfig, rt: device.Runtime, seen: dict) -> dict:
+    """Is bf16 emulated here (CPU: its matmul under 1/device.EMULATED of fp32's in decide's measurement;
+    CUDA: no native bf16), and do the bf16 rows run (--bf16 / --no-bf16, default: where native)."""
+    if rt.device.type == "cuda":
+        plan = {"emulated": not torch.cuda.is_bf16_supported(including_emulation=False)}
+        what = "on this GPU"
+    else:
+        b, f = seen[torch.bfloat16], seen[torch.float32]
+        plan = {"emulated": b < f / device.EMULATED, "bf16_gflops": b / 1e9, "fp32_gflops": f / 1e9}
+        what = f"on this CPU (matmul {b / 1e9:.1f} GFLOP/s vs fp32 {f / 1e9:.1f})"
+    plan["rows"] = not plan["emulated"] if cfg.bf16 is None else cfg.bf16
+    if plan["emulated"]:
+        print(f"bf16 is emulated {what}: " + ("timing the bf16 rows anyway (--bf16)" if plan["rows"]
+                                              else "bf16 rows skipped (--bf16 times them)"))
+    elif not plan["rows"]:
+        print("bf16 rows skipped (--no-bf16)")
+    return plan
+
+
+def machine() -> dict:
+    """What the figures were measured on: CPU model, torch's CPU kernel level, CPU flags, cores, torch."""
+    flags = None
+    with contextlib.suppress(OSError):
+        line = next((x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("flags")), None)
+        flags = set(line.split(":", 1)[1].split()) if line else None
+    return {"cpu": device.cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu_flags": {f: None if flags is None else f in flags for f in CPU_FLAGS},
+            "cores": device.available_cores(), "torch": torch.__version__}
+
+
+def machine_line(m: dict) -> str:
+    flags = ", ".join(f"{k} {'?' if v is None else 'yes' if v else 'no'}" for k, v in m["cpu_flags"].items())
+    return (f"CPU {m['cpu']} (torch CPU capability {m['cpu_capability']}; {flags}), {m['cores']} cores, "
+            f"torch {m['torch']}")
 
 
 def make_train(amp_dtype):
@@ -276,32 +356,31 @@ def agreement(a, b, prompt_len: int) -> tuple[int, int]:
 
 
 def run_benchmarks(cfg: BenchConfig) -> dict:
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    device = torch.device(cfg.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: CUDA is not available on this machine")
-    torch.manual_seed(cfg.seed)
     mcfg = replace(PRESETS[cfg.preset], vocab_size=cfg.vocab_size or PRESETS[cfg.preset].vocab_size)
-    ours = Llama(mcfg).to(device)
+    rt, seen = decide(cfg, (mcfg.hidden_size, mcfg.intermediate_size))
+    dev, host = rt.device, machine()
+    print(f"device.decide: {rt.why}\n{machine_line(host)}")
+    bf16 = bf16_plan(cfg, rt, seen)
+    torch.manual_seed(cfg.seed)
+    ours = Llama(mcfg).to(dev)
     ref = None
     if cfg.reference:
         try:
-            ref = reference_model(ours, device)
+            ref = reference_model(ours, dev)
         except ImportError:
             print("transformers not importable: timing ours only")
-    peak = peak_tflops(cfg, device)
+    peak = peak_tflops(cfg, dev, bf16["rows"])
     weights_mb = sum(p.numel() * p.element_size() for p in ours.parameters()) / 2**20
-    print(f"device {device} ({torch.get_num_threads()} CPU threads), torch {torch.__version__}, {cfg.preset}: "
-          f"{ours.num_params() / 1e6:.1f}M params ({weights_mb:,.0f} MB fp32 each side), "
-          f"batch {cfg.batch_size} x T {cfg.seq_len}\npeak TFLOP/s for MFU: {peak['why']}")
+    print(f"{cfg.preset}: {ours.num_params() / 1e6:.1f}M params ({weights_mb:,.0f} MB fp32 each side), "
+          f"batch {cfg.batch_size} x T {cfg.seq_len}, {torch.get_num_threads()} CPU threads\n"
+          f"peak TFLOP/s for MFU: {peak['why']}")
     rows = {}
     models = {"ours": ours} if ref is None else {"ours": ours, "transformers": ref}
     for name, (unit, make) in BENCHES.items():
-        if cfg.only and name not in cfg.only.split(","):
+        if (cfg.only and name not in cfg.only.split(",")) or ("bf16" in name and not bf16["rows"]):
             continue
-        made = {k: make(m, cfg, device, k == "ours") for k, m in models.items()}
-        best, mem = time_interleaved({k: fn for k, (fn, _) in made.items()}, cfg, device)
+        made = {k: make(m, cfg, dev, k == "ours") for k, m in models.items()}
+        best, mem = time_interleaved({k: fn for k, (fn, _) in made.items()}, cfg, dev)
         r = {"unit": unit, **{k: made[k][1] / best[k] for k in made}, **{f"mem_{k}_mb": mem[k] for k in made}}
         if name.startswith("train"):
             per_s = peak[name.split("-")[1]] * 1e12
@@ -314,8 +393,9 @@ def run_benchmarks(cfg: BenchConfig) -> dict:
         rows[name] = r
         del made
         print(f"  {name:13s} done: ours {r['ours']:,.1f} {unit}")
-    return {"config": asdict(cfg), "device": str(device), "torch": torch.__version__, "peak_tflops": peak,
-            "weights_mb": weights_mb, "results": rows, "bf16_over_fp32": dtype_ratios(rows)}
+    return {"config": asdict(cfg), "device": str(dev), "device_why": rt.why, "threads": torch.get_num_threads(),
+            **host, "bf16": bf16, "peak_tflops": peak, "weights_mb": weights_mb, "results": rows,
+            "bf16_over_fp32": dtype_ratios(rows)}
 
 
 def dtype_ratios(rows: dict) -> dict:
@@ -344,22 +424,74 @@ def print_table(res: dict):
         print(f"{fam}: bf16 / fp32 speed " + ", ".join(f"{k} {v:.2f}x" for k, v in d.items()))
 
 
+# ----------------------------------------------------------------------------- --main-job
+def run_train(cmd: list[str], cwd: Path) -> str:
+    """Run train.py in cwd, echoing its stdout as it comes (stderr, the progress bar, passes through); its stdout."""
+    lines = []
+    with subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}) as proc:
+        for line in proc.stdout:
+            print(line, end="", flush=True)
+            lines.append(line)
+    if proc.returncode:
+        raise SystemExit(f"bench.py --main-job: train.py exited with status {proc.returncode} (its output is above)")
+    return "".join(lines)
+
+
+def main_job(cfg: BenchConfig) -> dict:
+    """README's first command in an empty temp folder: its wall time in all, each phase's steps, wall
+    time and tokens/s (from the train_config.json summaries), the machine and train.py's device lines."""
+    cmd = [sys.executable, str(Path(__file__).resolve().with_name("train.py")), *MAIN_JOB, *shlex.split(cfg.main_job_args)]
+    with tempfile.TemporaryDirectory(prefix="bench-main-job-") as tmp:
+        t0 = time.perf_counter()
+        out = run_train(cmd, Path(tmp))
+        wall = time.perf_counter() - t0
+        phases = {}
+        for name, run in MAIN_JOB_RUNS:
+            f = Path(tmp) / run / "train_config.json"
+            summary = json.loads(f.read_text()).get("summary") if f.is_file() else None
+            if summary is None:
+                raise SystemExit(f"bench.py --main-job: train.py left no finished {run}/train_config.json "
+                                 f"(check --main-job-args {cfg.main_job_args!r})")
+            phases[name] = {"run": run, **{k: summary[k] for k in ("steps", "wall_s", "tokens_per_s")}}
+    rest = wall - sum(ph["wall_s"] for ph in phases.values())
+    return {"command": " ".join(["python", "train.py", *cmd[2:]]), "wall_s": round(wall, 1), "phases": phases,
+            "rest_s": round(rest, 1), **machine(),
+            "device_lines": [x for x in out.splitlines() if x.startswith("train:") and "device" in x]}
+
+
+def print_main_job(res: dict):
+    print(f"\nmain job: {res['command']}, from an empty folder\n\n| phase | steps | wall s | tokens/s |\n|---|---:|---:|---:|")
+    for name, ph in res["phases"].items():
+        print(f"| {name} ({ph['run']}) | {ph['steps']} | {ph['wall_s']:.1f} | {ph['tokens_per_s']:,.0f} |")
+    print(f"| the rest: world, tokenizer, data, export, samples | | {res['rest_s']:.1f} | |")
+    print(f"| total | | {res['wall_s']:.1f} | |\n\n{machine_line(res)}")
+    print("\n".join(res["device_lines"]))
+
+
+# ----------------------------------------------------------------------------- CLI
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit code 2
+        self.exit(2, f"bench.py: error: {message}\n")
+
+
 def parse_args(argv=None) -> BenchConfig:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = Parser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     helps = {"preset": f"model size, one of {', '.join(PRESETS)}", "vocab_size": "vocabulary size (0: the preset's)",
              "batch_size": "training batch size", "seq_len": "training sequence length",
              "train_steps": "timed training steps per repeat", "warmup": "untimed warm-up runs (>= 1: the first measures memory)",
              "repeats": "timed repeats, best kept", "prompt_len": "generation prompt tokens",
              "new_tokens": "generated tokens", "eval_questions": "XQuAD-style questions in the eval benchmark",
              "eval_batch": "eval prompts per batch", "eval_new_tokens": "eval answer tokens",
-             "peak_n": "matmul size that measures the peak FLOP/s", "device": "cpu, cuda or cuda:N",
-             "threads": "torch CPU threads, 0 = torch default", "seed": "seed for weights and inputs",
-             "out": "write results as JSON here", "reference": "time transformers too",
-             "only": f"comma-separated subset of {', '.join(BENCHES)}"}
+             "peak_n": "matmul size that measures the peak FLOP/s", "device": "cpu, cuda, cuda:N or auto",
+             "threads": "torch CPU threads, 0 = measured by device.decide",
+             "bf16": "time the bf16 rows (default None: only where bf16 is not emulated)",
+             "seed": "seed for weights and inputs", "out": "write results as JSON here",
+             "reference": "time transformers too", "only": f"comma-separated subset of {', '.join(BENCHES)}",
+             "main_job": "time `python train.py --lang de` from an empty temp folder instead of the benchmarks",
+             "main_job_args": "more flags for train.py under --main-job, e.g. '--max-steps 5'"}
     for f in fields(BenchConfig):
         flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool":
+        if f.type.startswith("bool"):
             p.add_argument(flag, default=f.default, action=argparse.BooleanOptionalAction, help=helps[f.name])
         else:
             typ = {"int": int, "str": str}[f.type]
@@ -374,20 +506,35 @@ def parse_args(argv=None) -> BenchConfig:
     for name in ("batch_size", "seq_len", "train_steps", "warmup", "repeats", "prompt_len", "new_tokens",
                  "eval_questions", "eval_batch", "eval_new_tokens", "peak_n"):
         if getattr(cfg, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1")
+            p.error(f"--{name.replace('_', '-')} {getattr(cfg, name)}: must be >= 1")
     if cfg.vocab_size < 0:
-        p.error("--vocab-size must be >= 0")
+        p.error(f"--vocab-size {cfg.vocab_size}: must be >= 0")
+    if cfg.threads < 0:
+        p.error(f"--threads {cfg.threads}: expected 0 (measured by device.decide) or a positive count")
+    if not re.fullmatch(r"cpu|auto|cuda(:\d+)?", cfg.device):
+        p.error(f"--device {cfg.device!r}: expected cpu, cuda, cuda:N or auto")
+    if cfg.main_job_args and not cfg.main_job:
+        p.error("--main-job-args: only used with --main-job")
+    try:
+        shlex.split(cfg.main_job_args)
+    except ValueError as e:
+        p.error(f"--main-job-args {cfg.main_job_args!r}: {e}")
     return cfg
 
 
-def main(argv=None):
+def main(argv=None) -> int:
     cfg = parse_args(argv)
-    res = run_benchmarks(cfg)
-    print_table(res)
+    try:
+        res = main_job(cfg) if cfg.main_job else run_benchmarks(cfg)
+    except device.DeviceError as e:  # a --device/--threads this machine cannot honour
+        print(f"bench.py: error: {e}", file=sys.stderr)
+        return 2
+    (print_main_job if cfg.main_job else print_table)(res)
     if cfg.out:
         data.write_atomic(cfg.out, json.dumps(res, indent=2) + "\n")
         print(f"wrote {cfg.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -33,6 +33,7 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}  # the torch spellings, accepted too
 BF16_MARGIN = 1.3     # bf16 must beat fp32 by this factor to be chosen: "clearly faster", not noise
 THREADS_MARGIN = 1.2  # all cores must beat one thread by this factor
+EMULATED = 4          # bf16 this many times slower than fp32: no bf16 hardware, torch emulates it
 # Stated dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from NVIDIA's data sheets; first match wins.
 GPU_BF16_PEAK = (("H100 PCIe", 756.0), ("H100", 989.4), ("H200", 989.4), ("A100", 312.0))
 
@@ -177,10 +178,10 @@ def _decide_cpu(dtype: str, threads: int, shape, peak_tflops, measure) -> Runtim
         bf16 = measure(torch.bfloat16, threads, shape)
     if dtype == "auto":
         dtype = "bf16" if bf16 > BF16_MARGIN * fp32 else "fp32"
-        verdict = "faster" if dtype == "bf16" else ("emulated, slower" if bf16 < fp32 / 4 else "not clearly faster")
+        verdict = "faster" if dtype == "bf16" else ("emulated, slower" if bf16 < fp32 / EMULATED else "not clearly faster")
         notes.append(f"{dtype}: bf16 matmul {bf16 / 1e9:.1f} GFLOP/s vs fp32 {fp32 / 1e9:.1f} ({verdict})")
     else:
-        emulated = bf16 is not None and fp32 is not None and bf16 < fp32 / 4
+        emulated = bf16 is not None and fp32 is not None and bf16 < fp32 / EMULATED
         notes.append(f"{dtype} (--dtype)" + (f", although bf16 is emulated here: {bf16 / 1e9:.1f} GFLOP/s vs "
                                              f"fp32 {fp32 / 1e9:.1f}" if emulated else ""))
     peak = peak_tflops * 1e12 if peak_tflops else (bf16 if dtype == "bf16" else fp32)
