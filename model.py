@@ -353,6 +353,13 @@ class Llama(nn.Module):
         decode: "dynamic" (cache grows step by step), "static" (fixed shapes, the whole cache masked),
         "graph" (static, replayed as one CUDA graph per step: no per-kernel launch cost),
         "auto" = graph on CUDA in eval mode, else dynamic."""
+        new = self.stream(idx, max_new_tokens, temperature, top_k, top_p, eos_id, attention_mask, decode)
+        return torch.cat([idx] + [t[:, None] for t in new], dim=1)
+
+    def stream(self, idx, max_new_tokens: int, temperature: float = 0.0, top_k: int | None = None,
+               top_p: float | None = None, eos_id: int | None = None, attention_mask=None, decode: str = "auto"):
+        """generate() one step at a time: yields each step's new tokens (B,) as soon as they are chosen
+        (for printing an answer while it is written)."""
         if decode == "auto":
             decode = "graph" if idx.is_cuda and not self.training else "dynamic"
         if decode not in ("dynamic", "static", "graph") or (decode == "graph" and not idx.is_cuda):
@@ -368,19 +375,18 @@ class Llama(nn.Module):
         cache.pos = T
         logits = self.lm_head(h[:, -1]).float()
         step = None
-        out, finished = [idx], torch.zeros(B, dtype=torch.bool, device=idx.device)
+        finished = torch.zeros(B, dtype=torch.bool, device=idx.device)
         for i in range(max_new_tokens):
             nxt = sample(logits, temperature, top_k, top_p)                         # (B,)
             if eos_id is not None:
                 nxt = torch.where(finished, torch.full_like(nxt, eos_id), nxt)
                 finished |= nxt == eos_id
-            out.append(nxt[:, None])
+            yield nxt
             if i == max_new_tokens - 1 or (eos_id is not None and bool(finished.all())):
-                break
+                return
             pos = pos[:, -1:] + 1
             step = step or self._decoder(cache, keys, padded=mask is not None, mode=decode)
             logits = step(nxt[:, None], pos)
-        return torch.cat(out, dim=1)
 
     def _decoder(self, cache: KVCache, keys, padded: bool, mode: str):
         """A function (token (B, 1), position (B, 1)) -> next logits (B, V) that appends to cache.

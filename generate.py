@@ -1,0 +1,258 @@
+"""Talk to a model: stream the answer to a prompt token by token, from a checkpoint folder or a LoRA adapter.
+
+    python generate.py --model runs/x-llama-de "Translate into German: The cat sleeps."
+    python generate.py --model runs/x-llama-de --input "The cat sleeps." "Translate into German."
+    python generate.py --model runs/x-llama-de/adapter "..."         # LoRA: base from adapter_config.json
+    echo "Name three colours." | python generate.py --model runs/x-llama-de   # one prompt a line
+    python generate.py --model runs/x-llama-de -i                    # interactive; Ctrl-C or Ctrl-D ends it
+    python generate.py --model DIR --temperature 0.7 --top-p 0.9 --seed 0 "..."   # sampling
+    python -m pytest -q tests/test_generate.py
+
+--model is a Hugging Face LlamaForCausalLM folder (config.json, model.safetensors, tokenizer.model
+or tokenizer.json) or a peft LoRA folder (adapter_config.json, whose base_model_name_or_path is the
+base folder; the tokenizer comes from the adapter folder, else the base). The prompt is wrapped in
+the paper's Alpaca template (data.format_prompt, as in training and evaluate.py) unless
+`--template chat` (the folder's own chat_template from tokenizer_config.json or chat_template.jinja,
+rendered with jinja2 as transformers' apply_chat_template does) or `--template none` (raw text).
+Each prompt is a fresh conversation: nothing is remembered between lines.
+
+Decoding is greedy unless --temperature > 0 (then --top-k / --top-p / --seed), stops at EOS or
+after --max-new-tokens, and uses the same KV-cache calls as Llama.generate, so greedy output equals
+model.generate exactly. The answer goes to stdout as it is produced: each step the whole generated
+sequence is decoded and only the new suffix printed (decoding piece by piece loses spaces), and text
+ending in U+FFFD (an incomplete UTF-8 character of byte-fallback pieces, as in Chinese or Hindi) is
+held back until its last byte arrives. Tokens/s and the device decision (device.py) go to stderr.
+Bad input (not a model folder, empty prompt, conflicting sampling flags) exits 2 with one line.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import torch
+
+import data
+from device import decide
+from lora import load_adapter
+from model import Llama
+
+
+def opt(default, help):  # a dataclass field that carries its --help text
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class GenConfig:
+    template: str = opt("alpaca", "alpaca (the paper's prompt) | chat (the folder's chat_template) | none (raw text)")
+    input: str = opt("", "alpaca: the template's Input field, e.g. the sentence to translate")
+    max_new_tokens: int = opt(256, "stop after this many new tokens (or at EOS)")
+    temperature: float = opt(0.0, "0 = greedy; > 0 samples from softmax(logits / temperature)")
+    top_k: int | None = opt(None, "sample among the k most likely tokens (needs --temperature > 0)")
+    top_p: float | None = opt(None, "nucleus: the smallest set of mass >= p, p in (0, 1] (needs --temperature > 0)")
+    seed: int | None = opt(None, "seed torch's RNG once, so a sampled run repeats")
+    device: str = opt("auto", "auto | cpu | cuda (device.py decides and says why)")
+    dtype: str = opt("auto", "auto | fp32 | bf16 | fp16 (auto: bf16 on CUDA, on the CPU only where measured faster)")
+    threads: int = opt(0, "CPU threads; 0 = measure (device.py)")
+
+
+def check(cfg: GenConfig) -> None:
+    """Conflicting or out-of-range flags -> ValueError naming the flag."""
+    if cfg.template not in ("alpaca", "chat", "none"):
+        raise ValueError(f"--template {cfg.template!r}: expected alpaca, chat or none")
+    if cfg.max_new_tokens < 1:
+        raise ValueError(f"--max-new-tokens {cfg.max_new_tokens}: expected a positive count")
+    if cfg.temperature < 0:
+        raise ValueError(f"--temperature {cfg.temperature}: expected >= 0 (0 = greedy)")
+    if cfg.top_k is not None and cfg.top_k < 1:
+        raise ValueError(f"--top-k {cfg.top_k}: expected a positive count")
+    if cfg.top_p is not None and not 0 < cfg.top_p <= 1:
+        raise ValueError(f"--top-p {cfg.top_p}: expected a value in (0, 1]")
+    for flag, v in (("--top-k", cfg.top_k), ("--top-p", cfg.top_p)):
+        if v is not None and cfg.temperature == 0:
+            raise ValueError(f"{flag} {v}: greedy decoding (--temperature 0) ignores it; give --temperature > 0")
+    if cfg.input and cfg.template != "alpaca":
+        raise ValueError(f"--input is the Alpaca template's field; --template {cfg.template} has none")
+
+
+# ----------------------------------------------------------------------------- loading
+def load(folder, device: str = "auto", dtype: str = "auto", threads: int = 0):
+    """(model in eval mode, Tokenizer, device.Runtime, tokenizer folder) for a checkpoint or LoRA folder."""
+    folder = Path(folder)
+    base, adapter = folder, folder / "adapter_config.json"
+    if adapter.is_file():
+        base = Path(json.loads(adapter.read_text(encoding="utf-8")).get("base_model_name_or_path") or "")
+        if not (base / "config.json").is_file():
+            raise FileNotFoundError(f"{adapter}: base_model_name_or_path {str(base)!r} is not a model folder "
+                                    "(no config.json)")
+    elif not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{folder}: not a model folder (no config.json or adapter_config.json)")
+    tok_dir = next((d for d in (folder, base) if (d / "tokenizer.model").is_file() or (d / "tokenizer.json").is_file()),
+                   None)
+    if tok_dir is None:
+        nor = f" (nor in {base})" if base != folder else ""
+        raise FileNotFoundError(f"{folder}: no tokenizer.model or tokenizer.json{nor}")
+    cfg = LlamaConfig.from_json(base / "config.json")
+    rt = decide(device=device, dtype=dtype, threads=threads, shape=(cfg.hidden_size, cfg.intermediate_size))
+    model = Llama.from_pretrained(base, dtype=rt.torch_dtype, device=rt.device)
+    if base != folder:
+        load_adapter(model, folder)           # unmerged: base(x) + scale * B(A(x)), LoRA in fp32
+    return model.eval(), data.Tokenizer.from_folder(tok_dir), rt, tok_dir   # eval: the new LoRA dropouts off
+
+
+def chat_template(tok_dir) -> tuple[str, dict]:
+    """The folder's chat template and its special tokens as text: {"bos_token": ..., "eos_token": ...}."""
+    path = Path(tok_dir) / "tokenizer_config.json"
+    tc = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    template = tc.get("chat_template")
+    if isinstance(template, list):            # named templates: [{"name": "default", "template": ...}, ...]
+        template = next((t["template"] for t in template if t.get("name") == "default"), None)
+    if template is None and (Path(tok_dir) / "chat_template.jinja").is_file():   # transformers >= 4.43
+        template = (Path(tok_dir) / "chat_template.jinja").read_text(encoding="utf-8")
+    if not template:
+        raise ValueError(f"{path}: no chat_template in {tok_dir}; use --template alpaca or none")
+    special = {k: tc.get(k) for k in ("bos_token", "eos_token")}
+    return template, {k: (v.get("content") if isinstance(v, dict) else v) or "" for k, v in special.items()}
+
+
+def render_chat(template: str, prompt: str, special: dict | None = None) -> str:
+    """One user turn + the assistant's opening, exactly as transformers' apply_chat_template renders it."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment   # jinja2 comes with torch
+
+    def raise_exception(msg):
+        raise ValueError(f"chat_template: {msg}")
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.globals["raise_exception"] = raise_exception
+    return env.from_string(template).render(messages=[{"role": "user", "content": prompt}],
+                                            add_generation_prompt=True, **(special or {}))
+
+
+def prompt_ids(tok: data.Tokenizer, prompt: str, cfg: GenConfig, tok_dir=None) -> list[int]:
+    """Token ids of the wrapped prompt: [bos] + text, the way training and evaluate.py encode it."""
+    if not prompt.strip():
+        raise ValueError("prompt: empty (give some text)")
+    if cfg.template == "chat":
+        template, special = chat_template(tok_dir)
+        text, bos = render_chat(template, prompt, special), special["bos_token"]
+        if not (bos and text.startswith(bos)):            # the template decides whether there is a BOS
+            return tok.encode(text)
+        text = text[len(bos):]                            # its text "<s>" is not the BOS id: put the id
+    else:
+        text = data.format_prompt(prompt, cfg.input) if cfg.template == "alpaca" else prompt
+    return [tok.bos_id] + tok.encode(text)
+
+
+# ----------------------------------------------------------------------------- streaming
+@torch.no_grad()
+def stream_ids(model: Llama, ids: list[int], max_new_tokens: int, temperature: float = 0.0, top_k=None,
+               top_p=None, eos_id: int | None = None, decode: str = "auto") -> Iterator[int]:
+    """Llama.stream for one prompt: each new token id as soon as it is chosen (EOS included, then stop)."""
+    idx = torch.tensor([ids], device=model.lm_head.weight.device)
+    for nxt in model.stream(idx, max_new_tokens, temperature, top_k, top_p, eos_id, decode=decode):
+        yield int(nxt[0])
+
+
+def stream_text(tok: data.Tokenizer, ids: Iterable[int]) -> Iterator[str]:
+    """The text of the growing id sequence, as new suffixes. The whole sequence is decoded each step
+    (sentencepiece drops the space of a piece decoded alone); text ending in U+FFFD waits for the rest
+    of its character. What is yielded joins to tok.decode(all ids), EOS left out by the decoder."""
+    seq, shown = [], ""
+    for i in ids:
+        seq.append(i)
+        text = tok.decode(seq)
+        if not text.endswith("\ufffd") and text.startswith(shown) and len(text) > len(shown):
+            yield text[len(shown):]
+            shown = text
+    text = tok.decode(seq)
+    if text != shown:          # ended inside a character: show what the decoder makes of it
+        assert text.startswith(shown), (text, shown)
+        yield text[len(shown):]
+
+
+def answer(model, tok, prompt: str, cfg: GenConfig, tok_dir=None, out=None, err=None) -> str:
+    """Stream one answer to `out` (default stdout) and return it; tokens/s to `err` (default stderr)."""
+    out, err = out or sys.stdout, err or sys.stderr
+    ids, n, t0, parts = prompt_ids(tok, prompt, cfg, tok_dir), 0, time.perf_counter(), []
+
+    def counted():
+        nonlocal n
+        for i in stream_ids(model, ids, cfg.max_new_tokens, cfg.temperature, cfg.top_k, cfg.top_p, tok.eos_id):
+            n += 1
+            yield i
+    for piece in stream_text(tok, counted()):
+        parts.append(piece)
+        out.write(piece)
+        out.flush()
+    out.write("\n")
+    dt = time.perf_counter() - t0
+    print(f"[{n} tokens in {dt:.2f} s, {n / dt:.1f} tokens/s; prompt {len(ids)} tokens]", file=err, flush=True)
+    return "".join(parts)
+
+
+# ----------------------------------------------------------------------------- command line
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse's default adds the usage block)
+        print(f"generate.py: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> Parser:
+    p = Parser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+               epilog=__doc__.split("\n\n", 1)[1])
+    p.add_argument("--model", required=True, help="checkpoint folder, or a LoRA adapter folder")
+    p.add_argument("prompt", nargs="?", help="the prompt; none: one prompt per line from stdin")
+    p.add_argument("-i", "--interactive", action="store_true", help="ask for prompts in a loop")
+    types = {"int": int, "float": float, "str": str}
+    for f in fields(GenConfig):
+        p.add_argument("--" + f.name.replace("_", "-"), type=types[f.type.split(" ")[0]], default=f.default,
+                       help=f"{f.metadata['help']} (default: {f.default})")
+    return p
+
+
+def main(argv=None) -> int:
+    args = vars(build_parser().parse_args(argv))
+    folder, prompt, interactive = args.pop("model"), args.pop("prompt"), args.pop("interactive")
+    cfg = GenConfig(**args)
+    try:
+        check(cfg)
+        if prompt is not None and not prompt.strip():
+            raise ValueError("prompt argument: empty (give some text, or none to read prompts from stdin)")
+        model, tok, rt, tok_dir = load(folder, cfg.device, cfg.dtype, cfg.threads)
+        if cfg.template == "chat":
+            chat_template(tok_dir)                 # fail now, not after the first prompt
+    except (ValueError, OSError) as e:             # DeviceError and data.DataError are ValueErrors
+        print(f"generate.py: {e}", file=sys.stderr)
+        return 2
+    print(rt.why, file=sys.stderr)
+    if cfg.seed is not None:
+        torch.manual_seed(cfg.seed)
+    interactive = interactive or (prompt is None and sys.stdin.isatty())   # a terminal is a conversation
+    try:
+        if prompt is not None:
+            answer(model, tok, prompt, cfg, tok_dir)
+        if interactive:                            # -i with a prompt: that one first, then the loop
+            while True:
+                line = input("> ")
+                if line.strip():
+                    answer(model, tok, line, cfg, tok_dir)
+        elif prompt is None:
+            n = 0
+            for line in sys.stdin:                 # answered as they arrive
+                if line.strip():
+                    n += 1
+                    answer(model, tok, line.rstrip("\r\n"), cfg, tok_dir)
+            if n == 0:
+                print("generate.py: stdin: no prompt (one prompt a line expected)", file=sys.stderr)
+                return 2
+    except (KeyboardInterrupt, EOFError):         # Ctrl-C / Ctrl-D: end cleanly, no traceback
+        print(file=sys.stderr)
+        return 0 if interactive else 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
