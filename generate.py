@@ -39,7 +39,7 @@ import torch
 import data
 from device import decide
 from lora import load_adapter
-from model import Llama
+from model import Llama, LlamaConfig
 
 
 def opt(default, help):  # a dataclass field that carries its --help text
