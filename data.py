@@ -35,6 +35,7 @@ own wording (the paper's strings are not published in a form we could read).
 Command line:
 
     python data.py tokenizer --text ../shared/data/flores101/devtest/*.devtest --out runs/spm --vocab-size 8000
+                                      # an existing OUT/tokenizer.model is refused unless --overwrite
     python data.py stats --data ../shared/data --recipe coit --langs zh --tokenizer runs/spm
     python data.py stats --help                               # every flag
     python data.py download --out data --langs de,zh          # = python download.py ... (the real data)
@@ -174,23 +175,33 @@ class Tokenizer:
 
 
 def write_atomic(path, text: str) -> None:
-    """Write text so no reader ever sees half a file: a temp file beside it, then one rename."""
+    """Write text so no reader ever sees half a file: a temp file beside it, then one rename.
+    On any failure (disk full, interrupt) the temp file is removed and the error re-raised."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(dst.name + ".tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 # ------------------------------------------------------------------------------------- readers
 
-def _read_text(path: Path) -> str:
+def read_text(path, allow_empty: bool = False) -> str:
+    """A UTF-8 text file, or one line naming the file: missing, not UTF-8, empty (unless allowed)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file not found")
@@ -198,13 +209,13 @@ def _read_text(path: Path) -> str:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not UTF-8 (byte {e.start})") from None
-    if not text.strip():
+    if not allow_empty and not text.strip():
         raise DataError(f"{path}: empty file")
     return text
 
 
 def _read_lines(path: Path) -> list[str]:
-    lines = _read_text(path).split("\n")
+    lines = read_text(path).split("\n")
     if lines[-1] == "":
         lines.pop()
     lines = [l[:-1] if l.endswith("\r") else l for l in lines]
@@ -215,7 +226,7 @@ def _read_lines(path: Path) -> list[str]:
 
 
 def _load_json(path: Path):
-    text = _read_text(path)
+    text = read_text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
@@ -227,7 +238,7 @@ def read_alpaca(path) -> list[dict]:
     path = Path(path)
     if path.suffix == ".jsonl":
         records, where = [], []
-        for i, line in enumerate(_read_text(path).splitlines()):
+        for i, line in enumerate(read_text(path).splitlines()):
             if line.strip():
                 try:
                     records.append(json.loads(line))
@@ -285,32 +296,45 @@ def read_squad(path) -> list[dict]:
     """SQuAD-format JSON (XQuAD, MLQA) -> flat list of questions with their context and answers."""
     path = Path(path)
     doc = _load_json(path)
-    if not isinstance(doc, dict) or "data" not in doc:
-        raise DataError(f"{path}: missing field 'data' (expected SQuAD format)")
+    if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
+        raise DataError(f"{path}: missing field 'data' or not a list (expected SQuAD format)")
     out = []
     for a, art in enumerate(doc["data"]):
-        for p, par in enumerate(_field(art, "paragraphs", path, f"data[{a}]")):
+        for p, par in enumerate(_field(art, "paragraphs", path, f"data[{a}]", list)):
             where = f"data[{a}].paragraphs[{p}]"
-            context = _field(par, "context", path, where)
-            for q, qa in enumerate(_field(par, "qas", path, where)):
+            context = _field(par, "context", path, where, str)
+            for q, qa in enumerate(_field(par, "qas", path, where, list)):
                 w = f"{where}.qas[{q}]"
-                answers = _field(qa, "answers", path, w)
+                if isinstance(qa, dict) and isinstance(qa.get("id"), str):
+                    w += f" (id {qa['id']!r})"  # the id finds the record in the file
+                answers = _field(qa, "answers", path, w, list)
                 if not answers:
                     raise DataError(f"{path}: {w}: no answers")
-                texts = [_field(x, "text", path, f"{w}.answers[{i}]") for i, x in enumerate(answers)]
-                starts = [_field(x, "answer_start", path, f"{w}.answers[{i}]") for i, x in enumerate(answers)]
-                out.append({"id": _field(qa, "id", path, w), "title": art.get("title", ""),
-                            "context": context, "question": _field(qa, "question", path, w),
-                            "answers": texts, "answer_starts": [int(s) for s in starts]})
+                texts, starts = [], []
+                for i, x in enumerate(answers):
+                    texts.append(_field(x, "text", path, f"{w}.answers[{i}]", str))
+                    starts.append(_field(x, "answer_start", path, f"{w}.answers[{i}]", int))
+                    if not 0 <= starts[-1] <= len(context) - len(texts[-1]):
+                        raise DataError(f"{path}: {w}.answers[{i}]: field 'answer_start' = {starts[-1]} puts the "
+                                        f"{len(texts[-1])}-character answer outside the "
+                                        f"{len(context)}-character context")
+                out.append({"id": _field(qa, "id", path, w, str), "title": art.get("title", ""),
+                            "context": context, "question": _field(qa, "question", path, w, str),
+                            "answers": texts, "answer_starts": starts})
     if not out:
         raise DataError(f"{path}: no questions")
     return out
 
 
-def _field(record, name: str, path: Path, where: str):
+def _field(record, name: str, path: Path, where: str, kind: type):
     if not isinstance(record, dict) or name not in record:
         raise DataError(f"{path}: {where}: missing field {name!r}")
-    return record[name]
+    v = record[name]
+    if not isinstance(v, kind) or isinstance(v, bool):  # bool is an int to isinstance
+        expected = {int: "a whole number", str: "a string", list: "a list"}[kind]
+        shown = json.dumps(v, ensure_ascii=False)[:40]
+        raise DataError(f"{path}: {where}: field {name!r} is {shown}, expected {expected}")
+    return v
 
 
 def read_flores(data_dir, lang: str) -> list[str]:
@@ -647,6 +671,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="folder to write tokenizer.model into")
     t.add_argument("--vocab-size", type=int, default=8000, help="pieces in total, incl. 259 special+byte pieces")
     t.add_argument("--seed", type=int, default=0, help="sentencepiece sampling seed")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace an existing OUT/tokenizer.model (a checkpoint's ids would no longer match it)")
     s = sub.add_parser("stats", help="build a mixture and print its composition")
     s.add_argument("--data", required=True, help="data folder (../shared/data or a world)")
     s.add_argument("--recipe", default="coit", choices=list(RECIPES), help="mixture recipe")
@@ -669,7 +695,11 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     try:
         if a.cmd == "tokenizer":
-            tok = Tokenizer.train(a.text, Path(a.out) / "tokenizer.model", a.vocab_size, a.seed)
+            dst = Path(a.out) / "tokenizer.model"
+            if dst.exists() and not a.overwrite:  # a checkpoint's token ids belong to its tokenizer
+                raise DataError(f"{dst} exists; a new tokenizer would not match the ids of a model trained "
+                                f"with it (pass --overwrite to replace it)")
+            tok = Tokenizer.train(a.text, dst, a.vocab_size, a.seed)
             print(f"wrote {tok.path} ({tok.vocab_size} pieces)")
             return 0
         tok = Tokenizer.from_folder(a.tokenizer) if a.tokenizer else None

@@ -20,7 +20,11 @@ instructions; resumable: ids already in OUT/predictions.jsonl are skipped):
 
 Writes OUT/predictions.jsonl (original fields + `prediction`), OUT/scores.json and the resolved
 OUT/eval_config.json (default OUT: MODEL/eval/<task>-<lang>[-<direction>]); --lang defaults to the
-model's own from MODEL/train_config.json; --dtype auto = bfloat16 on cuda, float32 on cpu.
+model's own from MODEL/train_config.json. Device, dtype and CPU threads come from device.decide (the
+line it prints says why; --dtype auto: bf16 on CUDA, on the CPU bf16 only where measured faster);
+the weights are cast to that dtype. Bad flags, unequal Flores files, a --spm that is not a
+sentencepiece model, an --out that is a file or holds an unreadable eval_config.json: one line,
+exit code 2, before anything is generated.
 Reported scores: metrics.score_qa (contain, em, f1, lang_rate) and metrics.score_translation
 (bleu, chrf++, spbleu with the checkpoint's tokenizer.model, lang_rate).
 """
@@ -36,10 +40,11 @@ import torch
 from tqdm import tqdm
 
 import data
+import device
 from data import LANGS, write_atomic
-from metrics import (SMOOTH_DEFAULTS, VERSION, chrf, containment, corpus_bleu, extract_answer, mlqa_em_f1,
-                     score_qa, score_translation, squad_em_f1)
-from model import Llama
+from metrics import (QA_LANGS, SMOOTH_DEFAULTS, VERSION, chrf, containment, corpus_bleu, extract_answer,
+                     get_tokenizer, mlqa_em_f1, score_qa, score_translation, squad_em_f1)
+from model import Llama, LlamaConfig
 
 
 # ----------------------------------------------------------------------------- model-based evaluation
@@ -56,7 +61,8 @@ class EvalConfig:
     out: str | None = None  # None: MODEL/eval/<task>-<lang>[-<direction>]
     spm: str | None = None  # spBLEU tokenizer; None: the checkpoint's tokenizer.model (not Flores-101's)
     device: str = "auto"  # auto | cpu | cuda
-    dtype: str = "auto"  # auto (bfloat16 on cuda, float32 on cpu) | float32 | bfloat16
+    dtype: str = "auto"  # auto | fp32 | bf16 | fp16 (or float32 | bfloat16 | float16); auto: device.decide
+    threads: int = 0  # CPU threads; 0: measured by device.decide
 
 
 def load_examples(task: str, lang: str, data_dir, direction: str = "en-X", limit=None) -> list[dict]:
@@ -77,6 +83,9 @@ def load_examples(task: str, lang: str, data_dir, direction: str = "en-X", limit
         if lang == "en":
             raise ValueError("--lang en: Flores is scored between English and another language X")
         srcs, refs = data.read_flores(data_dir, src), data.read_flores(data_dir, tgt)
+        if len(srcs) != len(refs):  # zip() would pair the wrong sentences, or silently drop some
+            raise data.DataError(f"Flores files are not line-aligned: {data.flores_path(data_dir, src)} has "
+                                 f"{len(srcs)} lines but {data.flores_path(data_dir, tgt)} has {len(refs)}")
         recs = []
         for i, (s, t) in enumerate(list(zip(srcs, refs))[:limit]):
             ex = data.translation_example(s, t, src, tgt, index=None)
@@ -110,18 +119,35 @@ def generate_responses(model, tok, prompts: list[str], max_new_tokens: int, devi
     return [t.strip() for t in texts], cut
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+def _read_jsonl(path: Path, skipped: str = "its example is generated again") -> list[dict]:
+    """The records of a jsonl file (none if it does not exist). A line cut by a crash mid-write is
+    skipped with a note on stderr (stdout may be --json output)."""
     out = []
     if path.is_file():
-        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for i, line in enumerate(data.read_text(path, allow_empty=True).splitlines(), 1):
             if line.strip():
                 try:
                     out.append(json.loads(line))
-                except json.JSONDecodeError as e:  # a line cut by a crash mid-write: redo that example
-                    print(f"{path}:{i}: unreadable line skipped ({e.msg}); its example is generated again")
+                except json.JSONDecodeError as e:
+                    print(f"{path}:{i}: unreadable line skipped ({e.msg}); {skipped}", file=sys.stderr)
     return out
 
 
+def check_config(cfg: EvalConfig) -> None:
+    """The flags that need no checkpoint: one line each, before anything is read, written or generated."""
+    for flag, v in (("--limit", cfg.limit), ("--max-new-tokens", cfg.max_new_tokens), ("--batch-size", cfg.batch_size)):
+        if v is not None and (not isinstance(v, int) or v < 1):
+            raise ValueError(f"{flag} {v}: expected a positive whole number")
+    device.canonical_dtype(cfg.dtype)
+    if cfg.out is not None and Path(cfg.out).exists() and not Path(cfg.out).is_dir():
+        raise ValueError(f"--out {cfg.out}: is an existing file; expected a folder (new, or one to resume)")
+    if cfg.spm is not None:
+        if not Path(cfg.spm).is_file():
+            raise ValueError(f"--spm {cfg.spm}: file not found")
+        try:
+            get_tokenizer(f"spm:{cfg.spm}")  # loads it: a bad model fails now, not after generating
+        except ValueError:
+            raise ValueError(f"--spm {cfg.spm}: not a sentencepiece model") from None
 
 
 def _check_checkpoint(model_dir: Path) -> None:
@@ -131,15 +157,20 @@ def _check_checkpoint(model_dir: Path) -> None:
         raise FileNotFoundError(f"{model_dir}: no tokenizer.model in the checkpoint folder")
 
 
-def _load_model(model_dir: Path, device: str, dtype: str = "auto"):
+def _runtime(cfg: EvalConfig, loaded: dict) -> device.Runtime:
+    """device.decide once per run (run_all's tasks share it), at the checkpoint's shapes; says why once."""
+    if "rt" not in loaded:
+        c = LlamaConfig.from_json(Path(cfg.model) / "config.json")
+        loaded["rt"] = device.decide(cfg.device, cfg.dtype, cfg.threads, shape=(c.hidden_size, c.intermediate_size))
+        print(loaded["rt"].why)
+    return loaded["rt"]
+
+
+def _load_model(model_dir: Path, rt: device.Runtime):
+    """The checkpoint cast to the decided dtype on the decided device, and its tokenizer."""
     _check_checkpoint(model_dir)
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-    if dtype not in ("auto", "float32", "bfloat16"):
-        raise ValueError(f"--dtype {dtype!r}: expected auto, float32 or bfloat16")
-    dtype = getattr(torch, dtype) if dtype != "auto" else (torch.bfloat16 if device == "cuda" else torch.float32)
-    print(f"device {device}, dtype {str(dtype).replace('torch.', '')}")
-    model = Llama.from_pretrained(model_dir, dtype=dtype, device=device).eval()
-    return model, data.Tokenizer.from_folder(model_dir), device
+    model = Llama.from_pretrained(model_dir, dtype=rt.torch_dtype, device=rt.device).eval()
+    return model, data.Tokenizer.from_folder(model_dir)
 
 
 def default_langs(model_dir: Path) -> str:
@@ -176,7 +207,15 @@ def _check_resume(out: Path, resolved: dict) -> None:
     """Save the resolved config beside the outputs; refuse to resume predictions made with other settings."""
     path = out / "eval_config.json"
     if path.is_file():
-        old = json.loads(path.read_text(encoding="utf-8"))
+        try:  # unreadable: nothing to compare with, so refuse rather than overwrite it
+            old = json.loads(data.read_text(path, allow_empty=True))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: unreadable JSON ({e.msg} at line {e.lineno}); "
+                             "delete it or use another --out") from None
+        if not isinstance(old, dict):
+            raise ValueError(f"{path}: expected a JSON object, got {type(old).__name__}; "
+                             "delete it or use another --out")
+        old["dtype"] = device.ALIASES.get(old.get("dtype"), old.get("dtype"))  # torch spellings of older files
         diff = [k for k in _RESUME_KEYS if str(old.get(k)) != str(resolved.get(k))]
         if diff and ((out / "predictions.jsonl").is_file() or (out / "predictions.partial.jsonl").is_file()):
             raise ValueError(f"{out}: holds predictions made with other {', '.join(diff)} "
@@ -188,29 +227,35 @@ def run_task(cfg: EvalConfig, loaded: dict | None = None) -> dict:
     """One benchmark for one language: generate what is missing from OUT/predictions.jsonl, then score.
     The model is loaded only when something is missing (into `loaded`, shared by run_all)."""
     model_dir = Path(cfg.model)
-    recs = load_examples(cfg.task, cfg.lang, cfg.data, cfg.direction, cfg.limit)  # bad input fails before loading
+    check_config(cfg)  # bad input fails before loading, writing or generating anything
+    recs = load_examples(cfg.task, cfg.lang, cfg.data, cfg.direction, cfg.limit)
     _check_checkpoint(model_dir)
     loaded = {} if loaded is None else loaded
+    rt = _runtime(cfg, loaded)
     name = f"{cfg.task}-{cfg.lang}" + (f"-{cfg.direction}" if cfg.task == "flores" else "")
     out = Path(cfg.out) if cfg.out else model_dir / "eval" / name
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: is an existing file; expected an output folder (--out)")
     out.mkdir(parents=True, exist_ok=True)
     final, partial = out / "predictions.jsonl", out / "predictions.partial.jsonl"
-    max_new = cfg.max_new_tokens or (64 if cfg.task != "flores" else 256)
-    _check_resume(out, {**asdict(cfg), "max_new_tokens": max_new, "weights": weights_fingerprint(model_dir)})
+    max_new = cfg.max_new_tokens if cfg.max_new_tokens is not None else (64 if cfg.task != "flores" else 256)
+    # the resolved dtype, not "auto": a resumed run on another machine must not mix two dtypes
+    _check_resume(out, {**asdict(cfg), "max_new_tokens": max_new, "weights": weights_fingerprint(model_dir),
+                        "dtype": rt.dtype, "device": str(rt.device), "threads": rt.threads})
     done = {r["id"]: r for r in _read_jsonl(final) + _read_jsonl(partial) if "prediction" in r}
     todo = sorted((r for r in recs if r["id"] not in done), key=lambda r: -len(r["instruction"] + r["input"]))
     qa = cfg.task != "flores"
     truncated = 0
-    if todo and not loaded:
-        loaded["model"], loaded["tok"], loaded["device"] = _load_model(model_dir, cfg.device, cfg.dtype)
-    model, tok, device = loaded.get("model"), loaded.get("tok"), loaded.get("device")
+    if todo and "model" not in loaded:
+        loaded["model"], loaded["tok"] = _load_model(model_dir, rt)
+    model, tok = loaded.get("model"), loaded.get("tok")
     if done:
         print(f"{out}: resuming, {sum(r['id'] in done for r in recs)} of {len(recs)} already predicted")
     with partial.open("a", encoding="utf-8") as f, tqdm(total=len(todo), desc=name, unit="ex") as bar:
         for i in range(0, len(todo), cfg.batch_size):
             batch = todo[i:i + cfg.batch_size]
             prompts = [data.format_prompt(r["instruction"], r["input"]) for r in batch]
-            texts, cut = generate_responses(model, tok, prompts, max_new, device)
+            texts, cut = generate_responses(model, tok, prompts, max_new, rt.device)
             truncated += cut
             for r, t in zip(batch, texts):
                 done[r["id"]] = rec = {k: v for k, v in r.items() if k not in ("instruction", "input")}
@@ -250,12 +295,14 @@ def evaluate(model_dir, task, lang, data_dir, direction="en-X", limit=None, batc
 
 def run_all(cfg: EvalConfig) -> dict:
     """Every benchmark available in cfg.data for each language of cfg.lang (comma-separated)."""
+    check_config(cfg)
     langs = [l.strip() for l in cfg.lang.split(",") if l.strip()]
     for l in langs:
         if l not in LANGS:
             raise ValueError(f"--lang {l!r}: expected one of {', '.join(LANGS)}")
     _check_checkpoint(Path(cfg.model))  # before the loop turns missing files into "skipped"
     loaded, results = {}, {}
+    _runtime(cfg, loaded)
     for l in langs:
         jobs = [("xquad", "en-X"), ("mlqa", "en-X")] + ([("flores", "en-X"), ("flores", "X-en")] if l != "en" else [])
         for task, d in jobs:
@@ -299,15 +346,15 @@ def _read_side(path: str, field: str, qa: bool) -> list:
     """Hypotheses or references: a predictions.jsonl (field `field`) or a text file, one example a
     line (QA references: gold answers separated by TABs)."""
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: file not found")
+    text = data.read_text(p)  # missing, not UTF-8 or empty: one line naming it, never a score of 0.00
     if p.suffix == ".jsonl":
-        rows = _read_jsonl(p)
+        rows = _read_jsonl(p, skipped="its example is not scored")
+        if not rows:
+            raise ValueError(f"{p}: no readable JSON line")
         for i, r in enumerate(rows, 1):
-            if field not in r:
-                raise ValueError(f"{p}:{i}: missing field {field!r}")
+            if not isinstance(r, dict) or field not in r:
+                raise ValueError(f"{p}: record {i}: missing field {field!r}")
         return [r[field] for r in rows]
-    text = p.read_text(encoding="utf-8")
     lines = text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
     return [l.split("\t") for l in lines] if qa and field != "prediction" else lines
 
@@ -318,8 +365,10 @@ def score_files(metric: str, hyp: str, ref: str, lang: str | None = None, tokeni
     qa = metric in ("squad", "mlqa", "contain")
     if metric not in ("bleu", "chrf", "squad", "mlqa", "contain"):
         raise ValueError(f"--metric {metric!r}: expected bleu, chrf, squad, mlqa or contain")
-    if lang is not None and lang not in LANGS:
-        raise ValueError(f"--lang {lang!r}: expected one of {', '.join(LANGS)}")
+    if lang is not None and lang not in QA_LANGS:
+        raise ValueError(f"--lang {lang!r}: expected one of {', '.join(QA_LANGS)}")
+    if metric == "mlqa" and lang is None:
+        raise ValueError("--metric mlqa needs --lang (the normalisation is per language)")
     hyps = _read_side(hyp, "prediction", qa)
     refs = _read_side(ref, "answers" if qa else "reference", qa)
     if len(hyps) != len(refs):
@@ -334,8 +383,6 @@ def score_files(metric: str, hyp: str, ref: str, lang: str | None = None, tokeni
     if metric == "contain":
         s = 100.0 * sum(containment(h, g) for h, g in zip(hyps, refs)) / max(len(hyps), 1)
         return {"metric": "contain", "score": s, "signature": f"contain|first-gold|lowercase|version:{VERSION}"}
-    if metric == "mlqa" and lang is None:
-        raise ValueError("--metric mlqa needs --lang (the normalisation is per language)")
     pairs = [squad_em_f1(extract_answer(h), g) if metric == "squad" else mlqa_em_f1(extract_answer(h), g, lang)
              for h, g in zip(hyps, refs)]
     em, f1 = (100.0 * sum(x[i] for x in pairs) / max(len(pairs), 1) for i in (0, 1))
@@ -349,9 +396,10 @@ def _score_main(argv) -> None:
     p.add_argument("--metric", required=True, choices=["bleu", "chrf", "squad", "mlqa", "contain"], help="what to compute")
     p.add_argument("--hyp", required=True, help="hypotheses: text file (one a line) or predictions.jsonl")
     p.add_argument("--ref", required=True, help="references: text file (QA: golds TAB-separated) or predictions.jsonl")
-    p.add_argument("--lang", help="language of the references (mlqa: required; bleu: zh selects the zh tokenizer)")
+    p.add_argument("--lang", help=f"language of the references, one of {' '.join(QA_LANGS)} "
+                   "(mlqa: required; bleu: zh selects the zh tokenizer)")
     p.add_argument("--tokenize", help="BLEU tokenizer: 13a, zh, none or spm:PATH (default 13a, zh for --lang zh)")
-    p.add_argument("--word-order", type=int, default=0, help="chrF word n-gram order: 0 = chrF, 2 = chrF++")
+    p.add_argument("--word-order", type=int, default=0, help="chrF word n-gram order: 0 = chrF, 1 = chrF+, 2 = chrF++")
     p.add_argument("--smooth", default="exp", choices=sorted(SMOOTH_DEFAULTS), help="BLEU smoothing")
     p.add_argument("--effective-order", action="store_true", help="BLEU with effective order (spBLEU uses it)")
     p.add_argument("--json", action="store_true", help='print {"metric","score","signature",...} as JSON')
@@ -375,14 +423,14 @@ def _eval_main(argv) -> None:
     p.add_argument("--out", help="output folder (default MODEL/eval/<task>-<lang>[-<direction>])")
     p.add_argument("--spm", help="sentencepiece model for spBLEU (default: the checkpoint's tokenizer.model)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
-                   help="weights/activations dtype (auto: bfloat16 on cuda, float32 on cpu)")
+    p.add_argument("--dtype", default="auto", help="weights dtype: auto, fp32, bf16 or fp16 (float32, bfloat16, "
+                   "float16 too); auto: bf16 on CUDA, on the CPU bf16 only where measured faster (device.py)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: measured, see device.py)")
     a = p.parse_args(argv)
-    if a.limit is not None and a.limit < 1 or a.batch_size < 1:
-        p.error("--limit and --batch-size must be positive")
     cfg = EvalConfig(model=a.model, task=a.task, lang=a.lang, direction=a.direction, data=a.data, limit=a.limit,
                      batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, out=a.out, spm=a.spm, device=a.device,
-                     dtype=a.dtype)
+                     dtype=a.dtype, threads=a.threads)
+    check_config(cfg)  # before default_langs reads the checkpoint
     if cfg.lang is None:
         cfg.lang = default_langs(cfg.model)
     run_all(cfg) if cfg.task == "all" else run_task(cfg)

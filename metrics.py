@@ -25,17 +25,20 @@ Exact rules:
   effective order. spBLEU = spm tokenization with effective order (the paper used Flores-101's
   sentencepiece model; offline, evaluate.py uses the checkpoint's tokenizer.model and the
   signature names it, so spBLEU is not comparable with the paper's).
-- chrF (word_order=0) and chrF++ (word_order=2), char_order 6, beta 2, sacreBLEU 2.x statistics:
+- chrF (word_order=0), chrF+ (1) and chrF++ (2), char_order 6, beta 2, sacreBLEU 2.x statistics:
   whitespace removed for character n-grams; words with ONE leading or trailing ASCII punctuation
-  mark split off; precision and recall averaged over the orders present on both sides, then F-beta.
+  mark split off; per sentence and order, hypothesis n-grams count only when the reference has
+  n-grams of that order (a one-word zh reference adds no word bigrams to the corpus totals, however
+  the hypothesis is spaced); precision and recall averaged over the orders present on both sides
+  of the corpus totals, then F-beta.
 - Signatures look like sacreBLEU's but end in `version:xllama-1`, naming this implementation.
 - QA: `containment` = the paper's metric: lower-cased FIRST gold answer is a substring of the
-  lower-cased raw response. `mlqa_em_f1` = the official MLQA rules: lower, drop Unicode P*
-  punctuation (plus string.punctuation), drop that language's articles (en/es/de/vi/ar as MLQA;
-  none for hi, zh, el, tr; for ar the official pattern removes EVERY "ال"), Chinese split into
-  Han characters (Latin runs stay words); EM/F1 max over gold answers. score_qa applies it to
-  extract_answer(response) for EVERY language, XQuAD too. `squad_em_f1` = official SQuAD v1.1
-  (ASCII punctuation, a/an/the; English).
+  lower-cased raw response. `mlqa_em_f1` = the official MLQA rules for MLQA_LANGS (en es de vi ar
+  hi zh): lower, drop Unicode P* punctuation (plus string.punctuation), drop that language's
+  articles (none for hi, zh; for ar the official pattern removes EVERY "ال"), Chinese split into
+  Han characters (Latin runs stay words); el and tr (XQuAD only) get the same rules without
+  articles; EM/F1 max over gold answers. score_qa applies it to extract_answer(response) for EVERY
+  language, XQuAD too. `squad_em_f1` = official SQuAD v1.1 (ASCII punctuation, a/an/the; English).
 - extract_answer: text after the last echoed "### Response:", first non-empty line, a leading
   label ("Answer:", "### Response:", data.QA_PROMPTS' "Antwort:", "答案：" ...) removed.
 - response_language: script counts, then for Latin script characteristic letters + stopwords of
@@ -43,8 +46,9 @@ Exact rules:
 
 How it was checked (tests/test_metrics.py: `python -m pytest -q tests/test_metrics.py`):
 parity with sacrebleu 2.6.0 on Flores-101 devtest lines of de zh ar el hi tr vi with perturbed
-hypotheses (dropped/swapped words, truncation, empty lines) for corpus BLEU 13a and zh, chrF,
-chrF++ and sentence BLEU (largest |diff| 1.4e-14 on all 1012 lines; the test uses 500), every
+hypotheses (dropped/swapped words, truncation, empty lines, characters spaced apart, punctuation
+only, very short lines) for corpus BLEU 13a and zh, chrF, chrF+, chrF++ and sentence BLEU (largest
+|diff| 1.4e-14 on all 1012 lines; the test uses 500, and synthetic lines that need no data), every
 smoothing with and without effective order, sacreBLEU's own TokenizerZh, spBLEU against sacreBLEU
 on the same pieces; SQuAD v1.1 and MLQA rules as worked examples taken from the official scripts'
 behaviour; response_language identifies 99.8-100% of Flores-101 devtest references per language.
@@ -65,6 +69,10 @@ import data
 from data import LANGS
 
 VERSION = "xllama-1"  # the `version:` field of our signatures; never sacreBLEU's number
+# Languages with MLQA normalization rules (the official script's seven). mlqa_em_f1 also takes the
+# other LANGS (el, tr: XQuAD only), with no article list.
+MLQA_LANGS = ("en", "ar", "de", "es", "hi", "vi", "zh")
+QA_LANGS = tuple(dict.fromkeys(LANGS + MLQA_LANGS))  # every language mlqa_em_f1 accepts
 
 
 # ----------------------------------------------------------------------------- tokenizers
@@ -114,7 +122,10 @@ def _spm(path: str):
     import sentencepiece as spm
     if not Path(path).is_file():
         raise ValueError(f"--tokenize spm:{path}: no sentencepiece model at that path")
-    return spm.SentencePieceProcessor(model_file=path)
+    try:
+        return spm.SentencePieceProcessor(model_file=path)
+    except (RuntimeError, OSError):  # sentencepiece's own message is a multi-line C++ dump
+        raise ValueError(f"--tokenize spm:{path}: not a sentencepiece model") from None
 
 
 def get_tokenizer(name: str):
@@ -265,7 +276,10 @@ def _chrf_stats(hyp: str, ref: str, char_order: int, word_order: int) -> list[in
     grams += [(Counter(tuple(hw[i:i + n]) for i in range(len(hw) - n + 1)),
                Counter(tuple(rw[i:i + n]) for i in range(len(rw) - n + 1))) for n in range(1, word_order + 1)]
     for h, r in grams:
-        stats += [sum(h.values()), sum(r.values()), sum(min(c, r[g]) for g, c in h.items() if g in r)]
+        # sacreBLEU counts a hypothesis's n-grams only when the reference has some of that order:
+        # otherwise a spaced-out zh hypothesis against a one-word zh reference lowers corpus precision.
+        n_hyp = sum(h.values()) if r else 0
+        stats += [n_hyp, sum(r.values()), sum(min(c, r[g]) for g, c in h.items() if g in r)]
     return stats
 
 
@@ -287,7 +301,9 @@ def _chrf_from_stats(stats, beta=2) -> float:
 
 
 def chrf(hyps, refs, word_order=0, char_order=6, beta=2) -> ChrFResult:
-    """Corpus chrF (word_order=0) or chrF++ (word_order=2); statistics summed over sentences."""
+    """Corpus chrF (word_order=0), chrF+ (1) or chrF++ (2); statistics summed over sentences."""
+    if not (isinstance(word_order, int) and 0 <= word_order <= 2):  # the variants Popović defined
+        raise ValueError(f"--word-order {word_order}: expected 0 (chrF), 1 (chrF+) or 2 (chrF++)")
     if isinstance(hyps, str):
         hyps, refs = [hyps], [refs]
     _check_lengths(hyps, refs)
@@ -296,7 +312,7 @@ def chrf(hyps, refs, word_order=0, char_order=6, beta=2) -> ChrFResult:
         s = _chrf_stats(h, r, char_order, word_order)
         total = s if total is None else [a + b for a, b in zip(total, s)]
     score = _chrf_from_stats(total or [], beta)
-    name = f"chrF{beta}" + ("++" if word_order else "")
+    name = f"chrF{beta}" + "+" * word_order  # sacreBLEU's naming
     sig = f"{name}|nrefs:1|case:mixed|eff:yes|nc:{char_order}|nw:{word_order}|space:no|version:{VERSION}"
     return ChrFResult(score, sig)
 
@@ -327,7 +343,7 @@ def squad_em_f1(pred: str, golds) -> tuple[float, float]:
 
 _UNICODE_PUNCT = {chr(i) for i in range(sys.maxunicode + 1) if unicodedata.category(chr(i)).startswith("P")}
 _UNICODE_PUNCT |= _ASCII_PUNCT  # MLQA adds string.punctuation ($+<=>^`|~ are symbols, not P*)
-_ARTICLES = {  # MLQA's per-language article patterns; el and tr: none (MLQA has no such languages)
+_ARTICLES = {  # MLQA's per-language article patterns; none for hi and zh, nor for el and tr (not in MLQA)
     "en": r"\b(a|an|the)\b",
     "es": r"\b(un|una|unos|unas|el|la|los|las)\b",
     "de": r"\b(ein|eine|einen|einem|eines|einer|der|die|das|den|dem|des)\b",
@@ -352,8 +368,8 @@ def _mixed_segmentation(text: str) -> list[str]:
 
 def mlqa_normalize(s: str, lang: str) -> list[str]:
     """Official MLQA normalisation -> tokens: lower, drop P* punctuation, drop articles, segment."""
-    if lang not in LANGS and lang != "es":
-        raise ValueError(f"--lang {lang!r}: expected one of {', '.join(LANGS)}")
+    if lang not in QA_LANGS:
+        raise ValueError(f"--lang {lang!r}: expected one of {', '.join(QA_LANGS)}")
     s = "".join(ch for ch in s.lower() if ch not in _UNICODE_PUNCT)
     if lang in _ARTICLES:
         s = re.sub(_ARTICLES[lang], " ", s)

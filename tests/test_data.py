@@ -131,14 +131,14 @@ def test_encode_example_exact_mask(tok):
     prompt = tok.encode(GOLDEN_NO_INPUT)
     resp = tok.encode("Red and blue.")
     assert enc["input_ids"] == [1] + prompt + resp + [2]
-    assert enc["labels"] == [-100] * (1 + len(prompt)) + resp + [2]
+    assert enc["labels"] == [D.IGNORE_INDEX] * (1 + len(prompt)) + resp + [2]
     assert enc["input_ids"][-1] == tok.eos_id and enc["input_ids"].count(tok.bos_id) == 1
     # truncation keeps the prompt and what fits of the response; nothing of it -> dropped
     cut = D.encode_example(tok, ex, max_len=1 + len(prompt) + 2)
-    assert cut["labels"] == [-100] * (1 + len(prompt)) + resp[:2]
+    assert cut["labels"] == [D.IGNORE_INDEX] * (1 + len(prompt)) + resp[:2]
     assert D.encode_example(tok, ex, max_len=1 + len(prompt)) is None
     empty = D.encode_example(tok, {**ex, "output": ""}, max_len=512)
-    assert empty["labels"][-1] == 2 and sum(l != -100 for l in empty["labels"]) == 1  # EOS alone is a target
+    assert empty["labels"][-1] == 2 and sum(l != D.IGNORE_INDEX for l in empty["labels"]) == 1  # EOS alone is a target
 
 
 def test_encode_examples_counts_drops(tok, capsys):
@@ -147,23 +147,24 @@ def test_encode_examples_counts_drops(tok, capsys):
     enc, dropped = D.encode_examples(tok, [short, long_prompt, short], max_len=64)
     assert len(enc) == 2 and dropped == 1
     assert "dropped 1 of 3" in capsys.readouterr().out
-    assert all(any(l != -100 for l in e["labels"]) for e in enc)  # no all-masked example survives
+    assert all(any(l != D.IGNORE_INDEX for l in e["labels"]) for e in enc)  # no all-masked example survives
 
 
 def test_make_batch_padding_and_masking_exact():
-    a = {"input_ids": [1, 5, 6, 7, 2], "labels": [-100, -100, 6, 7, 2]}
-    b = {"input_ids": [1, 8, 2], "labels": [-100, 8, 2]}
+    X = D.IGNORE_INDEX
+    a = {"input_ids": [1, 5, 6, 7, 2], "labels": [X, X, 6, 7, 2]}
+    b = {"input_ids": [1, 8, 2], "labels": [X, 8, 2]}
     batch = D.make_batch([a, b], pad_id=0)
     assert batch["idx"].tolist() == [[1, 5, 6, 7], [1, 8, 0, 0]]
-    assert batch["targets"].tolist() == [[-100, 6, 7, 2], [8, 2, -100, -100]]
+    assert batch["targets"].tolist() == [[X, 6, 7, 2], [8, 2, X, X]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
     assert all(v.dtype == torch.long for v in batch.values())
     # masked positions do not move the loss: change the logits there, the loss stays identical
     logits = torch.randn(2, 4, 10)
-    loss = torch.nn.functional.cross_entropy(logits.view(-1, 10), batch["targets"].view(-1), ignore_index=-100)
+    loss = torch.nn.functional.cross_entropy(logits.view(-1, 10), batch["targets"].view(-1), ignore_index=D.IGNORE_INDEX)
     logits2 = logits.clone()
-    logits2[batch["targets"] == -100] += 100 * torch.randn(3, 10)
-    loss2 = torch.nn.functional.cross_entropy(logits2.view(-1, 10), batch["targets"].view(-1), ignore_index=-100)
+    logits2[batch["targets"] == D.IGNORE_INDEX] += 100 * torch.randn(3, 10)
+    loss2 = torch.nn.functional.cross_entropy(logits2.view(-1, 10), batch["targets"].view(-1), ignore_index=D.IGNORE_INDEX)
     assert torch.equal(loss, loss2)
 
 
@@ -172,7 +173,7 @@ def _fake_encoded(n, seed=0):
     out = []
     for i in range(n):
         L = rng.randint(3, 60)
-        out.append({"input_ids": [1] + [i] * (L - 2) + [2], "labels": [-100] + [i] * (L - 2) + [2]})
+        out.append({"input_ids": [1] + [i] * (L - 2) + [2], "labels": [D.IGNORE_INDEX] + [i] * (L - 2) + [2]})
     return out
 
 
@@ -236,9 +237,13 @@ def test_world_files_read_back(tmp_path):
     world = pytest.importorskip("world", reason="world.py not importable yet")
     out = Path(world.write_world(tmp_path / "w", seed=0))
     n_flores = None
+    mlqa = sorted((out / "mlqa" / "dev").glob("dev-context-*.json"))
+    assert mlqa
+    for p in mlqa:
+        qs = D.read_squad(p)
+        assert qs and all(q["context"][s:s + len(a)] == a for q in qs for a, s in zip(q["answers"], q["answer_starts"]))
     for lang in D.LANGS:
-        paths = [D.xquad_path(out, lang)] + ([D.mlqa_path(out, lang)] if lang in world.MLQA_LANGS else [])
-        for p in paths:
+        for p in [D.xquad_path(out, lang)]:
             qs = D.read_squad(p)
             assert qs and all(q["context"][s:s + len(a)] == a for q in qs for a, s in zip(q["answers"], q["answer_starts"]))
         lines = D.read_flores(out, lang)
@@ -315,6 +320,76 @@ def test_bad_input_one_clear_line(tmp_path):
     with pytest.raises(FileNotFoundError) as e:
         D.xquad_path(tmp_path, "de")
     _one_line(e, "xquad.de.json")
+
+
+def _squad(path, context="Berlin is big.", start=0, text="Berlin"):
+    path.write_text(json.dumps({"data": [{"title": "t", "paragraphs": [{"context": context, "qas": [
+        {"id": "q-ok", "question": "?", "answers": [{"text": "Berlin", "answer_start": 0}]},
+        {"id": "q-bad", "question": "Where?", "answers": [{"text": text, "answer_start": start}]}]}]}]}))
+    return path
+
+
+def test_read_squad_bad_records_name_file_record_and_field(tmp_path):
+    assert len(D.read_squad(_squad(tmp_path / "ok.json"))) == 2
+    cases = [(dict(start=40), "'answer_start' = 40", "outside the 14-character context"),
+             (dict(start=10), "'answer_start' = 10", "6-character answer"),  # starts inside, ends past the end
+             (dict(start=-1), "'answer_start' = -1", "outside"),
+             (dict(start="abc"), "'answer_start' is \"abc\"", "expected a whole number"),
+             (dict(start=True), "'answer_start' is true", "expected a whole number"),
+             (dict(text=None), "'text' is null", "expected a string")]
+    for kw, *needles in cases:
+        with pytest.raises(D.DataError) as e:
+            D.read_squad(_squad(tmp_path / "bad.json", **kw))
+        _one_line(e, tmp_path / "bad.json", "qas[1] (id 'q-bad').answers[0]", *needles)
+    with pytest.raises(D.DataError) as e:
+        D.read_squad(_squad(tmp_path / "null.json", context=None))
+    _one_line(e, "null.json", "data[0].paragraphs[0]", "'context' is null", "expected a string")
+    latin1 = tmp_path / "latin1.json"
+    doc = {"data": [{"paragraphs": [{"context": "Straße"}]}]}
+    latin1.write_bytes(json.dumps(doc, ensure_ascii=False).encode("latin-1"))
+    with pytest.raises(D.DataError) as e:
+        D.read_squad(latin1)
+    _one_line(e, latin1, "not UTF-8")
+
+
+def test_tokenizer_cli_refuses_to_overwrite(tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("\n".join(f"der Hund {i} läuft über die Straße" for i in range(200)))
+    out = tmp_path / "ckpt"
+    out.mkdir()
+    (out / "tokenizer.model").write_bytes(b"the checkpoint's own tokenizer")
+    run = lambda *more: subprocess.run([sys.executable, str(REPO / "data.py"), "tokenizer", "--text", str(text),
+                                        "--out", str(out), "--vocab-size", "300", *more], capture_output=True, text=True)
+    r = run()
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "tokenizer.model exists" in r.stderr and "--overwrite" in r.stderr
+    assert (out / "tokenizer.model").read_bytes() == b"the checkpoint's own tokenizer"
+    r = run("--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert D.Tokenizer.from_folder(out).vocab_size == 300
+
+
+def test_write_atomic_failure_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
+    target = tmp_path / "scores.json"
+    D.write_atomic(target, "old\n")
+    real = Path.write_text
+
+    def disk_full(self, text, *a, **k):  # half the text reaches the disk, then the disk is full
+        real(self, text[:len(text) // 2], *a, **k)
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(Path, "write_text", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        D.write_atomic(target, "new content\n" * 100)
+    monkeypatch.undo()
+    assert target.read_text() == "old\n" and [f.name for f in tmp_path.iterdir()] == ["scores.json"]
+
+    def copy_fails(src, dst):
+        real(Path(dst), "half")
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(D.shutil, "copyfile", copy_fails)  # Tokenizer.save's copy: same rule
+    with pytest.raises(OSError, match="No space left"):
+        D._atomic_copy(target, tmp_path / "copy.json")
+    assert [f.name for f in tmp_path.iterdir()] == ["scores.json"]
 
 
 def test_cli_misuse_exits_2_and_writes_nothing(tmp_path):

@@ -12,10 +12,12 @@ import pytest
 import torch
 
 import data
+import device
 import evaluate as E
 from model import Llama, LlamaConfig
 
 ROOT = Path(__file__).resolve().parent.parent
+CPU = ["--device", "cpu", "--threads", "1", "--dtype", "fp32"]  # no measuring, same numbers everywhere
 
 
 # ----------------------------------------------------------------------------- CLI errors
@@ -50,6 +52,56 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys):
     E.main(["score", "--metric", "bleu", "--hyp", str(tmp_path / "h.txt"), "--ref", str(tmp_path / "h.txt"), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert out["score"] == pytest.approx(100.0) and out["metric"] == "bleu" and "version:xllama-1" in out["signature"]
+
+
+def _refused(capsys, argv, *needles):
+    """E.main(argv) exits 2 with one stderr line holding every needle."""
+    with pytest.raises(SystemExit) as e:
+        E.main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1, err
+    assert all(n in err[0] for n in needles), (needles, err)
+
+
+def test_score_bad_files_and_flags_refused(tmp_path, capsys):
+    good = tmp_path / "good.txt"
+    good.write_text("der Hund\n")
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "blank.txt").write_text("\n \n")
+    (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "latin1.txt").write_bytes("Straße\n".encode("latin-1"))
+    score = lambda hyp, ref, *more: ["score", "--metric", "chrf", "--hyp", str(hyp), "--ref", str(ref), *more]
+    for bad in ("empty.txt", "blank.txt", "empty.jsonl"):  # never a score of 0.00 with exit 0
+        _refused(capsys, score(tmp_path / bad, good), bad, "empty")
+        _refused(capsys, score(good, tmp_path / bad), bad, "empty")
+    _refused(capsys, score(tmp_path / "latin1.txt", good), "latin1.txt", "not UTF-8")
+    for wo in ("-3", "3"):
+        _refused(capsys, score(good, good, "--word-order", wo), f"--word-order {wo}",
+                 "0 (chrF), 1 (chrF+) or 2 (chrF++)")
+    E.main(score(good, good, "--word-order", "1"))
+    assert "chrF2+|" in capsys.readouterr().out
+    # a line cut by a crash: the note goes to stderr, stdout stays one JSON object
+    pj = tmp_path / "p.jsonl"
+    pj.write_text('{"prediction": "a b", "reference": "a b"}\n{"prediction": "c d", "refer')
+    E.main(["score", "--metric", "chrf", "--hyp", str(pj), "--ref", str(pj), "--json"])
+    cap = capsys.readouterr()
+    assert json.loads(cap.out)["score"] == pytest.approx(100.0)
+    assert "p.jsonl:2: unreadable line skipped" in cap.err
+    r = _cli(*score(tmp_path / "empty.txt", good))
+    assert r.returncode == 2 and r.stdout == "" and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_score_mlqa_all_seven_languages(tmp_path):
+    from metrics import MLQA_LANGS
+    assert set(MLQA_LANGS) == {"en", "ar", "de", "es", "hi", "vi", "zh"}
+    hyp, ref = tmp_path / "h.txt", tmp_path / "r.txt"
+    hyp.write_text("la casa\nunos libros\n")
+    ref.write_text("casa\tcasas\nlibros\n")
+    r = E.score_files("mlqa", str(hyp), str(ref), lang="es")  # Spanish articles dropped: both exact
+    assert r["em"] == pytest.approx(100.0) and "lang:es" in r["signature"]
+    assert E.score_files("mlqa", str(hyp), str(ref), lang="en")["em"] == 0.0  # "la", "unos" are not English articles
+    for lang in MLQA_LANGS:  # every MLQA language is accepted
+        assert E.score_files("mlqa", str(hyp), str(hyp), lang=lang)["em"] == pytest.approx(100.0)
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -89,9 +141,9 @@ def test_end_to_end_tiny_checkpoint_and_rescore(tmp_path, monkeypatch):
     d, m = tiny_world(tmp_path)
     out_qa, out_mt = tmp_path / "qa", tmp_path / "mt"
     E.main(["--model", str(m), "--task", "xquad", "--lang", "de", "--data", str(d), "--limit", "4",
-            "--batch-size", "3", "--max-new-tokens", "6", "--out", str(out_qa), "--device", "cpu"])
+            "--batch-size", "3", "--max-new-tokens", "6", "--out", str(out_qa)] + CPU)
     E.main(["--model", str(m), "--task", "flores", "--lang", "de", "--direction", "en-X", "--data", str(d),
-            "--batch-size", "2", "--max-new-tokens", "6", "--out", str(out_mt), "--device", "cpu"])
+            "--batch-size", "2", "--max-new-tokens", "6", "--out", str(out_mt)] + CPU)
     qa = json.loads((out_qa / "scores.json").read_text())
     rows = [json.loads(l) for l in (out_qa / "predictions.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == ["q0", "q1", "q2", "q3"] and qa["n"] == 4
@@ -122,7 +174,7 @@ def test_end_to_end_tiny_checkpoint_and_rescore(tmp_path, monkeypatch):
     real = E.generate_responses
     monkeypatch.setattr(E, "generate_responses", lambda model, tok, prompts, *a: calls.append(len(prompts)) or real(model, tok, prompts, *a))
     E.main(["--model", str(m), "--task", "xquad", "--lang", "de", "--data", str(d), "--limit", "4",
-            "--batch-size", "3", "--max-new-tokens", "6", "--out", str(out_qa), "--device", "cpu"])
+            "--batch-size", "3", "--max-new-tokens", "6", "--out", str(out_qa)] + CPU)
     assert calls == [2]
     assert json.loads((out_qa / "scores.json").read_text())["f1"] == pytest.approx(qa["f1"])
 
@@ -130,25 +182,25 @@ def test_end_to_end_tiny_checkpoint_and_rescore(tmp_path, monkeypatch):
 def test_batched_generation_equals_one_by_one(tmp_path):
     """Left padding + attention mask: a prompt's greedy answer does not depend on its batch mates."""
     d, m = tiny_world(tmp_path)
-    model, tok, device = E._load_model(m, "cpu")
+    rt = device.decide("cpu", "fp32", threads=1)
+    model, tok = E._load_model(m, rt)
     with torch.no_grad():  # larger random weights, so that different prompts give different continuations
         for p in model.parameters():
             p.mul_(8 if p.dim() == 2 else 1)
     prompts = [data.format_prompt("Übersetze.", x) for x in ["Hallo", "Der Hund spielt im Garten mit dem Ball.",
                                                                "Ich mag grünen Tee."]]
-    batched, _ = E.generate_responses(model, tok, prompts, 8, device)
-    single = [E.generate_responses(model, tok, [p], 8, device)[0][0] for p in prompts]
+    batched, _ = E.generate_responses(model, tok, prompts, 8, rt.device)
+    single = [E.generate_responses(model, tok, [p], 8, rt.device)[0][0] for p in prompts]
     assert batched == single and len(set(batched)) > 1  # the test has power only when outputs differ
 
 
 def test_resume_refuses_other_settings_and_task_all(tmp_path, capsys):
     d, m = tiny_world(tmp_path)
-    base = ["--model", str(m), "--lang", "de", "--data", str(d), "--limit", "2", "--max-new-tokens", "4",
-            "--device", "cpu"]
+    base = ["--model", str(m), "--lang", "de", "--data", str(d), "--limit", "2", "--max-new-tokens", "4"] + CPU
     E.main(base + ["--task", "xquad", "--out", str(tmp_path / "o")])
     capsys.readouterr()
     with pytest.raises(SystemExit) as e:  # same folder, other generation length: refuse, one line
-        E.main(base[:-4] + ["--max-new-tokens", "5", "--device", "cpu", "--task", "xquad", "--out", str(tmp_path / "o")])
+        E.main(base + ["--max-new-tokens", "5", "--task", "xquad", "--out", str(tmp_path / "o")])  # last flag wins
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and len(err) == 1 and "max_new_tokens" in err[0]
     torch.manual_seed(1)  # a retrained model in the same folder: its predictions are not the old ones
@@ -158,9 +210,12 @@ def test_resume_refuses_other_settings_and_task_all(tmp_path, capsys):
         E.main(base + ["--task", "xquad", "--out", str(tmp_path / "o")])
     assert "other weights" in capsys.readouterr().err
     # --task all: XQuAD + Flores both directions; MLQA absent in this data folder -> skipped, said so
-    res = E.evaluate(m, "all", "de", d, limit=2, batch_size=2, out_dir=tmp_path / "all", max_new_tokens=4, device="cpu")
+    res = E.evaluate(m, "all", "de", d, limit=2, batch_size=2, out_dir=tmp_path / "all", max_new_tokens=4,
+                     device="cpu", threads=1, dtype="float32")  # the torch spelling is accepted too
     assert set(res) == {"xquad-de", "flores-de-en-X", "flores-de-X-en"}
     out = capsys.readouterr().out
+    assert out.count("device cpu (") == 1  # one device decision, printed once, for all three tasks
+    assert json.loads((tmp_path / "all" / "xquad-de" / "eval_config.json").read_text())["dtype"] == "fp32"
     assert "skipped mlqa de" in out and "| lang | XQuAD acc | MLQA acc | Flores en→X BLEU | Flores X→en BLEU |" in out
     assert res["flores-de-X-en"]["n"] == 2 and (tmp_path / "all" / "flores-de-X-en" / "scores.json").is_file()
 
@@ -177,7 +232,7 @@ def test_world_xquad_and_flores_end_to_end(tmp_path):
                       num_attention_heads=4, max_position_embeddings=1024)).save_pretrained(m)
     for task in ("xquad", "flores"):
         E.main(["--model", str(m), "--task", task, "--lang", "de", "--data", str(d), "--limit", "3",
-                "--max-new-tokens", "5", "--device", "cpu"])
+                "--max-new-tokens", "5"] + CPU)
     qa_dir, mt_dir = m / "eval" / "xquad-de", m / "eval" / "flores-de-en-X"
     for out in (qa_dir, mt_dir):
         assert (out / "predictions.jsonl").is_file() and (out / "scores.json").is_file()
@@ -188,3 +243,51 @@ def test_world_xquad_and_flores_end_to_end(tmp_path):
     assert E.score_files("bleu", pm, pm, lang="de")["score"] == pytest.approx(mt["bleu"])
     rows = [json.loads(l) for l in Path(pm).read_text().splitlines()]
     assert [r["reference"] for r in rows] == data.read_flores(d, "de")[:3]
+
+
+def test_device_flags_refused_before_loading(tmp_path, capsys, monkeypatch):
+    d, m = tiny_world(tmp_path)
+    loads = []
+    monkeypatch.setattr(E.Llama, "from_pretrained", lambda *a, **k: loads.append(a) or pytest.fail("model loaded"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    base = ["--model", str(m), "--task", "xquad", "--lang", "de", "--data", str(d), "--out", str(tmp_path / "o")]
+    _refused(capsys, base + ["--device", "tpu"], "--device 'tpu'", "expected auto, cpu or cuda")
+    _refused(capsys, base + ["--device", "cuda"], "--device cuda", "no CUDA GPU")
+    _refused(capsys, base + ["--device", "cpu", "--threads", "-1"], "--threads -1")
+    _refused(capsys, base + ["--device", "cpu", "--dtype", "fp16"], "--dtype fp16 needs CUDA")
+    _refused(capsys, base + ["--dtype", "half"], "--dtype 'half'")
+    assert not loads and not (tmp_path / "o").exists()
+    r = _cli(*base, "--device", "tpu")  # the real command line: exit status 2, one line, no traceback
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--device 'tpu'" in r.stderr
+
+
+def test_weights_cast_to_the_decided_dtype(tmp_path):
+    d, m = tiny_world(tmp_path)
+    rt = device.decide("cpu", "bfloat16", threads=1, measure=lambda *a: 1e9)
+    model, _ = E._load_model(m, rt)
+    assert rt.dtype == "bf16" and {p.dtype for p in model.parameters()} == {torch.bfloat16}
+
+
+def test_bad_eval_input_refused_before_generation(tmp_path, capsys, monkeypatch):
+    d, m = tiny_world(tmp_path)
+    monkeypatch.setattr(E, "generate_responses", lambda *a: pytest.fail("generation started"))
+    out = tmp_path / "o"
+    base = ["--model", str(m), "--task", "flores", "--lang", "de", "--data", str(d), "--out", str(out)] + CPU
+    for flag, v in (("--max-new-tokens", "-5"), ("--max-new-tokens", "0"), ("--limit", "0"), ("--limit", "-2"),
+                    ("--batch-size", "0")):
+        _refused(capsys, base + [flag, v], f"{flag} {v}", "positive")
+    _refused(capsys, base + ["--spm", str(tmp_path / "missing.model")], "--spm", "missing.model: file not found")
+    (tmp_path / "junk.model").write_text("not a model")
+    _refused(capsys, base + ["--spm", str(tmp_path / "junk.model")], "--spm", "junk.model: not a sentencepiece model")
+    assert not out.exists()  # nothing written by any refusal above
+    out.write_text("a file")
+    _refused(capsys, base, f"--out {out}", "existing file")
+    out.unlink()
+    out.mkdir()
+    (out / "eval_config.json").write_text('{"model": "x", "dtyp')  # cut mid-write
+    _refused(capsys, base, "eval_config.json", "unreadable JSON")
+    assert (out / "eval_config.json").read_text() == '{"model": "x", "dtyp'  # kept, not overwritten
+    flores = d / "flores101" / "devtest"
+    (flores / "deu.devtest").write_text("\n".join(DE[:4]) + "\n")  # one line short: no silent zip()
+    _refused(capsys, base + ["--out", str(tmp_path / "o2")], "eng.devtest has 5 lines", "deu.devtest has 4")
+    assert not (tmp_path / "o2").exists()

@@ -15,28 +15,61 @@ N_LINES = 500  # of 1012 Flores devtest lines: keeps the parity test near 10 s o
 
 
 def perturb(lines, seed):
-    """Hypotheses = references with dropped words, swapped neighbours, truncation and empty lines."""
+    """Hypotheses = references with dropped words, swapped neighbours, truncation, empty lines, characters
+    spaced apart (how some systems write Chinese), punctuation only, and very short lines."""
     rng, out = random.Random(seed), []
     for line in lines:
         w, k = line.split(), rng.random()
-        if k < 0.1:
+        if k < 0.08:
             out.append("")
-        elif k < 0.3 and len(w) > 2:
+        elif k < 0.2:
+            out.append(" ".join(line.replace(" ", "")))
+        elif k < 0.25:
+            out.append(rng.choice(["。", "!?", ". , ;", "«»", "-"]))
+        elif k < 0.3:
+            out.append(line[:rng.randint(1, 3)])
+        elif k < 0.4 and len(w) > 2:
             del w[rng.randrange(len(w))]
             out.append(" ".join(w))
         elif k < 0.5 and len(w) > 2:
             i = rng.randrange(len(w) - 1)
             w[i], w[i + 1] = w[i + 1], w[i]
             out.append(" ".join(w))
-        elif k < 0.7:
+        elif k < 0.65:
             out.append(line[:max(1, len(line) // 3)])
-        elif k < 0.8:  # dropped AND swapped
+        elif k < 0.75:  # dropped AND swapped
             w = w[1:]
             w.reverse()
             out.append(" ".join(w))
         else:
             out.append(line)
     return out
+
+
+def synthetic_lines(n, seed):
+    """References without real data: Chinese runs without spaces (one word each), German-like words with
+    punctuation, and very short lines (shorter than the character order 6, a single word)."""
+    rng = random.Random(seed)
+    han = "的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年"
+    words = "der die das Hund Katze läuft schnell über Straße und, nicht (heute) morgen. Köln! ja?".split()
+    out = []
+    for _ in range(n):
+        k = rng.random()
+        if k < 0.4:
+            run = "".join(rng.choice(han) for _ in range(rng.randint(2, 30)))
+            out.append(run + rng.choice(["。", "", "，好。"]))
+        elif k < 0.8:
+            out.append(" ".join(rng.choice(words) for _ in range(rng.randint(2, 15))))
+        else:
+            out.append(rng.choice(["是", "好。", "Ja", "OK.", "a b", rng.choice(han) * 2, rng.choice(words)]))
+    return out
+
+
+def assert_chrf_parity(hyps, refs, what):
+    sacrebleu = pytest.importorskip("sacrebleu")
+    for wo in (0, 1, 2):
+        ours, ref = M.chrf(hyps, refs, word_order=wo).score, sacrebleu.corpus_chrf(hyps, [refs], word_order=wo).score
+        assert abs(ours - ref) <= 0.01, (what, wo, ours, ref)
 
 
 # ----------------------------------------------------------------------------- BLEU / chrF parity
@@ -50,13 +83,32 @@ def test_sacrebleu_parity_flores(shared_data):
             ours, ref = M.corpus_bleu(hyps, refs, tokenize=tok), sacrebleu.corpus_bleu(hyps, [refs], tokenize=tok)
             assert abs(ours.score - ref.score) <= 0.01, (lang, tok, ours.score, ref.score)
             assert ours.sys_len == ref.sys_len and ours.ref_len == ref.ref_len
-        for wo in (0, 2):
-            ours, ref = M.chrf(hyps, refs, word_order=wo).score, sacrebleu.corpus_chrf(hyps, [refs], word_order=wo).score
-            assert abs(ours - ref) <= 0.01, (lang, wo, ours, ref)
+        assert_chrf_parity(hyps, refs, lang)
         for h, r in list(zip(hyps, refs))[:60]:
             tok = "zh" if lang == "zh" else "13a"
             ours, ref = M.sentence_bleu(h, r, tokenize=tok).score, sacrebleu.sentence_bleu(h, [r], tokenize=tok).score
             assert abs(ours - ref) <= 0.01, (lang, h, r, ours, ref)
+
+
+def test_chrf_parity_synthetic_spaced_empty_short():
+    """Corpus chrF/chrF+/chrF++ against sacrebleu without the real data. Before the fix, hypotheses with
+    spaced-out characters against one-word references differed by up to 0.3 (chrF++): sacreBLEU counts a
+    hypothesis's n-grams of an order only when that sentence's reference has some of that order."""
+    refs = synthetic_lines(400, seed=0)
+    for seed in range(3):
+        assert_chrf_parity(perturb(refs, seed), refs, f"synthetic seed {seed}")
+    zh = [l for l in refs if l and "\u4e00" <= l[0] <= "\u9fff"]
+    assert_chrf_parity([" ".join(l) for l in zh], zh, "every zh hypothesis spaced")  # the reported case
+    sacrebleu = pytest.importorskip("sacrebleu")
+    for h, r in zip(perturb(refs, 9)[:100], refs):  # sentence level agreed before and after
+        assert abs(M.chrf([h], [r], word_order=2).score - sacrebleu.sentence_chrf(h, [r], word_order=2).score) <= 0.01
+
+
+def test_chrf_word_order_refused_outside_0_to_2():
+    for wo in (-3, 3):
+        with pytest.raises(ValueError, match=f"--word-order {wo}: expected 0 \\(chrF\\), 1 \\(chrF\\+\\) or 2"):
+            M.chrf(["a"], ["a"], word_order=wo)
+    assert M.chrf(["a"], ["a"], word_order=1).signature.startswith("chrF2+|")
 
 
 def test_bleu_smoothing_and_effective_order_parity():
@@ -94,6 +146,9 @@ def test_spbleu_matches_sacrebleu_on_pieces(tmp_path):
                                 use_effective_order=True)
     assert abs(ours.score - ref.score) <= 0.01
     assert "tok:spm-sp" in ours.signature and ours.signature.endswith("version:xllama-1")
+    (tmp_path / "junk.model").write_text("not a model")
+    with pytest.raises(ValueError, match="junk.model: not a sentencepiece model"):
+        M.get_tokenizer(f"spm:{tmp_path / 'junk.model'}")
 
 
 def test_signatures_name_this_implementation():
@@ -144,6 +199,12 @@ def test_mlqa_rules_per_language():
     assert M.mlqa_em_f1("नई दिल्ली।", ["नई दिल्ली"], "hi") == (1.0, 1.0)
     # el, tr: no articles (MLQA has neither language): the Greek article stays, F1 = 2/3
     assert M.mlqa_em_f1("η Αθήνα", ["Αθήνα"], "el")[1] == pytest.approx(2 / 3)
+    # es: un/una/unos/unas/el/la/los/las; "¿" and "?" are P*: "¿la casa?" -> [casa]
+    assert M.mlqa_normalize("¿La casa de los Reyes?", "es") == ["casa", "de", "reyes"]
+    assert M.mlqa_em_f1("unas flores", ["flores"], "es") == (1.0, 1.0)
+    assert set(M.MLQA_LANGS) == {"en", "ar", "de", "es", "hi", "vi", "zh"}  # the official script's seven
+    for lang in M.MLQA_LANGS:
+        assert M.mlqa_em_f1("x", ["x"], lang) == (1.0, 1.0)
     with pytest.raises(ValueError, match="--lang 'xx'"):
         M.mlqa_em_f1("a", ["a"], "xx")
 
