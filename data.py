@@ -38,7 +38,6 @@ Command line:
                                       # an existing OUT/tokenizer.model is refused unless --overwrite
     python data.py stats --data ../shared/data --recipe coit --langs zh --tokenizer runs/spm
     python data.py stats --help                               # every flag
-    python data.py download --out data --langs de,zh          # = python download.py ... (the real data)
 """
 from __future__ import annotations
 
@@ -662,10 +661,8 @@ def composition(examples: list[dict], tok: Tokenizer | None = None) -> str:
 # ------------------------------------------------------------------------------------------ CLI
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="xllama data: train a tokenizer, inspect mixtures, download.")
+    p = argparse.ArgumentParser(description="xllama data: train a tokenizer, inspect mixtures.")
     sub = p.add_subparsers(dest="cmd", required=True)
-    # Listed for --help only: main() hands "download ..." to download.py before parsing.
-    sub.add_parser("download", add_help=False, help="fetch the real data (= python download.py; see its --help)")
     t = sub.add_parser("tokenizer", help="train a sentencepiece tokenizer (LLaMA conventions) on text files")
     t.add_argument("--text", nargs="+", required=True, help="training text files (one sentence/document a line)")
     t.add_argument("--out", required=True, help="folder to write tokenizer.model into")
@@ -689,9 +686,6 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     p = _parser()
-    if argv[:1] == ["download"]:
-        import download  # lazily, so that at module level the import points one way: download -> data
-        return download.main(argv[1:], prog=f"{p.prog} download")
     a = p.parse_args(argv)
     try:
         if a.cmd == "tokenizer":

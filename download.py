@@ -3,9 +3,11 @@
 Every file has one public source (table below). A fetch writes DEST.part, resumes it with an HTTP
 `Range: bytes=N-` request after an interruption (starting over if the server ignores Range),
 checks the sha256 where one is pinned, validates Alpaca JSON, and only then renames the .part to
-DEST, so a file that exists is complete. Files already present are verified and not fetched again;
-a rerun after a failure resumes where it stopped. A SOURCES.json beside the data records what was
-fetched from where. The layout written is the one data.py reads (see its docstring).
+DEST, so a file that exists is complete. A .part whose content fails a check is deleted (and the
+message says so), so a rerun fetches it afresh instead of "resuming" a bad file. Files already
+present are verified and not fetched again; a rerun after a failure resumes where it stopped.
+SOURCES.json beside the data records what was fetched from where; a rerun with fewer --sources
+updates its entries and keeps the others. The layout written is the one data.py reads.
 
 Command line:
 
@@ -14,10 +16,10 @@ Command line:
     python download.py --out data --langs de --sources xquad,flores   # only some sources
     python download.py --out data --langs de --parallel wikimatrix --max-pairs 200000
     python download.py --help                                         # every flag
-    python data.py download --out data --langs de,zh                  # the same, the older spelling
 
 Exit code 0 when every file arrived, 1 when some failed (each named on stderr; rerun to resume),
-2 for bad flags (unknown language or source), before anything is written.
+2 for bad flags (unknown language or source, --out a file, --timeout <= 0, --base-url not an
+http(s) URL, a SOURCES.json that is not valid JSON), in one line, before anything is written.
 
 Sources (`--sources`); --base-url B fetches B/<host>/<path> for https://<host>/<path>:
 
@@ -28,10 +30,10 @@ Sources (`--sources`); --base-url B fetches B/<host>/<path> for https://<host>/<
               wikimatrix: LASER WikiMatrix v1 tsv.gz, margin >= --min-score, --max-pairs first
     alpaca    tatsu-lab/stanford_alpaca main alpaca_data.json (no sha published)
     bactrian  MBZUAI/Bactrian-X data/<lang>.json.gz on the HF hub (de zh ar hi tr vi; no Greek)
-The sha256 values were computed from the byte-identical copies in ../shared/data. This machine has
-no internet: the real URLs were never fetched here; alpaca, bactrian, ntrex and wikimatrix are
-unverified (paths from their repositories' documentation). Bactrian-X is not index-aligned with
-Stanford Alpaca (it holds Alpaca + Dolly instructions, machine-translated).
+The sha256 values were computed from the byte-identical copies in ../shared/data. The tests fetch
+from a local mirror only; alpaca, bactrian, ntrex and wikimatrix have no published checksum and
+are unverified (paths from their repositories' documentation). Bactrian-X is not index-aligned
+with Stanford Alpaca (it holds Alpaca + Dolly instructions, machine-translated).
 """
 from __future__ import annotations
 
@@ -42,7 +44,9 @@ import json
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,8 +54,8 @@ from data import FLORES_CODES, DataError, check_lang, read_alpaca, write_atomic
 
 # ------------------------------------------------------------------------------------- sources
 # Every file's public source. GitHub URLs are pinned to a commit; their sha256 values were computed
-# from the byte-identical copies in ../shared/data (see its README). Sources marked unverified above
-# were never fetched from this machine (no internet here).
+# from the byte-identical copies in ../shared/data (see its README). Sources marked unverified have
+# no published checksum to check them against.
 _GH = "https://raw.githubusercontent.com"
 XQUAD_URL = f"{_GH}/google-deepmind/xquad/7d30520c717524000f0d9d2f9c10a069acd9d285/xquad.{{lang}}.json"
 MLQA_URL = (f"{_GH}/wuhjie/few_shots_that_matters_wu/6bfe6324e428ec21a777b5543cd8e50ec82dcb3c/"
@@ -153,6 +157,43 @@ def download_plan(cfg: DownloadConfig) -> list[Item]:
     return items
 
 
+def check_config(cfg: DownloadConfig) -> list[Item]:
+    """Every flag checked before anything is written (DataError, one line); returns the plan."""
+    out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out} is a file; expected a folder (new or holding earlier downloads)")
+    blocker = next((d for d in out.parents if d.exists() and not d.is_dir()), None)
+    if blocker is not None:
+        raise DataError(f"--out {out}: {blocker} is a file, not a folder")
+    if not cfg.timeout > 0:
+        raise DataError(f"--timeout must be a positive number of seconds, got {cfg.timeout:g}")
+    if cfg.max_pairs is not None and cfg.max_pairs < 1:
+        raise DataError(f"--max-pairs must be >= 1, got {cfg.max_pairs}")
+    if cfg.base_url is not None:
+        url = urllib.parse.urlsplit(cfg.base_url)
+        if url.scheme not in ("http", "https") or not url.netloc:
+            raise DataError(f"--base-url {cfg.base_url!r}: expected an http:// or https:// URL, "
+                            "e.g. http://127.0.0.1:8000")
+    return download_plan(cfg)
+
+
+def read_sources(out: Path) -> list[dict]:
+    """The entries of an earlier run's OUT/SOURCES.json ([] when there is none); a damaged one is
+    refused rather than replaced, since it is the only record of where the files came from."""
+    path = Path(out) / "SOURCES.json"
+    if not path.is_file():
+        return []
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path} line {e.lineno} column {e.colno}: not valid JSON ({e.msg}); fix or delete it") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 (byte {e.start}); fix or delete it") from None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("dest"), str) for e in entries):
+        raise DataError(f"{path}: expected a JSON list of {{source, lang, url, dest, sha256}} objects; fix or delete it")
+    return entries
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -201,11 +242,13 @@ def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 60.0
             part.unlink()
             raise DataError(f"{url}: sha256 {got[:12]}... != expected {sha256[:12]}...; partial file removed")
     if check is not None:
-        check(part)
+        try:
+            check(part)
+        except DataError as e:  # a bad .part kept would be "resumed" (HTTP 416) and refused on every rerun
+            part.unlink()
+            raise DataError(f"{e}; deleted {part.name}, so a rerun fetches it afresh") from None
     os.replace(part, dest)
     return dest
-
-
 
 
 def _convert_alpaca_gz(raw: Path, dest: Path) -> None:
@@ -250,11 +293,27 @@ def _convert_wikimatrix(raw: Path, stem: Path, lang: str, max_pairs, min_score: 
     return len(en_lines)
 
 
+def _convert(it: Item, raw: Path, dest: Path, cfg: DownloadConfig) -> None:
+    """Convert a raw download; one that cannot be converted is deleted (a rerun fetches it afresh
+    instead of failing on the same bytes forever)."""
+    try:
+        if it.convert == "alpaca_gz" and not dest.is_file():
+            _convert_alpaca_gz(raw, dest)
+        elif it.convert == "wikimatrix" and not dest.with_name(dest.name + ".eng").is_file():
+            _convert_wikimatrix(raw, dest, it.lang, cfg.max_pairs, cfg.min_score)
+    except (DataError, EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError) as e:  # a cut or bad file
+        raw.unlink(missing_ok=True)
+        raise DataError(f"{e}; deleted {raw.name}, so a rerun fetches it afresh") from None
+
+
 def download(cfg: DownloadConfig) -> list[str]:
-    """Fetch every item of the plan into cfg.out; returns the failures (one line each), [] if none."""
+    """Fetch every item of the plan into cfg.out; returns the failures (one line each), [] if none.
+    Bad flags or a damaged SOURCES.json raise DataError before anything is fetched."""
+    items = check_config(cfg)
     out = Path(cfg.out)
+    sources = {e["dest"]: e for e in read_sources(out)}  # earlier runs' entries are kept (merged by dest)
     failures, done = [], []
-    for it in download_plan(cfg):
+    for it in items:
         dest = out / it.dest
         try:
             if it.convert == "copy":
@@ -263,10 +322,7 @@ def download(cfg: DownloadConfig) -> list[str]:
                 fetch(it.url, dest, it.sha256, cfg.timeout, check=read_alpaca)
             else:  # raw file kept under .downloads/ so a rerun resumes or reuses it
                 raw = fetch(it.url, out / ".downloads" / it.url.rsplit("/", 1)[1], it.sha256, cfg.timeout)
-                if it.convert == "alpaca_gz" and not dest.is_file():
-                    _convert_alpaca_gz(raw, dest)
-                elif it.convert == "wikimatrix" and not dest.with_name(dest.name + ".eng").is_file():
-                    _convert_wikimatrix(raw, dest, it.lang, cfg.max_pairs, cfg.min_score)
+                _convert(it, raw, dest, cfg)
             done.append({"source": it.source, "lang": it.lang, "url": it.url, "dest": it.dest,
                          "sha256": it.sha256})
             print(f"ok      {it.dest}")
@@ -274,14 +330,16 @@ def download(cfg: DownloadConfig) -> list[str]:
             failures.append(str(e))
             print(f"FAILED  {it.dest}: {e}", file=sys.stderr)
     if done:
-        write_atomic(out / "SOURCES.json", json.dumps(done, indent=1, ensure_ascii=False) + "\n")
+        sources.update((e["dest"], e) for e in done)
+        write_atomic(out / "SOURCES.json", json.dumps(list(sources.values()), indent=1, ensure_ascii=False) + "\n")
     return failures
 
 
 # ------------------------------------------------------------------------------------------ CLI
 
-def _parser(prog: str | None = None) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description="Fetch the real datasets into the ../shared/data layout.")
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="download.py", description="Fetch the real datasets into the ../shared/data layout.")
+    p.error = lambda msg: p.exit(2, f"{p.prog}: error: {msg}\n")  # one line, no usage block
     dc = DownloadConfig()
     p.add_argument("--out", default=dc.out, help="folder to write (default %(default)s)")
     p.add_argument("--langs", default=dc.langs, help="comma-separated languages besides English, e.g. de,zh")
@@ -295,15 +353,15 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None, prog: str | None = None) -> int:
-    """`prog` names the command in messages (data.py passes "data.py download")."""
-    p = _parser(prog)
+def main(argv=None) -> int:
+    p = _parser()
     a = p.parse_args(argv)
     cfg = DownloadConfig(a.out, a.langs, a.base_url, a.sources, a.parallel, a.max_pairs, a.min_score, a.timeout)
-    try:
-        download_plan(cfg)  # validates languages and sources before anything is written
-    except ValueError as e:  # bad user input: one line, exit code 2
-        p.exit(2, f"{p.prog}: error: {e}\n")
+    try:  # bad user input: one line, exit code 2, before anything is written
+        check_config(cfg)
+        read_sources(Path(cfg.out))
+    except ValueError as e:
+        p.error(str(e))
     failures = download(cfg)
     if failures:
         print(f"{len(failures)} download(s) failed; rerun to resume", file=sys.stderr)

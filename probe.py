@@ -21,14 +21,17 @@ is the same for every sentence and would inflate every cosine) -- our choice, no
 Commands:
     python probe.py --models runs/base,runs/x-llama-de --langs de --data runs/world --limit 200
     python probe.py --models /path/llama-7b,/path/x-llama-zh-7b --langs zh,ar,hi \
-        --data ../shared/data --out runs/probe.json          # on a GPU; bf16 there, fp32 on CPU
-Writes the JSON (per model, per language, per layer), prints a table per model with the best
-layer marked, and a per-layer chart: PNG beside the JSON when matplotlib is installed,
-a text chart (printed and written to <out>.txt) otherwise.
+        --data ../shared/data --out runs/probe.json --overwrite   # replace an earlier result
+Device, dtype and CPU threads come from device.decide (--device/--dtype/--threads, default
+measured; the choice is printed). Writes the JSON (per model, per language, per layer; an
+existing one is replaced only with --overwrite), prints a table per model with the best layer
+marked, and a per-layer chart: PNG beside the JSON when matplotlib is installed, a text chart
+(printed and written to <out>.txt) otherwise.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,8 +41,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 import data
-from model import Llama
-from scaling import write_json
+from device import decide
+from model import Llama, LlamaConfig
 
 
 @dataclass
@@ -50,9 +53,11 @@ class ProbeConfig:
     limit: int | None = None            # first N sentences only (Flores devtest has 1012)
     batch_size: int = 16                # sentences per forward pass
     max_len: int = 256                  # tokens per sentence, BOS included (longer ones are cut)
-    device: str = "auto"                # auto: cuda when available, else cpu
-    dtype: str = "auto"                 # auto: bfloat16 on cuda, float32 on cpu
+    device: str = "auto"                # auto | cpu | cuda (device.decide)
+    dtype: str = "auto"                 # auto (measured on the CPU) | fp32 | bf16 | fp16, or the torch spellings
+    threads: int = 0                    # CPU threads; 0 = measured (device.decide)
     out: str = "runs/probe.json"        # results JSON (plot beside it)
+    overwrite: bool = False             # replace an existing --out
 
 
 # ----------------------------------------------------------------------------- pooled states
@@ -204,6 +209,7 @@ def plot(results: dict[str, dict], out: Path) -> str:
     fig.tight_layout()
     path = out.with_suffix(".png")
     fig.savefig(path, dpi=120)
+    plt.close(fig)
     return str(path)
 
 
@@ -218,7 +224,8 @@ def load_sentences(data_dir, langs, limit=None) -> dict[str, list[str]]:
     return sents
 
 
-def probe(models, langs, data_dir, limit=None, batch_size=16, max_len=256, device="auto", dtype="auto") -> dict[str, dict]:
+def probe(models, langs, data_dir, limit=None, batch_size=16, max_len=256, device="auto", dtype="auto",
+          threads=0) -> dict[str, dict]:
     """Library entry point: checkpoint folders -> {str(folder): probe_loaded(...) result}, tables printed."""
     langs = [data.check_lang(l, allow_en=False) for l in langs]
     if not langs:
@@ -228,13 +235,13 @@ def probe(models, langs, data_dir, limit=None, batch_size=16, max_len=256, devic
     for path in folders:  # check every folder before spending time on the first
         if not (path / "config.json").is_file() or not (path / "tokenizer.model").is_file():
             raise ValueError(f"--models: {path} is not a checkpoint folder (needs config.json and tokenizer.model)")
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-    dt = {"auto": torch.bfloat16 if device.startswith("cuda") else torch.float32,
-          "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
-    print(f"probe: device {device}, dtype {dt}, {len(sents['en'])} pairs x {len(langs)} language(s)")
+    first = LlamaConfig.from_json(folders[0] / "config.json")  # measure at the (first) model's own shapes
+    rt = decide(device=device, dtype=dtype, threads=threads, shape=(first.hidden_size, first.intermediate_size))
+    print(f"probe: {rt.why}")
+    print(f"probe: weights in {rt.dtype}, {len(sents['en'])} pairs x {len(langs)} language(s)")
     results = {}
     for path in folders:
-        model = Llama.from_pretrained(path, dtype=dt, device=device).to(device)
+        model = Llama.from_pretrained(path, dtype=rt.torch_dtype, device=rt.device).to(rt.device)
         results[str(path)] = probe_loaded(model, data.Tokenizer.from_folder(path), sents, langs, batch_size, max_len)
         print(table(str(path), results[str(path)]))
         del model
@@ -245,36 +252,53 @@ def probe(models, langs, data_dir, limit=None, batch_size=16, max_len=256, devic
     return results
 
 
+def check_out(out: Path, overwrite: bool) -> None:
+    """Refuse an --out that cannot take the JSON, before any model is loaded."""
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; expected the path of a JSON file, e.g. {out / 'probe.json'}")
+    if out.exists() and not overwrite:
+        raise ValueError(f"--out {out} exists (an earlier result); pass --overwrite to replace it, or another --out")
+    blocker = next((d for d in out.parents if d.exists() and not d.is_dir()), None)
+    if blocker is not None:
+        raise ValueError(f"--out {out}: {blocker} is a file, not a folder")
+
+
 def run(cfg: ProbeConfig) -> dict[str, dict]:
-    results = probe([m for m in cfg.models.split(",") if m], [l for l in cfg.langs.split(",") if l], cfg.data,
-                    cfg.limit, cfg.batch_size, cfg.max_len, cfg.device, cfg.dtype)
     out = Path(cfg.out)
-    write_json(out, {"config": asdict(cfg), "models": results})
+    check_out(out, cfg.overwrite)
+    results = probe([m for m in cfg.models.split(",") if m], [l for l in cfg.langs.split(",") if l], cfg.data,
+                    cfg.limit, cfg.batch_size, cfg.max_len, cfg.device, cfg.dtype, cfg.threads)
+    data.write_atomic(out, json.dumps({"config": asdict(cfg), "models": results}, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {out} and {plot(results, out)}")
     return results
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.error = lambda msg: p.exit(2, f"probe.py: error: {msg}\n")  # one line, no usage block
     helps = {"models": "comma-separated checkpoint folders, compared side by side",
              "langs": "comma-separated target languages (each compared with en)",
              "data": "data folder holding flores101/devtest/<code>.devtest",
              "limit": "use only the first N sentences", "batch_size": "sentences per forward pass",
-             "max_len": "max tokens per sentence including BOS", "device": "auto, cpu, cuda, cuda:1, ...",
-             "dtype": "auto (bf16 on cuda, fp32 on cpu), float32, bfloat16, float16",
-             "out": "results JSON; the plot goes beside it (.png, or .txt without matplotlib)"}
+             "max_len": "max tokens per sentence including BOS", "device": "auto, cpu or cuda",
+             "dtype": "auto (CPU: bf16 only where measured clearly faster; CUDA: bf16), fp32, bf16, fp16 "
+                      "(float32, bfloat16, float16 also accepted)",
+             "threads": "CPU threads (0: all cores if a short measurement shows them faster than one)",
+             "out": "results JSON; the plot goes beside it (.png, or .txt without matplotlib)",
+             "overwrite": "replace an existing --out"}
     for name, default in asdict(ProbeConfig()).items():
-        kind = int if name in ("limit", "batch_size", "max_len") else str
-        extra = {"choices": ("auto", "float32", "bfloat16", "float16")} if name == "dtype" else {}
-        p.add_argument("--" + name.replace("_", "-"), type=kind, default=default, help=helps[name], **extra)
-    args = p.parse_args(argv)
-    cfg = ProbeConfig(**vars(args))
-    if (cfg.limit is not None and cfg.limit < 2) or cfg.batch_size < 1 or cfg.max_len < 2:
-        print("probe.py: error: --limit must be >= 2, --batch-size >= 1, --max-len >= 2", file=sys.stderr)
-        return 2
+        if isinstance(default, bool):
+            p.add_argument("--" + name, action="store_true", help=helps[name])
+        else:
+            kind = int if name in ("limit", "batch_size", "max_len", "threads") else str
+            p.add_argument("--" + name.replace("_", "-"), type=kind, default=default, help=helps[name])
+    cfg = ProbeConfig(**vars(p.parse_args(argv)))
     try:
+        for flag, value, low in (("--limit", cfg.limit, 2), ("--batch-size", cfg.batch_size, 1), ("--max-len", cfg.max_len, 2)):
+            if value is not None and value < low:
+                raise ValueError(f"{flag} must be >= {low}, got {value}")
         run(cfg)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError) as e:  # device.DeviceError is a ValueError too
         print(f"probe.py: error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -37,15 +37,90 @@ from data import write_atomic
 
 
 # ----------------------------------------------------------------------------- results.json (reproduce.py writes it)
+# What the report and the claims read from results.json, so that a damaged or hand-made file is refused
+# in one line naming the field, not met by a traceback half way through. A dict spec lists the keys
+# a value may have (a trailing "!" marks a required one; "*" stands for every key), [spec] is a list
+# of such items, a type or tuple of types is checked with isinstance. Other keys are not looked at.
+NUM = (int, float)
+RUN = {"group": str, "status": str, "kind": str, "langs": [str], "seed": int, "n_translation": (int, type(None)),
+       "scores": {"*": (dict, type(None))}, "wall_s": {"*": NUM}, "commands": [str], "error": str, "reason": str}
+FIT = {"points": [{"lang!": str, "size!": NUM, "score!": NUM}], "fits": {"*": {"*": {"params!": {"alpha!": NUM, "beta!": NUM}}}},
+       "allocation": {"*": int}, "uniform": {"*": int}, "predicted": {"*": {"*": NUM}}, "minimum": NUM,
+       "notes": [str], "charts": {"*": str}, "plots": {"*": str}}
+RESULTS = {"runs!": {"*": RUN, "fit": FIT, "probe": {"probe": {"*": dict}}},
+           "stages": {"*": {"wall_s": NUM, "command": str}},
+           "config": {"langs": [str], "muit_langs": [str], "ablation_lang": str}, "machine": dict,
+           "runtime": {"threads": int, "dtype": str, "why": str},
+           "report_only": {"argv!": str, "time!": str, "git_commit!": str}}
+
+
+class ResultsError(ValueError):
+    """A results.json that is not what reproduce.py writes (one line, for the CLI)."""
+
+
+def _check(value, spec, where: str) -> None:
+    if isinstance(spec, dict):
+        if not isinstance(value, dict):
+            raise ResultsError(f"{where}: expected a JSON object, got {type(value).__name__}")
+        for key, sub in spec.items():
+            name = key.rstrip("!")
+            if key == "*":
+                for k, v in value.items():
+                    _check(v, sub, f"{where}.{k}")
+            elif name in value:
+                _check(value[name], sub, f"{where}.{name}")
+            elif key.endswith("!"):
+                raise ResultsError(f"{where}: no {name!r} key")
+    elif isinstance(spec, list):
+        if not isinstance(value, list):
+            raise ResultsError(f"{where}: expected a JSON list, got {type(value).__name__}")
+        for i, v in enumerate(value):
+            _check(v, spec[0], f"{where}[{i}]")
+    elif not isinstance(value, spec) or (isinstance(value, bool) and spec in (int, NUM)):
+        want = " or ".join(t.__name__ for t in (spec if isinstance(spec, tuple) else (spec,)))
+        raise ResultsError(f"{where}: expected {want}, got {type(value).__name__} {json.dumps(value)[:40]}")
+
 
 def load_results(out: Path) -> dict:
-    path = out / "results.json"
+    """OUT/results.json checked against RESULTS; an empty record when there is none yet."""
+    path = Path(out) / "results.json"
     if not path.exists():
         return {"runs": {}, "stages": {}}
+    if not path.is_file():
+        raise ResultsError(f"{path} is a folder; expected the results.json file reproduce.py writes")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        results = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as e:
-        raise SystemExit(f"{path} line {e.lineno}: not valid JSON ({e.msg}); remove it, or rerun reproduce.py with --overwrite")
+        raise ResultsError(f"{path} line {e.lineno} column {e.colno}: not valid JSON ({e.msg}); "
+                           "remove it, or rerun reproduce.py with --overwrite") from None
+    except UnicodeDecodeError as e:
+        raise ResultsError(f"{path}: not UTF-8 (byte {e.start})") from None
+    try:
+        _check(results, RESULTS, "results")
+        _check_fit(results["runs"].get("fit", {}), results.get("config", {}))
+    except ResultsError as e:
+        raise ResultsError(f"{path}: {e} (not a results.json as reproduce.py writes it)") from None
+    results.setdefault("stages", {})
+    return results
+
+
+def _check_fit(fit: dict, config: dict) -> None:
+    """What the fit run's parts must agree on, beyond their types (the report looks them up by language)."""
+    where = "results.runs.fit"
+    if "fits" in fit and not {l for l in fit["fits"]} <= {p["lang"] for p in fit.get("points", [])}:
+        raise ResultsError(f"{where}: every language in 'fits' needs its 'points'")
+    if set(fit.get("charts", {})) - set(fit.get("plots", {})):
+        raise ResultsError(f"{where}: every language in 'charts' needs its entry in 'plots'")
+    if "allocation" in fit:
+        langs = set(fit["allocation"])
+        for key in ("uniform", "predicted", "form", "minimum"):
+            if key not in fit:
+                raise ResultsError(f"{where}: has 'allocation' but no {key!r}")
+        for name, d in (("uniform", fit["uniform"]), ("predicted.uniform", fit["predicted"].get("uniform", {})),
+                        ("predicted.allocation", fit["predicted"].get("allocation", {})),
+                        ("config.muit_langs", dict.fromkeys(config.get("muit_langs", langs)))):
+            if set(d) != langs:
+                raise ResultsError(f"{where}: {name} covers {sorted(d)}, expected the allocation's {sorted(langs)}")
 
 
 def save_results(out: Path, results: dict) -> None:
@@ -197,15 +272,17 @@ def setup_section(results) -> str:
     for r in runs.values():
         for part in ("train", "eval"):
             if part in r.get("wall_s", {}):
-                key = f"{r['group']} {part}"
+                key = f"{r.get('group', '?')} {part}"
                 stage[key] = stage.get(key, 0) + r["wall_s"][part]
         if r.get("kind") in ("fit", "probe"):
-            stage[r["kind"]] = r["wall_s"].get("total", 0)
+            stage[r["kind"]] = r.get("wall_s", {}).get("total", 0)
     total = sum(stage.values())
     lines = [f"Generated by `{results.get('argv', 'python reproduce.py')}` (started {results.get('started', '?')}, "
              f"git {m.get('git_commit', '?')}) on {m.get('cpu', '?')}, {m.get('cores', '?')} cores"
              + (f", GPU {m['gpu']} (train.py/evaluate.py use it)" if m.get("gpu") else " (no GPU)") + ", "
              f"torch {m.get('torch', '?')} (threads: {m.get('torch_threads', '?')}), Python {m.get('python', '?')}. "
+             + (f"Device, dtype and threads, decided once for every run (device.py): {results['runtime']['why']}. "
+                if results.get("runtime", {}).get("why") else "") +
              f"Preset: {'--quick' if cfg.get('quick') else 'default'} ({cfg.get('arch', '?')} base, "
              f"{cfg.get('base_steps')} pretraining steps, {cfg.get('steps', '?')} steps per fine-tuning run). "
              f"Seeds: {cfg.get('seeds', '?')} for Alpaca and x-LLaMA (cells show mean±std over seeds when >1), "
@@ -304,7 +381,8 @@ def regenerate(out: Path, argv: str) -> Path:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="Rewrite RESULTS.md (beside results.json) from a study's results.json.")
+    ap = argparse.ArgumentParser(prog="report.py", description="Rewrite RESULTS.md (beside results.json) from a study's results.json.")
+    ap.error = lambda msg: ap.exit(2, f"report.py: error: {msg}\n")  # one line, no usage block
     ap.add_argument("--results", required=True, help="a results.json written by reproduce.py, e.g. runs/study/results.json")
     a = ap.parse_args(argv)
     path = Path(a.results)
@@ -312,7 +390,7 @@ def main(argv=None) -> int:
         ap.error(f"--results: expected a path to results.json, got {path}")
     try:
         report = regenerate(path.parent, shlex.join(["python", "report.py", *(sys.argv[1:] if argv is None else argv)]))
-    except ValueError as e:
+    except ValueError as e:  # ResultsError: names the file and the field
         ap.error(f"--results: {e}")
     print(f"wrote {report}")
     return 0

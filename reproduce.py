@@ -4,6 +4,7 @@
     python reproduce.py --quick              # every table, smaller world and runs (<= 10 min)
     python reproduce.py --out runs/study --seeds 3
     python reproduce.py --report-only        # rewrite RESULTS.md from OUT/results.json
+    python reproduce.py --threads 1          # CPU threads for every run (default: measured)
 
 What runs (the study plan, `build_plan`, is plain data: a list of `Run`s):
   base        the English-dominant miniature LLaMA (train.ensure_base), probed only
@@ -15,6 +16,10 @@ What runs (the study plan, `build_plan`, is plain data: a list of `Run`s):
               by the fitted laws
   x2en-X      the en->X vs X->en ablation (compared with xllama-X)
   probe       layer-wise alignment (probe.py) for base, Alpaca, x-LLaMA and m-LLaMA
+Device, dtype and CPU threads are decided once per study (device.decide at the base's shapes;
+--threads 0 and the dtype are measured) and passed to every train/evaluate/probe call, so all
+runs of a study compute alike; the decision, its reason and the CPU are recorded in the Setup
+section, and a resumed study keeps the dtype it started with.
 Results go to OUT/results.json after every run (atomic), so an interrupted study resumes and
 skips what is finished; a finished report is never overwritten without --overwrite.
 OUT/RESULTS.md is written from results.json only, by report.py (its tables, and the paper's
@@ -35,8 +40,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from data import write_atomic
 from claims import MLQA_LANGS, XLANGS, eval_key, metric
+from data import write_atomic
 from report import git_commit, load_results, regenerate, save_results, write_report
 
 
@@ -62,7 +67,7 @@ class StudyConfig:
     max_new_tokens: int = 48             # generation cap (world's Flores lines are <= 34 tokens)
     probe_limit: int = 100               # parallel sentences per probed language
     world_seed: int = 0                  # seed of the miniature world
-    threads: int = 1                     # torch CPU threads; 1 measured 10-17x faster than 2 on a loaded 2-core box
+    threads: int = 0                     # CPU threads for every run; 0 = measured once (device.decide)
     overwrite: bool = False              # replace a finished study in OUT
 
 
@@ -145,16 +150,10 @@ def build_plan(cfg: StudyConfig, available: dict[str, int] | None = None) -> lis
 
 def machine_info() -> dict:
     import torch
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+
+    import device
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "torch_threads": torch.get_num_threads(),
+    return {"cpu": device.cpu_name(), "cores": os.cpu_count(), "gpu": gpu, "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
             "git_commit": git_commit()}
 
@@ -170,6 +169,8 @@ class Context:
     data_dir: Path | None = None
     base_dir: Path | None = None
     available: dict = field(default_factory=dict)   # translation pairs per language in the world
+    threads: int = 0                                # decided once per study (device.decide), passed to every run
+    dtype: str = "auto"
 
 
 def _q(v) -> str:
@@ -194,8 +195,8 @@ def prepare_world(ctx: Context) -> tuple[Path, Path, dict, str]:
     Returns (data dir, base dir, {lang: translation pairs available}, command)."""
     import train
     data_dir = train.ensure_world(ctx.out / "world", seed=ctx.cfg.world_seed, **ctx.cfg.world)
-    kw = dict(arch=ctx.cfg.arch, max_steps=ctx.cfg.base_steps, seed=ctx.cfg.world_seed, threads=ctx.cfg.threads,
-              progress=False)
+    kw = dict(arch=ctx.cfg.arch, max_steps=ctx.cfg.base_steps, seed=ctx.cfg.world_seed, threads=ctx.threads,
+              dtype=ctx.dtype, progress=False)
     kw = {k: v for k, v in kw.items() if v is not None}
     base_dir = train.ensure_base(data_dir, ctx.out / "base", **kw)
     cmd = (cli("world.py", dict(out=str(data_dir), seed=ctx.cfg.world_seed, **ctx.cfg.world)) + " && "
@@ -213,7 +214,7 @@ def train_model(run: Run, ctx: Context, allocation: dict | None) -> tuple[Path, 
     import train
     out_dir = ctx.out / "models" / run.name
     kw = dict(recipe=run.recipe, data=str(ctx.data_dir), base=str(ctx.base_dir), out=str(out_dir),
-              seed=run.seed, max_steps=ctx.cfg.steps, threads=ctx.cfg.threads)
+              seed=run.seed, max_steps=ctx.cfg.steps, threads=ctx.threads, dtype=ctx.dtype)
     if run.recipe == "muit":
         kw.update(langs=",".join(run.langs), budget=run.budget, allocation="uniform")
     elif run.recipe != "alpaca":
@@ -233,7 +234,8 @@ def train_model(run: Run, ctx: Context, allocation: dict | None) -> tuple[Path, 
 def evaluate_model(model_dir: Path, task: str, lang: str, direction: str, ctx: Context) -> tuple[dict, str]:
     import evaluate
     out_dir = Path(model_dir) / "eval" / (f"{task}-{lang}" + (f"-{direction}" if task == "flores" else ""))
-    kw = dict(limit=ctx.cfg.eval_limit, batch_size=ctx.cfg.eval_batch, max_new_tokens=ctx.cfg.max_new_tokens)
+    kw = dict(limit=ctx.cfg.eval_limit, batch_size=ctx.cfg.eval_batch, max_new_tokens=ctx.cfg.max_new_tokens,
+              dtype=ctx.dtype, threads=ctx.threads)
     cmd = cli("evaluate.py", dict(model=str(model_dir), task=task, lang=lang, direction=direction,
                                   data=str(ctx.data_dir), out=str(out_dir), **kw))
     scores = evaluate.evaluate(model_dir, task, lang, ctx.data_dir, direction=direction, out_dir=out_dir, **kw)
@@ -243,9 +245,11 @@ def evaluate_model(model_dir: Path, task: str, lang: str, direction: str, ctx: C
 def probe_models(models: dict[str, Path], langs, ctx: Context) -> tuple[dict, str]:
     import probe
     out = ctx.out / "probe.json"
-    kw = dict(langs=",".join(langs), data=str(ctx.data_dir), limit=ctx.cfg.probe_limit, out=str(out))
+    kw = dict(langs=",".join(langs), data=str(ctx.data_dir), limit=ctx.cfg.probe_limit, dtype=ctx.dtype,
+              threads=ctx.threads, out=str(out), overwrite=True)  # the study's own probe.json is replaced
     cmd = cli("probe.py", dict(models=",".join(str(p) for p in models.values()), **kw))
-    res = probe.probe([str(p) for p in models.values()], list(langs), ctx.data_dir, limit=ctx.cfg.probe_limit)
+    res = probe.probe([str(p) for p in models.values()], list(langs), ctx.data_dir, limit=ctx.cfg.probe_limit,
+                      dtype=ctx.dtype, threads=ctx.threads)
     write_atomic(out, json.dumps({"models": res}, indent=1))
     named = {name: res[str(p)] for name, p in models.items()}
     named_chart = {"chart": probe.text_chart(named, "gap"), "plot": Path(probe.plot(named, out)).name}
@@ -253,8 +257,9 @@ def probe_models(models: dict[str, Path], langs, ctx: Context) -> tuple[dict, st
 
 
 def fit_and_allocate(points: list[dict], langs, budget: int, ctx: Context) -> tuple[dict, list[str]]:
-    """Fit both law forms per language; allocate the m-LLaMA budget by cfg.law_form (the other
-    form if that one is not increasing, recorded); the uniform split of the same budget."""
+    """Fit both law forms per swept language; allocate the m-LLaMA budget over the m-LLaMA languages
+    by cfg.law_form (the other form if that one is not increasing, recorded); the uniform split of
+    the same budget."""
     import scaling
     pts = {l: ([p["size"] for p in points if p["lang"] == l], [p["score"] for p in points if p["lang"] == l])
            for l in langs}
@@ -264,19 +269,21 @@ def fit_and_allocate(points: list[dict], langs, budget: int, ctx: Context) -> tu
             fits[l] = {f: scaling.fit(*pts[l], f, what=f"sweep {l}") for f in scaling.FORMS}
         except ValueError as e:
             notes.append(f"no law for {l}: {e}")
+    muit = list(ctx.cfg.muit_langs)          # a subset of the swept languages (build_plan checks)
     minimum = min(ctx.cfg.sweep_sizes)       # never allocate below the fitted range
-    avail = {l: ctx.available[l] for l in langs if l in ctx.available} or None
+    avail = {l: ctx.available[l] for l in muit if l in ctx.available} or None
     rec = {"points": points, "fits": {l: {f: v.to_json() for f, v in d.items()} for l, d in fits.items()},
-           "uniform": scaling.uniform_split(langs, budget, minimum, avail), "minimum": minimum, "notes": notes}
-    for form in (ctx.cfg.law_form,) + tuple(f for f in scaling.FORMS if f != ctx.cfg.law_form) if not notes else ():
-        chosen = {l: fits[l][form] for l in langs}
+           "uniform": scaling.uniform_split(muit, budget, minimum, avail), "minimum": minimum, "notes": notes}
+    lawful = all(l in fits for l in muit)
+    for form in (ctx.cfg.law_form,) + tuple(f for f in scaling.FORMS if f != ctx.cfg.law_form) if lawful else ():
+        chosen = {l: fits[l][form] for l in muit}
         try:
             rec["allocation"] = scaling.allocate(chosen, budget, minimum, avail)
         except ValueError as e:
             rec["notes"].append(f"{form} law cannot allocate: {e}")
             continue
         rec["form"] = form
-        rec["predicted"] = {k: {l: float(chosen[l].predict(rec[k][l])) for l in langs} for k in ("uniform", "allocation")}
+        rec["predicted"] = {k: {l: float(chosen[l].predict(rec[k][l])) for l in muit} for k in ("uniform", "allocation")}
         break
     rec["charts"], rec["plots"] = {}, {}
     for l in fits:   # PNG when matplotlib is installed, else a text chart (kept for the report either way)
@@ -286,11 +293,11 @@ def fit_and_allocate(points: list[dict], langs, budget: int, ctx: Context) -> tu
     write_atomic(pfile, "lang,size,score\n" + "".join(f"{p['lang']},{p['size']},{p['score']}\n" for p in points))
     cmds = [f"python scaling.py fit --points {_q(pfile)} --form both --out {_q(ffile)}"]
     if "form" in rec:
-        write_atomic(ffile, json.dumps({l: fits[l][rec["form"]].to_json() for l in langs}, indent=1))
+        write_atomic(ffile, json.dumps({l: fits[l][rec["form"]].to_json() for l in fits}, indent=1))
         write_atomic(afile, json.dumps(rec["allocation"]))
         cmds[0] = cmds[0].replace("--form both", f"--form {rec['form']}")
-        cmds.append(f"python scaling.py allocate --fits {_q(ffile)} --budget {budget} --min {minimum} "
-                    f"--available {_q(ctx.data_dir)} --out {_q(afile)}")
+        cmds.append(f"python scaling.py allocate --fits {_q(ffile)} --langs {_q(muit)} --budget {budget} "
+                    f"--min {minimum} --available {_q(ctx.data_dir)} --out {_q(afile)}")
     return rec, cmds
 
 
@@ -345,28 +352,43 @@ def execute(run: Run, ctx: Context, results: dict) -> dict:
     return {**rec, "status": "done"}
 
 
+def decide_runtime(cfg: StudyConfig, saved: dict):
+    """The study's one device/dtype/threads decision, at the base model's shapes. A resumed study
+    keeps the dtype it started with, so its runs are not split between bf16 and fp32."""
+    import device  # here, like torch: --help and --report-only need neither
+    from model import PRESETS
+    shape = (PRESETS[cfg.arch].hidden_size, PRESETS[cfg.arch].intermediate_size)
+    return device.decide(threads=cfg.threads, dtype=saved.get("dtype", "auto"), shape=shape)
+
+
 def run_study(cfg: StudyConfig) -> Path:
+    """Run (or resume) the study in cfg.out; ValueError, one line, for an --out it must not touch."""
     out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; expected a study folder (new, or one to resume)")
     results = load_results(out)
     report = out / "RESULTS.md"
     if results.get("finished") and report.exists() and not cfg.overwrite:
-        raise SystemExit(f"{report} is a finished report; pass --overwrite to run the study again, or another --out")
+        raise ValueError(f"{report} is a finished report; pass --overwrite to run the study again, or another --out")
     conf = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items() if k != "overwrite"}
+    if not cfg.overwrite and results["runs"] and results.get("config") != conf:
+        raise ValueError(f"{out / 'results.json'} was made with a different configuration; "
+                         "pass the same flags to resume, --overwrite to start again, or another --out")
+    build_plan(cfg)  # a bad configuration is refused before anything is deleted
+    fresh = cfg.overwrite or not results["runs"]
+    rt = decide_runtime(cfg, {} if fresh else results.get("runtime", {}))
+    print(f"study: {rt.why}")
     if cfg.overwrite:       # train.py and evaluate.py would otherwise reuse the old checkpoints and predictions
         for sub in ("models", "base", "world"):
             shutil.rmtree(out / sub, ignore_errors=True)
-    if cfg.overwrite or not results["runs"]:
+    if fresh:
         results = {"runs": {}, "stages": {}}
-    elif results.get("config") != conf:
-        raise SystemExit(f"{out / 'results.json'} was made with a different configuration; "
-                         "pass the same flags to resume, --overwrite to start again, or another --out")
-    import torch
-    torch.set_num_threads(cfg.threads)
     results.pop("report_only", None)
     results.update(config=conf, machine=machine_info(), finished=False,
+                   runtime={"threads": rt.threads, "dtype": rt.dtype, "why": rt.why},
                    argv=" ".join(["python reproduce.py"] + [_q(a) for a in sys.argv[1:]]))
     results.setdefault("started", time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
-    ctx = Context(cfg, out)
+    ctx = Context(cfg, out, threads=rt.threads, dtype=rt.dtype)
     t0 = time.time()
     ctx.data_dir, ctx.base_dir, ctx.available, cmd = prepare_world(ctx)
     if "prepare" not in results["stages"]:
@@ -403,29 +425,35 @@ def run_study(cfg: StudyConfig) -> Path:
 # ----------------------------------------------------------------------------- command line
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="Run the paper's study in miniature and write RESULTS.md.")
+    ap = argparse.ArgumentParser(prog="reproduce.py", description="Run the paper's study in miniature and write RESULTS.md.")
+    ap.error = lambda msg: ap.exit(2, f"reproduce.py: error: {msg}\n")  # one line, no usage block
     ap.add_argument("--quick", action="store_true", help="small preset: fewer languages, sizes and steps (<= 10 min)")
     ap.add_argument("--out", default=None, help="output folder (default runs/study, runs/study-quick with --quick)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds for the Alpaca and x-LLaMA runs (default 2)")
     ap.add_argument("--steps", type=int, default=None, help="optimizer steps per fine-tuning run (preset default)")
     ap.add_argument("--eval-limit", type=int, default=None, help="questions / sentences per evaluation (preset default)")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1: much faster than 2 for these small models on a shared CPU)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="CPU threads for every run (default 0: all cores if a short measurement shows them faster "
+                         "than one, decided once for the study)")
     ap.add_argument("--overwrite", action="store_true", help="start again even if OUT holds a finished study")
     ap.add_argument("--report-only", action="store_true", help="only rewrite OUT/RESULTS.md from OUT/results.json")
     a = ap.parse_args(argv)
-    for flag in ("seeds", "steps", "eval_limit", "threads"):
-        if getattr(a, flag) is not None and getattr(a, flag) < 1:
-            ap.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(a, flag)}")
+    for flag, low in (("seeds", 1), ("steps", 1), ("eval_limit", 1), ("threads", 0)):
+        if getattr(a, flag) is not None and getattr(a, flag) < low:
+            ap.error(f"--{flag.replace('_', '-')} must be at least {low}, got {getattr(a, flag)}")
     cfg = preset(a.quick, out=a.out or ("runs/study-quick" if a.quick else "runs/study"), seeds=a.seeds,
                  steps=a.steps, eval_limit=a.eval_limit, threads=a.threads, overwrite=a.overwrite or None)
-    if a.report_only:
-        try:
-            report = regenerate(Path(cfg.out), " ".join(["python reproduce.py"] + [_q(x) for x in sys.argv[1:]]))
-        except ValueError as e:
-            ap.error(f"--report-only: {e}")
-        print(f"wrote {report}")
-        return 0
-    run_study(cfg)
+    out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        ap.error(f"--out {out} is a file; expected a study folder (new, or one to resume)")
+    try:
+        if a.report_only:
+            report = regenerate(out, " ".join(["python reproduce.py"] + [_q(x) for x in sys.argv[1:]]))
+            print(f"wrote {report}")
+        else:
+            run_study(cfg)
+    except ValueError as e:  # bad flags or a results.json it must not touch: one line, exit 2
+        ap.error(f"--report-only: {e}" if a.report_only else str(e))
     return 0
 
 

@@ -27,11 +27,16 @@ Commands:
         --available: a data folder (counts parallel/en-<lang> pairs) or JSON {lang: n};
         ALLOC.json maps lang -> size, which `python train.py --allocation runs/ALLOC.json` reads
     python scaling.py sweep --lang de --sizes 250,500,1000,2000,4000 --data runs/world
-        trains + evaluates one x-LLaMA per size via train.train / evaluate.evaluate,
+        trains + evaluates one x-LLaMA per size via train.train / evaluate.evaluate
+        (--threads/--dtype passed to train.py, default measured by device.py),
         appends rows to runs/sweep/points.csv, fits, prints a table and a chart
         (PNG via matplotlib when installed, a text chart otherwise).
-Bad input (fewer than 3 points for a language, a non-positive size, a budget outside
-[sum of minimums, sum of available]) exits with code 2 and one line naming the problem.
+The uniform split gives the remainder of B/L to the languages in the order given, as
+data.translation_counts does, so `train.py --budget` and this file agree pair for pair.
+Bad input (fewer than 3 points for a language, a non-positive size or budget, a budget outside
+[sum of minimums, sum of available], a file that is not valid JSON, --out a folder, an unknown
+--metric) exits with code 2 and one line naming the problem, before any training or writing.
+An --out that exists is replaced, and the message says so.
 """
 from __future__ import annotations
 
@@ -48,6 +53,7 @@ import numpy as np
 from data import write_atomic
 
 FORMS = ("power", "log")
+METRICS = ("bleu", "chrf++", "spbleu")  # evaluate.py's Flores scores a sweep can fit
 EXTRAPOLATION_FACTOR = 4.0  # warn when a size is this far outside the sizes a law was fitted on
 
 
@@ -208,14 +214,13 @@ def read_points(path, min_points: int = 3) -> dict[str, tuple[list[float], list[
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: points file not found")
-    text = path.read_text(encoding="utf-8")
     if path.suffix == ".json":
-        rows = json.loads(text)
+        rows = read_json(path, "--points")
         if not isinstance(rows, list):
             raise ValueError(f"{path}: expected a JSON list of {{lang, size, score}} objects")
         numbered = [(f"item {i}", r) for i, r in enumerate(rows)]
     else:
-        reader = csv.DictReader(text.splitlines())
+        reader = csv.DictReader(_read_text(path, "--points").splitlines())
         if reader.fieldnames is None or not {"lang", "size", "score"} <= set(reader.fieldnames):
             raise ValueError(f"{path} line 1: expected header lang,size,score, got {reader.fieldnames}")
         numbered = [(f"line {i + 2}", r) for i, r in enumerate(reader)]
@@ -264,6 +269,8 @@ def fit_all(points, forms=FORMS, gammas=None, source="points") -> dict[str, LawF
 # ----------------------------------------------------------------------------- allocation
 
 def _bounds(langs, budget, minimum, available):
+    if budget != int(budget) or budget <= 0:
+        raise ValueError(f"--budget must be a positive whole number, got {budget}")
     lo = {l: int(math.ceil(minimum.get(l, 1) if isinstance(minimum, dict) else minimum)) for l in langs}
     hi = {l: (int(available[l]) if available and l in available else None) for l in langs}
     for l in langs:
@@ -271,8 +278,6 @@ def _bounds(langs, budget, minimum, available):
             raise ValueError(f"--min: sizes must be positive (the laws are undefined at 0), got {lo[l]} for {l}")
         if hi[l] is not None and hi[l] < lo[l]:
             raise ValueError(f"--available: {l} has {hi[l]} pairs, below the minimum {lo[l]}")
-    if budget != int(budget):
-        raise ValueError(f"--budget must be a whole number, got {budget}")
     if budget < sum(lo.values()):
         raise ValueError(f"--budget {budget} is below the sum of minimums {sum(lo.values())} ({len(langs)} langs)")
     if all(h is not None for h in hi.values()) and budget > sum(hi.values()):
@@ -343,15 +348,18 @@ def allocate(fits: dict[str, LawFit], budget: int, minimum=1, available=None, we
 
 
 def uniform_split(langs, budget: int, minimum=1, available=None) -> dict[str, int]:
-    """B/L each, clipped to the bounds with the rest spread over the others (integers, sum = B)."""
-    langs = sorted(langs)
+    """B/L each, clipped to the bounds with the rest spread over the others (integers, sum = B).
+    Ties go to the languages in the order given, so without bounds this is data.translation_counts's
+    split (the remainder to the first B mod L languages)."""
+    langs = list(langs)
+    pos = {l: i for i, l in enumerate(langs)}
     lo, hi = _bounds(langs, budget, minimum, available)
     x = _water_level(lambda l, t: t, budget, lo, hi, langs, 1e-9, 2.0 * budget + 1, decreasing=False)
     n = {l: max(lo[l], int(math.floor(v + 1e-9))) for l, v in x.items()}
     while sum(n.values()) < budget:  # the remainder, one unit at a time to the smallest open share
-        n[min((l for l in langs if hi[l] is None or n[l] < hi[l]), key=lambda l: (n[l], l))] += 1
+        n[min((l for l in langs if hi[l] is None or n[l] < hi[l]), key=lambda l: (n[l], pos[l]))] += 1
     while sum(n.values()) > budget:
-        n[max((l for l in langs if n[l] > lo[l]), key=lambda l: (n[l], l))] -= 1
+        n[max((l for l in langs if n[l] > lo[l]), key=lambda l: (n[l], pos[l]))] -= 1
     return n
 
 
@@ -365,7 +373,7 @@ def read_available(spec, langs) -> dict[str, int] | None:
         return {l: len(data.read_parallel(p, l)) for l in langs}
     if not p.is_file():
         raise ValueError(f"--available: {p} is neither a data folder nor a JSON file")
-    d = json.loads(p.read_text(encoding="utf-8"))
+    d = read_json(p, "--available")
     if not isinstance(d, dict) or not all(isinstance(v, (int, float)) and v >= 0 for v in d.values()):
         raise ValueError(f"--available {p}: expected a JSON object {{lang: number of pairs}}")
     missing = [l for l in langs if l not in d]
@@ -392,11 +400,39 @@ def write_json(path, obj) -> None:
     write_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
+def check_out(path, flag: str = "--out") -> bool:
+    """Refuse an output path that cannot take a JSON file (before any work); True when it exists
+    and will be replaced, so the caller can say so."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{flag} {path} is a folder; expected the path of a JSON file to write")
+    blocker = next((d for d in path.parents if d.exists() and not d.is_dir()), None)
+    if blocker is not None:
+        raise ValueError(f"{flag} {path}: {blocker} is a file, not a folder")
+    return path.exists()
+
+
+def _read_text(path: Path, flag: str = "") -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark from a Windows editor is no error
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{flag} {path}: not UTF-8 (byte {e.start})".lstrip()) from None
+
+
+def read_json(path, flag: str = ""):
+    """The JSON in `path`, or one line naming the flag, the file, and the line and column of what is wrong."""
+    path = Path(path)
+    try:
+        return json.loads(_read_text(path, flag))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{flag} {path} line {e.lineno} column {e.colno}: not valid JSON ({e.msg})".lstrip()) from None
+
+
 def read_fits(path) -> dict[str, LawFit]:
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"--fits: {p} not found (make it with `python scaling.py fit ...`)")
-    d = json.loads(p.read_text(encoding="utf-8"))
+    d = read_json(p, "--fits")
     if not isinstance(d, dict) or not d:
         raise ValueError(f"--fits {p}: expected a JSON object {{lang: fit}}")
     return {l: LawFit.from_json(v, where=f"{p}: {l}") for l, v in d.items()}
@@ -447,25 +483,37 @@ def save_plot(lang, sizes, scores, fits: list[LawFit], out: Path) -> str:
     fig.tight_layout()
     path = out.with_suffix(".png")
     fig.savefig(path, dpi=120)
+    plt.close(fig)
     return str(path)
 
 
 def sweep(lang: str, sizes: list[int], data_dir: str = "runs/world", out: str = "runs/sweep", limit: int | None = None,
-          metric: str = "bleu", forms=FORMS, eval_batch_size: int = 8, **train_overrides) -> list[LawFit]:
+          metric: str = "bleu", forms=FORMS, eval_batch_size: int = 8, threads: int = 0, dtype: str = "auto",
+          **train_overrides) -> list[LawFit]:
     """Train (train.train, CoIT with the first N pairs) and evaluate (evaluate.evaluate, Flores en->X)
     one model per size; finished runs and predictions are reused, so a killed sweep continues.
-    Points go to OUT/points.csv (earlier rows kept: delete it to start over), fits to OUT/FITS.json."""
+    Points go to OUT/points.csv (earlier rows kept: delete it to start over), fits to OUT/FITS.json.
+    threads/dtype go to train.py (0 / "auto": measured there, device.py). Every argument and the
+    files of an earlier sweep are checked before the first run trains."""
     import evaluate
     import train
     if len(sizes) < 3 or any(n <= 0 for n in sizes):
         raise ValueError(f"--sizes: need at least 3 positive sizes, got {sizes}")
+    if metric not in METRICS:
+        raise ValueError(f"--metric {metric!r}: expected one of {', '.join(METRICS)}")
     out_dir = Path(out)
-    points_file = out_dir / "points.csv"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file; expected a folder")
+    configs = [train.validate(train.TrainConfig(  # UsageError (a ValueError) names the flag
+        recipe="coit", lang=lang, n_translation=n, data=data_dir, out=str(out_dir / f"{lang}-{n}"), reuse=True,
+        samples=False, threads=threads, dtype=dtype, **train_overrides)) for n in sizes]
+    points_file, fits_file = out_dir / "points.csv", out_dir / "FITS.json"
     points = read_points(points_file, min_points=1) if points_file.is_file() else {}
+    old_fits = read_json(fits_file) if fits_file.is_file() else {}
+    if not isinstance(old_fits, dict):
+        raise ValueError(f"{fits_file}: expected a JSON object {{lang: fit}}; delete it to start over")
     xs = dict(zip(*points.get(lang, ([], []))))  # size -> score; earlier sweeps' points are kept
-    for n in sizes:
-        cfg = train.TrainConfig(recipe="coit", lang=lang, n_translation=n, data=data_dir, out=str(out_dir / f"{lang}-{n}"),
-                                reuse=True, samples=False, **train_overrides)
+    for n, cfg in zip(sizes, configs):
         state = train.status(Path(cfg.out))
         if state == "finished":
             print(f"sweep {lang}: reusing the finished run in {cfg.out} (delete it to retrain)")
@@ -482,9 +530,7 @@ def sweep(lang: str, sizes: list[int], data_dir: str = "runs/world", out: str = 
     ys = [xs[x] for x in sorted(xs)]
     print(f"{'size':>8} {metric:>8}\n" + "\n".join(f"{x:>8g} {y:>8.2f}" for x, y in zip(sorted(xs), ys)))
     cands = fit_forms(lang, sorted(xs), ys, forms, source=f"sweep {lang}")
-    fits_file = out_dir / "FITS.json"
-    old = json.loads(fits_file.read_text(encoding="utf-8")) if fits_file.is_file() else {}
-    write_json(fits_file, {**old, lang: best_fit(cands).to_json()})
+    write_json(fits_file, {**old_fits, lang: best_fit(cands).to_json()})
     print(text_chart(sorted(xs), ys, cands))
     print(f"wrote {points_file}, {fits_file} and {save_plot(lang, sorted(xs), ys, cands, out_dir / f'scaling-{lang}')}")
     return cands
@@ -498,7 +544,7 @@ def cmd_sweep(args) -> None:
     overrides = {k: v for k, v in (("epochs", args.epochs), ("max_steps", args.max_steps), ("base", args.base),
                                    ("base_out", args.base_out)) if v is not None}
     sweep(args.lang, sizes, args.data, args.out, args.limit, args.metric,
-          FORMS if args.form == "both" else (args.form,), args.eval_batch_size, **overrides)
+          FORMS if args.form == "both" else (args.form,), args.eval_batch_size, args.threads, args.dtype, **overrides)
 
 
 # ----------------------------------------------------------------------------- command line
@@ -518,14 +564,16 @@ def parse_lang_values(spec: str | None, flag: str) -> dict[str, float]:
 
 
 def cmd_fit(args) -> None:
+    replacing = check_out(args.out)
     points = read_points(args.points)
     forms = FORMS if args.form == "both" else (args.form,)
     fits = fit_all(points, forms, parse_lang_values(args.gamma, "--gamma"), source=str(args.points))
     write_json(args.out, {l: f.to_json() for l, f in fits.items()})
-    print(f"wrote {args.out} ({', '.join(f'{l}: {f.form}' for l, f in fits.items())})")
+    print(f"{'replaced' if replacing else 'wrote'} {args.out} ({', '.join(f'{l}: {f.form}' for l, f in fits.items())})")
 
 
 def cmd_allocate(args) -> None:
+    replacing = check_out(args.out)
     fits = read_fits(args.fits)
     if args.langs:
         missing = [l for l in args.langs.split(",") if l not in fits]
@@ -542,11 +590,16 @@ def cmd_allocate(args) -> None:
         if msg:
             print(f"warning: {l}: {msg}; the predicted score is an extrapolation", file=sys.stderr)
     write_json(args.out, opt)
-    print(f"wrote {args.out}")
+    print(f"{'replaced' if replacing else 'wrote'} {args.out}")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage block (the subcommands' parsers are of this class too)
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(prog="scaling.py", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fit", help="fit per-language laws to (lang, size, score) points")
     f.add_argument("--points", required=True, help="CSV with header lang,size,score, or a JSON list of such objects")
@@ -570,12 +623,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="runs/sweep", help="folder for checkpoints, points.csv, FITS.json, plot")
     s.add_argument("--limit", type=int, default=None, help="evaluate on the first N Flores sentences only")
     s.add_argument("--form", choices=("power", "log", "both"), default="both", help="law(s) to fit")
-    s.add_argument("--metric", default="bleu", help="score from evaluate's Flores result: bleu, spbleu, chrf++")
+    s.add_argument("--metric", default="bleu", help="score from evaluate's Flores result: " + ", ".join(METRICS))
     s.add_argument("--epochs", type=float, default=None, help="passed to train.py (default: train.py's)")
     s.add_argument("--max-steps", type=int, default=None, help="passed to train.py: optimizer steps per run")
     s.add_argument("--base", default=None, help="passed to train.py: HF base checkpoint (default: the miniature base)")
     s.add_argument("--base-out", default=None, help="passed to train.py: where the miniature base is cached (default runs/base)")
     s.add_argument("--eval-batch-size", type=int, default=8, help="prompts per generate() call in evaluation")
+    s.add_argument("--threads", type=int, default=0, help="passed to train.py: CPU threads (0: measured, device.py)")
+    s.add_argument("--dtype", default="auto", help="passed to train.py: auto (measured on the CPU) | fp32 | bf16 | fp16")
     return p
 
 

@@ -60,7 +60,7 @@ from torch.distributed.fsdp import fully_shard
 import data as D
 import device as DV
 import lora
-from model import PRESETS, Block, Llama, LlamaConfig
+from model import PRESETS, Llama, LlamaConfig
 
 RECIPES = ("pretrain", "alpaca", "coit", "muit", "trans_only", "instr_only", "coit_x2en")
 

@@ -7,6 +7,7 @@ exact rendering in en de zh ar el hi tr vi (lexicon.py holds the words and templ
 
     python world.py --out runs/world                 # the default world, a few seconds
     python world.py --out /tmp/w --seed 1 --alpaca 500 --pretrain-chars 200000 --overwrite
+                      # --overwrite replaces an earlier world (a folder with WORLD.json), nothing else
     python world.py --help                           # every size and share flag
 
 writes the same layout as ../shared/data (CONTRACT.md), so `--data` can point at either:
@@ -86,7 +87,7 @@ class WorldConfig:
     def validate(self) -> None:
         if not 0 <= self.en_share <= 1:
             raise ValueError(f"--en-share must be in [0, 1], got {self.en_share}")
-        for name, low in (("pretrain_chars", 0), ("alpaca", 1), ("parallel", 1), ("xquad_passages", 1),
+        for name, low in (("pretrain_chars", 1), ("alpaca", 1), ("parallel", 1), ("xquad_passages", 1),
                           ("mlqa_passages", 1), ("questions", 1), ("flores", 1), ("people_pretrain", 80),
                           ("people_tune", 10), ("people_test", 10)):
             if getattr(self, name) < low:
@@ -418,22 +419,47 @@ def _dumps(obj) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(", ", ": "))
 
 
+def check_out(out: Path, overwrite: bool) -> None:
+    """--out may be new, an empty folder, or (with overwrite) an earlier world; nothing else is replaced,
+    so a typo cannot delete a checkpoint or a data folder."""
+    blocker = next((d for d in out.parents if d.exists() and not d.is_dir()), None)
+    if blocker is not None:
+        raise FileExistsError(f"--out {out}: {blocker} is a file, not a folder")
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    if not out.is_dir():
+        raise FileExistsError(f"--out {out} is a file; expected a folder (new, empty, or an earlier world)")
+    if not (out / "WORLD.json").is_file():
+        raise FileExistsError(f"--out {out} is not empty and holds no WORLD.json, so it is not a world; "
+                              "--overwrite only replaces a world: choose another --out")
+    if not overwrite:
+        raise FileExistsError(f"--out {out} holds a world already; pass --overwrite to replace it")
+
+
 def write_world(out_dir, seed: int = 0, overwrite: bool = False, **sizes) -> Path:
-    """Generate the world and write it atomically (temp folder, then rename) to out_dir."""
+    """Generate the world and write it atomically to out_dir: a temp folder, then one rename; on any
+    failure the temp folder is removed and an earlier world at out_dir stays as it was."""
     out = Path(out_dir)
-    cfg = WorldConfig(seed=seed, **sizes)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise FileExistsError(f"{out} exists and is not empty (pass --overwrite to replace it)")
-    files = build(cfg)
+    check_out(out, overwrite)
+    files = build(WorldConfig(seed=seed, **sizes))  # validates every size before anything is written
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp, old = out.with_name(f".{out.name}.tmp{os.getpid()}"), out.with_name(f".{out.name}.old{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for rel, text in sorted(files.items()):
-        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp / rel).write_text(text, encoding="utf-8", newline="\n")
-    if out.exists():
-        os.replace(out, old) if out.is_dir() else out.unlink()
-    os.replace(tmp, out)
+    for leftover in (tmp, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    try:
+        for rel, text in sorted(files.items()):
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).write_text(text, encoding="utf-8", newline="\n")
+        if out.exists():
+            os.replace(out, old)
+        try:
+            os.replace(tmp, out)
+        except BaseException:
+            if old.exists():
+                os.replace(old, out)  # put the earlier world back
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
     return out
 
@@ -441,8 +467,8 @@ def write_world(out_dir, seed: int = 0, overwrite: bool = False, **sizes) -> Pat
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Write the miniature multilingual world (see the module docstring).")
     p.error = lambda msg: (print(f"world.py: error: {msg}", file=sys.stderr), sys.exit(2))  # one line, exit 2
-    p.add_argument("--out", required=True, help="folder to write (refused if it exists and is not empty)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out folder")
+    p.add_argument("--out", required=True, help="folder to write: new, empty, or an earlier world with --overwrite")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier world (a folder with WORLD.json) at --out")
     for f in fields(WorldConfig):
         p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default,
                        help=f"{f.metadata['help']} (default {f.default!r})")
@@ -452,6 +478,9 @@ def main(argv=None) -> int:
         path = write_world(out, overwrite=overwrite, **args)
     except (ValueError, FileExistsError) as e:
         p.error(str(e))
+    except OSError as e:  # not misuse (a full disk, no permission): one line, exit 1
+        print(f"world.py: error: cannot write {out}: {e}", file=sys.stderr)
+        return 1
     counts = json.loads((path / "WORLD.json").read_text(encoding="utf-8"))["counts"]
     print(f"wrote {path}: {json.dumps(counts, ensure_ascii=False)}")
     return 0

@@ -1,7 +1,8 @@
 """Tests for download.py against a local HTTP server (offline): resume through .part + Range, sha256,
-404, content checks before the atomic rename, the ../shared/data layout written from a mirror of the
-real bytes (so the pinned sha256 values are checked for real), WikiMatrix conversion, and the CLI
-(`python download.py` and its older spelling `python data.py download`).
+404, content checks before the atomic rename (a .part that fails them is deleted, not resumed forever),
+the ../shared/data layout written from a mirror of the real bytes (so the pinned sha256 values are
+checked for real), SOURCES.json merged across reruns, WikiMatrix conversion, and the CLI's one-line
+refusals of bad flags.
 
 Run: python -m pytest -q tests/test_download.py     (offline, CPU, a few seconds)
 """
@@ -93,8 +94,13 @@ def test_fetch_failures_write_nothing(server, tmp_path):
     assert "404" in str(e.value) and "missing.bin" in str(e.value) and "\n" not in str(e.value), e.value
     with pytest.raises(D.DataError) as e:
         DL.fetch(server.url + "/f.bin", dest, check=D.read_alpaca)  # content validated before the rename
-    assert list(tmp_path.glob("f.bin*")) in ([], [tmp_path / "f.bin.part"])
-    assert not dest.exists()
+    assert "deleted f.bin.part" in str(e.value) and "\n" not in str(e.value), e.value
+    assert list(tmp_path.glob("f.bin*")) == []  # no bad .part left to be "resumed" on every rerun
+    # the server's file is fixed: the rerun fetches it afresh (no Range request for the bad bytes)
+    (server.root / "f.bin").write_text(json.dumps([{"instruction": "i", "input": "", "output": "o"}]))
+    DL.fetch(server.url + "/f.bin", dest, check=D.read_alpaca)
+    assert D.read_alpaca(dest) == [{"instruction": "i", "input": "", "output": "o"}]
+    assert server.requests[-1] == ("/f.bin", None)
 
 
 def _mirror(root, url, data: bytes):
@@ -153,19 +159,59 @@ def test_download_wikimatrix_and_reported_failures(server, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "FAILED  xquad/xquad.de.json" in err and "404" in err and not (out / "xquad").exists()
     out2 = tmp_path / "data2"
-    D.main(["download", "--out", str(out2), "--langs", "de", "--base-url", server.url, "--sources", "parallel",
-            "--parallel", "wikimatrix", "--max-pairs", "2"])
+    DL.main(["--out", str(out2), "--langs", "de", "--base-url", server.url, "--sources", "parallel",
+             "--parallel", "wikimatrix", "--max-pairs", "2"])
     assert len(D.read_parallel(out2, "de")) == 2
 
 
-@pytest.mark.parametrize("cmd", [["download.py"], ["data.py", "download"]])
-def test_cli_misuse_exits_2_and_writes_nothing(tmp_path, cmd):
+def test_rerun_with_fewer_sources_keeps_sources_json_entries(server, tmp_path):
+    recs = [{"instruction": "i", "input": "", "output": "o"}]
+    _mirror(server.root, DL.ALPACA_URL, json.dumps(recs).encode())
+    _mirror(server.root, DL.NTREX_URL.format(side="src.eng"), b"Hello.\n")
+    _mirror(server.root, DL.NTREX_URL.format(side="ref.deu"), b"Hallo.\n")
+    out = tmp_path / "data"
+    args = ["--out", str(out), "--langs", "de", "--base-url", server.url]
+    assert DL.main(args + ["--sources", "alpaca,parallel"]) == 0
+    first = json.loads((out / "SOURCES.json").read_text())
+    assert DL.main(args + ["--sources", "alpaca"]) == 0
+    assert json.loads((out / "SOURCES.json").read_text()) == first  # parallel's entries are still there
+    assert {e["dest"] for e in first} == {"alpaca/alpaca_en.json", "parallel/en-de/ntrex128.eng",
+                                          "parallel/en-de/ntrex128.de"}
+
+
+def test_unconvertible_download_is_deleted_not_reused(server, tmp_path, capsys):
+    _mirror(server.root, DL.BACTRIAN_URL.format(lang="de"), b"not gzip at all")
+    out = tmp_path / "data"
+    args = ["--out", str(out), "--langs", "de", "--base-url", server.url, "--sources", "bactrian"]
+    assert DL.main(args) == 1
+    err = capsys.readouterr().err
+    assert "deleted de.json.gz, so a rerun fetches it afresh" in err
+    assert not list((out / ".downloads").iterdir())
+    recs = [{"instruction": "i", "input": "", "id": "0", "output": "o"}]
+    _mirror(server.root, DL.BACTRIAN_URL.format(lang="de"), gzip.compress(json.dumps(recs).encode()))
+    assert DL.main(args) == 0
+    assert D.read_alpaca(D.alpaca_path(out, "de")) == [{"instruction": "i", "input": "", "output": "o"}]
+
+
+def test_cli_misuse_exits_2_one_line_and_writes_nothing(tmp_path):
     out = tmp_path / "dl"
-    for args in (["--out", str(out), "--langs", "de,xx"], ["--out", str(out), "--sources", "foo"],
-                 ["--out", str(out), "--parallel", "opus"]):
-        r = subprocess.run([sys.executable, str(REPO / cmd[0]), *cmd[1:], *args], capture_output=True, text=True,
+    a_file = tmp_path / "a_file"
+    a_file.write_text("mine")
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "SOURCES.json").write_text('[{"dest": "x"},\n oops]')
+    cases = [(["--out", str(out), "--langs", "de,xx"], "xx"), (["--out", str(out), "--sources", "foo"], "foo"),
+             (["--out", str(out), "--parallel", "opus"], "opus"), (["--out", str(a_file)], "is a file"),
+             (["--out", str(a_file / "sub")], "is a file, not a folder"),
+             (["--out", str(out), "--timeout", "-1"], "--timeout"), (["--out", str(out), "--timeout", "x"], "--timeout"),
+             (["--out", str(out), "--base-url", "notaurl"], "--base-url 'notaurl'"),
+             (["--out", str(out), "--max-pairs", "0"], "--max-pairs"),
+             (["--out", str(damaged)], "SOURCES.json line 2 column 2")]
+    for args, needle in cases:
+        r = subprocess.run([sys.executable, str(REPO / "download.py"), *args], capture_output=True, text=True,
                            cwd=tmp_path)
         assert r.returncode == 2, (args, r.stderr)
-        last = r.stderr.strip().splitlines()[-1]
-        assert last.startswith(" ".join(cmd) + ": error:") and r.stderr.count("error:") == 1, r.stderr
-    assert not out.exists()
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("download.py: error:") and needle in lines[0], r.stderr
+    assert not out.exists() and a_file.read_text() == "mine"
+    assert [p.name for p in damaged.iterdir()] == ["SOURCES.json"]

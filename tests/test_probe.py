@@ -2,6 +2,9 @@
 import dataclasses
 import json
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -107,39 +110,74 @@ def _world(root, n=10):
     return root / "data"
 
 
-def test_cli_two_models_side_by_side(tiny, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def two_checkpoints(tiny, tmp_path_factory):
+    """Two random tiny models saved as checkpoint folders (HF layout + tokenizer.model)."""
     model, tok, _ = tiny
+    root = tmp_path_factory.mktemp("ckpts")
     dirs = []
     for seed in (0, 1):
         torch.manual_seed(seed)
-        m = Llama(model.config)
-        folder = tmp_path / f"m{seed}"
-        m.save_pretrained(folder)
+        folder = root / f"m{seed}"
+        Llama(model.config).save_pretrained(folder)
         tok.save(folder)
         dirs.append(str(folder))
+    return dirs
+
+
+def test_cli_two_models_side_by_side(two_checkpoints, tmp_path, capsys):
+    dirs = two_checkpoints
     out = tmp_path / "probe.json"
-    rc = probe.main(["--models", ",".join(dirs), "--langs", "de", "--data", str(_world(tmp_path)),
-                     "--limit", "8", "--batch-size", "3", "--device", "cpu", "--out", str(out)])
-    assert rc == 0
-    res = json.loads(out.read_text())["models"]
-    assert set(res) == set(dirs)
+    argv = ["--models", ",".join(dirs), "--langs", "de", "--data", str(_world(tmp_path)),
+            "--limit", "8", "--batch-size", "3", "--device", "cpu", "--dtype", "float32", "--threads", "1", "--out", str(out)]
+    assert probe.main(argv) == 0
+    saved = json.loads(out.read_text())
+    res = saved["models"]
+    assert set(res) == set(dirs) and saved["config"]["threads"] == 1
     for r in res.values():
         assert r["n"] == 8 and len(r["langs"]["de"]["gap"]) == r["layers"] == 4
         assert r["best_layer"]["gap"] == max(range(4), key=lambda i: r["mean"]["gap"][i])
     printed = capsys.readouterr().out
     assert "strongest alignment: layer" in printed and "side by side" in printed
+    assert "probe: device cpu (" in printed and "1 thread(s) (--threads)" in printed  # device.decide's line
     assert out.with_suffix(".png").exists() or out.with_suffix(".txt").exists()
+    # a finished result is not replaced silently; --overwrite replaces it (fp32 spelled the short way)
+    before = out.read_bytes()
+    assert probe.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--overwrite" in err[0] and str(out) in err[0], err
+    assert out.read_bytes() == before
+    assert probe.main([a if a != "float32" else "fp32" for a in argv] + ["--overwrite"]) == 0
+    assert json.loads(out.read_text())["config"]["dtype"] == "fp32"
 
 
-def test_cli_bad_input_one_line(tmp_path, capsys):
+def test_cli_bad_input_one_line(two_checkpoints, tmp_path, capsys):
     data_dir = _world(tmp_path)
+    (tmp_path / "done.json").write_text("{}")
+    (tmp_path / "afile").write_text("x")
+    model = two_checkpoints[0]
     for argv, needle in ((["--models", str(tmp_path / "nope"), "--data", str(data_dir)], "not a checkpoint"),
                          (["--models", str(tmp_path), "--langs", "xx", "--data", str(data_dir)], "xx"),
                          (["--models", str(tmp_path), "--langs", "zh", "--data", str(data_dir)], "zho_simpl"),
-                         (["--limit", "1"], "--limit")):
-        assert probe.main(argv + ["--out", str(tmp_path / "o.json")]) == 2
+                         (["--limit", "1"], "--limit"),
+                         (["--models", model, "--data", str(data_dir), "--dtype", "half"], "--dtype 'half'"),
+                         (["--models", model, "--data", str(data_dir), "--threads", "-1"], "--threads -1"),
+                         (["--models", model, "--data", str(data_dir), "--out", str(tmp_path)], "is a folder"),
+                         (["--models", model, "--data", str(data_dir), "--out", str(tmp_path / "done.json")], "--overwrite"),
+                         (["--models", model, "--data", str(data_dir), "--out", str(tmp_path / "afile" / "p.json")],
+                          "is a file, not a folder")):
+        assert probe.main(argv + (["--out", str(tmp_path / "o.json")] if "--out" not in argv else [])) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and needle in err[0], err
+    assert (tmp_path / "done.json").read_text() == "{}" and not (tmp_path / "o.json").exists()
+    with pytest.raises(SystemExit) as e:  # argparse's own errors: one line too, exit 2
+        probe.main(["--threads", "many"])
+    assert e.value.code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_probe_does_not_import_scaling():
+    code = "import sys, probe; sys.exit('scaling' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=Path(probe.__file__).parent).returncode == 0
 
 
 def test_pooled_states_match_transformers(tiny, tmp_path):

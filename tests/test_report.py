@@ -76,3 +76,42 @@ def test_regenerate_refuses_a_missing_or_misnamed_results_file(tmp_path, capsys)
     with pytest.raises(SystemExit) as e:
         Rep.main(["--results", str(tmp_path / "fits.json")])
     assert e.value.code == 2 and "expected a path to results.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content,needle", [
+    ("[1, 2]", "results: expected a JSON object, got list"),
+    ('{"stages": {}}', "results: no 'runs' key"),
+    ('{"runs": {"a": []}}', "results.runs.a: expected a JSON object, got list"),
+    ('{"runs": {"a": {"group": "alpaca", "scores": {"xquad:ar": [30]}}}}', "results.runs.a.scores.xquad:ar: expected dict"),
+    ('{"runs": {"a": {"langs": "ar"}}}', "results.runs.a.langs: expected a JSON list, got str"),
+    ('{"runs": {"a": {"wall_s": {"train": "slow"}}}}', "results.runs.a.wall_s.train: expected int or float, got str"),
+    ('{"runs": {"fit": {"fits": {"ar": {}}, "points": [{"lang": "ar", "size": "300", "score": 1.0}]}}}',
+     "results.runs.fit.points[0].size: expected int or float, got str"),
+    ('{"runs": {"fit": {"fits": {"ar": {"power": {"params": {"alpha": 1}}}}, "points": []}}}',
+     "results.runs.fit.fits.ar.power.params: no 'beta' key"),
+    ('{"runs": {"fit": {"fits": {"ar": {}}, "points": []}}}', "every language in 'fits' needs its 'points'"),
+    ('{"runs": {"fit": {"allocation": {"ar": 300}, "uniform": {"ar": 300}, "form": "power", "minimum": 100,'
+     ' "predicted": {"uniform": {"ar": 1.0}, "allocation": {"zh": 1.0}}}}}', "predicted.allocation covers ['zh']"),
+    ('{"runs": {}, "config": {"langs": "ar,zh"}}', "results.config.langs: expected a JSON list, got str"),
+    ('{"runs": {"a": {}},\n "stages": [}', "line 2 column 13: not valid JSON"),
+])
+def test_wrong_shape_results_one_line_exit_2(tmp_path, capsys, content, needle):
+    path = tmp_path / "results.json"
+    path.write_text(content)
+    with pytest.raises(SystemExit) as e:
+        Rep.main(["--results", str(path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"report.py: error: --results: {path}") and needle in err[0], err
+    assert path.read_text() == content and not (tmp_path / "RESULTS.md").exists()
+
+
+def test_results_with_a_byte_order_mark_or_a_folder(tmp_path, capsys):
+    (tmp_path / "results.json").write_text("\ufeff" + json.dumps(_results()), encoding="utf-8")
+    assert Rep.main(["--results", str(tmp_path / "results.json")]) == 0
+    folder = tmp_path / "d" / "results.json"
+    folder.mkdir(parents=True)
+    with pytest.raises(SystemExit) as e:
+        Rep.main(["--results", str(folder)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and "is a folder" in err[0], err

@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 import claims as C
+import device
 import report as Rep
 import reproduce as R
 
@@ -22,8 +24,9 @@ def tiny_cfg(tmp_path, **over):
 class Fakes:
     """Stands in for train.py / evaluate.py / probe.py; records every call."""
 
-    def __init__(self, qa=None, bleu=None, fail_at=None, copy=None):
+    def __init__(self, qa=None, bleu=None, fail_at=None, copy=None, dtype="fp32"):
         self.trained, self.evaluated, self.fail_at, self.copy = [], [], fail_at, copy
+        self.dtype, self.decided, self.runtimes = dtype, [], []   # what decide_runtime was asked; (threads, dtype) per call
         self.qa = qa or (lambda group, lang, seed: {"alpaca": 30.0, "xllama": 45.0}.get(group, 40.0) + seed)
         # translation score rises with the data: a saturating curve, so the power law fits well
         self.bleu = bleu or (lambda group, lang, n: 100 - 80 * (n or 2000) ** -0.3 * (1.2 if lang == "zh" else 1.0))
@@ -34,7 +37,13 @@ class Fakes:
         monkeypatch.setattr(R, "evaluate_model", self.evaluate_model)
         monkeypatch.setattr(R, "probe_models", self.probe_models)
         monkeypatch.setattr(R, "machine_info", lambda: {"cpu": "fake cpu", "cores": 2, "torch": "x"})
+        monkeypatch.setattr(R, "decide_runtime", self.decide_runtime)
         return self
+
+    def decide_runtime(self, cfg, saved):
+        self.decided.append((cfg.threads, dict(saved)))
+        threads, dtype = cfg.threads or 3, saved.get("dtype", self.dtype)  # 0 = "measured": 3 here
+        return device.Runtime(torch.device("cpu"), dtype, threads, 1e9, f"device cpu (fake cpu), {threads} thread(s), {dtype}")
 
     def prepare_world(self, ctx):
         return ctx.out / "world", ctx.out / "base", dict(AVAILABLE), "python train.py --recipe base"
@@ -43,6 +52,7 @@ class Fakes:
         if self.fail_at is not None and len(self.trained) == self.fail_at:
             raise KeyboardInterrupt  # the study is killed in the middle of a run
         self.trained.append(run.name)
+        self.runtimes.append((ctx.threads, ctx.dtype))
         d = ctx.out / "models" / run.name
         d.mkdir(parents=True, exist_ok=True)
         (d / "run.json").write_text(json.dumps({"group": run.group, "seed": run.seed, "n": run.n_translation}))
@@ -50,6 +60,7 @@ class Fakes:
 
     def evaluate_model(self, model_dir, task, lang, direction, ctx):
         self.evaluated.append((Path(model_dir).name, task, lang, direction))
+        self.runtimes.append((ctx.threads, ctx.dtype))
         r = json.loads((Path(model_dir) / "run.json").read_text())
         if task == "flores":
             b = self.bleu(r["group"], lang, r["n"])
@@ -58,6 +69,8 @@ class Fakes:
         return {"contain": acc, "em": acc / 2, "f1": acc / 1.5, "lang_rate": 95.0}, "python evaluate.py"
 
     def probe_models(self, models, langs, ctx):
+        self.runtimes.append((ctx.threads, ctx.dtype))
+
         def curve(peak, height):
             return [height - 0.01 * (k - peak) ** 2 for k in range(5)]
         rep = {"first": 40.0, "second": 45.0 if self.copy is None else self.copy}
@@ -128,7 +141,7 @@ def test_study_runs_resumes_and_refuses_to_overwrite(tmp_path, monkeypatch):
     text = report.read_text()
     assert "## Claims of the paper, checked" in text
 
-    with pytest.raises(SystemExit, match="--overwrite"):
+    with pytest.raises(ValueError, match="--overwrite"):
         R.run_study(cfg)
     stale = tmp_path / "study" / "models" / "alpaca-s0" / "stale-checkpoint"
     stale.write_text("from the first study")
@@ -142,7 +155,7 @@ def test_changed_config_is_not_mixed_into_old_results(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         R.run_study(tiny_cfg(tmp_path))
     Fakes().install(monkeypatch)
-    with pytest.raises(SystemExit, match="different configuration"):
+    with pytest.raises(ValueError, match="different configuration"):
         R.run_study(tiny_cfg(tmp_path, steps=7))
 
 
@@ -223,13 +236,83 @@ def test_other_claims_follow_the_numbers(tmp_path, monkeypatch):
     assert c.verdict == "partly reproduces" and c.reason.startswith("en→X BLEU")
 
 
-def test_cli_misuse_exits_2(tmp_path, capsys):
+def test_cli_misuse_exits_2_one_line(tmp_path, capsys, monkeypatch):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("mine")
+    for argv, needle in ((["--seeds", "0", "--out", str(tmp_path)], "--seeds"),
+                         (["--threads", "-1", "--out", str(tmp_path)], "--threads must be at least 0"),
+                         (["--threads", "two"], "--threads"),
+                         (["--report-only", "--out", str(tmp_path / "none")], "no results in"),
+                         (["--out", str(a_file)], f"--out {a_file} is a file"),
+                         (["--report-only", "--out", str(a_file)], "is a file")):
+        with pytest.raises(SystemExit) as e:
+            R.main(argv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert e.value.code == 2 and len(err) == 1 and needle in err[0], (argv, err)
+    assert a_file.read_text() == "mine"
+    # a finished study is not overwritten: one line naming --overwrite, exit 2
+    Fakes().install(monkeypatch)
+    out = tmp_path / "study"
+    assert R.main(["--quick", "--out", str(out)]) == 0
+    before = (out / "RESULTS.md").read_text()
     with pytest.raises(SystemExit) as e:
-        R.main(["--seeds", "0", "--out", str(tmp_path)])
-    assert e.value.code == 2 and "--seeds" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as e:
-        R.main(["--report-only", "--out", str(tmp_path / "none")])
-    assert e.value.code == 2
+        R.main(["--quick", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and "--overwrite" in err[0], err
+    assert (out / "RESULTS.md").read_text() == before
+
+
+def test_threads_decided_once_recorded_and_passed_to_every_run(tmp_path, monkeypatch):
+    f = Fakes(fail_at=3, dtype="bf16").install(monkeypatch)
+    cfg = tiny_cfg(tmp_path)
+    assert cfg.threads == 0                                           # default: measured
+    with pytest.raises(KeyboardInterrupt):
+        R.run_study(cfg)
+    assert f.decided == [(0, {})]
+    saved = json.loads((tmp_path / "study" / "results.json").read_text())
+    assert saved["runtime"] == {"threads": 3, "dtype": "bf16", "why": "device cpu (fake cpu), 3 thread(s), bf16"}
+    f2 = Fakes(dtype="fp32").install(monkeypatch)                     # this session would measure fp32 ...
+    text = R.run_study(cfg).read_text()
+    assert f2.decided == [(0, saved["runtime"])]                      # ... but the resumed study keeps bf16
+    assert set(f2.runtimes) == {(3, "bf16")} and len(f2.runtimes) > 20  # every train, evaluate and probe call
+    assert "decided once for every run (device.py): device cpu (fake cpu), 3 thread(s), bf16." in text
+    assert "on fake cpu" in text
+
+
+def test_decide_runtime_measures_at_the_base_shapes():
+    rt = R.decide_runtime(R.preset(True, threads=1), {"dtype": "fp32"})
+    assert (rt.threads, rt.dtype) == (1, "fp32") and "device cpu (" in rt.why and device.cpu_name() in rt.why
+    assert R.machine_info()["cpu"] == device.cpu_name()
+
+
+def test_runtime_reaches_evaluate_and_probe(tmp_path, monkeypatch):
+    import evaluate
+    import probe
+    seen = {}
+    monkeypatch.setattr(evaluate, "evaluate", lambda *a, **kw: seen.setdefault("evaluate", kw) and {"bleu": 1.0})
+    monkeypatch.setattr(probe, "probe", lambda models, langs, data, **kw: seen.setdefault("probe", kw) and
+                        {m: {"mean": {"gap": [0.1, 0.2]}} for m in models})
+    monkeypatch.setattr(probe, "plot", lambda results, out: str(out.with_suffix(".txt")))
+    ctx = R.Context(R.preset(True), tmp_path, data_dir=tmp_path / "world", threads=3, dtype="bf16")
+    _, cmd = R.evaluate_model(tmp_path / "m", "flores", "ar", "en-X", ctx)
+    assert (seen["evaluate"]["threads"], seen["evaluate"]["dtype"]) == (3, "bf16")
+    assert "--threads 3" in cmd and "--dtype bf16" in cmd
+    _, cmd = R.probe_models({"base": tmp_path / "base"}, ["ar"], ctx)
+    assert (seen["probe"]["threads"], seen["probe"]["dtype"]) == (3, "bf16")
+    assert "--threads 3" in cmd and "--dtype bf16" in cmd
+
+
+def test_fit_allocates_over_the_mllama_languages_only(tmp_path, monkeypatch):
+    """m-LLaMA may cover fewer languages than the sweep: the allocation and the uniform split are over its
+    languages, since train.py refuses an allocation whose languages differ from --langs."""
+    Fakes().install(monkeypatch)
+    cfg = tiny_cfg(tmp_path, sweep_langs=("ar", "zh"), muit_langs=("zh",))
+    R.run_study(cfg)
+    res = Rep.load_results(tmp_path / "study")
+    fit = res["runs"]["fit"]
+    assert set(fit["fits"]) == {"ar", "zh"}
+    assert fit["allocation"] == fit["uniform"] == {"zh": cfg.budget}
+    assert res["runs"]["mllama-fitted"]["sizes"] == {"zh": cfg.budget}
 
 
 def test_a_failing_run_is_reported_and_retried(tmp_path, monkeypatch):
@@ -257,7 +340,8 @@ def test_recorded_train_commands_are_exact(tmp_path, monkeypatch):
     train = pytest.importorskip("train")
     seen = []
     monkeypatch.setattr(train, "train", lambda cfg: seen.append(cfg) or Path(cfg.out))
-    ctx = R.Context(R.preset(False), tmp_path, data_dir=tmp_path / "world", base_dir=tmp_path / "base")
+    ctx = R.Context(R.preset(False), tmp_path, data_dir=tmp_path / "world", base_dir=tmp_path / "base",
+                    threads=3, dtype="bf16")
     plan = [r for r in R.build_plan(ctx.cfg, AVAILABLE) if r.kind == "train"]
     for run in plan:
         _, cmd = R.train_model(run, ctx, {"ar": 1000, "hi": 1000, "zh": 1000} if run.allocation else None)
@@ -265,7 +349,7 @@ def test_recorded_train_commands_are_exact(tmp_path, monkeypatch):
         assert argv[:2] == ["python", "train.py"]
         parsed = train.config_from_args(argv[2:])
         assert dataclasses.replace(parsed, reuse=True) == seen[-1], run.name
-    assert {c.recipe for c in seen} == {"alpaca", "coit", "muit", "coit_x2en"}
+        assert (seen[-1].threads, seen[-1].dtype) == (3, "bf16")   # the study's one decision    assert {c.recipe for c in seen} == {"alpaca", "coit", "muit", "coit_x2en"}
     # the base: the recorded pretraining command equals what ensure_base runs
     monkeypatch.setattr(train, "ensure_world", lambda d, seed=0, **kw: Path(d))
     monkeypatch.setattr(train, "ensure_base", lambda d, out, **kw: seen.append(

@@ -1,10 +1,12 @@
 """scaling.py: fits recover known laws, R^2 is right, allocation is the brute-force optimum."""
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import data
 import scaling
 from scaling import LawFit, allocate, fit, main, objective, r_squared, uniform_split
 
@@ -155,7 +157,18 @@ def test_allocation_bounds_budget_and_uniform_large():
 def test_equal_laws_split_evenly():
     fits = {l: LawFit("power", 200.0, 0.4) for l in ("de", "zh", "ar")}
     assert allocate(fits, 3000) == {"ar": 1000, "de": 1000, "zh": 1000}
-    assert uniform_split(fits, 3001) == {"ar": 1001, "de": 1000, "zh": 1000}
+    assert uniform_split(fits, 3001) == {"de": 1001, "zh": 1000, "ar": 1000}  # the first language given
+
+
+@pytest.mark.parametrize("langs,budget", [(["zh", "ar"], 3001), (["ar", "zh"], 3001), (["hi", "ar", "zh"], 3002),
+                                          (["zh", "de", "ar", "el"], 10), (["vi"], 7), (["tr", "el", "vi"], 3)])
+def test_uniform_split_agrees_with_data_translation_counts(langs, budget):
+    """train.py --budget (data.translation_counts) and scaling.py's uniform split are the same split:
+    the remainder goes to the languages in the order given (so --langs zh,ar gives zh the extra pair)."""
+    ours = uniform_split(langs, budget)
+    theirs = data.translation_counts(langs, {l: 10 ** 6 for l in langs}, budget=budget)
+    assert ours == theirs and list(ours) == list(langs)
+    assert sum(ours.values()) == budget
 
 
 def test_allocate_cli(tmp_path, capsys):
@@ -204,6 +217,55 @@ def test_bad_input_one_line(tmp_path, capsys):
         fit([1, 2, 3], [30, 60, 100], "power")
 
 
+def test_out_folder_and_files_that_are_not_json_one_line(tmp_path, capsys):
+    pts = tmp_path / "p.csv"
+    pts.write_text("lang,size,score\n" + "".join(f"de,{x},{10 + i}\n" for i, x in enumerate((100, 200, 400))))
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    assert "is a folder" in _err(capsys, ["fit", "--points", str(pts), "--out", str(folder)])
+    assert "is a file, not a folder" in _err(capsys, ["fit", "--points", str(pts), "--out", str(pts / "FITS.json")])
+    assert list(folder.iterdir()) == []
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"lang": "de", "size": 100, "score": 10},\n {"lang": "de" "size": 200}]')
+    msg = _err(capsys, ["fit", "--points", str(bad), "--out", str(tmp_path / "f.json")])
+    assert msg.startswith("scaling.py fit: error: --points") and f"{bad} line 2 column 16" in msg, msg
+    fits = tmp_path / "FITS.json"
+    fits.write_text(json.dumps({"de": LawFit("power", 300, 0.35).to_json(), "zh": LawFit("log", 4.0, -10).to_json()}))
+    base = ["allocate", "--fits", str(fits), "--budget", "900"]
+    assert "is a folder" in _err(capsys, base + ["--out", str(folder)])
+    msg = _err(capsys, ["allocate", "--fits", str(bad), "--budget", "900", "--out", str(tmp_path / "a.json")])
+    assert msg.startswith("scaling.py allocate: error: --fits") and "line 2 column 16" in msg, msg
+    msg = _err(capsys, base + ["--available", str(bad), "--out", str(tmp_path / "a.json")])
+    assert "--available" in msg and "line 2 column 16" in msg, msg
+    for budget in ("0", "-5"):
+        assert f"--budget must be a positive whole number, got {budget}" in _err(
+            capsys, ["allocate", "--fits", str(fits), "--budget", budget, "--min", "0", "--out", str(tmp_path / "a.json")])
+    with pytest.raises(SystemExit) as e:                            # argparse's own errors: one line too
+        main(["allocate", "--fits", str(fits), "--budget", "x"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and err == ["scaling.py allocate: error: argument --budget: invalid int value: 'x'"]
+    assert not (tmp_path / "a.json").exists() and not (tmp_path / "f.json").exists()
+
+
+def test_byte_order_mark_is_read_fine(tmp_path, capsys):
+    bom = "\ufeff"
+    pts = tmp_path / "p.csv"
+    rows = [("de", x, float(power_law(x, 300, 0.35))) for x in (125, 250, 500, 1000)]
+    pts.write_text(bom + "lang,size,score\n" + "".join(f"{l},{x},{y}\n" for l, x, y in rows), encoding="utf-8")
+    pts_json = tmp_path / "p.json"
+    pts_json.write_text(bom + json.dumps([{"lang": l, "size": x, "score": y} for l, x, y in rows]), encoding="utf-8")
+    assert scaling.read_points(pts) == scaling.read_points(pts_json) == {"de": ([125, 250, 500, 1000], [y for *_, y in rows])}
+    fits = tmp_path / "FITS.json"
+    fits.write_text(bom + json.dumps({l: LawFit("power", 300, 0.35).to_json() for l in ("de", "zh")}), encoding="utf-8")
+    avail = tmp_path / "avail.json"
+    avail.write_text(bom + json.dumps({"de": 5000, "zh": 5000}), encoding="utf-8")
+    out = tmp_path / "ALLOC.json"
+    assert main(["allocate", "--fits", str(fits), "--budget", "1001", "--available", str(avail), "--out", str(out)]) == 0
+    assert json.loads(out.read_text()) == {"de": 501, "zh": 500}
+    assert main(["allocate", "--fits", str(fits), "--budget", "1000", "--available", str(avail), "--out", str(out)]) == 0
+    assert f"replaced {out}" in capsys.readouterr().out            # an existing result is replaced, and said so
+
+
 # ------------------------------------------------------------------ sweep plumbing (train/evaluate faked)
 
 def test_sweep_plumbing(tmp_path, monkeypatch, capsys):
@@ -229,6 +291,7 @@ def test_sweep_plumbing(tmp_path, monkeypatch, capsys):
                  "--out", str(out), "--max-steps", "7"]) == 0
     assert [c.n_translation for c in calls] == [250, 500, 1000]
     assert all(c.recipe == "coit" and c.lang == "de" and c.reuse and c.max_steps == 7 for c in calls)
+    assert all(c.threads == 0 and c.dtype == "auto" for c in calls)   # measured by train.py (device.py)
     assert calls[0].out == str(out / "de-250")
     assert [c.resume for c in calls] == [False, True, False]   # a killed run continues
     assert main(["sweep", "--lang", "de", "--sizes", "2000,4000,8000", "--data", str(tmp_path / "w"),
@@ -240,6 +303,25 @@ def test_sweep_plumbing(tmp_path, monkeypatch, capsys):
     assert (out / "scaling-de.png").exists() or (out / "scaling-de.txt").exists()
     assert "size (log scale)" in capsys.readouterr().out
     assert main(["sweep", "--sizes", "250,x"]) == 2
+    calls.clear()
+    assert main(["sweep", "--lang", "de", "--sizes", "1,2,3", "--data", str(tmp_path / "w"), "--out", str(out),
+                 "--threads", "3", "--dtype", "bf16"]) == 0
+    assert {(c.threads, c.dtype) for c in calls} == {(3, "bf16")}
+
+
+def test_sweep_refuses_bad_flags_before_the_first_training(tmp_path, monkeypatch, capsys):
+    import train
+    calls = []
+    monkeypatch.setattr(train, "train", lambda cfg: calls.append(cfg) or Path(cfg.out))
+    base = ["sweep", "--lang", "de", "--sizes", "250,500,1000", "--data", str(tmp_path / "w"), "--out", str(tmp_path / "s")]
+    assert "--metric 'bogus': expected one of bleu, chrf++, spbleu" in _err(capsys, base + ["--metric", "bogus"])
+    assert "--dtype" in _err(capsys, base + ["--dtype", "half"])
+    assert "--threads" in _err(capsys, base + ["--threads", "-1"])
+    assert "--lang" in _err(capsys, base[:2] + ["xx"] + base[3:])
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "FITS.json").write_text("{oops")
+    assert "FITS.json line 1 column 2" in _err(capsys, base)
+    assert calls == []
 
 
 def test_text_chart_marks_every_point():

@@ -168,31 +168,78 @@ def test_golden_renderings_agree_in_gender_and_case():
 
 
 def test_cli_bad_flags_exit_2_one_line(tmp_path):
-    cases = [["--out", str(tmp_path / "a"), "--alpaca", "0"],
-             ["--out", str(tmp_path / "b"), "--shares", "en=0.5,xx=0.5"],
-             ["--out", str(tmp_path / "c"), "--en-share", "1.5"],
-             ["--alpaca", "3"]]
-    for argv in cases:
-        r = subprocess.run([sys.executable, "world.py", *argv], cwd=ROOT, capture_output=True, text=True)
+    cases = [(["--alpaca", "0"], "--alpaca"), (["--shares", "en=0.5,xx=0.5"], "--shares"),
+             (["--en-share", "1.5"], "--en-share"), (["--pretrain-chars", "0"], "--pretrain-chars must be >= 1"),
+             (["--pretrain-chars", "-5"], "--pretrain-chars"), (["--parallel", "-1"], "--parallel"),
+             (["--questions", "0"], "--questions"), (["--alpaca", "1.5"], "--alpaca")]
+    for i, (argv, needle) in enumerate(cases + [(["--out"], "--out")]):
+        out = ["--out", str(tmp_path / str(i))] if argv != ["--out"] else []
+        r = subprocess.run([sys.executable, "world.py", *out, *argv], cwd=ROOT, capture_output=True, text=True)
         assert r.returncode == 2, (argv, r.stderr)
-        assert len(r.stderr.strip().splitlines()) == 1 and "error" in r.stderr, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("world.py: error:") and needle in lines[0], r.stderr
     assert not any(tmp_path.iterdir())  # nothing written
 
 
-def test_refuses_to_overwrite_unless_asked(tmp_path, capsys):
+SMALL = ["--pretrain-chars", "2000", "--alpaca", "10", "--parallel", "10", "--xquad-passages", "2",
+         "--mlqa-passages", "2", "--flores", "5", "--people-pretrain", "80", "--people-tune", "20", "--people-test", "10"]
+SMALL_KW = dict(pretrain_chars=2000, alpaca=10, parallel=10, xquad_passages=2, mlqa_passages=2, flores=5,
+                people_pretrain=80, people_tune=20, people_test=10)
+
+
+def _refused(capsys, argv, needle):
+    with pytest.raises(SystemExit) as e:
+        world.main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and needle in err[0], err
+
+
+def test_overwrite_replaces_only_a_world(tmp_path, capsys):
     out = tmp_path / "w"
     out.mkdir()
-    (out / "keep.txt").write_text("mine")
-    small = ["--pretrain-chars", "2000", "--alpaca", "10", "--parallel", "10", "--xquad-passages", "2",
-             "--mlqa-passages", "2", "--flores", "5", "--people-pretrain", "80", "--people-tune", "20",
-             "--people-test", "10"]
-    with pytest.raises(SystemExit) as e:
-        world.main(["--out", str(out), *small])
-    assert e.value.code == 2 and "--overwrite" in capsys.readouterr().err
-    assert [p.name for p in out.iterdir()] == ["keep.txt"]
-    assert world.main(["--out", str(out), "--overwrite", *small]) == 0
-    assert not (out / "keep.txt").exists() and (out / "WORLD.json").is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]  # no temp or old folder left
+    assert world.main(["--out", str(out), *SMALL]) == 0                    # an empty folder is fine
+    (out / "stale.txt").write_text("from an older world")
+    _refused(capsys, ["--out", str(out), *SMALL], "--overwrite")            # a world, but not asked
+    assert world.main(["--out", str(out), "--overwrite", *SMALL]) == 0
+    assert not (out / "stale.txt").exists() and (out / "WORLD.json").is_file()
+    ckpt = tmp_path / "ckpt"                                                 # not a world: never replaced
+    ckpt.mkdir()
+    (ckpt / "model.safetensors").write_text("weights")
+    _refused(capsys, ["--out", str(ckpt), "--overwrite", *SMALL], "not a world")
+    assert [p.name for p in ckpt.iterdir()] == ["model.safetensors"]
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    _refused(capsys, ["--out", str(a_file), "--overwrite", *SMALL], "is a file")
+    _refused(capsys, ["--out", str(a_file / "w"), *SMALL], "is a file, not a folder")
+    assert a_file.read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "notes.txt", "w"]  # no temp or old folder left
+
+
+def test_failed_write_leaves_no_temp_and_keeps_the_old_world(tmp_path, monkeypatch):
+    out = world.write_world(tmp_path / "w", **SMALL_KW)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    real_build = world.build
+    # a file that cannot be encoded fails half way through writing the temp folder
+    monkeypatch.setattr(world, "build", lambda cfg: {**real_build(cfg), "zz/bad.txt": "\ud800"})
+    with pytest.raises(UnicodeEncodeError):
+        world.write_world(out, overwrite=True, **SMALL_KW)
+    monkeypatch.setattr(world, "build", real_build)
+    real_replace = world.os.replace
+
+    def fail_on_install(src, dst):  # the final rename fails after the old world was moved aside
+        if ".tmp" in Path(src).name:
+            raise OSError("disk full")
+        return real_replace(src, dst)
+    monkeypatch.setattr(world.os, "replace", fail_on_install)
+    with pytest.raises(OSError, match="disk full"):
+        world.write_world(out, overwrite=True, seed=5, **SMALL_KW)
+    monkeypatch.setattr(world.os, "replace", real_replace)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    with pytest.raises(UnicodeEncodeError):  # a failed first write leaves nothing at all
+        monkeypatch.setattr(world, "build", lambda cfg: {"a.txt": "ok", "b.txt": "\ud800"})
+        world.write_world(tmp_path / "new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]
 
 
 def test_lexicon_complete_and_every_template_renders():
