@@ -93,20 +93,24 @@ def available_cores() -> int:
 
 
 def matmul_flops(dtype: torch.dtype, threads: int, shape: tuple[int, int], rows: int = 128,
-                 seconds: float = 0.03) -> float:
-    """FLOP/s of a (rows, k) @ (k, n) matmul on `threads` CPU threads, timed for about `seconds`
-    (at least one call, so an emulated bf16 costs one slow call, not a loop of them)."""
+                 seconds: float = 0.01, windows: int = 3) -> float:
+    """FLOP/s of a (rows, k) @ (k, n) matmul on `threads` CPU threads: the best of `windows` timings
+    of about `seconds` each (a peak, so a moment of load elsewhere does not lower it), each at least
+    one call, so an emulated bf16 costs a few slow calls, not a loop of them."""
     k, n = (min(d, 1024) for d in shape)  # a 7B model's shapes capped: the kernel is what we time
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         a, b = torch.randn(rows, k).to(dtype), torch.randn(k, n).to(dtype)
         torch.matmul(a[:8], b)  # warm-up: thread pool and kernel selection
-        calls, t0 = 0, time.perf_counter()
-        while calls == 0 or time.perf_counter() - t0 < seconds:
-            torch.matmul(a, b)
-            calls += 1
-        return 2 * rows * k * n * calls / (time.perf_counter() - t0)
+        best = 0.0
+        for _ in range(windows):
+            calls, t0 = 0, time.perf_counter()
+            while calls == 0 or time.perf_counter() - t0 < seconds:
+                torch.matmul(a, b)
+                calls += 1
+            best = max(best, 2 * rows * k * n * calls / (time.perf_counter() - t0))
+        return best
     finally:
         torch.set_num_threads(old)
 

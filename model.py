@@ -320,16 +320,21 @@ class Llama(nn.Module):
             collect.append(x)
         return x
 
-    def forward(self, idx, targets=None, attention_mask=None, reduction: str = "mean"):
+    def forward(self, idx, targets=None, attention_mask=None, reduction: str = "mean", only_targets: bool = False):
         """idx (B, T) -> logits (B, T, V) fp32 and the cross-entropy against targets (B, T),
         already shifted; -100 is ignored. reduction "sum" lets train.py divide by the target
-        tokens of the whole accumulated batch."""
+        tokens of the whole accumulated batch. only_targets: the head runs only where a target is
+        (logits (N, V)): the loss is the same, and an instruction example, whose prompt is most of
+        its tokens, skips most of the head's matmul and softmax."""
         pos, mask = _padding(attention_mask, idx.size(1), idx.device)
         x = self._blocks(self.model.embed_tokens(idx), pos, mask)
+        if only_targets and targets is not None:
+            keep = targets != -100
+            x, targets = x[keep], targets[keep]                                 # (N, C), (N,)
         logits = self.lm_head(x).float()
         loss = None
         if targets is not None:
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1),
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
                                    ignore_index=-100, reduction=reduction)
         return logits, loss
 
@@ -438,13 +443,16 @@ class Llama(nn.Module):
         n = sum(p.numel() for p in self.parameters())
         return n - self.model.embed_tokens.weight.numel() if non_embedding else n
 
-    def flops_per_token(self, seq_len: int) -> int:
+    def flops_per_token(self, seq_len: int, head_fraction: float = 1.0) -> float:
         """Training FLOPs per token (forward + backward): 6 x every matmul weight (the head
         included, the embedding lookup not) + 12 x layers x width x seq_len for attention scores
-        (Kaplan et al. 2020; PaLM appendix B)."""
+        (Kaplan et al. 2020; PaLM appendix B). head_fraction: the share of tokens the head runs on
+        (forward(only_targets=True) runs it on target tokens only)."""
         cfg = self.config
-        matmul = self.num_params(non_embedding=True) + (self.lm_head.weight.numel() if cfg.tie_word_embeddings else 0)
-        return 6 * matmul + 12 * cfg.num_hidden_layers * cfg.num_attention_heads * cfg.head_dim * seq_len
+        head = self.lm_head.weight.numel()
+        matmul = self.num_params(non_embedding=True) + (head if cfg.tie_word_embeddings else 0)
+        return 6 * (matmul - head * (1 - head_fraction)) + \
+            12 * cfg.num_hidden_layers * cfg.num_attention_heads * cfg.head_dim * seq_len
 
     # ------------------------------------------------------------------------- checkpoints
 

@@ -556,12 +556,12 @@ def forward_backward(model, raw: Llama, batches: list[list[dict]], pad_id: int, 
             sync = model.no_sync()
         with sync:
             with autocast():
-                _, loss = model(idx, targets, reduction="sum")
+                _, loss = model(idx, targets, reduction="sum", only_targets=True)
             # DDP averages gradients over ranks, hence * world; / target tokens of the whole step
             scaled = loss * (weight * world / n_tok)
             (scaler.scale(scaled) if scaler else scaled).backward()
         loss_sum += loss.detach().float() * weight
-        flops_tok = raw.flops_per_token(idx.shape[1])
+        flops_tok = raw.flops_per_token(idx.shape[1], head_fraction=n_tok / max(n_in, 1))
     if world > 1:
         dist.all_reduce(loss_sum)
     return loss_sum.item() / n_tok, n_in, flops_tok

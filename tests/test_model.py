@@ -305,3 +305,26 @@ def test_sampling_top_k_top_p_keep_the_right_tokens():
     freq = (sample(logits, 1.0) == 3).float().mean().item()
     assert 0.03 < freq < 0.07                                            # plain sampling: p = 0.05
     assert set(sample(logits, 0.0).tolist()) == {0}
+
+
+def test_head_only_at_targets_gives_the_same_loss_and_gradients():
+    # train.py runs the head only where a target is (forward(only_targets=True)): an exact shortcut
+    torch.manual_seed(0)
+    m = Llama(LlamaConfig(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=2))
+    idx = torch.randint(0, 97, (3, 12))
+    targets = torch.randint(0, 97, (3, 12))
+    targets[:, :7] = -100                     # a prompt, masked
+    targets[2, 9:] = -100                     # right padding
+    grads = []
+    for only in (False, True):
+        m.zero_grad()
+        logits, loss = m(idx, targets, reduction="sum", only_targets=only)
+        loss.backward()
+        grads.append((loss.detach(), [p.grad.clone() for p in m.parameters()]))
+        if only:
+            assert logits.shape == (int((targets != -100).sum()), 97)
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-5)
+    for a, b in zip(grads[0][1], grads[1][1]):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert m.flops_per_token(12, head_fraction=0.25) < m.flops_per_token(12)
