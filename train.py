@@ -60,6 +60,7 @@ from torch.distributed.fsdp import fully_shard
 import data as D
 import device as DV
 import lora
+import plot
 from model import PRESETS, Llama, LlamaConfig
 
 RECIPES = ("pretrain", "alpaca", "coit", "muit", "trans_only", "instr_only", "coit_x2en")
@@ -531,15 +532,21 @@ def export(raw: torch.nn.Module, cfg: TrainConfig, tok_path: Path, out: Path, ba
 
 
 # ----------------------------------------------------------------------------- the loop
+def source_key(ex: dict) -> str:
+    return f"{ex['source']}/{ex['lang']}"
+
+
 def forward_backward(model, raw: Llama, batches: list[list[dict]], pad_id: int, device, autocast, scaler,
-                     rank: int, world: int) -> tuple[float, int, float]:
+                     rank: int, world: int) -> tuple[dict[str, list[float]], int, float]:
     """One optimizer step's gradients: forward and backward over its micro-batches (each split across
     ranks), gradients accumulating in the model. The loss is summed over target tokens and divided by
-    the target tokens of the whole step, not averaged per micro-batch. Returns (that loss over all
-    ranks, input tokens of the step, FLOPs per token at this sequence length)."""
+    the target tokens of the whole step, not averaged per micro-batch. Returns ({source/lang: [loss sum,
+    target tokens]} over all ranks, input tokens of the step, FLOPs per token at this sequence length)."""
     n_tok = sum(n_targets(ex) for b in batches for ex in b)  # target tokens of the whole step
     n_in = sum(len(ex["input_ids"]) - 1 for b in batches for ex in b)
-    loss_sum, flops_tok = torch.zeros((), device=device), 0.0
+    keys = sorted({source_key(ex) for b in batches for ex in b})  # the same on every rank
+    sums = torch.zeros(2, len(keys), device=device)               # loss sum and target tokens per source
+    flops_tok = 0.0
     for i, b in enumerate(batches):
         shard, weight = b[rank::world], 1.0
         if not shard:  # fewer examples than ranks: join the all-reduce with a zero-weight example
@@ -556,15 +563,18 @@ def forward_backward(model, raw: Llama, batches: list[list[dict]], pad_id: int, 
             sync = model.no_sync()
         with sync:
             with autocast():
-                _, loss = model(idx, targets, reduction="sum", only_targets=True)
+                _, token_loss = model(idx, targets, reduction="none", only_targets=True)   # (N,)
             # DDP averages gradients over ranks, hence * world; / target tokens of the whole step
-            scaled = loss * (weight * world / n_tok)
+            scaled = token_loss.sum() * (weight * world / n_tok)
             (scaler.scale(scaled) if scaler else scaled).backward()
-        loss_sum += loss.detach().float() * weight
+        row = (targets != D.IGNORE_INDEX).nonzero()[:, 0]                 # the example of each target token
+        col = torch.tensor([keys.index(source_key(ex)) for ex in shard], device=device)[row]
+        sums[0].index_add_(0, col, token_loss.detach().float() * weight)
+        sums[1].index_add_(0, col, torch.full_like(token_loss, weight, dtype=torch.float))
         flops_tok = raw.flops_per_token(idx.shape[1], head_fraction=n_tok / max(n_in, 1))
     if world > 1:
-        dist.all_reduce(loss_sum)
-    return loss_sum.item() / n_tok, n_in, flops_tok
+        dist.all_reduce(sums)
+    return {k: [s, c] for k, s, c in zip(keys, *sums.tolist())}, n_in, flops_tok
 
 
 def prepare(cfg: TrainConfig, rank: int, world: int) -> tuple[Path | None, Path, D.Tokenizer, list[dict]]:
@@ -691,6 +701,10 @@ def train(cfg: TrainConfig, distributed: bool = True) -> Path:
         shutil.rmtree(out / "resume", ignore_errors=True)  # the export supersedes it (7B: ~84 GB of Adam state)
         print(f"train: done in {summary['wall_s']} s, {summary['tokens_per_s']:.0f} tok/s, "
               f"MFU {100 * summary['mfu']:.2f}%")
+        try:
+            print(f"train: loss per data source drawn in {plot.plot_run(out)}")
+        except (OSError, ValueError) as e:  # a picture is not worth failing a finished run for
+            print(f"train: no loss plot ({e})")
         if cfg.samples and cfg.recipe != "pretrain":
             report(raw, cfg, tok, encoded, rt, out)
     if world > 1:
@@ -714,6 +728,7 @@ class Loop:
         metrics = open(self.out / "metrics.jsonl", "a") if master else None
         bar = tqdm(total=self.total, initial=step, disable=not (master and cfg.progress), desc=cfg.recipe, leave=False)
         last_saved, t_log, tok_log, wall0, tok_all, t_all = step, time.time(), 0, time.time(), 0, 0.0
+        interval: dict[str, list[float]] = {}  # loss sum and target tokens per source since the last log line
         flops_tok = self.raw.flops_per_token(cfg.max_len)  # replaced by the real length after a step
         try:
             while step < self.total:
@@ -722,8 +737,12 @@ class Loop:
                     g["lr"] = lr
                 batches = [next(stream)[1] for _ in range(ga)]
                 consumed += ga
-                loss_val, n_in, flops_tok = forward_backward(model, self.raw, batches, self.pad_id, self.rt.device,
-                                                             self.rt.autocast, scaler, self.rank, self.world)
+                by_source, n_in, flops_tok = forward_backward(model, self.raw, batches, self.pad_id, self.rt.device,
+                                                              self.rt.autocast, scaler, self.rank, self.world)
+                loss_val = sum(s for s, _ in by_source.values()) / sum(c for _, c in by_source.values())
+                for k, (s, c) in by_source.items():  # per source over the log interval, for the loss plot
+                    acc = interval.setdefault(k, [0.0, 0.0])
+                    acc[0], acc[1] = acc[0] + s, acc[1] + c
                 if scaler:
                     scaler.unscale_(optimizer)
                 gnorm = clip_grad_norm(model, cfg.grad_clip)
@@ -745,7 +764,9 @@ class Loop:
                     tps = tok_log / dt
                     row = dict(step=step, loss=round(loss_val, 5), lr=lr, grad_norm=round(gnorm, 4),
                                tokens_per_s=round(tps, 1), mfu=round(tps * flops_tok / self.peak, 5),
-                               elapsed_s=round(time.time() - wall0, 2))
+                               elapsed_s=round(time.time() - wall0, 2),
+                               source_loss={k: round(s / c, 5) for k, (s, c) in sorted(interval.items()) if c})
+                    interval = {}
                     tok_all, t_all = tok_all + tok_log, t_all + dt
                     t_log, tok_log = time.time(), 0
                     if master:
@@ -834,6 +855,8 @@ def report(model: Llama, cfg: TrainConfig, tok: D.Tokenizer, encoded: list[dict]
               f"{complete(model, tok, ex, device)}\n  gold:     {qa['answers'][0]}")
     except (FileNotFoundError, ValueError, IndexError) as e:
         print(f"(no sample: {e})")
+    ask = D.translation_example("", "", "en", lang)["instruction"]
+    print(f'talk to it:  python generate.py --model {out} --input "The favorite color of Mira is blue." "{ask}"')
 
 
 # ----------------------------------------------------------------------------- CLI

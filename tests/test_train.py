@@ -341,3 +341,13 @@ def test_failed_export_keeps_the_run(tiny, monkeypatch, capsys):
     assert [r["step"] for r in rows] == [3]  # logged once (every 10 steps and at the last), not twice
     summary = json.loads((out / "train_config.json").read_text())["summary"]
     assert summary["steps"] == 3
+
+
+def test_metrics_rows_carry_the_loss_per_source(tiny):
+    out = T.train(cfg(tiny, "sources", max_steps=4, log_every=2))
+    rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4]
+    for r in rows:
+        assert set(r["source_loss"]) <= {"alpaca/en", "alpaca/de", "translation/de"} and r["source_loss"]
+        assert min(r["source_loss"].values()) <= r["loss"] + 1e-9 or len(r["source_loss"]) == 1
+    assert (out / "loss.png").is_file() or (out / "loss.txt").is_file()
