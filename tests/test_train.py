@@ -344,10 +344,10 @@ def test_failed_export_keeps_the_run(tiny, monkeypatch, capsys):
 
 
 def test_metrics_rows_carry_the_loss_per_source(tiny):
-    out = T.train(cfg(tiny, "sources", max_steps=4, log_every=2))
+    out = T.train(cfg(tiny, "sources", max_steps=4, log_every=1))
     rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [2, 4]
-    for r in rows:
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    for r in rows:  # one step per row: its loss is a token-weighted mean of the sources' losses
         assert set(r["source_loss"]) <= {"alpaca/en", "alpaca/de", "translation/de"} and r["source_loss"]
-        assert min(r["source_loss"].values()) <= r["loss"] + 1e-9 or len(r["source_loss"]) == 1
+        assert min(r["source_loss"].values()) - 1e-4 <= r["loss"] <= max(r["source_loss"].values()) + 1e-4
     assert (out / "loss.png").is_file() or (out / "loss.txt").is_file()
