@@ -1,7 +1,8 @@
 """plot.py — a training run's loss per data source over the steps, as a picture.
 
-train.py logs one row per interval to RUN/metrics.jsonl, with the loss of each data source
-(`source_loss`: alpaca/en, alpaca/de, translation/de, ...) over that interval. This draws them:
+train.py logs one row per interval to RUN/metrics.jsonl: the loss over that interval (`loss`, per
+target token) and the loss of each data source (`source_loss`: alpaca/en, alpaca/de,
+translation/de, ...). This draws them:
 RUN/loss.png when matplotlib is installed, else a text chart RUN/loss.txt. train.py calls it at the
 end of every run; for any run folder, finished or not:
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 
 def read_curves(run: Path) -> dict[str, list[tuple[int, float]]]:
-    """{source: [(step, loss), ...]} from RUN/metrics.jsonl; 'all' is the step loss of every row."""
+    """{source: [(step, loss), ...]} from RUN/metrics.jsonl; 'all' is each row's loss over all sources."""
     path = run / "metrics.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found (expected a train.py run folder)")

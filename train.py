@@ -762,7 +762,8 @@ class Loop:
                 if step % cfg.log_every == 0 or step == self.total:
                     dt = time.time() - t_log
                     tps = tok_log / dt
-                    row = dict(step=step, loss=round(loss_val, 5), lr=lr, grad_norm=round(gnorm, 4),
+                    mean = sum(s for s, _ in interval.values()) / max(sum(c for _, c in interval.values()), 1)
+                    row = dict(step=step, loss=round(mean, 5), lr=lr, grad_norm=round(gnorm, 4),
                                tokens_per_s=round(tps, 1), mfu=round(tps * flops_tok / self.peak, 5),
                                elapsed_s=round(time.time() - wall0, 2),
                                source_loss={k: round(s / c, 5) for k, (s, c) in sorted(interval.items()) if c})
@@ -772,7 +773,7 @@ class Loop:
                     if master:
                         metrics.write(json.dumps(row) + "\n")
                         metrics.flush()
-                        tqdm.write(f"step {step}/{self.total} loss {loss_val:.4f} lr {lr:.2e} gnorm {gnorm:.2f} "
+                        tqdm.write(f"step {step}/{self.total} loss {mean:.4f} lr {lr:.2e} gnorm {gnorm:.2f} "
                                    f"tok/s {tps:.0f} mfu {100 * row['mfu']:.2f}%")
                 # the last step is saved too: if the export then fails (disk full), --resume redoes only the export
                 if step % cfg.save_every == 0 or step == cfg.stop_after or step == self.total:
