@@ -188,8 +188,8 @@ def decide(cfg: BenchConfig, shape: tuple[int, int]) -> tuple[device.Runtime, di
     kind, _, index = cfg.device.partition(":")
     seen = {}
 
-    def measure(dtype, threads, shape):  # the last call per dtype is at the chosen thread count
-        seen[dtype] = device.matmul_flops(dtype, threads, shape)
+    def measure(dtype, threads, shape, rows=128):  # the last call per dtype is at the chosen thread count
+        seen[dtype] = device.matmul_flops(dtype, threads, shape, rows=rows)
         return seen[dtype]
     rt = device.decide(kind, "auto", cfg.threads, shape, local_rank=int(index or 0), measure=measure)
     if rt.device.type == "cuda" and cfg.threads:
@@ -537,4 +537,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback
+        print("\nbench.py: interrupted; no results were written", file=sys.stderr)
+        sys.exit(130)

@@ -27,7 +27,7 @@ def keep_threads():
 
 def fake_matmul(bf16_gflops: float, fp32_gflops: float = 100.0):
     """A device.matmul_flops stand-in: fp32 scales with threads, bf16 at the given rate per thread."""
-    def measure(dtype, threads, shape):
+    def measure(dtype, threads, shape, rows=128):
         return (bf16_gflops if dtype is torch.bfloat16 else fp32_gflops) * 1e9 * threads
     return measure
 
