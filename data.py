@@ -111,6 +111,13 @@ class Tokenizer:
         pad = token_id("pad_token")
         self.pad_id = pad if pad is not None else self.eos_id  # only ever under a mask
 
+    def check_fits(self, vocab_size: int) -> "Tokenizer":
+        """A model with fewer embeddings than this tokenizer has pieces would fail at the first rare id."""
+        if self.vocab_size > vocab_size:
+            raise DataError(f"{self.path}: {self.vocab_size} tokenizer pieces but the model has {vocab_size} "
+                            "embeddings; use the tokenizer the model was trained with")
+        return self
+
     @classmethod
     def from_folder(cls, folder: str | os.PathLike) -> "Tokenizer":
         """tokenizer.model (sentencepiece), else tokenizer.json (+ tokenizer_config.json for BOS/EOS)."""
@@ -596,6 +603,9 @@ def build_mixture(recipe: str, data_dir, langs, *, n_translation=None, budget=No
     """
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r} (expected one of {', '.join(RECIPES)})")
+    for name, v in (("n_alpaca", n_alpaca), ("n_translation", n_translation), ("budget", budget)):
+        if v is not None and (not isinstance(v, int) or v < 0):  # a negative N would slice [:-N]
+            raise DataError(f"--{name.replace('_', '-')} {v}: expected a whole number >= 0")
     langs = [langs] if isinstance(langs, str) else list(langs)
     use_en, use_x, direction = RECIPES[recipe]
     if recipe == "alpaca":

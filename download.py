@@ -370,4 +370,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback
+        print("\ndownload.py: interrupted; the same command resumes from the .part files", file=sys.stderr)
+        sys.exit(130)

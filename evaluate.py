@@ -170,7 +170,7 @@ def _load_model(model_dir: Path, rt: device.Runtime):
     """The checkpoint cast to the decided dtype on the decided device, and its tokenizer."""
     _check_checkpoint(model_dir)
     model = Llama.from_pretrained(model_dir, dtype=rt.torch_dtype, device=rt.device).eval()
-    return model, data.Tokenizer.from_folder(model_dir)
+    return model, data.Tokenizer.from_folder(model_dir).check_fits(model.config.vocab_size)
 
 
 def default_langs(model_dir: Path) -> str:
@@ -446,4 +446,8 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback
+        print("\nevaluate.py: interrupted; the same command resumes: finished examples are kept", file=sys.stderr)
+        sys.exit(130)

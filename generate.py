@@ -101,7 +101,7 @@ def load(folder, device: str = "auto", dtype: str = "auto", threads: int = 0):
     model = Llama.from_pretrained(base, dtype=rt.torch_dtype, device=rt.device)
     if base != folder:
         load_adapter(model, folder)           # unmerged: base(x) + scale * B(A(x)), LoRA in fp32
-    return model.eval(), data.Tokenizer.from_folder(tok_dir), rt, tok_dir   # eval: the new LoRA dropouts off
+    return model.eval(), data.Tokenizer.from_folder(tok_dir).check_fits(model.config.vocab_size), rt, tok_dir   # eval: the new LoRA dropouts off
 
 
 def chat_template(tok_dir) -> tuple[str, dict]:

@@ -242,7 +242,7 @@ def probe(models, langs, data_dir, limit=None, batch_size=16, max_len=256, devic
     results = {}
     for path in folders:
         model = Llama.from_pretrained(path, dtype=rt.torch_dtype, device=rt.device).to(rt.device)
-        results[str(path)] = probe_loaded(model, data.Tokenizer.from_folder(path), sents, langs, batch_size, max_len)
+        results[str(path)] = probe_loaded(model, data.Tokenizer.from_folder(path).check_fits(model.config.vocab_size), sents, langs, batch_size, max_len)
         print(table(str(path), results[str(path)]))
         del model
     if len(results) > 1:
@@ -305,4 +305,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback
+        print("\nprobe.py: interrupted; nothing was written", file=sys.stderr)
+        sys.exit(130)

@@ -59,7 +59,7 @@ class StudyConfig:
     probe_langs: tuple = ("ar", "hi", "zh")
     law_form: str = "power"              # law used for allocation ("power" or "log"); both are fitted
     world: dict = field(default_factory=dict)  # world.py size flags ({} = its defaults)
-    arch: str = "mini"                   # model.PRESETS size of the miniature base
+    arch: str = "micro"                  # model.PRESETS size of the miniature base (as train.py's main job)
     base_steps: int | None = 1000        # pretraining steps (None: train.py's one epoch)
     steps: int = 250                     # optimizer steps per fine-tuning run (equal compute for all)
     eval_limit: int = 200                # questions / sentences per evaluation
@@ -458,4 +458,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback
+        print("\nreproduce.py: interrupted; the same command resumes: finished runs are kept", file=sys.stderr)
+        sys.exit(130)

@@ -645,4 +645,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback
+        print("\nscaling.py: interrupted; the same command resumes: finished sweep runs are kept", file=sys.stderr)
+        sys.exit(130)

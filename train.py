@@ -95,10 +95,10 @@ class TrainConfig:
     base: str | None = opt(None, "HF LLaMA checkpoint folder; default: the miniature base at --base-out")
     base_out: str = opt("runs/base", "where the miniature base is pretrained and cached")
     out: str | None = opt(None, "output folder; default runs/x-llama-<lang>, runs/m-llama, runs/alpaca-en, ...")
-    arch: str = opt("mini", "pretrain only: model.PRESETS name or a config.json path")
+    arch: str = opt("micro", "pretrain only: model.PRESETS name or a config.json path")
     vocab_size: int = opt(3000, "pretrain only: sentencepiece vocabulary of the miniature world")
     preset: str | None = opt(None, "hyper-parameter preset: paper-7b (lr 2e-5, 3 epochs, batch 128, len 512)")
-    epochs: float = opt(3.0, "passes over the training mixture (fractions allowed)")
+    epochs: float = opt(2.0, "passes over the training mixture (fractions allowed; the paper's 3: --preset paper-7b)")
     max_steps: int | None = opt(None, "optimizer steps; overrides --epochs for the schedule")
     batch_size: int = opt(16, "examples per micro-batch per process")
     grad_accum: int = opt(1, "micro-batches per optimizer step")
@@ -140,8 +140,8 @@ PRESETS_TRAIN = {  # the paper's official 7B fine-tuning (NJUNLP/x-LLM): HF Trai
                      warmup_ratio=0.03, weight_decay=0.0, min_lr_ratio=0.0, grad_clip=1.0,
                      dtype="bf16", log_every=1, save_every=200),
 }
-# The miniature base: tokenizer + pretraining hyper-parameters, chosen so that the README's first
-# command (base + CoIT) fits in 15 minutes on 2 cores (measured in README).
+# The miniature base: tokenizer + pretraining hyper-parameters. With the default arch (micro) and
+# CoIT's 2 epochs the main job stays within minutes on two fp32 cores (docs/training.md, "The main job").
 BASE_PRETRAIN = dict(recipe="pretrain", epochs=3.0, batch_size=16, max_len=128, lr=3e-3,
                      min_lr_ratio=0.1, warmup_ratio=0.05, weight_decay=0.1, beta2=0.95, samples=False)
 
@@ -383,9 +383,7 @@ def model_config(cfg: TrainConfig, tok: D.Tokenizer, base: Path | None) -> Llama
         except (ValueError, TypeError) as e:
             raise UsageError(f"--arch {cfg.arch}: {e}") from None
         mc = dataclasses.replace(mc, vocab_size=tok.vocab_size)
-    if tok.vocab_size > mc.vocab_size:
-        raise UsageError(f"{tok.path}: {tok.vocab_size} tokenizer pieces but the model has {mc.vocab_size} "
-                         "embeddings; use the tokenizer the model was trained with")
+    tok.check_fits(mc.vocab_size)
     return mc
 
 

@@ -471,6 +471,9 @@ def test_mixture_bad_requests(tiny_data):
         D.build_mixture("coit", tiny_data, ["de", "zh"])
     with pytest.raises(FileNotFoundError, match="alpaca_el.json"):
         D.build_mixture("coit", tiny_data, ["el"])
+    for kw in (dict(n_alpaca=-1), dict(n_translation=-5), dict(budget=-4)):  # would slice [:-N]
+        with pytest.raises(D.DataError, match=f"--{next(iter(kw)).replace('_', '-')} -"):
+            D.build_mixture("muit" if "budget" in kw else "coit", tiny_data, ["de"], **kw)
 
 
 def test_mixture_seeded_order(tiny_data):

@@ -291,3 +291,17 @@ def test_bad_eval_input_refused_before_generation(tmp_path, capsys, monkeypatch)
     (flores / "deu.devtest").write_text("\n".join(DE[:4]) + "\n")  # one line short: no silent zip()
     _refused(capsys, base + ["--out", str(tmp_path / "o2")], "eng.devtest has 5 lines", "deu.devtest has 4")
     assert not (tmp_path / "o2").exists()
+
+
+def test_bad_checkpoints_one_line(tmp_path, capsys):
+    # a model with fewer embeddings than its tokenizer has pieces, wrong shapes, truncated weights
+    d, m = tiny_world(tmp_path)
+    small = LlamaConfig(vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)
+    Llama(small).save_pretrained(tmp_path / "small")
+    (tmp_path / "small" / "tokenizer.model").write_bytes((m / "tokenizer.model").read_bytes())
+    base = ["--task", "flores", "--lang", "de", "--data", str(d), "--limit", "2"] + CPU
+    _refused(capsys, ["--model", str(tmp_path / "small")] + base, "tokenizer.model", "tokenizer pieces")
+    blob = (m / "model.safetensors").read_bytes()
+    (m / "model.safetensors").write_bytes(blob[: len(blob) // 2])
+    _refused(capsys, ["--model", str(m)] + base, "model.safetensors", "unreadable weights")

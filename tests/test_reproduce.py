@@ -375,3 +375,20 @@ def test_response_language_claim_uses_the_decidable_languages(tmp_path, monkeypa
     others = [l for l in cfg.muit_langs if l != "zh"]
     assert c.verdict == "reproduces" and "10.0% (Alpaca) vs 95.0% (m-LLaMA)" in c.here
     assert f"mean over {', '.join(others)} ({len(others)} of {len(cfg.muit_langs)}" in c.here
+
+
+def test_ctrl_c_is_one_line_exit_130(tmp_path):
+    # a real SIGINT while the study works (after its first line): no traceback, the resume hint, exit 130
+    import signal
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve().parent.parent / "reproduce.py"),
+                             "--quick", "--threads", "1", "--out", str(tmp_path / "study")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert first.startswith("study:"), first
+    assert proc.returncode == 130, err
+    lines = err.strip().splitlines()
+    assert "Traceback" not in err and "interrupted" in lines[-1] and "resumes" in lines[-1], err
