@@ -2,6 +2,7 @@
 
     python report.py --results runs/study/results.json      # rewrite runs/study/RESULTS.md
     python reproduce.py --report-only --out runs/study      # the same, from reproduce.py
+    python report.py --results runs/q/results.json --report RESULTS-quick.md   # the Markdown elsewhere
 
 reproduce.py runs the study and records it in OUT/results.json; this file only reads that
 record (and, when regenerating, stamps who regenerated it and when into both files), so a
@@ -19,11 +20,19 @@ What RESULTS.md holds (`write_report`), every cell from results.json, "—" wher
   Scaling         sweep points, both fitted laws with R², the budget allocation against the uniform
                   split (predicted and measured), a text chart per language
   Alignment       probe.py's pair−non-pair cosine gap (and retrieval) per layer, strongest layer
+
+Two figures, also from results.json alone (`draw_figures`), go to figures/ beside the report, named
+by its stem (RESULTS.md -> figures/RESULTS-headline.png and figures/RESULTS-alignment.png), and
+RESULTS.md links them under the Headline table and the Alignment section. matplotlib is optional:
+without it each figure is written as a text chart (figures/RESULTS-headline.txt, ...) and one line
+says the PNGs were not drawn. The Markdown is the same either way, so a report regenerated from the
+same results.json is the same text on every machine.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import statistics
 import subprocess
@@ -142,6 +151,7 @@ def git_commit() -> str:
 ROWS = (("alpaca", "Alpaca (English only)"), ("xllama", "x-LLaMA (its own language)"),
         ("mllama-uniform", "m-LLaMA, uniform budget"), ("mllama-fitted", "m-LLaMA, law allocation"),
         ("x2en", "x-LLaMA, X→en data (ablation)"))
+HEAD_MODELS = (("alpaca", "Alpaca"), ("xllama", "x-LLaMA"), ("mllama-uniform", "m-LLaMA"))  # the headline's columns
 
 
 def _table(head: list[str], rows: list[list[str]]) -> str:
@@ -308,14 +318,17 @@ def headline_table(results: dict) -> str:
     langs = list(results.get("config", {}).get("langs", XLANGS))
     rows = []
     for l in langs:
-        q = [fmt(values(results, g, "xquad", l)) for g in ("alpaca", "xllama", "mllama-uniform")]
-        b = [fmt(values(results, g, "flores", l, "en-X", "bleu")) for g in ("alpaca", "xllama", "mllama-uniform")]
+        q = [fmt(values(results, g, "xquad", l)) for g, _ in HEAD_MODELS]
+        b = [fmt(values(results, g, "flores", l, "en-X", "bleu")) for g, _ in HEAD_MODELS]
         rows.append([l] + q + b)
     return _table(["lang", "XQuAD contain: Alpaca", "x-LLaMA", "m-LLaMA", "Flores en→X BLEU: Alpaca", "x-LLaMA", "m-LLaMA"], rows)
 
 
-def write_report(results: dict) -> str:
+def write_report(results: dict, name: str = "RESULTS") -> str:
+    """The Markdown of the report saved as <name>.md; its figure links point at figures/<name>-*.png beside it."""
     cfg = results.get("config", {})
+    figs = figure_data(results)
+    link = lambda kind: [f"![{CAPTIONS[kind]}](figures/{name}-{kind}.png)", ""] if kind in figs else []  # noqa: E731
     langs = list(cfg.get("langs", XLANGS))
     claims = check_claims(results)
     mlqa = [l for l in langs if l in MLQA_LANGS]
@@ -324,7 +337,7 @@ def write_report(results: dict) -> str:
         "Every number below was produced by the run described in *Setup*, on the miniature world (world.py), "
         "not on real LLaMA-7B or the real benchmarks: they test whether the paper's *mechanisms* show up at toy "
         "scale, not its absolute numbers.", "",
-        "## Headline", "", headline_table(results), "",
+        "## Headline", "", headline_table(results), "", *link("headline"),
         "## Claims of the paper, checked", "",
         _table(["claim", "paper", "here", "verdict", "likely reason"],
                [[c.claim, c.paper, c.here, f"**{c.verdict}**", c.reason or "—"] for c in claims]), "",
@@ -355,7 +368,7 @@ def write_report(results: dict) -> str:
         "## Layer-wise alignment (probe.py)", "",
         "Cell = mean over languages of (mean cosine of translation pairs − mean cosine of non-pairs) of mean-pooled hidden "
         "states / top-1 retrieval accuracy English→X; the layer with the largest gap is the strongest alignment.", "",
-        probe_section(results), "",
+        probe_section(results), "", *link("alignment"),
         "## In-context copying (probe.py)", "",
         "Cell = greedy next-token accuracy (%) on tokens 2..L of a Flores-style test sentence, first copy → second copy, "
         "when the sentence is fed twice. A model that can copy from its context scores near 100% on the second copy; "
@@ -365,31 +378,171 @@ def write_report(results: dict) -> str:
     return "\n".join(parts)
 
 
+# ----------------------------------------------------------------------------- figures
+# Drawn from results.json alone into figures/ beside the report, named by the report's stem so that two
+# reports in one folder (RESULTS.md, RESULTS-quick.md) keep their own. The links in the Markdown depend
+# only on results.json (`figure_data`), never on whether matplotlib is installed.
+
+HEAD_METRICS = (("xquad", "contain", "XQuAD containment (%)"), ("flores", "bleu", "Flores en→X BLEU"))
+CAPTIONS = {"headline": "Headline per language: XQuAD containment and Flores en→X BLEU of Alpaca, x-LLaMA and "
+                        "m-LLaMA (bar: mean over seeds, whisker: std over seeds)",
+            "alignment": "Alignment per layer: pair − non-pair cosine gap of each probed model, mean over languages"}
+
+
+def figure_data(results: dict) -> dict:
+    """What each figure shows, for the figures that have a number to show:
+    headline: {"langs": [...], "panels": {metric: {model: [seed values per lang]}}}; alignment: {model: gap per layer}."""
+    langs = list(results.get("config", {}).get("langs", XLANGS))
+    panels = {title: {label: [values(results, g, task, l, "en-X", name) for l in langs] for g, label in HEAD_MODELS}
+              for task, name, title in HEAD_METRICS}
+    keep = [k for k in range(len(langs)) if any(cells[k] for rows in panels.values() for cells in rows.values())]
+    gaps = {n: probe_curves(p).get("gap") for n, p in results["runs"].get("probe", {}).get("probe", {}).items()}
+    figs = {}
+    if keep:
+        figs["headline"] = {"langs": [langs[k] for k in keep],
+                            "panels": {t: {m: [c[k] for k in keep] for m, c in rows.items()} for t, rows in panels.items()}}
+    if any(gaps.values()):
+        figs["alignment"] = {n: g for n, g in gaps.items() if g}
+    return figs
+
+
+def draw_figures(results: dict, report: Path) -> list[Path]:
+    """figures/<stem>-headline.png and -alignment.png beside `report` (text charts in .txt without matplotlib)."""
+    folder, stem = Path(report).parent / "figures", Path(report).stem
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        plt = None
+    written = []
+    for kind, d in figure_data(results).items():
+        path = folder / f"{stem}-{kind}.{'txt' if plt is None else 'png'}"
+        if plt is None:
+            write_atomic(path, {"headline": _text_headline, "alignment": _text_alignment}[kind](d))
+        else:
+            _save_png(plt, {"headline": _plot_headline, "alignment": _plot_alignment}[kind](plt, d), path)
+        written.append(path)
+    for kind in CAPTIONS:  # a figure of other numbers must not stay behind a link: drop what was not drawn now
+        for old in (folder / f"{stem}-{kind}.png", folder / f"{stem}-{kind}.txt"):
+            if old not in written:
+                old.unlink(missing_ok=True)
+    if plt is None and written:
+        print(f"report.py: matplotlib is not installed, so the PNGs that {Path(report).name} links were not drawn; "
+              f"text charts instead: {', '.join(p.name for p in written)} in {folder}")
+    return written
+
+
+def _save_png(plt, fig, path: Path) -> None:
+    """savefig to a temp file, then one rename (the temp file goes on failure); no version stamp in the bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
+
+
+def _plot_headline(plt, d):
+    fig, axes = plt.subplots(1, len(d["panels"]), figsize=(11, 4))
+    width = 0.8 / len(HEAD_MODELS)
+    for ax, (title, rows) in zip(axes, d["panels"].items()):
+        for i, (model, cells) in enumerate(rows.items()):
+            pts = [(k + (i - (len(rows) - 1) / 2) * width, v) for k, v in enumerate(cells) if v]  # missing: no bar
+            if pts:
+                ax.bar([x for x, _ in pts], [mean(v) for _, v in pts], width, label=model)
+            err = [(x, mean(v), statistics.stdev(v)) for x, v in pts if len(v) > 1]
+            if err:
+                ax.errorbar(*zip(*err), fmt="none", ecolor="black", capsize=3, linewidth=1)
+        ax.set_xticks(range(len(d["langs"])))
+        ax.set_xticklabels(d["langs"])
+        ax.set_title(title)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _plot_alignment(plt, gaps: dict[str, list[float]]):
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, gap in gaps.items():
+        ax.plot(range(len(gap)), gap, marker="o", label=name)
+    ax.axhline(0.0, color="grey", linewidth=0.8)
+    ax.set_xticks(range(max(len(g) for g in gaps.values())))
+    ax.set_xlabel("layer (0 = embeddings)")
+    ax.set_ylabel("pair − non-pair cosine")
+    ax.set_title("Alignment per layer (probe.py), mean over languages")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def _text_bars(title: str, groups: dict[str, list[tuple[str, float | None, str]]], width: int = 40) -> str:
+    """A text chart: under each group's heading one bar per (label, value, shown text), all on one scale."""
+    vals = [v for rows in groups.values() for _, v, _ in rows if v is not None]
+    lo, hi = min([0.0, *vals]), max([0.0, *vals])
+    scale = width / (hi - lo) if hi > lo else 0.0
+    lines = [f"{title} (bar from {lo:.3g} to {hi:.3g})"]
+    for head, rows in groups.items():
+        lines.append(head)
+        lines += [f"  {label:<9}|{'#' * round(((lo if v is None else v) - lo) * scale):<{width}}| {text}"
+                  for label, v, text in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _text_headline(d) -> str:
+    return "\n".join(_text_bars(f"{title}, mean±std over seeds", {l: [(m, mean(c[k]), fmt(c[k])) for m, c in rows.items()]
+                                                                for k, l in enumerate(d["langs"])})
+                     for title, rows in d["panels"].items())
+
+
+def _text_alignment(gaps: dict[str, list[float]]) -> str:
+    return _text_bars("pair − non-pair cosine gap per layer (0 = embeddings), mean over languages",
+                      {n: [(f"layer {k}", v, f"{v:.4f}") for k, v in enumerate(g)] for n, g in gaps.items()})
+
+
 # ----------------------------------------------------------------------------- regeneration
 
-def regenerate(out: Path, argv: str) -> Path:
-    """Rewrite OUT/RESULTS.md from OUT/results.json, recording `argv`, the time and the commit in both."""
+def save_report(results: dict, report: Path) -> None:
+    """REPORT (e.g. OUT/RESULTS.md) and its figures, from results alone."""
+    draw_figures(results, Path(report))
+    write_atomic(report, write_report(results, Path(report).stem))
+
+
+def regenerate(out: Path, argv: str, report: Path | None = None) -> Path:
+    """Rewrite OUT/RESULTS.md (or `report`) from OUT/results.json, recording `argv`, the time and the commit in both."""
     out = Path(out)
+    report = Path(report) if report else out / "RESULTS.md"
     results = load_results(out)
     if not results["runs"]:
         raise ValueError(f"no results in {out / 'results.json'}")
     results["report_only"] = {"argv": argv, "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
                               "git_commit": git_commit()}
     save_results(out, results)
-    write_atomic(out / "RESULTS.md", write_report(results))
-    return out / "RESULTS.md"
+    save_report(results, report)
+    return report
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="report.py", description="Rewrite RESULTS.md (beside results.json) from a study's results.json.")
     ap.error = lambda msg: ap.exit(2, f"report.py: error: {msg}\n")  # one line, no usage block
     ap.add_argument("--results", required=True, help="a results.json written by reproduce.py, e.g. runs/study/results.json")
+    ap.add_argument("--report", default=None, help="where to write the Markdown (default: RESULTS.md beside results.json); "
+                    "its figures go to figures/<its name>-*.png beside it")
     a = ap.parse_args(argv)
     path = Path(a.results)
     if path.name != "results.json":
         ap.error(f"--results: expected a path to results.json, got {path}")
+    if a.report is not None and (Path(a.report).suffix != ".md" or Path(a.report).is_dir()):
+        ap.error(f"--report: expected a path to a .md file, got {a.report}")
     try:
-        report = regenerate(path.parent, shlex.join(["python", "report.py", *(sys.argv[1:] if argv is None else argv)]))
+        report = regenerate(path.parent, shlex.join(["python", "report.py", *(sys.argv[1:] if argv is None else argv)]),
+                            a.report)
     except ValueError as e:  # ResultsError: names the file and the field
         ap.error(f"--results: {e}")
     print(f"wrote {report}")

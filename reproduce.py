@@ -42,7 +42,7 @@ from tqdm import tqdm
 
 from claims import MLQA_LANGS, XLANGS, eval_key, metric
 from data import write_atomic
-from report import git_commit, load_results, regenerate, save_results, write_report
+from report import git_commit, load_results, regenerate, save_report, save_results
 
 
 @dataclass
@@ -416,7 +416,7 @@ def run_study(cfg: StudyConfig) -> Path:
     results["total_wall_s"] = sum(r.get("wall_s", {}).get("total", 0) for r in results["runs"].values()) + \
         results["stages"]["prepare"]["wall_s"]
     save_results(out, results)
-    write_atomic(report, write_report(results))
+    save_report(results, report)
     print(f"wrote {report}" + (f"; {len(failed)} run(s) failed ({', '.join(failed)}): rerun the same command to retry them"
                                if failed else ""))
     return report

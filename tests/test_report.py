@@ -2,7 +2,10 @@
 
 The claims read end to end from a (faked) study are checked in test_reproduce.py.
 """
+import builtins
 import json
+import re
+import types
 
 import pytest
 
@@ -115,3 +118,122 @@ def test_results_with_a_byte_order_mark_or_a_folder(tmp_path, capsys):
         Rep.main(["--results", str(folder)])
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and len(err) == 1 and "is a folder" in err[0], err
+
+
+# ----------------------------------------------------------------------------- figures beside the report
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def study_json(tmp_path_factory):
+    """results.json of a fake --quick study (test_reproduce's Fakes: ar and zh, 2 seeds, 5 probed models)."""
+    import reproduce as R
+    from test_reproduce import Fakes, tiny_cfg
+    tmp = tmp_path_factory.mktemp("fake")
+    with pytest.MonkeyPatch.context() as mp:
+        Fakes().install(mp)
+        R.run_study(tiny_cfg(tmp))
+    return (tmp / "study" / "results.json").read_text()
+
+
+@pytest.fixture
+def study(tmp_path, study_json, monkeypatch):
+    (tmp_path / "results.json").write_text(study_json)
+    # the regeneration stamp is the only text that may change between two runs: fixed here
+    monkeypatch.setattr(Rep, "time", types.SimpleNamespace(strftime=lambda *a: "2030-01-01 UTC", gmtime=lambda: None))
+    monkeypatch.setattr(Rep, "git_commit", lambda: "abc1234")
+    return tmp_path
+
+
+def _hide_matplotlib(monkeypatch):
+    real = builtins.__import__
+
+    def no_matplotlib(name, *a, **k):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real(name, *a, **k)
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+
+
+def _links(report):
+    """The image links of a report, resolved against its folder."""
+    return [report.parent / p for p in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report.read_text())]
+
+
+def test_pngs_linked_under_headline_and_alignment(study):
+    pytest.importorskip("matplotlib", reason="the PNGs need matplotlib; the text fallback is tested below")
+    assert Rep.main(["--results", str(study / "results.json")]) == 0
+    report = study / "RESULTS.md"
+    figs = study / "figures"
+    assert _links(report) == [figs / "RESULTS-headline.png", figs / "RESULTS-alignment.png"]
+    for png in _links(report):
+        assert png.read_bytes()[:8] == PNG
+    assert sorted(p.name for p in figs.iterdir()) == ["RESULTS-alignment.png", "RESULTS-headline.png"]  # no temp files
+    text = report.read_text()   # each link right under its section's table
+    assert text.index("## Headline") < text.index("RESULTS-headline.png") < text.index("## Claims")
+    assert text.index("## Layer-wise alignment") < text.index("RESULTS-alignment.png") < text.index("## In-context copying")
+
+
+def test_text_charts_without_matplotlib(study, monkeypatch, capsys):
+    _hide_matplotlib(monkeypatch)
+    assert Rep.main(["--results", str(study / "results.json")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len([l for l in out if "matplotlib is not installed" in l]) == 1 and "RESULTS-headline.txt" in out[0]
+    links = _links(study / "RESULTS.md")
+    assert [p.name for p in links] == ["RESULTS-headline.png", "RESULTS-alignment.png"]   # the same links, always
+    assert not any(p.exists() for p in links)
+    head, align = (p.with_suffix(".txt").read_text() for p in links)
+    # Fakes: Alpaca's containment is 30 + seed over seeds 0 and 1; m-LLaMA has one seed; gap peaks at 0.3 (0.1 for base)
+    assert "XQuAD containment" in head and "Flores en→X BLEU" in head
+    assert "Alpaca   |" in head and "| 30.5±0.7" in head and "| 40.0\n" in head
+    assert "mllama-uniform" in align and "layer 2  |" in align and "| 0.3000" in align and "| 0.1000" in align
+
+
+def test_markdown_is_the_same_with_and_without_matplotlib(study, monkeypatch):
+    pytest.importorskip("matplotlib", reason="compares the report drawn with matplotlib against the fallback")
+    results, report, figs = str(study / "results.json"), study / "RESULTS.md", study / "figures"
+    with monkeypatch.context() as m:
+        _hide_matplotlib(m)
+        Rep.main(["--results", results])
+    without = report.read_bytes()
+    Rep.main(["--results", results])
+    assert report.read_bytes() == without
+    assert sorted(p.name for p in figs.iterdir()) == ["RESULTS-alignment.png", "RESULTS-headline.png"]  # stale .txt gone
+    png = (figs / "RESULTS-headline.png").read_bytes()
+    Rep.main(["--results", results])
+    assert (figs / "RESULTS-headline.png").read_bytes() == png    # same matplotlib: same bytes (no version stamp)
+
+
+def test_two_reports_in_one_folder_keep_their_figures(study, monkeypatch):
+    _hide_matplotlib(monkeypatch)    # fast; the file names are the same as the PNGs'
+    Rep.main(["--results", str(study / "results.json")])
+    quick = study / "RESULTS-quick.md"
+    Rep.main(["--results", str(study / "results.json"), "--report", str(quick)])
+    assert [p.name for p in _links(quick)] == ["RESULTS-quick-headline.png", "RESULTS-quick-alignment.png"]
+    assert sorted(p.name for p in (study / "figures").iterdir()) == [
+        "RESULTS-alignment.txt", "RESULTS-headline.txt", "RESULTS-quick-alignment.txt", "RESULTS-quick-headline.txt"]
+    # a study without a probe: no alignment link, and the old alignment chart of that report is gone
+    (study / "results.json").write_text(json.dumps(_results()))
+    Rep.main(["--results", str(study / "results.json")])
+    assert [p.name for p in _links(study / "RESULTS.md")] == ["RESULTS-headline.png"]
+    assert not (study / "figures" / "RESULTS-alignment.txt").exists()
+    assert (study / "figures" / "RESULTS-quick-alignment.txt").exists()
+
+
+def test_a_failed_png_write_leaves_no_temp_file(tmp_path):
+    class Fig:
+        def savefig(self, path, **kw):
+            path.write_bytes(PNG)            # half a picture, then the disk is full
+            raise OSError("No space left on device")
+    closed = []
+    with pytest.raises(OSError, match="No space"):
+        Rep._save_png(types.SimpleNamespace(close=closed.append), Fig(), tmp_path / "figures" / "RESULTS-headline.png")
+    assert list((tmp_path / "figures").iterdir()) == [] and len(closed) == 1
+
+
+def test_report_flag_must_name_a_markdown_file(study, capsys):
+    with pytest.raises(SystemExit) as e:
+        Rep.main(["--results", str(study / "results.json"), "--report", str(study / "RESULTS.txt")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and "--report: expected a path to a .md file" in err[0], err
