@@ -34,6 +34,7 @@ ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}  # the torc
 BF16_MARGIN = 1.3     # bf16 must beat fp32 by this factor to be chosen: "clearly faster", not noise
 THREADS_MARGIN = 1.0  # all cores unless one thread is faster now (a busy machine: OpenMP threads wait)
 EMULATED = 4          # bf16 this many times slower than fp32: no bf16 hardware, torch emulates it
+PEAK_ROWS = 1024      # the MFU peak: a matmul as tall as a training micro-batch (128 rows run below it)
 # Stated dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from NVIDIA's data sheets; first match wins.
 GPU_BF16_PEAK = (("H100 PCIe", 756.0), ("H100", 989.4), ("H200", 989.4), ("A100", 312.0))
 
@@ -189,6 +190,8 @@ def _decide_cpu(dtype: str, threads: int, shape, peak_tflops, measure) -> Runtim
         notes.append(f"{dtype} (--dtype)" + (f", although bf16 is emulated here: {bf16 / 1e9:.1f} GFLOP/s vs "
                                              f"fp32 {fp32 / 1e9:.1f}" if emulated else ""))
     peak = peak_tflops * 1e12 if peak_tflops else (bf16 if dtype == "bf16" else fp32)
+    if not peak_tflops and peak > fp32 / EMULATED:  # the peak on as many rows as a training batch feeds
+        peak = max(peak, measure(DTYPES[dtype], threads, shape, rows=PEAK_ROWS))
     src = "--peak-tflops" if peak_tflops else f"measured {dtype} matmul at the model's shapes"
     notes.append(f"MFU peak {peak / 1e9:.1f} GFLOP/s ({src})")
     return Runtime(torch.device("cpu"), dtype, threads, peak, f"device cpu ({cpu_name()}), " + "; ".join(notes))
