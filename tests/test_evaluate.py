@@ -263,7 +263,7 @@ def test_device_flags_refused_before_loading(tmp_path, capsys, monkeypatch):
 
 def test_weights_cast_to_the_decided_dtype(tmp_path):
     d, m = tiny_world(tmp_path)
-    rt = device.decide("cpu", "bfloat16", threads=1, measure=lambda *a: 1e9)
+    rt = device.decide("cpu", "bfloat16", threads=1, measure=lambda *a, **k: 1e9)
     model, _ = E._load_model(m, rt)
     assert rt.dtype == "bf16" and {p.dtype for p in model.parameters()} == {torch.bfloat16}
 
