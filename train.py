@@ -23,15 +23,18 @@ Real checkpoints and data (full fine-tuning with the paper's hyper-parameters, o
 
     python train.py --base ~/llama-7b-hf --data ../shared/data --lang zh --preset paper-7b
     torchrun --nproc_per_node 8 train.py --base ~/llama-7b-hf --data ../shared/data --lang zh \\
-        --preset paper-7b --fsdp                                     # 8 GPUs, as the paper (untested here)
+        --preset paper-7b --fsdp                                     # 8 GPUs, as the paper (FSDP2; tested on CPU with gloo)
     python train.py --base ~/llama-7b-hf --data ../shared/data --lang zh --preset paper-7b \\
         --lora --lr 3e-4 --grad-ckpt                                 # one GPU
 
 Outputs in --out: an HF LlamaForCausalLM folder (config.json, model.safetensors, generation_config.json)
-plus tokenizer.model, train_config.json (resolved config + status) and metrics.jsonl (one row per log step;
---resume drops the rows logged after the resumable state, so each step appears once);
-resume/state.pt is the resumable state (model, optimizer, step, RNG states, data position), kept apart
-from the exported model. A finished run is never overwritten without --overwrite.
+plus tokenizer.model, train_config.json (resolved config + status), metrics.jsonl (one row per log interval,
+with the loss per data source; --resume drops the rows logged after the resumable state, so each step
+appears once) and loss.png (plot.py); resume/state.pt is the resumable state (model, optimizer, step, RNG
+states, data position), kept apart from the exported model. A finished run is never overwritten without
+--overwrite, and --overwrite deletes nothing before every input has been checked.
+
+Device, dtype and CPU threads come from device.decide (printed with the measurement behind them).
 """
 from __future__ import annotations
 
@@ -122,7 +125,7 @@ class TrainConfig:
                              "weights stay fp32)")
     compile: bool = opt(False, "torch.compile the model")
     grad_ckpt: bool = opt(False, "activation checkpointing (less memory, about a third slower)")
-    fsdp: bool = opt(False, "shard full fine-tuning with FSDP under torchrun (untested here)")
+    fsdp: bool = opt(False, "shard full fine-tuning with FSDP2 (fully_shard) under torchrun")
     threads: int = opt(0, "CPU threads; 0 = all cores if a short measurement shows them faster than one now")
     peak_tflops: float | None = opt(None, "peak TFLOP/s for MFU; default: stated per device (printed)")
     log_every: int = opt(10, "optimizer steps between log lines")
