@@ -7,8 +7,8 @@ import torch
 # The real datasets sit beside the checkout (../shared/data); tests that read them skip when absent.
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
-# The test models are tiny (many small ops): one thread is much faster than two, and on a loaded
-# 2-core machine two threads made a tiny matmul wait ~25 ms instead of ~20 us (measured).
+# The test models are tiny (many small ops), where OpenMP threads cost more than they bring, and a
+# fixed count keeps the suite's numbers the same everywhere; device.decide is tested on its own.
 torch.set_num_threads(1)
 
 

@@ -234,7 +234,7 @@ def test_alpaca_over_shared_data(shared_data):
 
 
 def test_world_files_read_back(tmp_path):
-    world = pytest.importorskip("world", reason="world.py not importable yet")
+    import world
     out = Path(world.write_world(tmp_path / "w", seed=0))
     n_flores = None
     mlqa = sorted((out / "mlqa" / "dev").glob("dev-context-*.json"))

@@ -337,7 +337,7 @@ def test_recorded_train_commands_are_exact(tmp_path, monkeypatch):
     TrainConfig that reproduce.py passed to train.train, for every kind of run and for the base."""
     import shlex
     import dataclasses
-    train = pytest.importorskip("train")
+    import train
     seen = []
     monkeypatch.setattr(train, "train", lambda cfg: seen.append(cfg) or Path(cfg.out))
     ctx = R.Context(R.preset(False), tmp_path, data_dir=tmp_path / "world", base_dir=tmp_path / "base",

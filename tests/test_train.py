@@ -25,7 +25,6 @@ FAST = dict(arch="nano", batch_size=4, max_len=96, threads=1, progress=False, sa
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A tiny world and a 'nano' base pretrained on it for a few steps: (data dir, base dir, root)."""
-    pytest.importorskip("world")
     root = tmp_path_factory.mktemp("train")
     data = T.ensure_world(root / "world", seed=0, **TINY_WORLD)
     base = T.ensure_base(data, root / "base", vocab_size=1024, max_steps=20, **FAST)
