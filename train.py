@@ -238,7 +238,7 @@ def get_lr(step: int, total: int, lr: float, warmup: int, min_ratio: float = 0.0
 
 
 def n_targets(ex: dict) -> int:
-    return sum(1 for t in ex["labels"][1:] if t != -100)
+    return sum(1 for t in ex["labels"][1:] if t != D.IGNORE_INDEX)
 
 
 def atomic_save(obj, path: Path) -> None:
@@ -824,7 +824,7 @@ def source_losses(model: Llama, encoded: list[dict], pad_id: int, rt: DV.Runtime
             mb = D.make_batch(exs[i:i + bs], pad_id)
             with rt.autocast():
                 _, loss = model(mb["idx"].to(rt.device), mb["targets"].to(rt.device), reduction="sum")
-            tot, cnt = tot + loss.item(), cnt + int((mb["targets"] != -100).sum())
+            tot, cnt = tot + loss.item(), cnt + int((mb["targets"] != D.IGNORE_INDEX).sum())
         res[key] = tot / cnt
     model.train()
     return res
