@@ -1,4 +1,5 @@
 """Shared test fixtures: where the real data lives, and one torch thread for the whole suite."""
+import builtins
 from pathlib import Path
 
 import pytest
@@ -17,3 +18,14 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA} (see README: Data)")
     return SHARED_DATA
+
+
+def hide_matplotlib(monkeypatch) -> None:
+    """Importing matplotlib fails from now on, as on a machine without it (the text-chart fallbacks)."""
+    real = builtins.__import__
+
+    def no_matplotlib(name, *a, **k):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real(name, *a, **k)
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)

@@ -2,12 +2,12 @@
 
     python -m pytest -q tests/test_plot.py
 """
-import builtins
 import json
 
 import pytest
 
 import plot
+from conftest import hide_matplotlib
 
 
 def _run(tmp_path, rows):
@@ -29,14 +29,7 @@ def test_png_from_metrics(tmp_path):
 
 
 def test_text_fallback_without_matplotlib(tmp_path, monkeypatch):
-    real = builtins.__import__
-
-    def no_matplotlib(name, *a, **k):
-        if name.startswith("matplotlib"):
-            raise ImportError(name)
-        return real(name, *a, **k)
-
-    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    hide_matplotlib(monkeypatch)
     out = plot.plot_run(_run(tmp_path, ROWS))
     text = out.read_text()
     assert out.name == "loss.txt" and "alpaca/en" in text and "translation/de" in text

@@ -2,7 +2,6 @@
 
 The claims read end to end from a (faked) study are checked in test_reproduce.py.
 """
-import builtins
 import json
 import re
 import types
@@ -11,6 +10,7 @@ import pytest
 
 import claims as C
 import report as Rep
+from conftest import hide_matplotlib
 
 
 def test_judge_floor_ceiling_noise():
@@ -146,16 +146,6 @@ def study(tmp_path, study_json, monkeypatch):
     return tmp_path
 
 
-def _hide_matplotlib(monkeypatch):
-    real = builtins.__import__
-
-    def no_matplotlib(name, *a, **k):
-        if name.startswith("matplotlib"):
-            raise ImportError(name)
-        return real(name, *a, **k)
-    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
-
-
 def _links(report):
     """The image links of a report, resolved against its folder."""
     return [report.parent / p for p in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report.read_text())]
@@ -176,7 +166,7 @@ def test_pngs_linked_under_headline_and_alignment(study):
 
 
 def test_text_charts_without_matplotlib(study, monkeypatch, capsys):
-    _hide_matplotlib(monkeypatch)
+    hide_matplotlib(monkeypatch)
     assert Rep.main(["--results", str(study / "results.json")]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len([l for l in out if "matplotlib is not installed" in l]) == 1 and "RESULTS-headline.txt" in out[0]
@@ -194,7 +184,7 @@ def test_markdown_is_the_same_with_and_without_matplotlib(study, monkeypatch):
     pytest.importorskip("matplotlib", reason="compares the report drawn with matplotlib against the fallback")
     results, report, figs = str(study / "results.json"), study / "RESULTS.md", study / "figures"
     with monkeypatch.context() as m:
-        _hide_matplotlib(m)
+        hide_matplotlib(m)
         Rep.main(["--results", results])
     without = report.read_bytes()
     Rep.main(["--results", results])
@@ -206,7 +196,7 @@ def test_markdown_is_the_same_with_and_without_matplotlib(study, monkeypatch):
 
 
 def test_two_reports_in_one_folder_keep_their_figures(study, monkeypatch):
-    _hide_matplotlib(monkeypatch)    # fast; the file names are the same as the PNGs'
+    hide_matplotlib(monkeypatch)    # fast; the file names are the same as the PNGs'
     Rep.main(["--results", str(study / "results.json")])
     quick = study / "RESULTS-quick.md"
     Rep.main(["--results", str(study / "results.json"), "--report", str(quick)])
