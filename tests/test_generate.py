@@ -198,3 +198,28 @@ def exit_status(argv) -> int:
         return G.main(argv)
     except SystemExit as e:
         return e.code
+
+
+def test_a_tokenizer_json_folder_streams_and_answers(tmp_path, capsys):
+    # model folders that ship a byte-level BPE tokenizer.json (SmolLM2, Llama-3) instead of tokenizer.model
+    tk = pytest.importorskip("tokenizers", reason="optional package tokenizers (tokenizer.json folders) not installed")
+    hf = tk.Tokenizer(tk.models.BPE(unk_token=None))
+    hf.pre_tokenizer = tk.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    hf.decoder = tk.decoders.ByteLevel()
+    trainer = tk.trainers.BpeTrainer(vocab_size=300, special_tokens=["<|begin|>", "<|end|>"],
+                                     initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet())
+    hf.train_from_iterator([ENGLISH] * 20, trainer)
+    folder = tmp_path / "bpe"
+    folder.mkdir()
+    hf.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps({"bos_token": "<|begin|>", "eos_token": "<|end|>"}))
+    torch.manual_seed(0)
+    Llama(replace(PRESETS["nano"], vocab_size=hf.get_vocab_size(), bos_token_id=0, eos_token_id=1)).save_pretrained(folder)
+    model, tok, _, tok_dir = G.load(folder, "cpu", "fp32", 1)
+    text = "你好 नमस्ते, the cat sleeps."      # multi-byte characters split across byte-level pieces
+    ids = tok.encode(text)
+    assert "".join(G.stream_text(tok, ids)) == tok.decode(ids) == text
+    cfg = G.GenConfig(max_new_tokens=12)
+    prompt = torch.tensor([G.prompt_ids(tok, "Hello", cfg, tok_dir)])
+    ref = model.generate(prompt, 12, eos_id=tok.eos_id)[0, prompt.size(1):]
+    assert G.answer(model, tok, "Hello", cfg, tok_dir) == tok.decode(ref)
