@@ -35,7 +35,7 @@ import statistics
 from dataclasses import dataclass
 
 XLANGS = ("ar", "el", "hi", "tr", "vi", "zh")      # the paper's six languages
-MLQA_LANGS = ("ar", "hi", "vi", "zh")               # MLQA covers these of the six
+MLQA_XLANGS = ("ar", "hi", "vi", "zh")              # the paper's six X that MLQA covers
 
 
 # ----------------------------------------------------------------------------- results.json's vocabulary

@@ -54,6 +54,7 @@ import sentencepiece as spm
 LANGS = ("en", "de", "zh", "ar", "el", "hi", "tr", "vi")
 LANG_NAMES = {"en": "English", "de": "German", "zh": "Chinese", "ar": "Arabic", "el": "Greek",
               "hi": "Hindi", "tr": "Turkish", "vi": "Vietnamese"}
+MLQA_DATA_LANGS = ("en", "de", "zh", "ar", "hi", "vi")  # those of LANGS that MLQA has test data for
 FLORES_CODES = {"en": "eng", "de": "deu", "zh": "zho_simpl", "ar": "ara", "el": "ell", "hi": "hin",
                 "tr": "tur", "vi": "vie"}
 IGNORE_INDEX = -100  # label of positions that do not count in the loss (prompt, padding)

@@ -50,7 +50,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from data import FLORES_CODES, DataError, check_lang, read_alpaca, write_atomic
+from data import FLORES_CODES, MLQA_DATA_LANGS, DataError, check_lang, read_alpaca, write_atomic
 
 # ------------------------------------------------------------------------------------- sources
 # Every file's public source. GitHub URLs are pinned to a commit; their sha256 values were computed
@@ -69,7 +69,6 @@ ALPACA_URL = f"{_GH}/tatsu-lab/stanford_alpaca/main/alpaca_data.json"  # unverif
 BACTRIAN_URL = "https://huggingface.co/datasets/MBZUAI/Bactrian-X/resolve/main/data/{lang}.json.gz"  # unverified
 BACTRIAN_LANGS = ("de", "zh", "ar", "hi", "tr", "vi")  # Bactrian-X has no Greek
 WIKIMATRIX_URL = "https://dl.fbaipublicfiles.com/laser/WikiMatrix/v1/WikiMatrix.{pair}.tsv.gz"  # unverified
-MLQA_LANGS = ("en", "de", "zh", "ar", "hi", "vi")
 SHA256 = {
     "xquad.ar.json": "abdabd7afed5c635d99cca0f3f0d0c9d9ed0bc77451e963c2e4e0638c29e486d",
     "xquad.de.json": "990b5d746746ed65ed4702ea5f35f99ffa4e2f1c390c07d003642acd937916f9",
@@ -134,7 +133,7 @@ def download_plan(cfg: DownloadConfig) -> list[Item]:
     for l in ["en"] + langs:
         if "xquad" in want:
             items.append(Item("xquad", XQUAD_URL.format(lang=l), f"xquad/xquad.{l}.json", SHA256[f"xquad.{l}.json"], lang=l))
-        if "mlqa" in want and l in MLQA_LANGS:
+        if "mlqa" in want and l in MLQA_DATA_LANGS:
             name = f"dev-context-{l}-question-{l}.json"
             items.append(Item("mlqa", MLQA_URL.format(lang=l), f"mlqa/dev/{name}", SHA256[name], lang=l))
         if "flores" in want:

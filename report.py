@@ -40,7 +40,7 @@ import sys
 import time
 from pathlib import Path
 
-from claims import (MLQA_LANGS, XLANGS, best_layer, check_claims, fmt, mean, probe_curves,
+from claims import (MLQA_XLANGS, XLANGS, best_layer, check_claims, fmt, mean, probe_curves,
                     relative_gains, values)
 from data import write_atomic
 
@@ -331,7 +331,7 @@ def write_report(results: dict, name: str = "RESULTS") -> str:
     link = lambda kind: [f"![{CAPTIONS[kind]}](figures/{name}-{kind}.png)", ""] if kind in figs else []  # noqa: E731
     langs = list(cfg.get("langs", XLANGS))
     claims = check_claims(results)
-    mlqa = [l for l in langs if l in MLQA_LANGS]
+    mlqa = [l for l in langs if l in MLQA_XLANGS]
     parts = [
         "# Results: the paper in miniature", "",
         "Every number below was produced by the run described in *Setup*, on the miniature world (world.py), "

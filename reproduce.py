@@ -40,7 +40,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from claims import MLQA_LANGS, XLANGS, eval_key, metric
+from claims import MLQA_XLANGS, XLANGS, eval_key, metric
 from data import write_atomic
 from report import git_commit, load_results, regenerate, save_report, save_results
 
@@ -104,7 +104,7 @@ def _evals(langs, qa=True, flores=("en-X", "X-en")):
     for lang in langs:
         if qa:
             ev.append(("xquad", lang, "en-X"))
-            if lang in MLQA_LANGS:
+            if lang in MLQA_XLANGS:
                 ev.append(("mlqa", lang, "en-X"))
         ev += [("flores", lang, d) for d in flores]
     return tuple(ev)

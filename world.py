@@ -43,9 +43,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import lexicon as L
-from data import FLORES_CODES, LANGS, qa_example
+from data import FLORES_CODES, LANGS, MLQA_DATA_LANGS, qa_example
 
-MLQA_LANGS = ("en", "de", "zh", "ar", "hi", "vi")  # the MLQA languages the paper's set shares
 K = {lang: L.LANG_ORDER.index(lang) for lang in LANGS}  # column of each language in lexicon rows
 RECORD_RELS = tuple(r for r in L.RELATIONS if r != "has")  # relations shown as "field: value"
 PLAIN_RELS = tuple(r for r in L.RELATIONS if r != "teacher")  # no second person mentioned
@@ -392,7 +391,7 @@ def build(cfg: WorldConfig) -> dict[str, str]:
         files[f"parallel/en-{lang}/world.eng"] = "".join(l + "\n" for l in lines["en"])
         files[f"parallel/en-{lang}/world.{lang}"] = "".join(l + "\n" for l in lines[lang])
     # test sets from the test pool only
-    for name, n, langs, prefix in (("xquad", cfg.xquad_passages, LANGS, "x"), ("mlqa", cfg.mlqa_passages, MLQA_LANGS, "m")):
+    for name, n, langs, prefix in (("xquad", cfg.xquad_passages, LANGS, "x"), ("mlqa", cfg.mlqa_passages, MLQA_DATA_LANGS, "m")):
         for lang, articles in squad(rng, test, n, cfg.questions, langs, prefix).items():
             path = f"xquad/xquad.{lang}.json" if name == "xquad" else f"mlqa/dev/dev-context-{lang}-question-{lang}.json"
             files[path] = json.dumps({"data": articles, "version": "1.1" if name == "xquad" else 1.0},

@@ -62,7 +62,7 @@ def test_layout_and_readers_counts(tiny):
         assert (tiny / "pretrain" / f"{lang}.txt").stat().st_size > 0
         if lang != "en":
             assert len(read_parallel(tiny, lang)) == TINY["parallel"]
-    for lang in world.MLQA_LANGS:
+    for lang in world.MLQA_DATA_LANGS:
         qs = read_squad(tiny / "mlqa" / "dev" / f"dev-context-{lang}-question-{lang}.json")
         assert len(qs) == meta["counts"]["mlqa_questions_per_lang"]
     assert not (tiny / "mlqa" / "dev" / "dev-context-el-question-el.json").exists()
@@ -71,7 +71,7 @@ def test_layout_and_readers_counts(tiny):
 
 def test_answer_start_points_at_answer_in_every_language(tiny):
     paths = [tiny / "xquad" / f"xquad.{l}.json" for l in LANGS]
-    paths += [tiny / "mlqa" / "dev" / f"dev-context-{l}-question-{l}.json" for l in world.MLQA_LANGS]
+    paths += [tiny / "mlqa" / "dev" / f"dev-context-{l}-question-{l}.json" for l in world.MLQA_DATA_LANGS]
     for path in paths:
         doc = json.loads(path.read_text(encoding="utf-8"))
         assert doc["data"]
