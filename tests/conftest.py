@@ -1,5 +1,6 @@
 """Shared test fixtures: where the real data lives, and one torch thread for the whole suite."""
 import builtins
+import json
 from pathlib import Path
 
 import pytest
@@ -29,3 +30,19 @@ def hide_matplotlib(monkeypatch) -> None:
             raise ImportError(name)
         return real(name, *a, **k)
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+
+
+def write_byte_level_bpe(folder: Path, texts: list[str], vocab_size: int):
+    """A tokenizer.json folder like SmolLM2's or Llama-3's (byte-level BPE, <|begin|>/<|end|> as BOS/EOS),
+    trained on `texts`; returns the tokenizers.Tokenizer (skips the test without the optional package)."""
+    tk = pytest.importorskip("tokenizers", reason="optional package tokenizers (tokenizer.json folders) not installed")
+    hf = tk.Tokenizer(tk.models.BPE(unk_token=None))
+    hf.pre_tokenizer = tk.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    hf.decoder = tk.decoders.ByteLevel()
+    trainer = tk.trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|begin|>", "<|end|>"],
+                                     initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet())
+    hf.train_from_iterator(texts, trainer)
+    folder.mkdir(parents=True, exist_ok=True)
+    hf.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps({"bos_token": "<|begin|>", "eos_token": "<|end|>"}))
+    return hf

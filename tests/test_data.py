@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import data as D
+from conftest import write_byte_level_bpe
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -498,18 +499,9 @@ def test_composition_table(tiny_data, tok):
 
 
 def test_tokenizer_json_backend_matches_transformers(tmp_path):
-    tk = pytest.importorskip("tokenizers", reason="optional package tokenizers not installed")
     transformers = pytest.importorskip("transformers", reason="transformers not installed (test-only reference)")
-    hf = tk.Tokenizer(tk.models.BPE(unk_token=None))
-    hf.pre_tokenizer = tk.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    hf.decoder = tk.decoders.ByteLevel()
-    trainer = tk.trainers.BpeTrainer(vocab_size=400, special_tokens=["<|begin|>", "<|end|>"],
-                                     initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet())
-    hf.train_from_iterator([GOLDEN_WITH_INPUT, GOLDEN_NO_INPUT, "Guten Morgen, 世界!"] * 5, trainer)
     src = tmp_path / "src"
-    src.mkdir()
-    hf.save(str(src / "tokenizer.json"))
-    (src / "tokenizer_config.json").write_text(json.dumps({"bos_token": "<|begin|>", "eos_token": "<|end|>"}))
+    write_byte_level_bpe(src, [GOLDEN_WITH_INPUT, GOLDEN_NO_INPUT, "Guten Morgen, 世界!"] * 5, 400)
     tok = D.Tokenizer.from_folder(src)
     assert (tok.bos_id, tok.eos_id, tok.pad_id) == (0, 1, 1)
     ref = transformers.PreTrainedTokenizerFast(tokenizer_file=str(src / "tokenizer.json"))

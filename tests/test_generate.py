@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import write_byte_level_bpe
 import data
 import generate as G
 import lora as L
@@ -202,17 +203,8 @@ def exit_status(argv) -> int:
 
 def test_a_tokenizer_json_folder_streams_and_answers(tmp_path, capsys):
     # model folders that ship a byte-level BPE tokenizer.json (SmolLM2, Llama-3) instead of tokenizer.model
-    tk = pytest.importorskip("tokenizers", reason="optional package tokenizers (tokenizer.json folders) not installed")
-    hf = tk.Tokenizer(tk.models.BPE(unk_token=None))
-    hf.pre_tokenizer = tk.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    hf.decoder = tk.decoders.ByteLevel()
-    trainer = tk.trainers.BpeTrainer(vocab_size=300, special_tokens=["<|begin|>", "<|end|>"],
-                                     initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet())
-    hf.train_from_iterator([ENGLISH] * 20, trainer)
     folder = tmp_path / "bpe"
-    folder.mkdir()
-    hf.save(str(folder / "tokenizer.json"))
-    (folder / "tokenizer_config.json").write_text(json.dumps({"bos_token": "<|begin|>", "eos_token": "<|end|>"}))
+    hf = write_byte_level_bpe(folder, [ENGLISH] * 20, 300)
     torch.manual_seed(0)
     Llama(replace(PRESETS["nano"], vocab_size=hf.get_vocab_size(), bos_token_id=0, eos_token_id=1)).save_pretrained(folder)
     model, tok, _, tok_dir = G.load(folder, "cpu", "fp32", 1)
