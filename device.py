@@ -119,7 +119,7 @@ def matmul_flops(dtype: torch.dtype, threads: int, shape: tuple[int, int], rows:
 def decide(device: str = "auto", dtype: str = "auto", threads: int = 0, shape: tuple[int, int] = (256, 688),
            local_rank: int = 0, peak_tflops: float | None = None, measure=matmul_flops) -> Runtime:
     """The one decision. threads=0 measures (CPU); shape = (hidden, ffn) of the model to run;
-    `measure(dtype, threads, shape) -> FLOP/s` is replaceable for tests."""
+    `measure(dtype, threads, shape, rows=...) -> FLOP/s` is replaceable for tests."""
     dtype = canonical_dtype(dtype)
     if device not in ("auto", "cpu", "cuda"):
         raise DeviceError(f"--device {device!r}: expected auto, cpu or cuda")

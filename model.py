@@ -361,6 +361,7 @@ class Llama(nn.Module):
         new = self.stream(idx, max_new_tokens, temperature, top_k, top_p, eos_id, attention_mask, decode)
         return torch.cat([idx] + [t[:, None] for t in new], dim=1)
 
+    @torch.no_grad()  # torch keeps it off across the generator's steps too
     def stream(self, idx, max_new_tokens: int, temperature: float = 0.0, top_k: int | None = None,
                top_p: float | None = None, eos_id: int | None = None, attention_mask=None, decode: str = "auto"):
         """generate() one step at a time: yields each step's new tokens (B,) as soon as they are chosen

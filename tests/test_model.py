@@ -336,3 +336,14 @@ def test_head_only_at_targets_gives_the_same_loss_and_gradients():
     for a, b in zip(grads[0][1], grads[1][1]):
         assert torch.allclose(a, b, atol=1e-6)
     assert m.flops_per_token(12, head_fraction=0.25) < m.flops_per_token(12)
+
+
+def test_stream_yields_what_generate_returns_without_a_graph():
+    torch.manual_seed(0)
+    m = Llama(ours_config()).eval()
+    idx = torch.randint(3, V, (2, 5))
+    grad_on = []   # every forward of the stream runs with autograd off (a long chat would keep a graph)
+    m.lm_head.register_forward_hook(lambda *_: grad_on.append(torch.is_grad_enabled()))
+    steps = list(m.stream(idx, 6))
+    assert grad_on and not any(grad_on)
+    assert torch.equal(torch.cat([idx] + [t[:, None] for t in steps], 1), m.generate(idx, 6))
