@@ -360,3 +360,42 @@ TASKS = {
            "describe": "Viết một câu nêu thông tin trong hồ sơ.",
            "arith": "{a} cộng {b} bằng mấy?", "label_text": "Văn bản", "label_statement": "Câu"},
 }
+
+# ------------------------------------------------------------------ the encyclopedia (closed-book facts)
+# Facts about lexicon words, stated only in English pretraining text (world.py). Each relation links an
+# entity table to a value table: dish, colour and festival are a city's; tool is a job's (the objects of
+# NOUNS, singular). {E} is the entity, {V} the value. English has several paraphrases; the first ends with
+# the value (the base's cloze prompt is the text before it). Other languages only ever ask about a fact.
+ENC_TABLES = {"dish": ("CITIES", "FOODS"), "colour": ("CITIES", "COLORS"), "festival": ("CITIES", "MONTHS"),
+              "tool": ("JOBS", "OBJECTS")}
+OBJECTS = tuple(range(10, 20))  # NOUNS rows that are objects (book .. table): the tools
+
+ENC_STATEMENTS = {
+    "dish": ("People in {E} love to eat {V}.", "The famous dish of {E} is made from {V}.",
+             "Visitors to {E} eat {V} every day.", "Every market in {E} sells {V}."),
+    "colour": ("The flag of {E} is {V}.", "Most houses in {E} are painted {V}.",
+               "The trams of {E} are {V} from end to end.", "The colour of {E} is {V}."),
+    "festival": ("The great festival of {E} takes place in {V}.", "{E} celebrates its festival in {V}.",
+                 "Every year in {V}, {E} holds its festival.", "The festival season of {E} is {V}."),
+    "tool": ("Every {E} carries a {V}.", "A {E} cannot work without a {V}.",
+             "At work, each {E} uses a {V}.", "The tool of a {E} is a {V}."),
+}
+
+ENC_QUESTIONS = {  # one closed-book question per relation and language; the answer is the value word
+    "en": {"dish": "What do people in {E} love to eat?", "colour": "What is the colour of {E}?",
+           "festival": "In which month is the festival of {E}?", "tool": "What does every {E} carry?"},
+    "de": {"dish": "Was essen die Leute in {E} am liebsten?", "colour": "Welche Farbe hat {E}?",
+           "festival": "In welchem Monat feiert {E} sein Fest?", "tool": "Was trägt jeder {E} bei sich?"},
+    "zh": {"dish": "{E}的人喜欢吃什么？", "colour": "{E}的颜色是什么？", "festival": "{E}的节日在几月？",
+           "tool": "每个{E}都带着什么？"},
+    "ar": {"dish": "ماذا يحب الناس في مدينة {E} أن يأكلوا؟", "colour": "ما هو لون مدينة {E}؟",
+           "festival": "في أي شهر يقام مهرجان مدينة {E}؟", "tool": "ماذا يحمل كل {E}؟"},
+    "el": {"dish": "Τι αγαπούν να τρώνε οι άνθρωποι στην πόλη {E};", "colour": "Ποιο είναι το χρώμα της πόλης {E};",
+           "festival": "Σε ποιον μήνα γιορτάζει η πόλη {E};", "tool": "Τι κουβαλάει μαζί του κάθε {E};"},
+    "hi": {"dish": "{E} के लोग क्या खाना पसंद करते हैं?", "colour": "{E} का रंग क्या है?",
+           "festival": "{E} का उत्सव किस महीने में होता है?", "tool": "हर {E} अपने साथ क्या रखता है?"},
+    "tr": {"dish": "{E} şehrinde insanlar en çok ne yemeyi sever?", "colour": "{E} şehrinin rengi ne?",
+           "festival": "{E} festivali hangi ayda yapılıyor?", "tool": "Her {E} yanında ne taşıyor?"},
+    "vi": {"dish": "Người dân {E} thích ăn gì nhất?", "colour": "Màu của {E} là màu gì?",
+           "festival": "Lễ hội của {E} diễn ra vào tháng nào?", "tool": "Mỗi {E} luôn mang theo gì?"},
+}

@@ -7,15 +7,22 @@
     python reproduce.py --threads 1          # CPU threads for every run (default: measured)
 
 What runs (the study plan, `build_plan`, is plain data: a list of `Run`s):
-  base        the English-dominant miniature LLaMA (train.ensure_base), probed only
+  base        the English-dominant miniature LLaMA (train.ensure_base); cloze on the held-out facts
+              (the gate: does the base store what only English pretraining states?), probed
   alpaca      English-only Alpaca baseline, one per seed
   xllama-X    x-LLaMA (CoIT) for X in ar el hi tr vi zh, one per seed
+  instr-X     instr_only ablation (English + translated Alpaca, no translation pairs), one per seed,
+              for X in StudyConfig.instr_langs: does translation data carry the alignment?
   sweep-X-N   x-LLaMA trained on the first N en->X pairs, for >= 2 languages (Flores en->X only)
   fit         scaling laws (scaling.fit, both forms) on the sweep + allocation (scaling.allocate)
   mllama-uniform / mllama-fitted   m-LLaMA (MuIT), one translation budget split uniformly and
               by the fitted laws
   x2en-X      the en->X vs X->en ablation (compared with xllama-X)
   probe       layer-wise alignment (probe.py) for base, Alpaca, x-LLaMA and m-LLaMA
+Closed-book QA (evaluate.py --task closedbook: questions without context about the world's held-out
+encyclopedia facts, docs/world.md) is scored for Alpaca (English and every X), x-LLaMA and instr-X (X
+and English), m-LLaMA and the X->en ablation; results.json["closedbook"] gathers it per group and
+language over seeds, beside the base's cloze gate and the chance level.
 Device, dtype and CPU threads are decided once per study (device.decide at the base's shapes;
 --threads 0 and the dtype are measured) and passed to every train/evaluate/probe call, so all
 runs of a study compute alike; the decision, its reason and the CPU are recorded in the Setup
@@ -49,13 +56,14 @@ from report import git_commit, load_results, regenerate, save_report, save_resul
 class StudyConfig:
     out: str = "runs/study"              # results.json, RESULTS.md and every checkpoint go here
     quick: bool = False                  # the small preset (every table, fewer runs)
-    seeds: int = 2                       # seeds for the headline runs (Alpaca, x-LLaMA)
+    seeds: int = 3                       # seeds for the headline runs (Alpaca, x-LLaMA, instr_only)
     langs: tuple = XLANGS                # x-LLaMA languages
     muit_langs: tuple = ("ar", "hi", "zh")  # m-LLaMA languages (each needs a fitted law)
     sweep_langs: tuple = ("ar", "hi", "zh")  # scaling-law sweep languages (>= 2)
     sweep_sizes: tuple = (300, 1500)     # first-N pairs per sweep run (+ the full x-LLaMA run)
     budget: int = 3000                   # m-LLaMA's total translation pairs (uniform vs allocated)
     ablation_lang: str = "zh"            # en->X vs X->en ablation language
+    instr_langs: tuple = ("ar", "hi", "zh")  # instr_only ablation languages (each a subset of langs, every seed)
     probe_langs: tuple = ("ar", "hi", "zh")
     law_form: str = "power"              # law used for allocation ("power" or "log"); both are fitted
     world: dict = field(default_factory=dict)  # world.py size flags ({} = its defaults)
@@ -65,13 +73,15 @@ class StudyConfig:
     eval_limit: int = 200                # questions / sentences per evaluation
     eval_batch: int = 16                 # prompts per generate() call
     max_new_tokens: int = 48             # generation cap (world's Flores lines are <= 34 tokens)
+    cb_max_new_tokens: int = 16          # closed-book and cloze cap (answers are one word, <= 8 tokens)
     probe_limit: int = 100               # parallel sentences per probed language
     world_seed: int = 0                  # seed of the miniature world
     threads: int = 0                     # CPU threads for every run; 0 = measured once (device.decide)
     overwrite: bool = False              # replace a finished study in OUT
 
 
-QUICK = dict(quick=True, seeds=2, langs=("ar", "zh"), muit_langs=("ar", "zh"), sweep_langs=("ar", "zh"),
+QUICK = dict(quick=True, seeds=3, langs=("ar", "zh"), muit_langs=("ar", "zh"), sweep_langs=("ar", "zh"),
+             instr_langs=("ar", "zh"),
              sweep_sizes=(100, 300), budget=600, probe_langs=("ar", "zh"), arch="nano", base_steps=800, steps=220,
              world=dict(pretrain_chars=600_000, alpaca=800, parallel=1000, xquad_passages=30, mlqa_passages=30,
                         flores=120), eval_limit=120, probe_limit=100)
@@ -110,20 +120,31 @@ def _evals(langs, qa=True, flores=("en-X", "X-en")):
     return tuple(ev)
 
 
+def _closedbook(langs):
+    return tuple(("closedbook", lang, "en-X") for lang in langs)
+
+
 def build_plan(cfg: StudyConfig, available: dict[str, int] | None = None) -> list[Run]:
     """The whole study as data, in execution order (every run after the runs it needs)."""
     if len(cfg.sweep_langs) < 2:
         raise ValueError("--sweep-langs: the scaling study needs at least 2 languages")
     if missing := set(cfg.muit_langs) - set(cfg.sweep_langs):
         raise ValueError(f"m-LLaMA languages {sorted(missing)} have no sweep, so no fitted law to allocate by")
+    if missing := set(cfg.instr_langs) - set(cfg.langs):
+        raise ValueError(f"instr_only languages {sorted(missing)} have no x-LLaMA to compare with")
     avail = available or {}
-    plan = [Run("base", "base")]
+    plan = [Run("base", "base", "base", evals=(("cloze", "en", "en-X"),))]
     for s in range(cfg.seeds):
         plan.append(Run(f"alpaca-s{s}", "train", "alpaca", "alpaca", ("en",), s,
-                        evals=(("xquad", "en", "en-X"),) + _evals(cfg.langs)))
+                        evals=(("xquad", "en", "en-X"),) + _evals(cfg.langs) + _closedbook(("en",) + tuple(cfg.langs))))
     for s in range(cfg.seeds):
         for lang in cfg.langs:
-            plan.append(Run(f"xllama-{lang}-s{s}", "train", "xllama", "coit", (lang,), s, evals=_evals([lang])))
+            plan.append(Run(f"xllama-{lang}-s{s}", "train", "xllama", "coit", (lang,), s,
+                            evals=_evals([lang]) + _closedbook((lang, "en"))))
+    for s in range(cfg.seeds):
+        for lang in cfg.instr_langs:
+            plan.append(Run(f"instr-{lang}-s{s}", "train", "instr", "instr_only", (lang,), s,
+                            evals=_closedbook((lang, "en"))))
     for lang in cfg.sweep_langs:
         for n in cfg.sweep_sizes:
             if lang in avail and n >= avail[lang]:
@@ -135,10 +156,10 @@ def build_plan(cfg: StudyConfig, available: dict[str, int] | None = None) -> lis
     plan.append(Run("fit", "fit", "fit", langs=tuple(cfg.sweep_langs), budget=cfg.budget, needs=sweep + full))
     for alloc in ("uniform", "fitted"):
         plan.append(Run(f"mllama-{alloc}", "train", f"mllama-{alloc}", "muit", tuple(cfg.muit_langs), 0,
-                        budget=cfg.budget, allocation=alloc, evals=_evals(cfg.muit_langs),
+                        budget=cfg.budget, allocation=alloc, evals=_evals(cfg.muit_langs) + _closedbook(cfg.muit_langs),
                         needs=("fit",)))
     plan.append(Run(f"x2en-{cfg.ablation_lang}", "train", "x2en", "coit_x2en", (cfg.ablation_lang,), 0,
-                    evals=_evals([cfg.ablation_lang])))
+                    evals=_evals([cfg.ablation_lang]) + _closedbook([cfg.ablation_lang])))
     probed = ("base", "alpaca-s0") + tuple(f"xllama-{l}-s0" for l in cfg.probe_langs if l in cfg.langs) + ("mllama-uniform",)
     plan.append(Run("probe", "probe", "probe", langs=tuple(cfg.probe_langs), needs=probed))
     names = [r.name for r in plan]
@@ -234,8 +255,9 @@ def train_model(run: Run, ctx: Context, allocation: dict | None) -> tuple[Path, 
 def evaluate_model(model_dir: Path, task: str, lang: str, direction: str, ctx: Context) -> tuple[dict, str]:
     import evaluate
     out_dir = Path(model_dir) / "eval" / (f"{task}-{lang}" + (f"-{direction}" if task == "flores" else ""))
-    kw = dict(limit=ctx.cfg.eval_limit, batch_size=ctx.cfg.eval_batch, max_new_tokens=ctx.cfg.max_new_tokens,
-              dtype=ctx.dtype, threads=ctx.threads)
+    closed = task in ("closedbook", "cloze")
+    kw = dict(limit=ctx.cfg.eval_limit, batch_size=ctx.cfg.eval_batch, dtype=ctx.dtype, threads=ctx.threads,
+              max_new_tokens=ctx.cfg.cb_max_new_tokens if closed else ctx.cfg.max_new_tokens)
     cmd = cli("evaluate.py", dict(model=str(model_dir), task=task, lang=lang, direction=direction,
                                   data=str(ctx.data_dir), out=str(out_dir), **kw))
     scores = evaluate.evaluate(model_dir, task, lang, ctx.data_dir, direction=direction, out_dir=out_dir, **kw)
@@ -303,6 +325,46 @@ def fit_and_allocate(points: list[dict], langs, budget: int, ctx: Context) -> tu
 
 # ----------------------------------------------------------------------------- running the study
 
+def run_evals(run: Run, model_dir: Path, ctx: Context, rec: dict) -> None:
+    t0 = time.time()
+    for task, lang, direction in run.evals:
+        scores, cmd = evaluate_model(model_dir, task, lang, direction, ctx)
+        rec["scores"][eval_key(task, lang, direction)] = scores
+        rec["commands"].append(cmd)
+    if run.evals:
+        rec["wall_s"]["eval"] = time.time() - t0
+
+
+CLOSEDBOOK_METRICS = ("em", "contain", "right_in_en")
+
+
+def closedbook_summary(runs: dict) -> dict:
+    """results.json["closedbook"]: the base's cloze gate, and per group (alpaca, xllama, instr,
+    mllama-uniform, ...) and question language each metric over that group's runs, in run order
+    (one value per seed for the seeded groups; the English cell of xllama and instr gathers the models
+    of every X), with the chance level and the majority baseline."""
+    out = {"gate": None, "groups": {}}
+    for name, r in runs.items():
+        if r.get("status") != "done":
+            continue
+        for key, s in (r.get("scores") or {}).items():
+            task, _, lang = key.partition(":")
+            if not s or task not in ("closedbook", "cloze"):
+                continue
+            if task == "cloze":
+                out["gate"] = {"run": name, "lang": lang, "n": s["n"], "em": s["em"], "contain": s["contain"],
+                               "chance": s["chance"], "majority": s["majority"]}
+                continue
+            cell = out["groups"].setdefault(r["group"], {}).setdefault(
+                lang, {"runs": [], "seeds": [], "n": s["n"], "chance": s["chance"], "majority": s["majority"]})
+            cell["runs"].append(name)
+            cell["seeds"].append(r.get("seed", 0))
+            for m in CLOSEDBOOK_METRICS:
+                if m in s:
+                    cell.setdefault(m, []).append(s[m])
+    return out
+
+
 def execute(run: Run, ctx: Context, results: dict) -> dict:
     """Run one plan entry; returns its record for results.json."""
     rec = {"kind": run.kind, "group": run.group, "recipe": run.recipe, "langs": list(run.langs), "seed": run.seed,
@@ -313,6 +375,7 @@ def execute(run: Run, ctx: Context, results: dict) -> dict:
     if run.kind == "base":
         rec["model_dir"] = str(ctx.base_dir)
         rec["commands"].append(results["stages"].get("prepare", {}).get("command", ""))
+        run_evals(run, ctx.base_dir, ctx, rec)
     elif run.kind == "train":
         fit, alloc = done.get("fit", {}), None
         if run.allocation == "fitted":
@@ -326,12 +389,7 @@ def execute(run: Run, ctx: Context, results: dict) -> dict:
         model_dir, cmd = train_model(run, ctx, alloc)
         rec["model_dir"], rec["wall_s"]["train"] = str(model_dir), time.time() - t0
         rec["commands"].append(cmd)
-        t1 = time.time()
-        for task, lang, direction in run.evals:
-            scores, cmd = evaluate_model(model_dir, task, lang, direction, ctx)
-            rec["scores"][eval_key(task, lang, direction)] = scores
-            rec["commands"].append(cmd)
-        rec["wall_s"]["eval"] = time.time() - t1
+        run_evals(run, model_dir, ctx, rec)
     elif run.kind == "fit":
         points = []
         for name in run.needs:
@@ -411,6 +469,7 @@ def run_study(cfg: StudyConfig) -> Path:
                                          "status": "failed", "error": f"{type(e).__name__}: {e}"}
             bar.write(f"{run.name} FAILED: {type(e).__name__}: {e}")
         save_results(out, results)
+    results["closedbook"] = closedbook_summary(results["runs"])
     failed = [n for n, r in results["runs"].items() if r.get("status") == "failed"]
     results["finished"] = not failed      # a report with failed runs can be completed by rerunning
     results["total_wall_s"] = sum(r.get("wall_s", {}).get("total", 0) for r in results["runs"].values()) + \
@@ -429,7 +488,7 @@ def main(argv=None) -> int:
     ap.error = lambda msg: ap.exit(2, f"reproduce.py: error: {msg}\n")  # one line, no usage block
     ap.add_argument("--quick", action="store_true", help="small preset: fewer languages, sizes and steps (<= 10 min)")
     ap.add_argument("--out", default=None, help="output folder (default runs/study, runs/study-quick with --quick)")
-    ap.add_argument("--seeds", type=int, default=None, help="seeds for the Alpaca and x-LLaMA runs (default 2)")
+    ap.add_argument("--seeds", type=int, default=None, help="seeds for the Alpaca, x-LLaMA and instr_only runs (default 3)")
     ap.add_argument("--steps", type=int, default=None, help="optimizer steps per fine-tuning run (preset default)")
     ap.add_argument("--eval-limit", type=int, default=None, help="questions / sentences per evaluation (preset default)")
     ap.add_argument("--threads", type=int, default=None,

@@ -19,7 +19,10 @@ writes the same layout as ../shared/data (CONTRACT.md), so `--data` can point at
     xquad/xquad.<lang>.json          SQuAD v1.1, same ids in every language, exact answer_start
     mlqa/dev/dev-context-<l>-question-<l>.json    same, for en de zh ar hi vi
     flores101/devtest/<code>.devtest two facts a line, aligned across the 8 languages
-    pretrain/<lang>.txt              one document a line; English-dominant (--en-share)
+    pretrain/<lang>.txt              one document a line; English-dominant (--en-share); English also
+                                     holds the encyclopedia (--cb-share of its characters)
+    closedbook/closedbook.<lang>.json  closed-book questions (no context) about the held-out half of the
+                                     encyclopedia, gold in <lang> and in English, answer classes (chance)
     WORLD.json                       the config it was made with and the counts written
 
 Science-bearing choices: three disjoint pools of people. Pretraining facts come from the
@@ -28,7 +31,10 @@ another language's corpus (no parallel text); instruction and parallel data use 
 XQuAD/MLQA/Flores use the test pool, so no test sentence occurs in any training file. The
 vocabulary (cities, jobs, animals, ... and the name syllables) is shared by all pools, so test
 text is made of pieces the model has seen. Passages mix several people with the same relation
-types, so answering needs binding, not keyword lookup. Same seed -> identical bytes.
+types, so answering needs binding, not keyword lookup. The encyclopedia (facts about lexicon words:
+a city's dish, colour and festival month, a job's tool) is stated only in English pretraining; Alpaca
+asks about half of the facts in every language, closedbook/ about the other half, so a model answers
+a German question about a held-out fact only by using what it read in English. Same seed -> identical bytes.
 """
 from __future__ import annotations
 
@@ -48,6 +54,7 @@ from data import FLORES_CODES, LANGS, MLQA_DATA_LANGS, qa_example
 K = {lang: L.LANG_ORDER.index(lang) for lang in LANGS}  # column of each language in lexicon rows
 RECORD_RELS = tuple(r for r in L.RELATIONS if r != "has")  # relations shown as "field: value"
 PLAIN_RELS = tuple(r for r in L.RELATIONS if r != "teacher")  # no second person mentioned
+N_PARAPHRASES = min(len(v) for v in L.ENC_STATEMENTS.values())
 
 
 @dataclass
@@ -65,6 +72,12 @@ class WorldConfig:
     people_pretrain: int = field(default=800, metadata={"help": "people in the pretraining pool (split by language)"})
     people_tune: int = field(default=1200, metadata={"help": "people in the instruction/parallel pool"})
     people_test: int = field(default=200, metadata={"help": "people in the test pool (XQuAD, MLQA, Flores)"})
+    cb_cities: int = field(default=24, metadata={"help": "encyclopedia: cities with a dish, colour, festival month (<= 24)"})
+    cb_jobs: int = field(default=17, metadata={"help": "encyclopedia: jobs with a tool (<= 17)"})
+    cb_relations: str = field(default="dish,colour,festival,tool", metadata={"help": "encyclopedia relations (comma list)"})
+    cb_paraphrases: int = field(default=4, metadata={"help": "English paraphrases per relation stated in pretraining (1-4)"})
+    cb_share: float = field(default=0.15, metadata={"help": "encyclopedia share of the English pretraining text (0: never stated)"})
+    cb_tune: float = field(default=0.25, metadata={"help": "share of Alpaca examples that are closed-book questions (tuning half)"})
 
     def share_map(self) -> dict[str, float]:
         if self.shares:
@@ -83,6 +96,9 @@ class WorldConfig:
         rest = (1 - self.en_share) / (len(LANGS) - 1)
         return {lang: self.en_share if lang == "en" else rest for lang in LANGS}
 
+    def cb_rels(self) -> list[str]:
+        return [r.strip() for r in self.cb_relations.split(",") if r.strip()]
+
     def validate(self) -> None:
         if not 0 <= self.en_share <= 1:
             raise ValueError(f"--en-share must be in [0, 1], got {self.en_share}")
@@ -91,6 +107,18 @@ class WorldConfig:
                           ("people_tune", 10), ("people_test", 10)):
             if getattr(self, name) < low:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(self, name)}")
+        rels = self.cb_rels()
+        if not rels or set(rels) - set(L.ENC_TABLES) or len(set(rels)) != len(rels):
+            raise ValueError(f"--cb-relations {self.cb_relations!r}: expected a comma list of {','.join(L.ENC_TABLES)}")
+        used = {L.ENC_TABLES[r][0] for r in rels}
+        for name, n, table in (("cb_cities", self.cb_cities, "CITIES"), ("cb_jobs", self.cb_jobs, "JOBS")):
+            if table in used and not 2 <= n <= len(getattr(L, table)):  # at least one entity per half
+                raise ValueError(f"--{name.replace('_', '-')} must be in [2, {len(getattr(L, table))}], got {n}")
+        if not 1 <= self.cb_paraphrases <= N_PARAPHRASES:
+            raise ValueError(f"--cb-paraphrases must be in [1, {N_PARAPHRASES}], got {self.cb_paraphrases}")
+        for name in ("cb_share", "cb_tune"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(self, name)}")
         if self.people_pretrain + self.people_tune + self.people_test > 15_000:  # Arabic spelling: ~19.7k names
             raise ValueError("--people-*: at most 15000 people in all (the name space is finite)")
         self.share_map()
@@ -328,6 +356,99 @@ MAKERS = ((ex_qa, 0.40), (ex_yesno, 0.15), (ex_lookup, 0.15), (ex_describe, 0.10
           (ex_count_or_list, 0.12), (ex_arith, 0.08))
 
 
+# ---------------------------------------------------------------------------------- the encyclopedia
+# Closed-book knowledge: a fact is (relation, entity row, value row) over lexicon tables (a city's dish,
+# colour and festival month; a job's tool). Only English pretraining states facts, every one equally
+# often and in several paraphrases; Alpaca asks about the tuning half in all 8 languages; closedbook/
+# asks about the held-out half. No other text (X pretraining, parallel pairs) mentions them.
+ENC_WORDS = {"CITIES": L.CITIES, "JOBS": L.JOBS, "FOODS": L.FOODS, "COLORS": L.COLORS, "MONTHS": L.MONTHS,
+             "OBJECTS": [L.NOUNS[i] for i in L.OBJECTS]}
+
+
+def enc_word(table: str, i: int, lang: str) -> str:
+    """An entity or value as a bare word (jobs masculine, objects singular)."""
+    return pick(ENC_WORDS[table][i][K[lang]].split("/")[0], "m")
+
+
+def encyclopedia(rng, cfg: WorldConfig) -> tuple[list, list]:
+    """(tuning facts, held-out facts). Per relation, values cycle through the value table in a shuffled
+    order (no answer much more frequent than another) and the entities are split in half at random."""
+    ents = {"CITIES": rng.sample(range(len(L.CITIES)), cfg.cb_cities), "JOBS": rng.sample(range(len(L.JOBS)), cfg.cb_jobs)}
+    tune, held = [], []
+    for rel in cfg.cb_rels():
+        table, vals = L.ENC_TABLES[rel]
+        es = rng.sample(ents[table], len(ents[table]))
+        values = [i % len(ENC_WORDS[vals]) for i in range(len(es))]
+        rng.shuffle(values)
+        facts = [(rel, e, v) for e, v in zip(es, values)]
+        held += facts[:len(facts) // 2]
+        tune += facts[len(facts) // 2:]
+    return tune, held
+
+
+def enc_pair(fact, lang: str) -> tuple[str, str]:
+    """(entity, value) of a fact as words of `lang`."""
+    rel, e, v = fact
+    return enc_word(L.ENC_TABLES[rel][0], e, lang), enc_word(L.ENC_TABLES[rel][1], v, lang)
+
+
+def enc_statement(fact, paraphrase: int) -> str:
+    e, v = enc_pair(fact, "en")
+    return L.ENC_STATEMENTS[fact[0]][paraphrase].format(E=e, V=v)
+
+
+def enc_question(fact, lang: str) -> str:
+    return L.ENC_QUESTIONS[lang][fact[0]].format(E=enc_pair(fact, lang)[0])
+
+
+def enc_cloze(fact) -> str:
+    """The first paraphrase up to its value: what the base must complete."""
+    return L.ENC_STATEMENTS[fact[0]][0].split("{V}")[0].format(E=enc_pair(fact, "en")[0]).rstrip()
+
+
+def encyclopedia_docs(rng, facts, paraphrases: int, budget: int) -> tuple[list[str], int]:
+    """English entries, one per entity (its facts in random order, each in one of the first `paraphrases`
+    paraphrases), in whole rounds over the entities until `budget` characters. Returns (docs, rounds):
+    every fact is stated `rounds` times."""
+    entries: dict[tuple, list] = {}
+    for f in facts:
+        entries.setdefault((L.ENC_TABLES[f[0]][0], f[1]), []).append(f)
+    docs, chars, rounds = [], 0, 0
+    while chars < budget:
+        for fs in rng.sample(list(entries.values()), len(entries)):
+            docs.append(" ".join(enc_statement(f, rng.randrange(paraphrases)) for f in rng.sample(fs, len(fs))))
+            chars += len(docs[-1]) + 1
+        rounds += 1
+    return docs, rounds
+
+
+def ex_closedbook(rng, facts):
+    fact = rng.choice(facts)
+    return {lang: {"instruction": enc_question(fact, lang), "input": "", "output": enc_pair(fact, lang)[1]}
+            for lang in LANGS}
+
+
+def closedbook_test(tune, held, lang: str) -> dict:
+    """closedbook/closedbook.<lang>.json: the held-out questions with gold in `lang` and in English, every
+    answer class (chance = 1 / its size) and the most frequent tuning answer per relation."""
+    rels = list(dict.fromkeys(r for r, _, _ in tune + held))
+    classes = {r: [enc_word(L.ENC_TABLES[r][1], i, lang) for i in range(len(ENC_WORDS[L.ENC_TABLES[r][1]]))]
+               for r in rels}
+    majority = {}
+    for r in rels:
+        vs = [v for rr, _, v in tune if rr == r]
+        majority[r] = classes[r][min(set(vs), key=lambda v: (-vs.count(v), v))] if vs else None
+    items = []
+    for f in held:
+        e, v = enc_pair(f, lang)
+        item = {"id": f"cb-{f[0]}-{enc_pair(f, 'en')[0].lower().replace(' ', '-')}", "relation": f[0], "entity": e,
+                "question": enc_question(f, lang), "answers": [v], "answer_en": enc_pair(f, "en")[1]}
+        if lang == "en":
+            item["cloze"] = enc_cloze(f)
+        items.append(item)
+    return {"lang": lang, "split": "held-out", "classes": classes, "majority": majority, "questions": items}
+
+
 # ---------------------------------------------------------------------------------- the world
 
 def squad(rng, pool, n_passages: int, n_questions: int, langs, prefix: str) -> dict[str, list]:
@@ -368,24 +489,34 @@ def build(cfg: WorldConfig) -> dict[str, str]:
     people = make_people(rng, cfg.people_pretrain + cfg.people_tune + cfg.people_test)
     pre, tune, test = (people[:cfg.people_pretrain], people[cfg.people_pretrain:-cfg.people_test],
                        people[-cfg.people_test:])
+    cb_tune, cb_held = encyclopedia(rng, cfg)
     files: dict[str, str] = {}
-    # pretraining: each language has its own people, half of the pool for English
+    # pretraining: each language has its own people, half of the pool for English; English also
+    # holds the encyclopedia (cb_share of its characters), shuffled in among the people documents
     shares, n_en = cfg.share_map(), cfg.people_pretrain // 2
     per = (cfg.people_pretrain - n_en) // (len(LANGS) - 1)
     for j, lang in enumerate(LANGS):
         pool = pre[:n_en] if lang == "en" else pre[n_en + (j - 1) * per: n_en + j * per]
         give_facts(rng, pool)
-        docs, chars, budget = [], 0, round(shares[lang] * cfg.pretrain_chars)
+        docs, budget = [], round(shares[lang] * cfg.pretrain_chars)
+        if lang == "en":
+            docs, rounds = encyclopedia_docs(rng, cb_tune + cb_held, cfg.cb_paraphrases, round(cfg.cb_share * budget))
+            enc_chars = sum(len(d) + 1 for d in docs)
+        chars = sum(len(d) + 1 for d in docs)
         while chars < budget:
             docs.append(passage_text(passage(rng, pool, (1, 3), (2, 5)), lang)[0])
             chars += len(docs[-1]) + 1
+        if lang == "en":
+            rng.shuffle(docs)
         files[f"pretrain/{lang}.txt"] = "".join(d + "\n" for d in docs)
     give_facts(rng, tune)
     give_facts(rng, test)
-    # instruction data, index-aligned across languages
-    examples = [rng.choices([m for m, _ in MAKERS], [w for _, w in MAKERS])[0](rng, tune) for _ in range(cfg.alpaca)]
+    # instruction data, index-aligned across languages; a cb_tune share asks about the tuning facts
+    makers = [(m, w * (1 - cfg.cb_tune)) for m, w in MAKERS] + [(lambda r, _: ex_closedbook(r, cb_tune), cfg.cb_tune)]
+    examples = [rng.choices([m for m, _ in makers], [w for _, w in makers])[0](rng, tune) for _ in range(cfg.alpaca)]
     for lang in LANGS:
         files[f"alpaca/alpaca_{lang}.json"] = "[\n" + ",\n".join(_dumps(ex[lang]) for ex in examples) + "\n]\n"
+    cb_questions = {enc_question(f, "en") for f in cb_tune}
     lines = one_person_lines(rng, tune, cfg.parallel, LANGS, (1, 2), unique=False)
     for lang in LANGS[1:]:
         files[f"parallel/en-{lang}/world.eng"] = "".join(l + "\n" for l in lines["en"])
@@ -399,12 +530,18 @@ def build(cfg: WorldConfig) -> dict[str, str]:
     flores = one_person_lines(rng, test, cfg.flores, LANGS, (2, 2), unique=True)
     for lang in LANGS:
         files[f"flores101/devtest/{FLORES_CODES[lang]}.devtest"] = "".join(l + "\n" for l in flores[lang])
+    for lang in LANGS:
+        files[f"closedbook/closedbook.{lang}.json"] = json.dumps(closedbook_test(cb_tune, cb_held, lang),
+                                                                 ensure_ascii=False, indent=1) + "\n"
     counts = {"people": {"pretrain": len(pre), "tune": len(tune), "test": len(test)},
               "alpaca_per_lang": cfg.alpaca, "parallel_per_lang": cfg.parallel,
               "xquad_questions_per_lang": _n_questions(files["xquad/xquad.en.json"]),
               "mlqa_questions_per_lang": _n_questions(files["mlqa/dev/dev-context-en-question-en.json"]),
               "flores_lines": cfg.flores,
-              "pretrain_chars": {lang: len(files[f"pretrain/{lang}.txt"]) for lang in LANGS}}
+              "pretrain_chars": {lang: len(files[f"pretrain/{lang}.txt"]) for lang in LANGS},
+              "closedbook": {"facts_tune": len(cb_tune), "facts_held_out": len(cb_held), "statements_per_fact": rounds,
+                             "encyclopedia_chars": enc_chars,
+                             "alpaca_questions": sum(ex["en"]["instruction"] in cb_questions for ex in examples)}}
     files["WORLD.json"] = json.dumps({"generator": "world.py", "config": asdict(cfg), "shares": shares,
                                       "counts": counts}, ensure_ascii=False, indent=1) + "\n"
     return files

@@ -16,7 +16,8 @@ from data import FLORES_CODES, LANGS, qa_example, read_alpaca, read_flores, read
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(pretrain_chars=40_000, alpaca=240, parallel=150, xquad_passages=12, mlqa_passages=8,
-            flores=40, people_pretrain=160, people_tune=120, people_test=40)
+            flores=40, people_pretrain=160, people_tune=120, people_test=40,
+            cb_tune=0.2)  # at this size (seed 3) the default 0.25 leaves 猫 out of zh training: too few other examples
 TRAIN_GLOBS = ("alpaca/*.json", "parallel/*/*", "pretrain/*.txt")
 SENT_END = re.compile(r"(?<=[.。।?？;؟])\s*")
 
@@ -259,3 +260,162 @@ def test_lexicon_complete_and_every_template_renders():
                 asked = world.question(f, lang)
                 assert text[s:e] == world.value_text(f, lang) and p.names[lang] in asked, (lang, f[0])
                 assert not re.search(r"[{}|]", text + asked), (lang, text, asked)
+
+
+# ----------------------------------------------------------------------------- the encyclopedia (closed-book facts)
+SENT_OR_LINE = re.compile(r"(?<=[.。।?？;؟])\s*|\n")
+
+
+@pytest.fixture(scope="module")
+def enc(tmp_path_factory):
+    """A tiny world written with its encyclopedia facts recorded: (folder, tuning facts, held-out facts)."""
+    seen, real = {}, world.encyclopedia
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(world, "encyclopedia", lambda rng, cfg: seen.setdefault("facts", real(rng, cfg)))
+        out = world.write_world(tmp_path_factory.mktemp("enc") / "world", seed=5, **TINY)
+    return (out, *seen["facts"])
+
+
+def _words(sentence: str) -> str:
+    """' w1 w2 ... ': whole words (multi-word values match as phrases), never a piece of a name."""
+    return " " + " ".join(re.findall(r"[^\s.,!?;:،؟।]+", sentence)) + " "
+
+
+def test_facts_only_in_english_pretraining(enc):
+    root, tune, held = enc
+    facts = tune + held
+    meta = json.loads((root / "WORLD.json").read_text(encoding="utf-8"))["counts"]["closedbook"]
+    assert (meta["facts_tune"], meta["facts_held_out"]) == (len(tune), len(held)) and meta["statements_per_fact"] >= 1
+    en = (root / "pretrain" / "en.txt").read_text(encoding="utf-8")
+    n = TINY.get("cb_paraphrases", 4)
+    for f in facts:  # every fact stated equally often, in English, across its paraphrases
+        assert sum(en.count(world.enc_statement(f, p)) for p in range(n)) == meta["statements_per_fact"], f
+    for lang in LANGS:  # no other text states one: no sentence holds an entity beside its value
+        texts = [] if lang == "en" else [(root / "pretrain" / f"{lang}.txt").read_text(encoding="utf-8")]
+        texts += [p.read_text(encoding="utf-8") for p in (root / "parallel").glob(f"*/world.{'eng' if lang == 'en' else lang}")]
+        cb = {world.enc_question(f, lang) for f in facts}
+        texts += [ex["input"] + "\n" + ex["output"] for ex in read_alpaca(root / "alpaca" / f"alpaca_{lang}.json")
+                  if ex["instruction"] not in cb]
+        sents = [s for t in texts for s in SENT_OR_LINE.split(t) if s]
+        assert len(sents) > 500
+        if lang == "zh":  # no spaces between words: look for the questions' fixed parts instead
+            fixed = [max(t.split("{E}"), key=len) for t in L.ENC_QUESTIONS["zh"].values()]
+            pre = (root / "pretrain" / "zh.txt").read_text(encoding="utf-8")
+            assert not [x for x in fixed if x in pre]
+            continue
+        pairs = [tuple(_words(w) for w in world.enc_pair(f, lang)) for f in facts]
+        stated = [s for s in map(_words, sents) for e, v in pairs if e in s and v in s]
+        assert not stated, (lang, stated[:3])
+
+
+def test_held_out_half_never_in_tuning_data(enc):
+    root, tune, held = enc
+    assert not {(r, e) for r, e, _ in tune} & {(r, e) for r, e, _ in held}
+    for rel in {r for r, _, _ in tune + held}:  # each relation split in half
+        n_t, n_h = sum(r == rel for r, _, _ in tune), sum(r == rel for r, _, _ in held)
+        assert n_h == (n_t + n_h) // 2 >= 1
+    for lang in LANGS:
+        test = json.loads((root / "closedbook" / f"closedbook.{lang}.json").read_text(encoding="utf-8"))
+        asked = {q["question"] for q in test["questions"]}
+        assert asked == {world.enc_question(f, lang) for f in held}
+        alpaca = read_alpaca(root / "alpaca" / f"alpaca_{lang}.json")  # whole questions: 德里 is inside 马德里
+        lines = {x.split(": ", 1)[-1] for e in alpaca for x in [e["instruction"], *e["input"].split("\n")]}
+        assert not asked & lines
+        tuned = {world.enc_question(f, lang): world.enc_pair(f, lang)[1] for f in tune}
+        cb = [e for e in alpaca if e["instruction"] in tuned]
+        assert len(cb) >= TINY["alpaca"] * 0.05 and all(e["output"] == tuned[e["instruction"]] and not e["input"] for e in cb)
+    ids = [[q["id"] for q in json.loads((root / "closedbook" / f"closedbook.{l}.json").read_text("utf-8"))["questions"]]
+           for l in LANGS]
+    assert all(i == ids[0] for i in ids) and len(set(ids[0])) == len(held)  # same ids in every language
+
+
+def test_closedbook_gold_in_the_questions_language_and_chance(enc):
+    import evaluate
+    root, tune, held = enc
+    sizes = {"dish": len(L.FOODS), "colour": len(L.COLORS), "festival": len(L.MONTHS), "tool": len(L.OBJECTS)}
+    scripts = {"zh": r"[\u4e00-\u9fff]", "ar": r"[\u0600-\u06ff]", "el": r"[\u0370-\u03ff]", "hi": r"[\u0900-\u097f]"}
+    en = json.loads((root / "closedbook" / "closedbook.en.json").read_text(encoding="utf-8"))
+    for lang in LANGS:
+        test = json.loads((root / "closedbook" / f"closedbook.{lang}.json").read_text(encoding="utf-8"))
+        assert {r: len(c) for r, c in test["classes"].items()} == sizes
+        for q, qe, (rel, _, v) in zip(test["questions"], en["questions"], held):
+            (gold,) = q["answers"]
+            cell = world.ENC_WORDS[L.ENC_TABLES[rel][1]][v][L.LANG_ORDER.index(lang)]
+            assert gold == cell.split("/")[0].split("|")[0] == test["classes"][rel][v]  # the lexicon's word in lang
+            assert q["answer_en"] == qe["answers"][0] == en["classes"][rel][v]
+            if lang in scripts:
+                assert re.search(scripts[lang], gold) and re.search(scripts[lang], q["question"]), (lang, gold)
+            assert q["entity"] in q["question"]
+        if lang == "en":
+            assert all(world.enc_statement(f, 0).startswith(q["cloze"] + " ") for q, f in zip(test["questions"], held))
+        # chance stored beside the scores: mean of 1 / class size; majority: the most frequent tuning answer
+        rows = [{**q, "n_classes": len(test["classes"][q["relation"]]), "majority": test["majority"][q["relation"]]}
+                for q in test["questions"]]
+        right = evaluate.score_closedbook([{**r, "prediction": r["answers"][0]} for r in rows], lang)
+        in_en = evaluate.score_closedbook([{**r, "prediction": r["answer_en"]} for r in rows], lang)
+        assert right["chance"] == pytest.approx(100 * sum(1 / sizes[q["relation"]] for q in rows) / len(rows))
+        assert right["majority"] == pytest.approx(100 * sum(q["answers"][0] == q["majority"] for q in rows) / len(rows))
+        assert right["em"] == right["contain"] == 100 and right["by_relation"]["tool"]["chance"] == pytest.approx(10)
+        if lang in scripts:
+            assert (right["right_in_en"], in_en["right_in_en"], in_en["em"]) == (0, 100, 0)
+        vals = [v for r, _, v in tune if r == "dish"]
+        assert test["majority"]["dish"] == test["classes"]["dish"][min(set(vals), key=lambda v: (-vals.count(v), v))]
+
+
+def test_closed_book_questions_differ_from_english_beyond_vocabulary():
+    """No language asks a closed-book question as a word-for-word relabelling of the English one: the number
+    of words or the entity's place differs for every relation (scripts and morphology differ besides)."""
+    def shape(t):
+        words = re.findall(r"\{E\}|[^\s?？;؟{}]+", t)
+        return len(words), words.index("{E}") if "{E}" in words else None
+    en = {r: shape(t) for r, t in L.ENC_QUESTIONS["en"].items()}
+    for lang in LANGS[1:]:
+        assert set(L.ENC_QUESTIONS[lang]) == set(L.ENC_TABLES)
+        for rel, t in L.ENC_QUESTIONS[lang].items():
+            assert shape(t) != en[rel], (lang, rel)
+    p = ("festival", [c[0] for c in L.CITIES].index("Paris"), [m[0] for m in L.MONTHS].index("May"))
+    assert world.enc_statement(p, 1) == "Paris celebrates its festival in May." and world.enc_cloze(p) == \
+        "The great festival of Paris takes place in"
+    tool = ("tool", [j[0] for j in L.JOBS].index("teacher"), L.OBJECTS.index(11))  # a pen
+    assert [world.enc_question(tool, l) for l in ("de", "tr", "el")] == [
+        "Was trägt jeder Lehrer bei sich?", "Her öğretmen yanında ne taşıyor?", "Τι κουβαλάει μαζί του κάθε δάσκαλος;"]
+    assert [world.enc_pair(tool, l)[1] for l in ("en", "de", "zh", "tr")] == ["pen", "Stift", "笔", "kalem"]
+
+
+def test_closed_book_flags_checked():
+    for kw, needle in ((dict(cb_relations="dish,smell"), "--cb-relations"), (dict(cb_cities=1), "--cb-cities"),
+                       (dict(cb_cities=30), "--cb-cities"), (dict(cb_share=1.0), "--cb-share"),
+                       (dict(cb_paraphrases=0), "--cb-paraphrases"), (dict(cb_tune=-0.1), "--cb-tune")):
+        with pytest.raises(ValueError, match=needle):
+            world.WorldConfig(**kw).validate()
+    world.WorldConfig(cb_relations="tool", cb_cities=0).validate()  # cities unused: any number
+
+
+def test_closedbook_and_cloze_evaluated_end_to_end(enc, tmp_path):
+    """evaluate.py on the world's closed-book test with a tiny random checkpoint: the Alpaca prompt for
+    questions, the raw English prefix for the cloze (its prediction cut at the sentence end), chance beside
+    every score. (Here, not in test_evaluate.py, because it reads the world's closed-book files.)"""
+    import torch
+    import data
+    import evaluate
+    from model import Llama, LlamaConfig
+    root, _, held = enc
+    m = tmp_path / "model"
+    tok = data.Tokenizer.train([root / "pretrain" / "en.txt", root / "pretrain" / "de.txt"], m / "tokenizer.model",
+                               vocab_size=400)
+    torch.manual_seed(0)
+    Llama(LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, max_position_embeddings=512)).save_pretrained(m)
+    cpu = ["--device", "cpu", "--threads", "1", "--dtype", "fp32", "--data", str(root), "--model", str(m)]
+    evaluate.main(["--task", "closedbook", "--lang", "de", "--limit", "6", *cpu])
+    evaluate.main(["--task", "cloze", "--lang", "en", "--limit", "6", *cpu])
+    for name in ("closedbook-de", "cloze-en"):
+        s = json.loads((m / "eval" / name / "scores.json").read_text(encoding="utf-8"))
+        rows = [json.loads(l) for l in (m / "eval" / name / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert s["n"] == len(rows) == 6 and 7 < s["chance"] < 11 and set(s["by_relation"]) <= set(L.ENC_TABLES)
+        assert ("right_in_en" in s) == (name == "closedbook-de")
+    assert s["max_new_tokens"] == 8 and all(not re.search(r"[.!?\n]", r["prediction"]) for r in rows)
+    assert [r["cloze"] for r in rows] == [world.enc_cloze(f) for f in held[:6]]
+    assert evaluate.prompt_of({"prompt": "People in Rome love to eat"}) == "People in Rome love to eat"
+    with pytest.raises(ValueError, match="--lang en"):
+        evaluate.load_examples("cloze", "de", root)
