@@ -337,9 +337,10 @@ def test_recorded_train_commands_are_exact(tmp_path, monkeypatch):
     TrainConfig that reproduce.py passed to train.train, for every kind of run and for the base."""
     import shlex
     import dataclasses
+    import runs
     import train
     seen = []
-    monkeypatch.setattr(train, "train", lambda cfg: seen.append(cfg) or Path(cfg.out))
+    monkeypatch.setattr(runs, "train", lambda cfg: seen.append(cfg) or Path(cfg.out))
     ctx = R.Context(R.preset(False), tmp_path, data_dir=tmp_path / "world", base_dir=tmp_path / "base",
                     threads=3, dtype="bf16")
     plan = [r for r in R.build_plan(ctx.cfg, AVAILABLE) if r.kind == "train"]
@@ -347,17 +348,17 @@ def test_recorded_train_commands_are_exact(tmp_path, monkeypatch):
         _, cmd = R.train_model(run, ctx, {"ar": 1000, "hi": 1000, "zh": 1000} if run.allocation else None)
         argv = shlex.split(cmd)
         assert argv[:2] == ["python", "train.py"]
-        parsed = train.config_from_args(argv[2:])
+        parsed = runs.config_from_args(argv[2:])
         assert dataclasses.replace(parsed, reuse=True) == seen[-1], run.name
         assert (seen[-1].threads, seen[-1].dtype) == (3, "bf16")   # the study's one decision    assert {c.recipe for c in seen} == {"alpaca", "coit", "muit", "coit_x2en"}
     # the base: the recorded pretraining command equals what ensure_base runs
-    monkeypatch.setattr(train, "ensure_world", lambda d, seed=0, **kw: Path(d))
-    monkeypatch.setattr(train, "ensure_base", lambda d, out, **kw: seen.append(
+    monkeypatch.setattr(runs, "ensure_world", lambda d, seed=0, **kw: Path(d))
+    monkeypatch.setattr(runs, "ensure_base", lambda d, out, **kw: seen.append(
         train.TrainConfig(**{**train.BASE_PRETRAIN, **kw, "data": str(d), "out": str(out)})) or Path(out))
     monkeypatch.setattr(R, "_count_pairs", lambda data_dir, langs: dict(AVAILABLE))
     _, _, _, cmd = R.prepare_world(ctx)
     base_cmd = shlex.split(cmd.split(" && ")[1])
-    assert train.config_from_args(base_cmd[2:]) == seen[-1]
+    assert runs.config_from_args(base_cmd[2:]) == seen[-1]
 
 
 def test_response_language_claim_uses_the_decidable_languages(tmp_path, monkeypatch):
