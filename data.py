@@ -45,11 +45,15 @@ import argparse
 import json
 import os
 import random
-import shutil
 import sys
 from pathlib import Path
 
 import sentencepiece as spm
+import torch
+from tqdm import tqdm
+
+from files import copy_atomic, write_atomic  # noqa: F401  (write_atomic: re-exported for older imports)
+from model import IGNORE_INDEX
 
 LANGS = ("en", "de", "zh", "ar", "el", "hi", "tr", "vi")
 LANG_NAMES = {"en": "English", "de": "German", "zh": "Chinese", "ar": "Arabic", "el": "Greek",
@@ -57,7 +61,6 @@ LANG_NAMES = {"en": "English", "de": "German", "zh": "Chinese", "ar": "Arabic", 
 MLQA_DATA_LANGS = ("en", "de", "zh", "ar", "hi", "vi")  # those of LANGS that MLQA has test data for
 FLORES_CODES = {"en": "eng", "de": "deu", "zh": "zho_simpl", "ar": "ara", "el": "ell", "hi": "hin",
                 "tr": "tur", "vi": "vie"}
-IGNORE_INDEX = -100  # label of positions that do not count in the loss (prompt, padding)
 
 
 class DataError(ValueError):
@@ -174,35 +177,11 @@ class Tokenizer:
         folder.mkdir(parents=True, exist_ok=True)
         dst = folder / ("tokenizer.json" if self.hf else "tokenizer.model")
         if dst.resolve() != self.path.resolve():
-            _atomic_copy(self.path, dst)
+            copy_atomic(self.path, dst)
             cfg = self.path.with_name("tokenizer_config.json")
             if self.hf and cfg.is_file():
-                _atomic_copy(cfg, folder / cfg.name)
+                copy_atomic(cfg, folder / cfg.name)
         return dst
-
-
-def write_atomic(path, text: str) -> None:
-    """Write text so no reader ever sees half a file: a temp file beside it, then one rename.
-    On any failure (disk full, interrupt) the temp file is removed and the error re-raised."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _atomic_copy(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------------------------- readers
@@ -488,7 +467,6 @@ def encode_example(tok: Tokenizer, ex: dict, max_len: int) -> dict | None:
 def encode_examples(tok: Tokenizer, examples: list[dict], max_len: int, desc: str = "tokenize",
                     verbose: bool = True) -> tuple[list[dict], int]:
     """encode_example over a list; returns (encoded, n_dropped) and reports the drops."""
-    from tqdm import tqdm
     out, dropped = [], 0
     for ex in tqdm(examples, desc=desc, disable=not verbose or len(examples) < 5000, leave=False):
         e = encode_example(tok, ex, max_len)
@@ -503,7 +481,6 @@ def encode_examples(tok: Tokenizer, examples: list[dict], max_len: int, desc: st
 
 def make_batch(encoded: list[dict], pad_id: int) -> dict:
     """Right-padded LongTensors (B, T-1): idx = ids[:-1], targets = labels[1:] (-100 on padding)."""
-    import torch  # here, so that `python download.py` starts without loading torch
     T = max(len(e["input_ids"]) for e in encoded)
     B = len(encoded)
     idx = torch.full((B, T - 1), pad_id, dtype=torch.long)

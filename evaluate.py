@@ -41,10 +41,14 @@ from tqdm import tqdm
 
 import data
 import device
+import metrics
 from data import LANGS, write_atomic
 from metrics import (QA_LANGS, SMOOTH_DEFAULTS, VERSION, chrf, containment, corpus_bleu, extract_answer,
                      get_tokenizer, mlqa_em_f1, score_qa, score_translation, squad_em_f1)
 from model import Llama, LlamaConfig
+
+# labels a response may start with: Alpaca's section names and our QA prompts' answer label per language
+ANSWER_LABELS = metrics.ANSWER_LABELS + tuple(p["answer"] for p in data.QA_PROMPTS.values())
 
 
 # ----------------------------------------------------------------------------- model-based evaluation
@@ -261,7 +265,7 @@ def run_task(cfg: EvalConfig, loaded: dict | None = None) -> dict:
                 done[r["id"]] = rec = {k: v for k, v in r.items() if k not in ("instruction", "input")}
                 rec["prediction"] = t
                 if qa:
-                    rec["answer"] = extract_answer(t)
+                    rec["answer"] = extract_answer(t, ANSWER_LABELS)
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
             f.flush()
             bar.update(len(batch))
@@ -270,7 +274,7 @@ def run_task(cfg: EvalConfig, loaded: dict | None = None) -> dict:
     partial.unlink(missing_ok=True)
     preds = [r["prediction"] for r in rows]
     if qa:
-        scores = score_qa(preds, [r["answers"] for r in rows], cfg.lang)
+        scores = score_qa(preds, [r["answers"] for r in rows], cfg.lang, ANSWER_LABELS)
     else:
         spm_path = cfg.spm or str(model_dir / "tokenizer.model")
         scores = score_translation(preds, [r["reference"] for r in rows], rows[0]["tgt_lang"], spm_path)
@@ -383,7 +387,7 @@ def score_files(metric: str, hyp: str, ref: str, lang: str | None = None, tokeni
     if metric == "contain":
         s = 100.0 * sum(containment(h, g) for h, g in zip(hyps, refs)) / max(len(hyps), 1)
         return {"metric": "contain", "score": s, "signature": f"contain|first-gold|lowercase|version:{VERSION}"}
-    pairs = [squad_em_f1(extract_answer(h), g) if metric == "squad" else mlqa_em_f1(extract_answer(h), g, lang)
+    pairs = [squad_em_f1(extract_answer(h, ANSWER_LABELS), g) if metric == "squad" else mlqa_em_f1(extract_answer(h, ANSWER_LABELS), g, lang)
              for h, g in zip(hyps, refs)]
     em, f1 = (100.0 * sum(x[i] for x in pairs) / max(len(pairs), 1) for i in (0, 1))
     sig = f"{metric}|em-f1|{'lang:' + lang + '|' if metric == 'mlqa' else ''}answer:extracted|version:{VERSION}"
