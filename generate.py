@@ -31,19 +31,16 @@ import json
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 import data
+from cli import Parser, add_config_flags, opt
 from device import decide
 from lora import load_adapter
 from model import Llama, LlamaConfig
-
-
-def opt(default, help):  # a dataclass field that carries its --help text
-    return field(default=default, metadata={"help": help})
 
 
 @dataclass
@@ -194,23 +191,13 @@ def answer(model, tok, prompt: str, cfg: GenConfig, tok_dir=None, out=None, err=
 
 
 # ----------------------------------------------------------------------------- command line
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2 (argparse's default adds the usage block)
-        print(f"generate.py: {message}", file=sys.stderr)
-        sys.exit(2)
-
-
 def build_parser() -> Parser:
-    p = Parser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-               epilog=__doc__.split("\n\n", 1)[1])
+    p = Parser(prog="generate.py", description=__doc__.split("\n\n")[0],
+               formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--model", required=True, help="checkpoint folder, or a LoRA adapter folder")
     p.add_argument("prompt", nargs="?", help="the prompt; none: one prompt per line from stdin")
     p.add_argument("-i", "--interactive", action="store_true", help="ask for prompts in a loop")
-    types = {"int": int, "float": float, "str": str}
-    for f in fields(GenConfig):
-        p.add_argument("--" + f.name.replace("_", "-"), type=types[f.type.split(" ")[0]], default=f.default,
-                       help=f"{f.metadata['help']} (default: {f.default})")
-    return p
+    return add_config_flags(p, GenConfig)
 
 
 def main(argv=None) -> int:
