@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch.utils.checkpoint import checkpoint
 
 from files import atomic_path, write_atomic
@@ -490,7 +491,6 @@ class Llama(Transformer):
         """Write config.json, generation_config.json and model.safetensors (shards + index above
         max_shard_bytes). A new folder is built beside `path` and renamed into place; into an
         existing folder (tokenizer, logs) each file is written to a temp name and renamed."""
-        from safetensors.torch import save_file
         path = Path(path)
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         if self.config.tie_word_embeddings:
@@ -600,7 +600,6 @@ def _as_dtype(dtype):
 
 def _read_state(path: Path, device=None) -> dict[str, torch.Tensor]:
     """All tensors of a HF checkpoint folder, in whichever of the usual layouts it uses."""
-    from safetensors.torch import load_file
     device = str(device or "cpu")
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no such checkpoint folder")
