@@ -54,6 +54,7 @@ from tqdm import tqdm
 
 from files import copy_atomic, write_atomic  # noqa: F401  (write_atomic: re-exported for older imports)
 from model import IGNORE_INDEX
+from scaling import even_split
 
 LANGS = ("en", "de", "zh", "ar", "el", "hi", "tr", "vi")
 LANG_NAMES = {"en": "English", "de": "German", "zh": "Chinese", "ar": "Arabic", "el": "Greek",
@@ -561,8 +562,7 @@ def translation_counts(langs, available: dict, n_translation=None, budget=None, 
                 raise DataError(f"allocation[{l!r}] = {v!r}: expected a non-negative whole number")
             counts[l] = int(v)
     elif budget is not None:
-        q, r = divmod(int(budget), len(langs))
-        counts = {l: q + (i < r) for i, l in enumerate(langs)}  # remainder goes to the first languages
+        counts = even_split(langs, budget)  # the remainder goes to the first languages given
     elif n_translation is not None:
         counts = {l: int(n_translation) for l in langs}
     else:

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from files import atomic_path, write_atomic
+from model import check_keys
 
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -220,13 +221,7 @@ def load_adapter(model: nn.Module, folder) -> LoraConfig:
         raise FileNotFoundError(f"{st}: missing")
     state = {k.replace(".default.", "."): v for k, v in load_file(st).items()}   # tolerate adapter-named keys
     expected = {PREFIX + k: p for k, p in model.state_dict().items() if ".lora_" in k}
-    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    wrong = [f"{k} {tuple(v.shape)} (model has {tuple(expected[k].shape)})"
-             for k, v in state.items() if k in expected and v.shape != expected[k].shape]
-    for what, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatch", wrong)):
-        if items:
-            raise ValueError(f"{st}: adapter does not fit the model: {what}: {', '.join(items[:5])}"
-                             + (f" ... ({len(items)} in all)" if len(items) > 5 else ""))
+    check_keys(state, {k: p.shape for k, p in expected.items()}, f"{st}: adapter does not fit the model", "model has")
     with torch.no_grad():
         for k, p in expected.items():
             p.copy_(state[k])

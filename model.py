@@ -469,14 +469,7 @@ class Llama(Transformer):
             expected.pop("lm_head.weight")
             state.pop("lm_head.weight", None)                  # some tied checkpoints store it anyway
         state = {k: v for k, v in state.items() if not k.endswith("rotary_emb.inv_freq")}
-        missing = sorted(set(expected) - set(state))
-        unexpected = sorted(set(state) - set(expected))
-        wrong = [f"{k} {tuple(state[k].shape)} (config expects {tuple(s)})"
-                 for k, s in expected.items() if k in state and state[k].shape != s]
-        for what, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatch", wrong)):
-            if items:
-                more = f" ... ({len(items)} in all)" if len(items) > 5 else ""
-                raise ValueError(f"{path}: checkpoint does not fit config.json: {what}: {', '.join(items[:5])}{more}")
+        check_keys(state, expected, f"{path}: checkpoint does not fit config.json", "config expects")
         dtype = _as_dtype(dtype)
         for k, v in state.items():            # one tensor at a time, so peak memory stays ~one copy
             if dtype is not None and v.is_floating_point():
@@ -586,6 +579,19 @@ def hf_config_dict(cfg: LlamaConfig) -> dict:
              attention_bias=False, mlp_bias=False, rope_scaling=cfg.rope_scaling,
              rope_parameters=rope, dtype=dtype, torch_dtype=dtype)
     return d
+
+
+def check_keys(state: dict, expected: dict, what: str, other: str = "expected") -> None:
+    """A strict load: raise one ValueError naming the missing keys, the unexpected keys or the shape
+    mismatches (the first five of the first kind found) between `state` and `expected` {name: shape}."""
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [f"{k} {tuple(state[k].shape)} ({other} {tuple(s)})"
+             for k, s in expected.items() if k in state and tuple(state[k].shape) != tuple(s)]
+    for kind, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatch", wrong)):
+        if items:
+            more = f" ... ({len(items)} in all)" if len(items) > 5 else ""
+            raise ValueError(f"{what}: {kind}: {', '.join(items[:5])}{more}")
 
 
 def _as_dtype(dtype):

@@ -344,13 +344,21 @@ def allocate(fits: dict[str, LawFit], budget: int, minimum=1, available=None, we
     return _to_integers(x, budget, lo, hi, lambda l, v: w[l] * fits[l].unit_gain(v))
 
 
+def even_split(langs, budget: int) -> dict[str, int]:
+    """B/L pairs each, the remainder one each to the first B mod L languages in the order given.
+    The one uniform split: train.py --budget (data.translation_counts) and uniform_split use it."""
+    q, r = divmod(int(budget), len(langs))
+    return {l: q + (i < r) for i, l in enumerate(langs)}
+
+
 def uniform_split(langs, budget: int, minimum=1, available=None) -> dict[str, int]:
-    """B/L each, clipped to the bounds with the rest spread over the others (integers, sum = B).
-    Ties go to the languages in the order given, so without bounds this is data.translation_counts's
-    split (the remainder to the first B mod L languages)."""
+    """even_split, clipped to the bounds with the rest spread over the others (integers, sum = B)."""
     langs = list(langs)
-    pos = {l: i for i, l in enumerate(langs)}
     lo, hi = _bounds(langs, budget, minimum, available)
+    even = even_split(langs, budget)
+    if all(lo[l] <= n and (hi[l] is None or n <= hi[l]) for l, n in even.items()):
+        return even
+    pos = {l: i for i, l in enumerate(langs)}
     x = _water_level(lambda l, t: t, budget, lo, hi, langs, 1e-9, 2.0 * budget + 1, decreasing=False)
     n = {l: max(lo[l], int(math.floor(v + 1e-9))) for l, v in x.items()}
     while sum(n.values()) < budget:  # the remainder, one unit at a time to the smallest open share
