@@ -38,7 +38,7 @@ def sweep(lang: str, sizes: list[int], data_dir: str = "runs/world", out: str = 
     out_dir = Path(out)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"--out {out_dir} is a file; expected a folder")
-    configs = [T.validate(T.TrainConfig(  # UsageError (a ValueError) names the flag
+    configs = [runs.validate(T.TrainConfig(  # UsageError (a ValueError) names the flag
         recipe="coit", lang=lang, n_translation=n, data=data_dir, out=str(out_dir / f"{lang}-{n}"), reuse=True,
         samples=False, threads=threads, dtype=dtype, **train_overrides)) for n in sizes]
     points_file, fits_file = out_dir / "points.csv", out_dir / "FITS.json"

@@ -35,6 +35,10 @@ states, data position), kept apart from the exported model. A finished run is ne
 --overwrite, and --overwrite deletes nothing before every input has been checked.
 
 Device, dtype and CPU threads come from device.decide (printed with the measurement behind them).
+
+This file is the training itself: the config, the schedule, the step, the loop, and `train`, which
+runs on inputs that exist and have been checked. `python train.py` runs runs.py's command line, the
+harness that checks the flags and --out, and makes a missing world, tokenizer or base first.
 """
 from __future__ import annotations
 
@@ -135,85 +139,6 @@ PRESETS_TRAIN = {  # the paper's official 7B fine-tuning (NJUNLP/x-LLM): HF Trai
 # CoIT's 2 epochs the main job stays within minutes on two fp32 cores (docs/training.md, "The main job").
 BASE_PRETRAIN = dict(recipe="pretrain", epochs=3.0, batch_size=16, max_len=128, lr=3e-3,
                      min_lr_ratio=0.1, warmup_ratio=0.05, weight_decay=0.1, beta2=0.95, samples=False)
-
-
-def default_out(cfg: TrainConfig) -> str:
-    return {"coit": f"runs/x-llama-{cfg.lang}", "muit": "runs/m-llama", "alpaca": "runs/alpaca-en",
-            "pretrain": cfg.base_out}.get(cfg.recipe, f"runs/{cfg.recipe}-{cfg.lang}")
-
-
-def validate(cfg: TrainConfig) -> TrainConfig:
-    """Fill defaults and check every flag before anything is read or written; raise UsageError naming it."""
-    if cfg.recipe not in RECIPES:
-        raise UsageError(f"--recipe {cfg.recipe!r}: expected one of {', '.join(RECIPES)}")
-    if cfg.lang not in D.LANGS or cfg.lang == "en":
-        raise UsageError(f"--lang {cfg.lang!r}: expected one of {', '.join(D.LANGS[1:])}")
-    bad = [x for x in cfg.langs.split(",") if x not in D.LANGS or x == "en"]
-    if bad:
-        raise UsageError(f"--langs: unknown language(s) {','.join(bad)}; expected from {','.join(D.LANGS[1:])}")
-    if cfg.base is not None and not (Path(cfg.base) / "config.json").is_file():
-        raise UsageError(f"--base {cfg.base}: no config.json there (expected an HF LLaMA checkpoint folder)")
-    if cfg.allocation != "uniform" and not Path(cfg.allocation).is_file():
-        raise UsageError(f"--allocation {cfg.allocation}: expected 'uniform' or a JSON file")
-    if cfg.recipe == "pretrain" and cfg.arch not in PRESETS and not Path(cfg.arch).is_file():
-        raise UsageError(f"--arch {cfg.arch!r}: expected one of {', '.join(PRESETS)} or a config.json file")
-    at_least = dict(batch_size=1, grad_accum=1, max_len=2, log_every=1, save_every=1, max_steps=1, stop_after=1,
-                    effective_batch=1, lora_r=1, vocab_size=300, n_alpaca=1, n_translation=0, budget=0, threads=0)
-    for name, low in at_least.items():
-        v = getattr(cfg, name)
-        if v is not None and v < low:
-            raise UsageError(f"--{name.replace('_', '-')} {v}: expected a whole number >= {low}")
-    ranges = dict(epochs=(0, math.inf, "> 0"), lr=(0, math.inf, "> 0"), beta1=(0, 1, "in [0, 1)"),
-                  beta2=(0, 1, "in [0, 1)"), lora_alpha=(0, math.inf, "> 0"))
-    for name, (lo, hi, what) in ranges.items():
-        v = getattr(cfg, name)
-        if not (lo <= v < hi) or (what == "> 0" and v == 0):
-            raise UsageError(f"--{name.replace('_', '-')} {v}: expected {what}")
-    for name in ("lora_dropout", "warmup_ratio", "min_lr_ratio", "weight_decay", "grad_clip"):
-        v = getattr(cfg, name)
-        if not (0 <= v <= (1 if name in ("lora_dropout", "warmup_ratio", "min_lr_ratio") else math.inf)) \
-                or (name in ("lora_dropout", "warmup_ratio") and v == 1):
-            raise UsageError(f"--{name.replace('_', '-')} {v}: expected a value in "
-                             + ("[0, 1)" if name in ("lora_dropout", "warmup_ratio") else
-                                "[0, 1]" if name == "min_lr_ratio" else "[0, inf)"))
-    if cfg.peak_tflops is not None and cfg.peak_tflops <= 0:
-        raise UsageError(f"--peak-tflops {cfg.peak_tflops}: expected > 0")
-    try:
-        DV.canonical_dtype(cfg.dtype)
-    except DV.DeviceError as e:
-        raise UsageError(str(e)) from None
-    if cfg.device not in ("auto", "cpu", "cuda"):
-        raise UsageError(f"--device {cfg.device!r}: expected auto, cpu or cuda")
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA GPU is visible to torch here; use --device cpu or auto")
-    if cfg.preset is not None and cfg.preset not in PRESETS_TRAIN:
-        raise UsageError(f"--preset {cfg.preset!r}: expected one of {', '.join(PRESETS_TRAIN)}")
-    if cfg.fsdp and cfg.lora:
-        raise UsageError("--fsdp shards full fine-tuning; it does not combine with --lora")
-    return dataclasses.replace(cfg, out=cfg.out or default_out(cfg))
-
-
-def check_data(cfg: TrainConfig) -> None:
-    """The data folder must hold the files the recipe reads (one line naming what is missing)."""
-    root = Path(cfg.data)
-    if not root.is_dir():
-        raise UsageError(f"--data {root}: folder not found")
-    langs = cfg.langs.split(",") if cfg.recipe == "muit" else [cfg.lang]
-    need = []
-    if cfg.recipe == "pretrain":
-        if not list((root / "pretrain").glob("*.txt")):
-            need.append(root / "pretrain" / "<lang>.txt")
-    else:
-        if cfg.recipe != "trans_only":
-            need.append(root / "alpaca" / "alpaca_en.json")
-        for x in langs if cfg.recipe != "alpaca" else []:
-            if cfg.recipe != "trans_only":
-                need.append(root / "alpaca" / f"alpaca_{x}.json")
-            if cfg.recipe not in ("instr_only",):
-                need.append(root / "parallel" / f"en-{x}")
-    missing = [str(p) for p in need if not p.exists()]
-    if missing:
-        raise UsageError(f"--data {root}: missing {', '.join(missing)}")
 
 
 @dataclass
