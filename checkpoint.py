@@ -99,24 +99,25 @@ def trim_metrics(path: Path, step: int) -> None:
     rows = path.read_text().splitlines() if path.is_file() else []
     write_atomic(path, "".join(r + "\n" for r in rows if r.strip() and json.loads(r).get("step", 0) <= step))
 
-def export(raw: torch.nn.Module, cfg, lora_cfg, tok_path: Path, out: Path, base: Path | None) -> None:
-    """HF folder: each file written into a temp folder first, then renamed into `out` (the temp folder
-    is removed if anything fails, so a full disk does not stay full)."""
+def export(raw: torch.nn.Module, lora_cfg, tokenizer, out: Path, base: Path | None) -> None:
+    """HF folder + the tokenizer (tokenizer.model, or tokenizer.json with its config): each file written
+    into a temp folder first, then renamed into `out` (the temp folder is removed if anything fails, so
+    a full disk does not stay full). A LoRA run (lora_cfg given) also writes adapter/ and exports the
+    merged weights."""
     tmp = out / f".export.tmp{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        if cfg.lora:
+        if lora_cfg is not None:
             lora.save_adapter(raw, tmp / "adapter", lora_cfg, str(base))
             lora.unload_lora(raw)  # merged into plain nn.Linear weights: a standard HF folder
         raw.save_pretrained(tmp)
-        if tok_path.resolve() != (out / "tokenizer.model").resolve():
-            shutil.copyfile(tok_path, tmp / "tokenizer.model")
+        tokenizer.save(tmp)
         for f in tmp.iterdir():
             if f.is_dir():
                 shutil.rmtree(out / f.name, ignore_errors=True)
             os.replace(f, out / f.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if tok_path.name.startswith(f".{out.name}."):  # a pretraining run's tokenizer, trained aside
-        tok_path.unlink(missing_ok=True)
+    if tokenizer.path.name.startswith(f".{out.name}."):  # a pretraining run's tokenizer, trained aside
+        tokenizer.path.unlink(missing_ok=True)

@@ -217,16 +217,17 @@ def prepare(cfg: TrainConfig, rank: int, world: int) -> T.Inputs:
             if cfg.overwrite and rank == 0:
                 tok_path.unlink(missing_ok=True)
             once(lambda: ensure_tokenizer(Path(cfg.data), tok_path, cfg.vocab_size, cfg.seed))
+        tok = D.Tokenizer(tok_path)
     else:
         inherit = {k: getattr(cfg, k) for k in ("seed", "device", "dtype", "threads", "progress", "log_every")}
         base = Path(cfg.base) if cfg.base else once(lambda: ensure_base(cfg.data, cfg.base_out, **inherit))
-        tok_path = base / "tokenizer.model"
-        if not tok_path.is_file():
-            raise UsageError(f"--base {base}: no tokenizer.model there")
-    tok = D.Tokenizer(tok_path)
+        if not any((base / f).is_file() for f in ("tokenizer.model", "tokenizer.json")):
+            raise UsageError(f"--base {base}: no tokenizer.model or tokenizer.json there")
+        tok = D.Tokenizer.from_folder(base)
     encoded = T.pretrain_examples(Path(cfg.data), tok, cfg.max_len) if cfg.recipe == "pretrain" \
         else T.sft_examples(cfg, tok)
-    return T.Inputs(base, tok_path, tok, encoded)
+    return T.Inputs(base, tok, encoded)
+
 
 def train(cfg: TrainConfig, distributed: bool = True) -> Path:
     """The whole run as `python train.py` does it: check the flags and --out, make or check every input,

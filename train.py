@@ -28,7 +28,7 @@ Real checkpoints and data (full fine-tuning with the paper's hyper-parameters, o
         --lora --lr 3e-4 --grad-ckpt                                 # one GPU
 
 Outputs in --out: an HF LlamaForCausalLM folder (config.json, model.safetensors, generation_config.json)
-plus tokenizer.model, train_config.json (resolved config + status), metrics.jsonl (one row per log interval,
+plus the tokenizer (tokenizer.model, or the base's tokenizer.json), train_config.json (resolved config + status), metrics.jsonl (one row per log interval,
 with the loss per data source; --resume drops the rows logged after the resumable state, so each step
 appears once) and loss.png (plot.py); resume/state.pt is the resumable state (model, optimizer, step, RNG
 states, data position), kept apart from the exported model. A finished run is never overwritten without
@@ -145,7 +145,6 @@ BASE_PRETRAIN = dict(recipe="pretrain", epochs=3.0, batch_size=16, max_len=128, 
 class Inputs:
     """What a run reads, all checked before anything in --out is touched (runs.prepare makes them)."""
     base: Path | None          # the checkpoint fine-tuned; None when pretraining from scratch
-    tokenizer_path: Path       # copied into the exported folder
     tokenizer: D.Tokenizer
     examples: list[dict]       # tokenized: input_ids, labels, source, lang
 
@@ -458,7 +457,7 @@ def train(cfg: TrainConfig, inputs: Inputs, rank: int = 0, world: int = 1, local
     if cfg.fsdp:
         raw = parallel.gather_full(model, raw, device, master)
     if master:
-        checkpoint.export(raw, cfg, lora_config(cfg) if cfg.lora else None, inputs.tokenizer_path, out, base)
+        checkpoint.export(raw, lora_config(cfg) if cfg.lora else None, tok, out, base)
         D.write_atomic(out / "train_config.json", json.dumps({**dataclasses.asdict(cfg), "status": "finished",
                                                             **run_info, "summary": summary}, indent=2,
                                                            allow_nan=False))
