@@ -49,6 +49,7 @@ import sys
 from pathlib import Path
 
 import sentencepiece as spm
+from jinja2.sandbox import ImmutableSandboxedEnvironment  # jinja2 comes with torch
 import torch
 from tqdm import tqdm
 
@@ -372,6 +373,51 @@ def format_prompt(instruction: str, input: str = "") -> str:
     if input:
         return PROMPT_INPUT.format(instruction=instruction, input=input)
     return PROMPT_NO_INPUT.format(instruction=instruction)
+
+
+TEMPLATES = ("alpaca", "chat", "none")
+
+
+def chat_template(tok_dir) -> tuple[str, dict]:
+    """The folder's chat template and its special tokens as text: {"bos_token": ..., "eos_token": ...}."""
+    path = Path(tok_dir) / "tokenizer_config.json"
+    tc = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    template = tc.get("chat_template")
+    if isinstance(template, list):            # named templates: [{"name": "default", "template": ...}, ...]
+        template = next((t["template"] for t in template if t.get("name") == "default"), None)
+    if template is None and (Path(tok_dir) / "chat_template.jinja").is_file():   # transformers >= 4.43
+        template = (Path(tok_dir) / "chat_template.jinja").read_text(encoding="utf-8")
+    if not template:
+        raise ValueError(f"{path}: no chat_template in {tok_dir}; use --template alpaca or none")
+    special = {k: tc.get(k) for k in ("bos_token", "eos_token")}
+    return template, {k: (v.get("content") if isinstance(v, dict) else v) or "" for k, v in special.items()}
+
+
+def render_chat(template: str, prompt: str, special: dict | None = None) -> str:
+    """One user turn + the assistant's opening, exactly as transformers' apply_chat_template renders it."""
+    def raise_exception(msg):
+        raise ValueError(f"chat_template: {msg}")
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.globals["raise_exception"] = raise_exception
+    return env.from_string(template).render(messages=[{"role": "user", "content": prompt}],
+                                            add_generation_prompt=True, **(special or {}))
+
+
+def prompt_ids(tok: Tokenizer, prompt: str, template: str = "alpaca", folder=None, input: str = "") -> list[int]:
+    """Token ids of a prompt wrapped in `template`: "alpaca" (format_prompt, the paper's), "chat" (the
+    model folder's own chat template, one user turn) or "none" (the raw text); BOS first unless the
+    chat template already starts with it (its text "<s>" is replaced by the BOS id)."""
+    if template not in TEMPLATES:
+        raise ValueError(f"--template {template!r}: expected one of {', '.join(TEMPLATES)}")
+    if template == "chat":
+        chat, special = chat_template(folder)
+        text, bos = render_chat(chat, prompt, special), special["bos_token"]
+        if not (bos and text.startswith(bos)):            # the template decides whether there is a BOS
+            return tok.encode(text)
+        text = text[len(bos):]                            # its text "<s>" is not the BOS id: put the id
+    else:
+        text = format_prompt(prompt, input) if template == "alpaca" else prompt
+    return [tok.bos_id] + tok.encode(text)
 
 
 # Paraphrases of the paper's translation instruction, in this project's own wording. [0] is the
