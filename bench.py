@@ -9,6 +9,8 @@
     python bench.py --bf16                           # the bf16 rows even where bf16 is emulated (slow)
     python bench.py --main-job                       # README's first command from an empty folder, timed
     python bench.py --main-job --main-job-args "--max-steps 5"   # the same with flags for train.py
+    python bench.py --model runs/smollm2 --lora --only train-fp32 --batch-size 4 --seq-len 256
+                                                     # a LoRA step on SmolLM2: ours + lora.py vs transformers + peft
 
 Device, CPU threads and whether bf16 is native come from device.decide, the decision train.py makes
 (--threads 0: measured), printed with its reasons beside the CPU model and torch's CPU kernel level.
@@ -28,6 +30,12 @@ turns within each round, so other load on the machine hits both alike):
                            miniature world written to a temp dir with a tokenizer of the model's vocabulary;
                            transformers runs the same function through a 5-line adapter; weights bf16 on
                            CUDA, fp32 on CPU (evaluate.py's --dtype auto); counts identical answers.
+--model FOLDER: both sides hold that HF folder's weights (e.g. SmolLM2 from download.py --model)
+instead of --preset's random ones; the eval benchmark then uses the folder's own tokenizer.
+--lora: the train rows train LoRA adapters with train.py's defaults (r 8, alpha 16, dropout 0.05
+on q_proj, v_proj; base frozen; AdamW over the adapters only): ours with lora.py, transformers with
+peft.get_peft_model, each on its own copy of the model. MFU keeps train.py's FLOP count (6 x weights,
+as train.py reports for LoRA runs), so for LoRA rows it compares the two sides, not the hardware.
 Peak FLOP/s for MFU: on CPU the best of a --peak-n square torch.matmul timed in this run (fp32, and
 bf16 when its rows run), so MFU says how close a step gets to what this machine's matmul reaches; on
 CUDA the stated dense bf16 peak (device.stated_bf16_peak, else measured) for bf16, the measured fp32 matmul for fp32.
@@ -66,8 +74,9 @@ import torch.nn.functional as F
 
 import data
 import device
+import lora
 from evaluate import generate_responses, load_examples
-from model import PRESETS, Llama
+from model import PRESETS, Llama, LlamaConfig
 
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # the /proc/cpuinfo flags that set fp32/bf16 matmul speed
 MAIN_JOB = ("--lang", "de")  # README's first command: python train.py --lang de
@@ -98,6 +107,8 @@ class BenchConfig:
     out: str = ""                 # optional JSON file for the results
     main_job: bool = False        # time README's first command instead of the benchmarks
     main_job_args: str = ""       # more train.py flags for --main-job, e.g. "--max-steps 5"
+    model: str = ""               # HF LlamaForCausalLM folder whose weights both sides load ("": random --preset)
+    lora: bool = False            # train rows: LoRA adapters (lora.py vs peft) instead of full fine-tuning
 
 
 def sync(device):
@@ -237,12 +248,15 @@ def make_train(amp_dtype):
     """A benchmark: cfg.train_steps optimizer steps (forward, loss, backward, AdamW) on fixed
     random tokens; amp_dtype None = fp32, else torch.autocast to it."""
     def make(model, cfg: BenchConfig, device, ours: bool):
+        if cfg.lora:
+            model = with_lora(model, ours)
         V = model.config.vocab_size
         g = torch.Generator().manual_seed(cfg.seed)
         x = torch.randint(0, V, (cfg.batch_size, cfg.seq_len), generator=g).to(device)
         y = torch.randint(0, V, (cfg.batch_size, cfg.seq_len), generator=g).to(device)
         # lr 0: the full AdamW arithmetic runs, the weights stay equal on both sides for later benchmarks
-        opt = torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=0.0, fused=device.type == "cuda")
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.0, weight_decay=0.0,
+                                fused=device.type == "cuda")
 
         def loss_of():
             with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
@@ -261,6 +275,19 @@ def make_train(amp_dtype):
             return None
         return run, cfg.train_steps * cfg.batch_size * cfg.seq_len
     return make
+
+
+def with_lora(model, ours: bool):
+    """A copy of the model with LoRA adapters as train.py --lora makes them (lora.LoraConfig's defaults,
+    base frozen): ours through lora.py, transformers' through peft with the same settings."""
+    model, c = copy.deepcopy(model), lora.LoraConfig()
+    if ours:
+        lora.inject_lora(model, c)
+        lora.freeze_base(model)
+        return model
+    import peft
+    return peft.get_peft_model(model, peft.LoraConfig(r=c.r, lora_alpha=c.alpha, lora_dropout=c.dropout,
+                                                      target_modules=list(c.target_modules), task_type="CAUSAL_LM"))
 
 
 def make_generate(dtype):
@@ -320,6 +347,8 @@ def eval_prompts(cfg: BenchConfig, vocab_size: int) -> tuple[WorldTokenizer, lis
 def make_eval(model, cfg: BenchConfig, device, ours: bool):
     """A benchmark: evaluate.py's batched greedy answers to cfg.eval_questions questions."""
     tok, prompts = eval_prompts(cfg, model.config.vocab_size)
+    if cfg.model:  # a real model answers in its own tokens
+        tok = WorldTokenizer(data.Tokenizer.from_folder(cfg.model))
     model = copy.deepcopy(model).to(torch.bfloat16 if device.type == "cuda" else torch.float32).eval()
     gen = model if ours else HFGenerate(model)
 
@@ -336,11 +365,13 @@ BENCHES = {"train-fp32": ("tok/s", make_train(None)), "train-bf16": ("tok/s", ma
            "generate-bf16": ("tok/s", make_generate(torch.bfloat16)), "eval": ("questions/s", make_eval)}
 
 
-def reference_model(ours: Llama, device):
-    """transformers' LlamaForCausalLM holding our weights (through a saved HF folder)."""
+def reference_model(ours: Llama, device, folder: str = ""):
+    """transformers' LlamaForCausalLM holding our weights (`folder`, else through a saved HF folder)."""
     from transformers import LlamaForCausalLM
     from transformers.utils import logging
     logging.disable_progress_bar()
+    if folder:
+        return LlamaForCausalLM.from_pretrained(folder, attn_implementation="sdpa", dtype=torch.float32).to(device)
     with tempfile.TemporaryDirectory() as tmp:
         ours.save_pretrained(Path(tmp) / "m")
         return LlamaForCausalLM.from_pretrained(Path(tmp) / "m", attn_implementation="sdpa").to(device)
@@ -356,22 +387,24 @@ def agreement(a, b, prompt_len: int) -> tuple[int, int]:
 
 
 def run_benchmarks(cfg: BenchConfig) -> dict:
-    mcfg = replace(PRESETS[cfg.preset], vocab_size=cfg.vocab_size or PRESETS[cfg.preset].vocab_size)
+    mcfg = LlamaConfig.from_json(Path(cfg.model) / "config.json") if cfg.model else \
+        replace(PRESETS[cfg.preset], vocab_size=cfg.vocab_size or PRESETS[cfg.preset].vocab_size)
     rt, seen = decide(cfg, (mcfg.hidden_size, mcfg.intermediate_size))
     dev, host = rt.device, machine()
     print(f"device.decide: {rt.why}\n{machine_line(host)}")
     bf16 = bf16_plan(cfg, rt, seen)
     torch.manual_seed(cfg.seed)
-    ours = Llama(mcfg).to(dev)
+    ours = Llama.from_pretrained(cfg.model, dtype=torch.float32) if cfg.model else Llama(mcfg)
+    ours = ours.to(dev)
     ref = None
     if cfg.reference:
         try:
-            ref = reference_model(ours, dev)
+            ref = reference_model(ours, dev, cfg.model)
         except ImportError:
             print("transformers not importable: timing ours only")
     peak = peak_tflops(cfg, dev, bf16["rows"])
     weights_mb = sum(p.numel() * p.element_size() for p in ours.parameters()) / 2**20
-    print(f"{cfg.preset}: {ours.num_params() / 1e6:.1f}M params ({weights_mb:,.0f} MB fp32 each side), "
+    print(f"{cfg.model or cfg.preset}{' + LoRA' if cfg.lora else ''}: {ours.num_params() / 1e6:.1f}M params ({weights_mb:,.0f} MB fp32 each side), "
           f"batch {cfg.batch_size} x T {cfg.seq_len}, {torch.get_num_threads()} CPU threads\n"
           f"peak TFLOP/s for MFU: {peak['why']}")
     rows = {}
@@ -488,7 +521,10 @@ def parse_args(argv=None) -> BenchConfig:
              "seed": "seed for weights and inputs", "out": "write results as JSON here",
              "reference": "time transformers too", "only": f"comma-separated subset of {', '.join(BENCHES)}",
              "main_job": "time `python train.py --lang de` from an empty temp folder instead of the benchmarks",
-             "main_job_args": "more flags for train.py under --main-job, e.g. '--max-steps 5'"}
+             "main_job_args": "more flags for train.py under --main-job, e.g. '--max-steps 5'",
+             "model": "HF LlamaForCausalLM folder both sides load instead of --preset's random weights "
+                      "(e.g. runs/smollm2 from download.py --model)",
+             "lora": "train rows train LoRA adapters (train.py's defaults): ours with lora.py, transformers with peft"}
     for f in fields(BenchConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.type.startswith("bool"):
@@ -513,6 +549,10 @@ def parse_args(argv=None) -> BenchConfig:
         p.error(f"--threads {cfg.threads}: expected 0 (measured by device.decide) or a positive count")
     if not re.fullmatch(r"cpu|auto|cuda(:\d+)?", cfg.device):
         p.error(f"--device {cfg.device!r}: expected cpu, cuda, cuda:N or auto")
+    if cfg.model and not (Path(cfg.model) / "config.json").is_file():
+        p.error(f"--model {cfg.model}: no config.json there (expected an HF LLaMA folder, e.g. from download.py --model)")
+    if cfg.model and cfg.vocab_size:
+        p.error("--vocab-size: the --model folder's config.json sets the vocabulary")
     if cfg.main_job_args and not cfg.main_job:
         p.error("--main-job-args: only used with --main-job")
     try:

@@ -1,32 +1,42 @@
-"""The paper's claims, checked against a study's results.json: a verdict and the likely reason for each.
+"""The paper's claims, checked against a study's results.json: a verdict, the noise it was judged against,
+and the likely reason.
 
     python -c "import json, claims; print(*claims.check_claims(json.load(open('runs/study/results.json'))), sep='\\n')"
-    python report.py --results runs/study/results.json      # RESULTS.md, whose Claims table this fills
-    python -m pytest -q tests/test_report.py                # the verdict rules on numbers chosen by the test
+    python report.py --results runs/study/results.json      # RESULTS.md: its Claims and Sanity-check tables
+    python -m pytest -q tests/test_claims.py                # every verdict rule, on numbers chosen by the test
 
-report.py writes RESULTS.md and calls `check_claims` for its Claims table; reproduce.py and report.py
-read results.json through `values` / `metric` / `eval_key` below, so a number means the same in the
-tables and in the verdicts.
+The numbers, their noise terms and chance levels come from noise.py (`values`, `noise`, `chance`).
+Every comparison is judged against its noise; a win inside it is never a reproduction.
 
-How a verdict is decided (`judge`, for "b is better than a"; no conclusion is written by hand):
-  both below the floor (5 % / 1 BLEU)      -> inconclusive: no signal to compare
-  both above the ceiling (90)              -> inconclusive: too easy to separate
-  |b − a| <= 2 × the seed spread           -> partly reproduces if b > a, else does not
-  accuracies within two standard errors of the difference of two proportions over n questions,
-  200·sqrt(2p(1−p)/n)                      -> partly reproduces if b > a, else does not
-  otherwise                                -> reproduces if b > a, else does not reproduce
-and per claim (`check_claims`; any claim without its numbers is "not measured"):
-  x-LLaMA vs Alpaca, QA     judge on the mean containment; better in under half the languages -> partly
-  x-LLaMA vs Alpaca, en→X   judge on the mean BLEU
-  m-LLaMA ≈ x-LLaMA         within 10 % (or 1 point) of the x-LLaMAs -> reproduces; lower but within
-                            sampling noise -> partly; both at the floor -> judge's floor verdict
-  scaling law               every swept language rises >= 1 BLEU with best R² >= 0.8 -> reproduces;
-                            some rise -> partly
-  law allocation            judge on the mean BLEU of the allocated vs the uniform m-LLaMA
-  en→X vs X→en data         QA and BLEU both judged: both -> reproduces, one -> partly
-  middle-layer alignment    m-LLaMA's strongest layer within 25–75 % of the depth, and its gap >10 %
-                            above the base model's there: both -> reproduces, one -> partly
-  response language         judge on Alpaca's vs m-LLaMA's rate; m-LLaMA >= 90 % -> reproduces
+`judge(a, b, unit, noise, chance)`, on "b is better than a":
+  no noise term                                  -> inconclusive
+  both within noise of the chance level          -> inconclusive (at chance)
+  both below the floor (1 BLEU; 5 % where the chance level is unknown) -> inconclusive
+  both above the ceiling (90)                    -> inconclusive
+  |b − a| <= noise                               -> inconclusive (within noise)
+  otherwise                                      -> reproduces if b > a, else does not reproduce
+Per claim (`check_claims`; any claim without its numbers is "not measured"):
+  x-LLaMA vs Alpaca, QA     judged on the mean containment; a clear win in under half the languages -> partly.
+                            Relative gain in % only where Alpaca is above chance, else the gain in points
+  x-LLaMA vs a LLaMA model  en→X BLEU against group "instr" (translated instructions, no pairs) when the study
+  trained on X, Flores      has it, else m-LLaMA: both see X outputs, so the comparison can fail
+  m-LLaMA ≈ x-LLaMA         equivalence: d ± noise above −margin (10 %, at least 1 point) -> reproduces;
+                            below it -> does not reproduce; straddling it -> inconclusive
+  scaling law               each language's BLEU rise from the smallest to the largest size against the
+                            bootstrap noise of those two runs: all rise (>= 1 BLEU) with best R² >= 0.8 ->
+                            reproduces; none rises and all are flat -> does not; some rise -> partly
+  law allocation            judged on the mean BLEU of the allocated vs the uniform m-LLaMA
+  en→X vs X→en data         judged on XQuAD containment (the en→X BLEU half is a sanity check)
+  middle-layer alignment    no base model, fewer than 3 blocks, or strongest at layer 0 (the embeddings)
+                            -> inconclusive; else middle (25–75 % of depth) and raised above base beyond
+                            the spread over languages (and by > 10 %): both -> reproduces, one -> partly
+  response language ID      m-LLaMA's rate, less its noise, >= 90 % -> reproduces; above Alpaca only -> partly
+Sanity checks (kind "sanity": true by construction, so they test the pipeline, not the paper): x-LLaMA vs
+Alpaca en→X BLEU (Alpaca never sees X outputs); x-LLaMA vs the X→en-data model en→X BLEU (it never outputs X).
+Verdicts: passes | fails | inconclusive, from the same judge.
+Closed-book hooks (`closed_book_claims`, on results keys "closedbook:<lang>" and the base's "cloze:en"):
+gates (kind "gate": above chance beyond noise; a failed gate makes the claims built on it inconclusive),
+then `comparison_claim` / `equivalence_claim` with the rules above.
 """
 from __future__ import annotations
 
@@ -34,75 +44,14 @@ import math
 import statistics
 from dataclasses import dataclass
 
+from noise import (ACCURACIES, Noise, at_chance, bootstrap_term, chance, fmt, mean, n_items, noise, values)
+from noise import eval_key, metric  # noqa: F401  (reproduce.py reads results.json's vocabulary from here)
+
 XLANGS = ("ar", "el", "hi", "tr", "vi", "zh")      # the paper's six languages
 MLQA_XLANGS = ("ar", "hi", "vi", "zh")              # the paper's six X that MLQA covers
 
 
-# ----------------------------------------------------------------------------- results.json's vocabulary
-
-def eval_key(task: str, lang: str, direction: str) -> str:
-    return f"{task}:{lang}:{direction}" if task == "flores" else f"{task}:{lang}"
-
-
-SCORE_KEYS = {  # canonical metric -> the names evaluate.py may use for it (first present wins)
-    "contain": ("contain", "containment", "accuracy"), "em": ("em", "exact_match"), "f1": ("f1",),
-    "bleu": ("bleu",), "chrf": ("chrf++", "chrf"), "resp_lang": ("lang_rate",),
-}
-
-
-def metric(scores: dict | None, name: str) -> float | None:
-    for k in SCORE_KEYS[name] if scores else ():
-        v = scores.get(k)
-        if isinstance(v, dict):
-            v = v.get("score")
-        if isinstance(v, (int, float)):
-            return float(v)
-    return None
-
-
-# ----------------------------------------------------------------------------- reading results
-
-def values(results: dict, group: str, task: str, lang: str, direction: str = "en-X", name: str = "contain") -> list[float]:
-    """One metric of one cell over seeds (x-LLaMA rows: the model of that language)."""
-    out = []
-    for r in results["runs"].values():
-        if r.get("group") != group or r.get("status") != "done":
-            continue
-        if group in ("xllama", "sweep", "x2en") and r.get("langs") != [lang]:
-            continue
-        v = metric(r.get("scores", {}).get(eval_key(task, lang, direction)), name)
-        if v is not None:
-            out.append(v)
-    return out
-
-
-def mean(v) -> float | None:
-    return statistics.fmean(v) if v else None
-
-
-def fmt(v, digits=1) -> str:
-    if not v:
-        return "—"
-    if len(v) == 1:
-        return f"{v[0]:.{digits}f}"
-    return f"{statistics.fmean(v):.{digits}f}±{statistics.stdev(v):.{digits}f}"
-
-
-def seed_spread(results: dict, group: str, task: str, langs, direction="en-X", name="contain") -> float | None:
-    """Mean over languages of the standard deviation across seeds (None with one seed)."""
-    sds = [statistics.stdev(v) for l in langs if len(v := values(results, group, task, l, direction, name)) > 1]
-    return statistics.fmean(sds) if sds else None
-
-
-def relative_gains(results: dict, group: str, langs, task="xquad", name="contain") -> dict[str, float]:
-    """Per language (x - alpaca) / alpaca * 100 on seed means; languages where Alpaca scores 0 are left out."""
-    out = {}
-    for l in langs:
-        x, a = mean(values(results, group, task, l, name=name)), mean(values(results, "alpaca", task, l, name=name))
-        if x is not None and a:
-            out[l] = (x - a) / a * 100
-    return out
-
+# ----------------------------------------------------------------------------- probe results
 
 def probe_curves(rec) -> dict:
     """probe.py's result for one model -> {"gap": [...], "retrieval": [...]} per layer, mean over languages."""
@@ -119,118 +68,208 @@ def best_layer(curve: list[float]) -> int:
     return max(range(len(curve)), key=curve.__getitem__)
 
 
-# ----------------------------------------------------------------------------- the paper's claims
+# ----------------------------------------------------------------------------- gains over Alpaca
+
+def gains(results, group, langs, task="xquad", name="contain") -> dict[str, tuple[str, float]]:
+    """Per language, group's gain over Alpaca on seed means: ("%", (x − a) / a × 100) where Alpaca is
+    above chance, else ("points", x − a): a ratio over a baseline at chance measures nothing."""
+    out = {}
+    for l in langs:
+        x, a = mean(values(results, group, task, l, name=name)), mean(values(results, "alpaca", task, l, name=name))
+        if x is None or a is None:
+            continue
+        low = a <= 0 or at_chance(a, chance(results, task, l), n_items(results, "alpaca", task, [l]))
+        out[l] = ("points", x - a) if low else ("%", (x - a) / a * 100)
+    return out
+
+
+def relative_gains(results, group, langs, task="xquad", name="contain") -> dict[str, float]:
+    """Per language (x − alpaca) / alpaca × 100, only where Alpaca is above chance (`gains`)."""
+    return {l: v for l, (unit, v) in gains(results, group, langs, task, name).items() if unit == "%"}
+
+
+def gain_summary(results, group, langs, task="xquad") -> str:
+    g = gains(results, group, langs, task)
+    rel = [v for u, v in g.values() if u == "%"]
+    pts = {l: v for l, (u, v) in g.items() if u == "points"}
+    parts = [f"{statistics.fmean(rel):+.1f}% mean relative gain"
+             + (f" (over the {len(rel)} of {len(g)} languages where Alpaca is above chance)" if pts else "")] if rel else []
+    if pts:
+        parts.append(f"{statistics.fmean(pts.values()):+.1f} points in {', '.join(pts)}, where Alpaca is at chance "
+                     "(no relative gain over a baseline at chance)")
+    return "; ".join(parts)
+
+
+# ----------------------------------------------------------------------------- the verdict
 
 @dataclass
 class Claim:
-    claim: str                 # what the paper says
-    paper: str                 # the paper's number (or "qualitative")
-    here: str = "not measured"  # what this run measured
-    verdict: str = "not measured"  # reproduces | partly reproduces | does not reproduce | inconclusive | not measured
-    reason: str = ""           # why not, chosen from the numbers
+    claim: str                     # what the paper says (or, for a sanity check or gate, what must hold)
+    paper: str                     # the paper's number (or "qualitative")
+    here: str = "not measured"     # what this run measured
+    verdict: str = "not measured"  # reproduces | partly reproduces | does not reproduce | inconclusive | not
+    #                                measured; sanity checks and gates: passes | fails | inconclusive | not measured
+    reason: str = ""               # why, chosen from the numbers
+    kind: str = "claim"            # claim | sanity (true by construction) | gate (a precondition of other claims)
 
 
-FLOOR = {"%": 5.0, "BLEU": 1.0}   # below this for both sides there is no signal to compare
+FLOOR = {"%": 5.0, "BLEU": 1.0}   # below this for both sides there is no signal (QA: unless the chance level is known)
 CEILING = {"%": 90.0, "BLEU": 90.0}
 COPY_GAIN = 20.0  # points of next-token accuracy a repeated sentence must gain to call a model a copier
 
 
-def judge(a: float, b: float, unit: str, spread: float | None = None, what: str = "both models",
-          n: int | None = None) -> tuple[str, str]:
-    """Verdict on 'b is better than a' and, when it is not clearly so, the likely reason from the numbers.
-    n: questions behind each accuracy (unit "%"): differences within two standard errors of the
-    difference of two proportions, 100·sqrt(2p(1-p)/n), are sampling noise."""
-    if max(a, b) < FLOOR[unit]:
-        return "inconclusive", (
-            f"{what} are at the floor ({a:.1f} and {b:.1f} {unit}): the miniature models are too small or trained "
-            "too briefly for this task, so there is no signal to compare (raise --steps / --base-steps)")
+def no_signal(a, b, unit, noise: Noise | None, level: float | None = None, what="both models") -> tuple[str, str] | None:
+    """("inconclusive", why) when a and b cannot be compared at all, else None."""
+    if noise is None:
+        return "inconclusive", (f"no noise term for {what} ({a:.1f} vs {b:.1f} {unit}): one seed and no per-item "
+                                "scores, so a difference cannot be told from noise")
+    if level is not None and max(a, b) <= level + noise.half:
+        return "inconclusive", (f"{what} are at chance level ({a:.1f} and {b:.1f} {unit}; chance {level:.1f}, noise "
+                                f"±{noise.half:.1f}): no skill to compare")
+    if level is None and max(a, b) < FLOOR[unit]:
+        return "inconclusive", (f"{what} are at the floor ({a:.1f} and {b:.1f} {unit}): the miniature models are too "
+                                "small or trained too briefly for this task, so there is no signal to compare "
+                                "(raise --steps / --base-steps)")
     if min(a, b) > CEILING[unit]:
         return "inconclusive", f"{what} are at the ceiling ({a:.1f} and {b:.1f} {unit}): the task is too easy to separate them"
-    if spread is not None and abs(b - a) <= 2 * spread:
-        return ("partly reproduces" if b > a else "does not reproduce"), (
-            f"the difference ({b - a:+.1f} {unit}) is within twice the seed spread (±{spread:.1f}): not resolved at this size")
-    if unit == "%" and n:
-        p = (a + b) / 200
-        noise = 2 * 100 * math.sqrt(2 * p * (1 - p) / n)
-        if abs(b - a) <= noise:
-            return ("partly reproduces" if b > a else "does not reproduce"), (
-                f"the difference ({b - a:+.1f} points) is within sampling noise of {n} questions (±{noise:.1f}, two standard errors)")
+    return None
+
+
+def judge(a: float, b: float, unit: str, noise: Noise | None, chance: float | None = None,
+          what: str = "both models") -> tuple[str, str]:
+    """Verdict on 'b is better than a' and, when it is not clearly so, the likely reason from the numbers."""
+    if stop := no_signal(a, b, unit, noise, chance, what):
+        return stop
+    if abs(b - a) <= noise.half:
+        return "inconclusive", (f"the difference ({b - a:+.1f} {unit}) is within noise (±{noise.half:.1f}: "
+                                f"{noise.source}): not resolved at this size")
     return ("reproduces", "") if b > a else ("does not reproduce", "")
 
 
-def n_questions(results, group, task, langs) -> int:
-    """Questions behind one seed's mean over `langs` (the `n` evaluate.py reports)."""
-    total = 0
-    for l in langs:
-        for r in results["runs"].values():
-            sc = r.get("scores", {}).get(eval_key(task, l, "en-X"))
-            if r.get("group") == group and r.get("status") == "done" and r.get("seed", 0) == 0 and sc:
-                total += int(sc.get("n") or 0)
-                break
-    return total
+@dataclass
+class Comparison:
+    langs: list            # the languages both sides have
+    a: dict                # per-language seed means of the baseline
+    b: dict                # ... and of the model said to be better
+    ma: float              # means over `langs`
+    mb: float
+    noise: Noise | None
+    chance: float | None   # mean chance level over `langs` (accuracies), None when unknown
+
+    def judge(self, unit: str, what="both models") -> tuple[str, str]:
+        return judge(self.ma, self.mb, unit, self.noise, self.chance, what)
+
+    def diff(self, unit: str) -> str:
+        d = f"difference {self.mb - self.ma:+.1f} {unit}"
+        return d + (f" ± {self.noise.half:.1f} ({self.noise.source})" if self.noise else ", noise unknown")
+
+    def at(self) -> str:
+        return "" if self.chance is None else f" (chance {self.chance:.1f})"
 
 
-def _means(results, group, task, langs, direction="en-X", name="contain") -> dict[str, float]:
-    return {l: m for l in langs if (m := mean(values(results, group, task, l, direction, name))) is not None}
+def compare(results, ga, gb, task, langs, direction="en-X", name="contain") -> Comparison | None:
+    """gb against ga on the languages both have, with its noise term and chance level; None if none."""
+    m = [{l: v for l in langs if (v := mean(values(results, g, task, l, direction, name))) is not None} for g in (ga, gb)]
+    both = [l for l in langs if l in m[0] and l in m[1]]
+    if not both:
+        return None
+    levels = [chance(results, task, l) for l in both] if name in ACCURACIES else [None]
+    return Comparison(both, *m, statistics.fmean(m[0][l] for l in both), statistics.fmean(m[1][l] for l in both),
+                      noise(results, ga, gb, task, both, direction, name), None if None in levels else statistics.fmean(levels))
 
 
-def _paired(results, group_a, group_b, task, langs, name="contain") -> tuple:
-    """The languages both groups have, each group's per-language means, and its mean over those languages."""
-    a, b = _means(results, group_a, task, langs, name=name), _means(results, group_b, task, langs, name=name)
-    both = [l for l in langs if l in a and l in b]
-    overall = [statistics.fmean(d[l] for l in both) if both else None for d in (a, b)]
-    return both, a, b, *overall
+# ----------------------------------------------------------------------------- the paper's claims
+
+def comparison_claim(claim, paper, results, ga, gb, task, langs, labels=("a", "b"), name="contain", kind="claim") -> Claim:
+    """The generic 'gb beats ga on task' claim (accuracy; BLEU for flores)."""
+    c = Claim(claim, paper, kind=kind)
+    unit = "BLEU" if task == "flores" else "%"
+    cmp = compare(results, ga, gb, task, langs, name="bleu" if task == "flores" else name)
+    if cmp:
+        c.here = (f"mean {cmp.ma:.1f} ({labels[0]}) → {cmp.mb:.1f} ({labels[1]}){cmp.at()} over {', '.join(cmp.langs)}; "
+                  f"{cmp.diff('BLEU' if unit == 'BLEU' else 'points')}")
+        c.verdict, c.reason = cmp.judge(unit)
+    return c
+
+
+def equivalence_claim(claim, paper, results, ga, gb, task, langs, labels=("x-LLaMAs", "m-LLaMA"), name="contain") -> Claim:
+    """'gb is comparable to ga': within a margin of 10 % of ga (at least 1 point), noise included."""
+    c = Claim(claim, paper)
+    cmp = compare(results, ga, gb, task, langs, name=name)
+    if not cmp:
+        return c
+    margin = max(0.1 * cmp.ma, 1.0)
+    c.here = (f"mean {dict(contain='containment', em='EM').get(name, name)} {cmp.ma:.1f} ({labels[0]}) vs {cmp.mb:.1f} ({labels[1]}){cmp.at()} over "
+              f"{len(cmp.langs)} languages; {cmp.diff('points')}; comparable = at most {margin:.1f} points lower")
+    if stop := no_signal(cmp.ma, cmp.mb, "%", cmp.noise, cmp.chance, "the models"):
+        c.verdict, c.reason = stop
+        return c
+    d, h = cmp.mb - cmp.ma, cmp.noise.half
+    if d - h >= -margin:
+        c.verdict = "reproduces"
+    elif d + h < -margin:
+        c.verdict = "does not reproduce"
+        c.reason = (f"{labels[1]} trains for the same number of steps as one x-LLaMA but shares them across "
+                    f"{len(cmp.langs)} languages, so each language gets a fraction of the updates; a miniature model "
+                    "also has little spare capacity")
+    else:
+        c.verdict, c.reason = "inconclusive", (f"{labels[1]} is {-d:.1f} points lower, but the noise (±{h:.1f}) is too "
+                                               f"wide to tell whether it is within the {margin:.1f}-point margin")
+    return c
 
 
 def claim_qa_gain(results, langs) -> Claim:
     c = Claim("x-LLaMA beats English-only Alpaca on non-English QA (XQuAD)", "+27.83% mean relative gain, 6 languages")
-    both, a, x, ma, mx = _paired(results, "alpaca", "xllama", "xquad", langs)
-    if not both:
+    cmp = compare(results, "alpaca", "xllama", "xquad", langs)
+    if not cmp:
         return c
-    wins = sum(x[l] > a[l] for l in both)
-    gains = relative_gains(results, "xllama", both)
-    rel = "relative gain undefined (Alpaca 0)" if not gains else (
-        f"{statistics.fmean(gains.values()):+.1f}% mean relative gain"
-        + (f" (over the {len(gains)} of {len(both)} languages where Alpaca > 0)" if len(gains) < len(both) else ""))
-    c.here = f"{rel} on XQuAD containment; mean {ma:.1f} → {mx:.1f}, better in {wins}/{len(both)} languages"
-    c.verdict, c.reason = judge(ma, mx, "%", seed_spread(results, "xllama", "xquad", both),
-                                n=n_questions(results, "xllama", "xquad", both))
-    if c.verdict == "reproduces" and 2 * wins < len(both):
-        c.verdict, c.reason = "partly reproduces", f"better on average but in only {wins} of {len(both)} languages"
+    wins = sum(cmp.b[l] > cmp.a[l] for l in cmp.langs)
+    gain = gain_summary(results, "xllama", cmp.langs)
+    c.here = (f"XQuAD containment: {gain + '; ' if gain else ''}mean {cmp.ma:.1f} → {cmp.mb:.1f}{cmp.at()}, "
+              f"{cmp.diff('points')}; better in {wins}/{len(cmp.langs)} languages")
+    c.verdict, c.reason = cmp.judge("%")
+    if c.verdict == "reproduces" and 2 * wins < len(cmp.langs):
+        c.verdict, c.reason = "partly reproduces", f"better on average but in only {wins} of {len(cmp.langs)} languages"
     en = mean(values(results, "alpaca", "xquad", "en"))
-    if c.verdict == "does not reproduce" and not c.reason and en and ma >= 0.8 * en:
-        c.reason = (f"Alpaca already answers the other languages almost as well as English ({ma:.1f} vs {en:.1f}): "
+    if c.verdict == "does not reproduce" and en and cmp.ma >= 0.8 * en:
+        c.reason = (f"Alpaca already answers the other languages almost as well as English ({cmp.ma:.1f} vs {en:.1f}): "
                     "the miniature languages render the same facts exactly, leaving little language gap for CoIT to close")
     return c
 
 
+FLORES_BASELINES = (("instr", "translated instructions, no translation pairs"), ("mllama-uniform", "m-LLaMA"))
+
+
 def claim_flores(results, langs) -> Claim:
-    c = Claim("x-LLaMA translates en→X better (Flores)", "+18.89% over earlier LLaMA-based models (here: over Alpaca)")
-    both, _, _, ma, mx = _paired(results, "alpaca", "xllama", "flores", langs, name="bleu")
-    if not both:
-        return c
-    c.here = f"mean en→X BLEU {ma:.1f} (Alpaca) → {mx:.1f} (x-LLaMA) over {len(both)} languages"
-    c.verdict, c.reason = judge(ma, mx, "BLEU", seed_spread(results, "xllama", "flores", both, name="bleu"))
+    """Against a model that also sees X outputs (so the comparison can fail), as the paper compares with
+    other LLaMA-based models; Alpaca, which never sees X outputs, is a sanity check."""
+    for group, label in FLORES_BASELINES:
+        if cmp := compare(results, group, "xllama", "flores", langs, name="bleu"):
+            break
+    else:
+        return Claim("x-LLaMA translates en→X better than another LLaMA-based model trained on X (Flores)",
+                     "+18.89% over earlier LLaMA-based models")
+    c = Claim("x-LLaMA translates en→X better than another LLaMA-based model trained on X (Flores)",
+              f"+18.89% over earlier LLaMA-based models (here: over {label})")
+    clear = cmp.noise is not None and cmp.ma - cmp.noise.half >= FLOOR["BLEU"]   # a ratio needs a baseline off the floor
+    rel = (f"{(cmp.mb - cmp.ma) / cmp.ma * 100:+.1f}% relative" if clear else
+           f"{cmp.mb - cmp.ma:+.1f} BLEU (the baseline is not clearly above {FLOOR['BLEU']:.0f} BLEU: no relative gain)")
+    c.here = (f"mean en→X BLEU {cmp.ma:.1f} ({label}) → {cmp.mb:.1f} (x-LLaMA) over {', '.join(cmp.langs)}: {rel}; "
+              f"{cmp.diff('BLEU')}")
+    c.verdict, c.reason = cmp.judge("BLEU")
     return c
 
 
 def claim_mllama(results, langs) -> Claim:
-    c = Claim("m-LLaMA is comparable to the per-language x-LLaMAs", "qualitative (comparable XQuAD/MLQA)")
-    both, _, _, mx, mm = _paired(results, "xllama", "mllama-uniform", "xquad", langs)
-    if not both:
-        return c
-    c.here = f"mean XQuAD containment {mx:.1f} (x-LLaMAs) vs {mm:.1f} (m-LLaMA, uniform) over {len(both)} languages"
-    if max(mx, mm) < FLOOR["%"]:
-        c.verdict, c.reason = judge(mx, mm, "%", what="the models")
-    elif mm >= 0.9 * mx - 1.0:                     # comparable = within 10% (or 1 point) of the x-LLaMAs
-        c.verdict = "reproduces"
-    elif "sampling noise" in (noise := judge(mm, mx, "%", n=n_questions(results, "mllama-uniform", "xquad", both))[1]):
-        c.verdict, c.reason = "partly reproduces", f"m-LLaMA is lower, but {noise}"
-    else:
-        c.verdict = "does not reproduce"
-        c.reason = (f"m-LLaMA trains for the same number of steps as one x-LLaMA but shares them across {len(both)} "
-                    "languages, so each language gets a fraction of the updates; a miniature model also has little spare capacity")
-    return c
+    return equivalence_claim("m-LLaMA is comparable to the per-language x-LLaMAs", "qualitative (comparable XQuAD/MLQA)",
+                             results, "xllama", "mllama-uniform", "xquad", langs, ("x-LLaMAs", "m-LLaMA, uniform"))
+
+
+def _rise(results, pts, lang) -> tuple[float, Noise | None]:
+    """BLEU of the largest minus the smallest sweep size, with the paired bootstrap of those two runs."""
+    (_, s0, r0), (_, s1, r1) = pts[0], pts[-1]
+    boot = bootstrap_term(results, [(eval_key("flores", lang, "en-X"), [r0], [r1])], "bleu") if r0 and r1 else None
+    return s1 - s0, Noise(boot[0], f"paired bootstrap over {boot[1]} sentences") if boot else None
 
 
 def claim_scaling(results) -> Claim:
@@ -238,26 +277,31 @@ def claim_scaling(results) -> Claim:
     fit = results["runs"].get("fit", {})
     if not fit.get("fits"):
         return c
-    parts, good, rising, floor = [], 0, 0, []
+    parts, state = [], {}
     for l, forms in sorted(fit["fits"].items()):
-        pts = sorted((p["size"], p["score"]) for p in fit["points"] if p["lang"] == l)
+        pts = sorted((p["size"], p["score"], p.get("run")) for p in fit["points"] if p["lang"] == l)
         r2 = max((f["r2"] for f in forms.values() if f.get("r2") is not None), default=None)
-        up = pts[-1][1] - pts[0][1] >= FLOOR["BLEU"]          # rises by at least 1 BLEU over the sweep
-        floor += [l] if max(p[1] for p in pts) < FLOOR["BLEU"] else []
-        rising += up
-        good += up and r2 is not None and r2 >= 0.8
-        parts.append(f"{l}: {pts[0][1]:.1f}→{pts[-1][1]:.1f} BLEU ({pts[0][0]}→{pts[-1][0]} pairs), "
-                     f"best R²={'n/a' if r2 is None else f'{r2:.2f}'}")
-    n = len(fit["fits"])
+        rise, nz = _rise(results, pts, l)
+        up = nz is not None and rise - nz.half > 0 and rise >= FLOOR["BLEU"]     # rises by 1 BLEU, beyond noise
+        state[l] = ("floor" if max(p[1] for p in pts) < FLOOR["BLEU"] else "no noise" if nz is None else
+                    ("fits" if r2 is not None and r2 >= 0.8 else "rises") if up else
+                    "flat" if rise + nz.half < FLOOR["BLEU"] else "unresolved")
+        parts.append(f"{l}: {pts[0][1]:.1f}→{pts[-1][1]:.1f} BLEU ({pts[0][0]}→{pts[-1][0]} pairs"
+                     + (f", rise ±{nz.half:.1f}" if nz else ", noise unknown") + f"), best R²={'n/a' if r2 is None else f'{r2:.2f}'}")
     c.here = "; ".join(parts)
-    c.verdict = "reproduces" if good == n else "partly reproduces" if rising else "does not reproduce"
-    if floor:
-        c.reason = (f"{', '.join(floor)}: BLEU stays below {FLOOR['BLEU']:.0f} at every size: the miniature models barely "
-                    "translate yet, so there is no curve to fit (raise --steps / --base-steps)")
+    s = list(state.values())
+    rising = sum(x in ("fits", "rises") for x in s)
+    c.verdict = ("reproduces" if s.count("fits") == len(s) else "partly reproduces" if rising else
+                 "does not reproduce" if s.count("flat") == len(s) else "inconclusive")
+    if c.verdict == "does not reproduce":
+        c.reason = ("BLEU hardly changes across the swept sizes, beyond noise: at equal steps the model sees only "
+                    "part of the mixture, so the number of distinct pairs matters little")
     elif c.verdict != "reproduces":
-        c.reason = ("BLEU hardly changes across the swept sizes: at equal steps the model sees only part of the mixture, "
-                    "so the number of distinct pairs matters little" if not rising else
-                    "few sizes and a small test set make each BLEU point noisy, so a two-parameter law fits loosely")
+        c.reason = "; ".join(f"{l}: " + {
+            "rises": "rises beyond noise, but the law fits loosely (R² < 0.8)",
+            "floor": f"BLEU stays below {FLOOR['BLEU']:.0f} at every size (the models barely translate)",
+            "no noise": "no per-item scores, so the rise cannot be told from noise",
+            "unresolved": "the rise is within noise", "flat": "rises less than 1 BLEU, beyond noise"}[x] for l, x in state.items() if x != "fits")
     return c
 
 
@@ -267,35 +311,29 @@ def claim_allocation(results, langs) -> Claim:
     if results["runs"].get("mllama-fitted", {}).get("status") == "skipped":
         c.reason = results["runs"]["mllama-fitted"]["reason"]
         return c
-    u, f = _means(results, "mllama-uniform", "flores", langs, name="bleu"), _means(results, "mllama-fitted", "flores", langs, name="bleu")
-    if len(u) < len(langs) or len(f) < len(langs) or "allocation" not in fit:
+    cmp = compare(results, "mllama-uniform", "mllama-fitted", "flores", langs, name="bleu")
+    if not cmp or len(cmp.langs) < len(langs) or "allocation" not in fit:
         return c
-    mu, mf = statistics.fmean(u.values()), statistics.fmean(f.values())
     pu, pf = (statistics.fmean(fit["predicted"][k].values()) for k in ("uniform", "allocation"))
-    c.here = f"mean en→X BLEU {mu:.1f} (uniform) vs {mf:.1f} (allocated); the laws predicted {pu:.1f} vs {pf:.1f}"
-    c.verdict, c.reason = judge(mu, mf, "BLEU")
-    if c.verdict != "reproduces" and not c.reason:
+    c.here = (f"mean en→X BLEU {cmp.ma:.1f} (uniform) vs {cmp.mb:.1f} (allocated), {cmp.diff('BLEU')}; "
+              f"the laws predicted {pu:.1f} vs {pf:.1f}")
+    c.verdict, c.reason = cmp.judge("BLEU")
+    if c.verdict == "does not reproduce":
         dev = max(abs(fit["allocation"][l] - fit["uniform"][l]) / fit["uniform"][l] for l in langs)
         c.reason = (f"the allocation is within {dev:.0%} of uniform, so both models see almost the same data" if dev < 0.1 else
                     f"the predicted gain ({pf - pu:+.2f} BLEU) is below evaluation noise" if pf - pu < 0.5 else
                     "the fitted laws extrapolate poorly at the allocated sizes, so the predicted gain did not materialise")
+    elif c.verdict == "inconclusive":
+        c.reason += f"; the laws predicted a gain of only {pf - pu:+.2f} BLEU"
     return c
 
 
 def claim_direction(results, lang) -> Claim:
-    c = Claim(f"en→X translation data helps more than X→en ({lang})", "qualitative (ablation)")
-    a, b = mean(values(results, "xllama", "xquad", lang)), mean(values(results, "x2en", "xquad", lang))
-    ba, bb = mean(values(results, "xllama", "flores", lang, "en-X", "bleu")), mean(values(results, "x2en", "flores", lang, "en-X", "bleu"))
-    if None in (a, b, ba, bb):
-        return c
-    c.here = f"XQuAD-{lang} containment {a:.1f} (en→X data) vs {b:.1f} (X→en data); en→X BLEU {ba:.1f} vs {bb:.1f}"
-    qa = judge(b, a, "%", n=n_questions(results, "x2en", "xquad", [lang]))
-    mt = judge(bb, ba, "BLEU")
-    good = [v == "reproduces" for v, _ in (qa, mt)]
-    c.verdict = "reproduces" if all(good) else "partly reproduces" if any(good) else "does not reproduce"
-    c.reason = "; ".join(f"{name}: {why or 'X→en data scored higher'}" for name, (v, why) in (("QA", qa), ("en→X BLEU", mt))
-                         if v != "reproduces")
-    return c
+    return comparison_claim(f"en→X translation data helps more than X→en data ({lang}, XQuAD containment)",
+                            "qualitative (ablation)", results, "x2en", "xllama", "xquad", [lang], ("X→en data", "en→X data"))
+
+
+MIN_PROBE_BLOCKS = 3  # fewer blocks leave no middle layer distinct from the ends
 
 
 def claim_probe(results) -> Claim:
@@ -305,41 +343,116 @@ def claim_probe(results) -> Claim:
     if "gap" not in m:
         return c
     k, n = best_layer(m["gap"]), len(m["gap"]) - 1
-    middle = 0.25 <= k / n <= 0.75
-    gain = m["gap"][k] - base["gap"][k] if "gap" in base else None
-    raised = gain is None or gain > 0.1 * abs(base["gap"][k])          # at least 10% above the base model
-    c.here = f"m-LLaMA's strongest layer is {k} of {n} (pair−non-pair cosine gap {m['gap'][k]:.3f}" + \
-        (f", base {base['gap'][k]:.3f})" if gain is not None else ")")
-    c.verdict = {2: "reproduces", 1: "partly reproduces", 0: "does not reproduce"}[middle + raised]
-    reasons = []
-    if not middle:
-        reasons.append(f"with only {n} blocks there is no distinct middle" if n <= 3 else
-                       f"alignment peaks at layer {k} of {n}: the miniature model has not formed a shared middle representation")
-    if not raised:
-        reasons.append("fine-tuning did not raise alignment clearly (>10%) above the base model at that layer")
-    c.reason = "; ".join(reasons)
+    c.here = (f"m-LLaMA's strongest layer is {k} of {n} (pair−non-pair cosine gap {m['gap'][k]:.3f}"
+              + (f", base {base['gap'][k]:.3f})" if "gap" in base else "; no base model probed)"))
+    if "gap" not in base:
+        c.verdict, c.reason = "inconclusive", "no base model was probed, so alignment cannot be credited to fine-tuning"
+    elif n < MIN_PROBE_BLOCKS:
+        c.verdict, c.reason = "inconclusive", f"with only {n} blocks there is no middle layer distinct from the ends"
+    elif k == 0:
+        c.verdict, c.reason = "inconclusive", (
+            f"alignment is strongest at layer 0, the embeddings (gap {m['gap'][0]:.3f}), before any block mixes "
+            "context: the blocks have not built a shared representation, so where it peaks cannot be tested")
+    else:
+        mg, bg = _lang_gaps(probe["mllama-uniform"]), _lang_gaps(probe["base"])
+        per = [mg[l][k] - bg[l][k] for l in mg if l in bg]
+        gain, h = m["gap"][k] - base["gap"][k], 1.96 * statistics.stdev(per) / math.sqrt(len(per)) if len(per) > 1 else None
+        middle = 0.25 <= k / n <= 0.75
+        raised = None if h is None or abs(gain) <= h else gain > 0.1 * abs(base["gap"][k])
+        c.here += f"; gain over base {gain:+.3f}" + (f" ± {h:.3f} (spread over {len(per)} languages)" if h is not None else "")
+        if raised is None:
+            c.verdict, c.reason = "inconclusive", ("fewer than two probed languages: no noise term for the gain over the base"
+                                                   if h is None else "the gain over the base model is within the spread over languages")
+        else:
+            c.verdict = {2: "reproduces", 1: "partly reproduces", 0: "does not reproduce"}[middle + raised]
+            c.reason = "; ".join(([] if middle else [f"alignment peaks at layer {k} of {n}, not in the middle"])
+                                 + ([] if raised else ["fine-tuning did not raise alignment clearly (>10%) above the base model"]))
     return c
+
+
+def _lang_gaps(rec) -> dict[str, list]:
+    per_lang = rec.get("langs", rec)
+    return {l: v["gap"] for l, v in per_lang.items() if isinstance(v, dict) and isinstance(v.get("gap"), list)}
 
 
 def claim_response_lang(results, langs) -> Claim:
-    c = Claim("m-LLaMA answers in the question's language (multilingual instruction following)", "qualitative (MI-Eval, GPT judge)")
-    # a rate is missing where no response was decidable
-    both, _, _, ma, mm = _paired(results, "alpaca", "mllama-uniform", "xquad", langs, name="resp_lang")
-    if not both:
+    c = Claim("m-LLaMA responds in the question's language (language ID of the response)",
+              "qualitative (MI-Eval: a GPT judge of instruction following, which also checks the language)")
+    cmp = compare(results, "alpaca", "mllama-uniform", "xquad", langs, name="resp_lang")  # undecidable rates are missing
+    if not cmp:
         return c
-    c.here = (f"XQuAD responses in the question's language: {ma:.1f}% (Alpaca) vs {mm:.1f}% (m-LLaMA), "
-              f"mean over {', '.join(both)}" + (f" ({len(both)} of {len(langs)}: the rest undecidable)" if len(both) < len(langs) else ""))
-    c.verdict, c.reason = judge(ma, mm, "%", what="both response-language rates")
-    if mm >= CEILING["%"]:
+    c.here = (f"XQuAD responses whose detected language is the question's: {cmp.ma:.1f}% (Alpaca) vs {cmp.mb:.1f}% "
+              f"(m-LLaMA), mean over {', '.join(cmp.langs)}" + (f" ({len(cmp.langs)} of {len(langs)}: the rest undecidable)"
+                                                                 if len(cmp.langs) < len(langs) else "") + f"; {cmp.diff('points')}")
+    c.verdict, c.reason = cmp.judge("%", "both response-language rates")
+    if cmp.noise and cmp.mb - cmp.noise.half >= CEILING["%"]:
         c.verdict, c.reason = "reproduces", ""
-    elif c.verdict == "does not reproduce" and not c.reason:
-        c.reason = ("Alpaca answers by copying spans of the non-English passage, so it already responds in the "
-                    "passage's language" if ma >= mm else "")
+    elif c.verdict == "reproduces":
+        c.verdict, c.reason = "partly reproduces", f"above Alpaca, but not clearly above {CEILING['%']:.0f}%"
+    elif c.verdict == "does not reproduce":
+        c.reason = "Alpaca answers by copying spans of the non-English passage, so it already responds in the passage's language"
     return c
 
 
+def sanity_checks(results, langs, lang) -> list[Claim]:
+    """Comparisons that are true by construction: they test the pipeline (passes / fails), not the paper."""
+    rows = [comparison_claim("x-LLaMA translates en→X better than Alpaca, which never sees X outputs", "by construction",
+                             results, "alpaca", "xllama", "flores", langs, ("Alpaca", "x-LLaMA"), kind="sanity"),
+            comparison_claim(f"x-LLaMA translates en→{lang} better than the model tuned on {lang}→en pairs, which never "
+                             f"outputs {lang} translations", "by construction (the en→X half of the ablation)",
+                             results, "x2en", "xllama", "flores", [lang], ("X→en data", "en→X data"), kind="sanity")]
+    for c in rows:
+        c.verdict = {"reproduces": "passes", "does not reproduce": "fails"}.get(c.verdict, c.verdict)
+    return rows
+
+
+# ----------------------------------------------------------------------------- closed-book knowledge transfer (hooks)
+# Facts stated only in English pretraining; closed-book QA tuning on half of them; the test asks about the
+# other half (evaluate.py --task closedbook / cloze). The lead wires these into check_claims' order.
+CLOSED_BOOK, CLOZE = "closedbook", "cloze"
+CLOSED_BOOK_METRIC = "contain"   # or "em": both carry the test's chance level (1 / size of the answer class)
+
+
+def gate(results, group, task, lang, what, name=CLOSED_BOOK_METRIC) -> Claim:
+    """A precondition: `group` scores above chance on task:lang beyond the binomial margin (at_chance)."""
+    c = Claim(what, "precondition", kind="gate")
+    v, level = values(results, group, task, lang, name=name), chance(results, task, lang)
+    if not v or level is None:
+        return c
+    n = n_items(results, group, task, [lang])
+    c.here = f"{fmt(v)}% (chance {level:.1f}, {n} questions, {len(v)} seed{'s' * (len(v) > 1)})"
+    c.verdict = "fails" if at_chance(statistics.fmean(v), level, n) else "passes"
+    c.reason = "" if c.verdict == "passes" else "at chance: the claims built on it cannot be tested"
+    return c
+
+
+def closed_book_claims(results, langs, mlangs, task=CLOSED_BOOK, name=CLOSED_BOOK_METRIC) -> list[Claim]:
+    """Gates, then the issue's claims on the closed-book test ([] when results.json has none)."""
+    if not any(k.startswith(task + ":") for r in results["runs"].values() for k in r.get("scores", {})):
+        return []
+    gates = [gate(results, "base", CLOZE, "en", "the base model completes held-out English facts above chance (cloze)", name),
+             gate(results, "alpaca", task, "en", "Alpaca answers held-out facts in English above chance", name)]
+    claims = [comparison_claim("x-LLaMA beats Alpaca on closed-book QA in X about facts seen only in English",
+                               "the paper's mechanism (qualitative)", results, "alpaca", "xllama", task, langs,
+                               ("Alpaca", "x-LLaMA"), name),
+              comparison_claim("translation pairs carry the alignment: CoIT beats translated instructions alone (closed-book, X)",
+                               "ablation (qualitative)", results, "instr", "xllama", task, langs, ("instr_only", "CoIT"), name),
+              equivalence_claim("m-LLaMA is comparable to the x-LLaMAs on closed-book QA in X", "qualitative",
+                                results, "xllama", "mllama-uniform", task, mlangs, name=name)]
+    right = [v for l in langs for v in values(results, "alpaca", task, l, name="right_in_en")]
+    if right and claims[0].here != "not measured":
+        claims[0].here += f"; Alpaca gives the right answer in English to {statistics.fmean(right):.1f}% of the X questions"
+    failed = [g for g in gates if g.verdict == "fails"]
+    for c in claims:
+        if failed and c.verdict != "not measured":
+            c.verdict, c.reason = "inconclusive", "gate failed: " + "; ".join(f"{g.claim} — {g.here}" for g in failed)
+    return gates + claims
+
+
+# ----------------------------------------------------------------------------- all of them
+
 def copy_evidence(results) -> str:
-    """Why QA sits at the floor, when the probe shows it: a model that cannot copy from its context
+    """Why QA sits at chance, when the probe shows it: a model that cannot copy from its context
     cannot look an answer up in the passage (probe.repeat_accuracy on a sentence given twice)."""
     probe = results["runs"].get("probe", {}).get("probe", {})
     for name in ("alpaca-s0", "base"):
@@ -352,13 +465,14 @@ def copy_evidence(results) -> str:
 
 
 def check_claims(results: dict) -> list[Claim]:
+    """The paper's claims, then the sanity checks, then (when measured) the closed-book gates and claims."""
     cfg = results.get("config", {})
-    langs, mlangs = cfg.get("langs", XLANGS), cfg.get("muit_langs", ())
-    claims = [claim_qa_gain(results, langs), claim_flores(results, langs), claim_mllama(results, mlangs),
-              claim_scaling(results), claim_allocation(results, mlangs),
-              claim_direction(results, cfg.get("ablation_lang", "zh")), claim_probe(results), claim_response_lang(results, mlangs)]
+    langs, mlangs, lang = cfg.get("langs", XLANGS), cfg.get("muit_langs", ()), cfg.get("ablation_lang", "zh")
+    qa = [claim_qa_gain(results, langs), claim_mllama(results, mlangs), claim_direction(results, lang)]
+    claims = [qa[0], claim_flores(results, langs), qa[1], claim_scaling(results), claim_allocation(results, mlangs),
+              qa[2], claim_probe(results), claim_response_lang(results, mlangs)]
     evidence = copy_evidence(results)
-    for c in (claims[0], claims[2], claims[5]):                   # the claims judged on XQuAD
-        if evidence and "floor" in c.reason:
+    for c in qa:                                         # the claims judged on extractive QA
+        if evidence and ("floor" in c.reason or "chance" in c.reason):
             c.reason += "; " + evidence
-    return claims
+    return claims + sanity_checks(results, langs, lang) + closed_book_claims(results, langs, mlangs)

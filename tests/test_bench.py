@@ -110,12 +110,30 @@ def test_threads_zero_is_measured_by_device_decide(monkeypatch):
     (["--threads", "two"], "--threads: invalid int value"), (["--device", "gpu"], "--device 'gpu'"),
     (["--only", "nope"], "--only: unknown benchmark(s) nope"), (["--preset", "huge"], "--preset 'huge'"),
     (["--main-job-args", "--max-steps 5"], "--main-job-args: only used with --main-job"),
+    (["--model", "/nonexistent"], "--model /nonexistent: no config.json there"),
 ])
 def test_bad_flags_fail_with_one_line(capsys, argv, msg):
     with pytest.raises(SystemExit) as e:
         bench.parse_args(argv)
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.count("\n") == 1 and err.startswith("bench.py: error: ") and msg in err
+
+
+def test_lora_rows_on_a_model_folder(tmp_path):
+    """--model loads a folder on both sides; --lora trains the same adapters with lora.py and peft."""
+    pytest.importorskip("peft", reason="test-only package peft not installed")
+    torch.manual_seed(0)
+    Llama(PRESETS["nano"]).save_pretrained(tmp_path / "m")
+    cfg = bench.parse_args(TINY + ["--model", str(tmp_path / "m"), "--lora", "--only", "train-fp32"])
+    ours = Llama.from_pretrained(tmp_path / "m")
+    trainable = lambda m: {n.removeprefix("base_model.model.").replace(".default", ""): p.shape
+                           for n, p in m.named_parameters() if p.requires_grad}
+    ref = bench.reference_model(ours, torch.device("cpu"), cfg.model)
+    assert trainable(bench.with_lora(ours, True)) == trainable(bench.with_lora(ref, False))
+    assert len(trainable(bench.with_lora(ours, True))) == 4 * PRESETS["nano"].num_hidden_layers   # q, v: A and B
+    assert all(p.requires_grad for p in ours.parameters())    # with_lora froze its copy, not the model
+    r = bench.run_benchmarks(cfg)["results"]
+    assert list(r) == ["train-fp32"] and r["train-fp32"]["ours"] > 0 and r["train-fp32"]["transformers"] > 0
 
 
 def test_a_device_this_machine_lacks_is_one_line(capsys):

