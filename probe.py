@@ -237,8 +237,9 @@ def probe(models, langs, data_dir, limit=None, batch_size=16, max_len=256, devic
     sents = load_sentences(data_dir, langs, limit)
     folders = [Path(m) for m in models]
     for path in folders:  # check every folder before spending time on the first
-        if not (path / "config.json").is_file() or not (path / "tokenizer.model").is_file():
-            raise ValueError(f"--models: {path} is not a checkpoint folder (needs config.json and tokenizer.model)")
+        if not (path / "config.json").is_file() or data.Tokenizer.find(path) is None:
+            raise ValueError(f"--models: {path} is not a checkpoint folder (needs config.json and tokenizer.model "
+                             "or tokenizer.json)")
     first = LlamaConfig.from_json(folders[0] / "config.json")  # measure at the (first) model's own shapes
     rt = decide(device=device, dtype=dtype, threads=threads, shape=(first.hidden_size, first.intermediate_size))
     print(f"probe: {rt.why}")

@@ -221,7 +221,7 @@ def prepare(cfg: TrainConfig, rank: int, world: int) -> T.Inputs:
     else:
         inherit = {k: getattr(cfg, k) for k in ("seed", "device", "dtype", "threads", "progress", "log_every")}
         base = Path(cfg.base) if cfg.base else once(lambda: ensure_base(cfg.data, cfg.base_out, **inherit))
-        if not any((base / f).is_file() for f in ("tokenizer.model", "tokenizer.json")):
+        if D.Tokenizer.find(base) is None:
             raise UsageError(f"--base {base}: no tokenizer.model or tokenizer.json there")
         tok = D.Tokenizer.from_folder(base)
     encoded = T.pretrain_examples(Path(cfg.data), tok, cfg.max_len) if cfg.recipe == "pretrain" \

@@ -1,4 +1,5 @@
 """files.py: a write either lands whole or leaves the old file, and never a temp file behind."""
+import os
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,13 @@ def test_atomic_path_keeps_old_file_when_the_writer_raises(tmp_path):
             tmp.write_bytes(b"half")
             raise KeyboardInterrupt
     assert target.read_bytes() == b"old" and [f.name for f in tmp_path.iterdir()] == ["state.pt"]
+
+
+def test_a_file_written_by_a_0600_writer_gets_the_usual_mode(tmp_path):
+    target = tmp_path / "model.safetensors"
+    with F.atomic_path(target) as tmp:
+        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY, 0o600)  # as safetensors does
+        os.close(fd)
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    assert target.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
