@@ -349,6 +349,7 @@ def make_eval(model, cfg: BenchConfig, device, ours: bool):
     tok, prompts = eval_prompts(cfg, model.config.vocab_size)
     if cfg.model:  # a real model answers in its own tokens
         tok = WorldTokenizer(data.Tokenizer.from_folder(cfg.model))
+    prompts = [data.prompt_ids(tok, p, "none") for p in prompts]   # [BOS] + the Alpaca prompt, as evaluate.py
     model = copy.deepcopy(model).to(torch.bfloat16 if device.type == "cuda" else torch.float32).eval()
     gen = model if ours else HFGenerate(model)
 

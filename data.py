@@ -411,13 +411,15 @@ def render_chat(template: str, prompt: str, special: dict | None = None) -> str:
 
 def prompt_ids(tok: Tokenizer, prompt: str, template: str = "alpaca", folder=None, input: str = "") -> list[int]:
     """Token ids of a prompt wrapped in `template`: "alpaca" (format_prompt, the paper's), "chat" (the
-    model folder's own chat template, one user turn) or "none" (the raw text); BOS first unless the
-    chat template already starts with it (its text "<s>" is replaced by the BOS id)."""
+    model folder's own chat template, one user turn holding the prompt and then the input) or "none"
+    (the raw text); BOS first unless the chat template already starts with it (its text "<s>" is
+    replaced by the BOS id)."""
     if template not in TEMPLATES:
         raise ValueError(f"--template {template!r}: expected one of {', '.join(TEMPLATES)}")
     if template == "chat":
         chat, special = chat_template(folder)
-        text, bos = render_chat(chat, prompt, special), special["bos_token"]
+        text = render_chat(chat, f"{prompt}\n\n{input}" if input else prompt, special)
+        bos = special["bos_token"]
         if not (bos and text.startswith(bos)):            # the template decides whether there is a BOS
             return tok.encode(text)
         text = text[len(bos):]                            # its text "<s>" is not the BOS id: put the id

@@ -67,6 +67,7 @@ class EvalConfig:
     device: str = "auto"  # auto | cpu | cuda
     dtype: str = "auto"  # auto | fp32 | bf16 | fp16 (or float32 | bfloat16 | float16); auto: device.decide
     threads: int = 0  # CPU threads; 0: measured by device.decide
+    template: str = "alpaca"  # alpaca (the paper's) | chat (the folder's chat template) | none (data.prompt_ids)
 
 
 def load_examples(task: str, lang: str, data_dir, direction: str = "en-X", limit=None) -> list[dict]:
@@ -99,18 +100,25 @@ def load_examples(task: str, lang: str, data_dir, direction: str = "en-X", limit
     raise ValueError(f"--task {task!r}: expected xquad, mlqa, flores or all")
 
 
-def generate_responses(model, tok, prompts: list[str], max_new_tokens: int, device) -> tuple[list[str], int]:
-    """Greedy responses for one batch: left-padded prompts + attention mask, KV-cached generate().
-    Prompts longer than the context window minus max_new_tokens lose their left end (counted)."""
+def prompt_ids(r: dict, tok, template: str, folder) -> list[int]:
+    """What the model continues: the example in the prompt template (data.prompt_ids), or a raw prefix."""
+    if "prompt" in r:
+        return [tok.bos_id] + tok.encode(r["prompt"])
+    return data.prompt_ids(tok, r["instruction"], template, folder, r["input"])
+
+
+def generate_responses(model, tok, prompts: list[list[int]], max_new_tokens: int, device) -> tuple[list[str], int]:
+    """Greedy responses for one batch of prompt ids (data.prompt_ids): left-padded + attention mask,
+    KV-cached generate(). Prompts longer than the context window minus max_new_tokens keep their first
+    token (BOS) and lose what follows it (counted)."""
     keep = model.config.max_position_embeddings - max_new_tokens
     if keep < 2:
         raise ValueError(f"--max-new-tokens {max_new_tokens}: leaves no room for a prompt in the model's "
                          f"{model.config.max_position_embeddings}-position context")
     ids, cut = [], 0
-    for p in prompts:
-        x = [tok.bos_id] + tok.encode(p)
+    for x in prompts:
         if len(x) > keep:
-            x, cut = [tok.bos_id] + x[len(x) - keep + 1:], cut + 1
+            x, cut = x[:1] + x[len(x) - keep + 1:], cut + 1
         ids.append(x)
     T = max(len(x) for x in ids)
     idx = torch.full((len(ids), T), tok.pad_id, dtype=torch.long)
@@ -157,8 +165,8 @@ def check_config(cfg: EvalConfig) -> None:
 def _check_checkpoint(model_dir: Path) -> None:
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir}: not a checkpoint folder (no config.json)")
-    if not (model_dir / "tokenizer.model").is_file():
-        raise FileNotFoundError(f"{model_dir}: no tokenizer.model in the checkpoint folder")
+    if data.Tokenizer.find(model_dir) is None:
+        raise FileNotFoundError(f"{model_dir}: no tokenizer.model or tokenizer.json in the checkpoint folder")
 
 
 def _runtime(cfg: EvalConfig, loaded: dict) -> device.Runtime:
@@ -258,7 +266,7 @@ def run_task(cfg: EvalConfig, loaded: dict | None = None) -> dict:
     with partial.open("a", encoding="utf-8") as f, tqdm(total=len(todo), desc=name, unit="ex") as bar:
         for i in range(0, len(todo), cfg.batch_size):
             batch = todo[i:i + cfg.batch_size]
-            prompts = [data.format_prompt(r["instruction"], r["input"]) for r in batch]
+            prompts = [prompt_ids(r, tok, cfg.template, model_dir) for r in batch]
             texts, cut = generate_responses(model, tok, prompts, max_new, rt.device)
             truncated += cut
             for r, t in zip(batch, texts):
@@ -276,7 +284,7 @@ def run_task(cfg: EvalConfig, loaded: dict | None = None) -> dict:
     if qa:
         scores = score_qa(preds, [r["answers"] for r in rows], cfg.lang, ANSWER_LABELS)
     else:
-        spm_path = cfg.spm or str(model_dir / "tokenizer.model")
+        spm_path = cfg.spm or (str(model_dir / "tokenizer.model") if (model_dir / "tokenizer.model").is_file() else None)
         scores = score_translation(preds, [r["reference"] for r in rows], rows[0]["tgt_lang"], spm_path)
     scores.update(task=cfg.task, lang=cfg.lang, direction=cfg.direction if not qa else None,
                   model=str(model_dir), data=str(cfg.data), limit=cfg.limit, max_new_tokens=max_new,
@@ -430,10 +438,12 @@ def _eval_main(argv) -> None:
     p.add_argument("--dtype", default="auto", help="weights dtype: auto, fp32, bf16 or fp16 (float32, bfloat16, "
                    "float16 too); auto: bf16 on CUDA, on the CPU bf16 only where measured faster (device.py)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: measured, see device.py)")
+    p.add_argument("--template", default="alpaca", choices=data.TEMPLATES,
+                   help="prompt template: alpaca (the paper's), chat (the model folder's chat template), none")
     a = p.parse_args(argv)
     cfg = EvalConfig(model=a.model, task=a.task, lang=a.lang, direction=a.direction, data=a.data, limit=a.limit,
                      batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, out=a.out, spm=a.spm, device=a.device,
-                     dtype=a.dtype, threads=a.threads)
+                     dtype=a.dtype, threads=a.threads, template=a.template)
     check_config(cfg)  # before default_langs reads the checkpoint
     if cfg.lang is None:
         cfg.lang = default_langs(cfg.model)

@@ -52,13 +52,13 @@ def test_translation_example_golden_and_cycling():
 
 def test_qa_prompt_golden():
     ex = D.qa_example("Paris is in France.", "Where is Paris?", "en", answer="France")
-    assert ex == {"instruction": "Answer the question using the context. Reply with a short phrase taken "
-                                 "from the context.",
-                  "input": "Context: Paris is in France.\nQuestion: Where is Paris?", "output": "France"}
+    # the paper's layout (NJUNLP/x-LLM): instruction; context line, question line, a bare answer label
+    assert ex == {"instruction": "Answer the question using the context.",
+                  "input": "Context: Paris is in France.\nQuestion: Where is Paris?\nAnswer:", "output": "France"}
     de = D.qa_example("Paris liegt in Frankreich.", "Wo liegt Paris?", "de")
-    assert de["input"] == "Kontext: Paris liegt in Frankreich.\nFrage: Wo liegt Paris?" and de["output"] == ""
+    assert de["input"] == "Kontext: Paris liegt in Frankreich.\nFrage: Wo liegt Paris?\nAntwort:" and de["output"] == ""
     assert D.format_prompt(de["instruction"], de["input"]).endswith(
-        "### Input:\nKontext: Paris liegt in Frankreich.\nFrage: Wo liegt Paris?\n\n### Response:")
+        "### Input:\nKontext: Paris liegt in Frankreich.\nFrage: Wo liegt Paris?\nAntwort:\n\n### Response:")
 
 
 SCRIPTS = {"zh": (0x4E00, 0x9FFF), "ar": (0x0600, 0x06FF), "el": (0x0370, 0x03FF), "hi": (0x0900, 0x097F)}
