@@ -195,7 +195,7 @@ def check_claims(results: dict) -> list[claims.Claim]:
 
 
 def _cell(results, group, task, lang, direction, name) -> str:
-    return noise.fmt(noise.mean(noise.values(results, group, task, lang, direction, name)))
+    return noise.fmt(noise.values(results, group, task, lang, direction, name))
 
 
 def section(results: dict) -> str:
@@ -209,7 +209,8 @@ def section(results: dict) -> str:
         fl = [f"{_cell(results, group, 'flores', x, d, 'bleu')} / {_cell(results, group, 'flores', x, d, 'chrf')}"
               for d in ("en-X", "X-en")]
         rows.append([label.format(x=x)] + qa + fl + [_cell(results, group, "xquad", x, "en-X", "resp_lang")])
-    rows.append(["chance (answer of another question)"] + [noise.fmt(noise.chance(results, t, l)) for t, l, _ in tests(x)[:3]]
+    rows.append(["chance (answer of another question)"] + [noise.fmt([c] if (c := noise.chance(results, t, l)) is not None else [])
+                                                    for t, l, _ in tests(x)[:3]]
                 + ["", "", ""])
     table = "\n".join("| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head)] + rows)
     found = check_claims(results)
