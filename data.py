@@ -55,7 +55,6 @@ from tqdm import tqdm
 
 from files import copy_atomic, write_atomic  # noqa: F401  (write_atomic: re-exported for older imports)
 from model import IGNORE_INDEX
-from scaling import even_split
 
 LANGS = ("en", "de", "zh", "ar", "el", "hi", "tr", "vi")
 LANG_NAMES = {"en": "English", "de": "German", "zh": "Chinese", "ar": "Arabic", "el": "Greek",
@@ -597,6 +596,13 @@ RECIPES = {  # recipe -> (English Alpaca, translated Alpaca, translation directi
     "instr_only": (True, True, None),     # ablation: (translated) instructions only
     "coit_x2en": (True, True, "X-en"),    # ablation: X->en translation instead of en->X
 }
+
+
+def even_split(langs, budget: int) -> dict[str, int]:
+    """B/L pairs each, the remainder one each to the first B mod L languages in the order given.
+    The one uniform split: train.py --budget (translation_counts) and scaling.uniform_split use it."""
+    q, r = divmod(int(budget), len(langs))
+    return {l: q + (i < r) for i, l in enumerate(langs)}
 
 
 def translation_counts(langs, available: dict, n_translation=None, budget=None, allocation=None) -> dict:

@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+import data
 from cli import Parser
 from files import write_atomic
 
@@ -344,18 +345,11 @@ def allocate(fits: dict[str, LawFit], budget: int, minimum=1, available=None, we
     return _to_integers(x, budget, lo, hi, lambda l, v: w[l] * fits[l].unit_gain(v))
 
 
-def even_split(langs, budget: int) -> dict[str, int]:
-    """B/L pairs each, the remainder one each to the first B mod L languages in the order given.
-    The one uniform split: train.py --budget (data.translation_counts) and uniform_split use it."""
-    q, r = divmod(int(budget), len(langs))
-    return {l: q + (i < r) for i, l in enumerate(langs)}
-
-
 def uniform_split(langs, budget: int, minimum=1, available=None) -> dict[str, int]:
-    """even_split, clipped to the bounds with the rest spread over the others (integers, sum = B)."""
+    """data.even_split, clipped to the bounds with the rest spread over the others (integers, sum = B)."""
     langs = list(langs)
     lo, hi = _bounds(langs, budget, minimum, available)
-    even = even_split(langs, budget)
+    even = data.even_split(langs, budget)
     if all(lo[l] <= n and (hi[l] is None or n <= hi[l]) for l, n in even.items()):
         return even
     pos = {l: i for i, l in enumerate(langs)}
@@ -374,7 +368,6 @@ def read_available(spec, langs) -> dict[str, int] | None:
         return None
     p = Path(spec)
     if p.is_dir():
-        import data  # only here: the allocation itself needs no data files
         return {l: len(data.read_parallel(p, l)) for l in langs}
     if not p.is_file():
         raise ValueError(f"--available: {p} is neither a data folder nor a JSON file")
