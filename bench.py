@@ -76,6 +76,7 @@ import data
 import device
 import lora
 from evaluate import generate_responses, load_examples
+from files import write_atomic
 from model import PRESETS, Llama, LlamaConfig
 
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # the /proc/cpuinfo flags that set fp32/bf16 matmul speed
@@ -349,6 +350,7 @@ def make_eval(model, cfg: BenchConfig, device, ours: bool):
     tok, prompts = eval_prompts(cfg, model.config.vocab_size)
     if cfg.model:  # a real model answers in its own tokens
         tok = WorldTokenizer(data.Tokenizer.from_folder(cfg.model))
+    prompts = [data.prompt_ids(tok, p, "none") for p in prompts]   # [BOS] + the Alpaca prompt, as evaluate.py
     model = copy.deepcopy(model).to(torch.bfloat16 if device.type == "cuda" else torch.float32).eval()
     gen = model if ours else HFGenerate(model)
 
@@ -571,7 +573,7 @@ def main(argv=None) -> int:
         return 2
     (print_main_job if cfg.main_job else print_table)(res)
     if cfg.out:
-        data.write_atomic(cfg.out, json.dumps(res, indent=2) + "\n")
+        write_atomic(cfg.out, json.dumps(res, indent=2) + "\n")
         print(f"wrote {cfg.out}")
     return 0
 

@@ -44,8 +44,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from noise import (ACCURACIES, Noise, at_chance, bootstrap_term, chance, fmt, mean, n_items, noise, values)
-from noise import eval_key, metric  # noqa: F401  (reproduce.py reads results.json's vocabulary from here)
+from noise import (ACCURACIES, Noise, at_chance, bootstrap_term, chance, eval_key, fmt, mean, n_items, noise, values)
 
 XLANGS = ("ar", "el", "hi", "tr", "vi", "zh")      # the paper's six languages
 MLQA_XLANGS = ("ar", "hi", "vi", "zh")              # the paper's six X that MLQA covers
@@ -408,7 +407,7 @@ def sanity_checks(results, langs, lang) -> list[Claim]:
 
 # ----------------------------------------------------------------------------- closed-book knowledge transfer (hooks)
 # Facts stated only in English pretraining; closed-book QA tuning on half of them; the test asks about the
-# other half (evaluate.py --task closedbook / cloze). The lead wires these into check_claims' order.
+# other half (evaluate.py --task closedbook / cloze).
 CLOSED_BOOK, CLOZE = "closedbook", "cloze"
 CLOSED_BOOK_METRIC = "contain"   # or "em": both carry the test's chance level (1 / size of the answer class)
 

@@ -45,11 +45,16 @@ import argparse
 import json
 import os
 import random
-import shutil
 import sys
 from pathlib import Path
 
 import sentencepiece as spm
+from jinja2.sandbox import ImmutableSandboxedEnvironment  # jinja2 comes with torch
+import torch
+from tqdm import tqdm
+
+from files import copy_atomic
+from model import IGNORE_INDEX
 
 LANGS = ("en", "de", "zh", "ar", "el", "hi", "tr", "vi")
 LANG_NAMES = {"en": "English", "de": "German", "zh": "Chinese", "ar": "Arabic", "el": "Greek",
@@ -57,7 +62,6 @@ LANG_NAMES = {"en": "English", "de": "German", "zh": "Chinese", "ar": "Arabic", 
 MLQA_DATA_LANGS = ("en", "de", "zh", "ar", "hi", "vi")  # those of LANGS that MLQA has test data for
 FLORES_CODES = {"en": "eng", "de": "deu", "zh": "zho_simpl", "ar": "ara", "el": "ell", "hi": "hin",
                 "tr": "tur", "vi": "vie"}
-IGNORE_INDEX = -100  # label of positions that do not count in the loss (prompt, padding)
 
 
 class DataError(ValueError):
@@ -180,35 +184,11 @@ class Tokenizer:
         folder.mkdir(parents=True, exist_ok=True)
         dst = folder / ("tokenizer.json" if self.hf else "tokenizer.model")
         if dst.resolve() != self.path.resolve():
-            _atomic_copy(self.path, dst)
+            copy_atomic(self.path, dst)
             cfg = self.path.with_name("tokenizer_config.json")
             if self.hf and cfg.is_file():
-                _atomic_copy(cfg, folder / cfg.name)
+                copy_atomic(cfg, folder / cfg.name)
         return dst
-
-
-def write_atomic(path, text: str) -> None:
-    """Write text so no reader ever sees half a file: a temp file beside it, then one rename.
-    On any failure (disk full, interrupt) the temp file is removed and the error re-raised."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _atomic_copy(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------------------------- readers
@@ -400,6 +380,53 @@ def format_prompt(instruction: str, input: str = "") -> str:
     return PROMPT_NO_INPUT.format(instruction=instruction)
 
 
+TEMPLATES = ("alpaca", "chat", "none")
+
+
+def chat_template(tok_dir) -> tuple[str, dict]:
+    """The folder's chat template and its special tokens as text: {"bos_token": ..., "eos_token": ...}."""
+    path = Path(tok_dir) / "tokenizer_config.json"
+    tc = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    template = tc.get("chat_template")
+    if isinstance(template, list):            # named templates: [{"name": "default", "template": ...}, ...]
+        template = next((t["template"] for t in template if t.get("name") == "default"), None)
+    if template is None and (Path(tok_dir) / "chat_template.jinja").is_file():   # transformers >= 4.43
+        template = (Path(tok_dir) / "chat_template.jinja").read_text(encoding="utf-8")
+    if not template:
+        raise ValueError(f"{path}: no chat_template in {tok_dir}; use --template alpaca or none")
+    special = {k: tc.get(k) for k in ("bos_token", "eos_token")}
+    return template, {k: (v.get("content") if isinstance(v, dict) else v) or "" for k, v in special.items()}
+
+
+def render_chat(template: str, prompt: str, special: dict | None = None) -> str:
+    """One user turn + the assistant's opening, exactly as transformers' apply_chat_template renders it."""
+    def raise_exception(msg):
+        raise ValueError(f"chat_template: {msg}")
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.globals["raise_exception"] = raise_exception
+    return env.from_string(template).render(messages=[{"role": "user", "content": prompt}],
+                                            add_generation_prompt=True, **(special or {}))
+
+
+def prompt_ids(tok: Tokenizer, prompt: str, template: str = "alpaca", folder=None, input: str = "") -> list[int]:
+    """Token ids of a prompt wrapped in `template`: "alpaca" (format_prompt, the paper's), "chat" (the
+    model folder's own chat template, one user turn holding the prompt and then the input) or "none"
+    (the raw text); BOS first unless the chat template already starts with it (its text "<s>" is
+    replaced by the BOS id)."""
+    if template not in TEMPLATES:
+        raise ValueError(f"--template {template!r}: expected one of {', '.join(TEMPLATES)}")
+    if template == "chat":
+        chat, special = chat_template(folder)
+        text = render_chat(chat, f"{prompt}\n\n{input}" if input else prompt, special)
+        bos = special["bos_token"]
+        if not (bos and text.startswith(bos)):            # the template decides whether there is a BOS
+            return tok.encode(text)
+        text = text[len(bos):]                            # its text "<s>" is not the BOS id: put the id
+    else:
+        text = format_prompt(prompt, input) if template == "alpaca" else prompt
+    return [tok.bos_id] + tok.encode(text)
+
+
 # Paraphrases of the paper's translation instruction, in this project's own wording. [0] is the
 # canonical one (used at test time); training cycles through them by example index.
 TRANSLATION_INSTRUCTIONS = [
@@ -497,7 +524,6 @@ def encode_example(tok: Tokenizer, ex: dict, max_len: int) -> dict | None:
 def encode_examples(tok: Tokenizer, examples: list[dict], max_len: int, desc: str = "tokenize",
                     verbose: bool = True) -> tuple[list[dict], int]:
     """encode_example over a list; returns (encoded, n_dropped) and reports the drops."""
-    from tqdm import tqdm
     out, dropped = [], 0
     for ex in tqdm(examples, desc=desc, disable=not verbose or len(examples) < 5000, leave=False):
         e = encode_example(tok, ex, max_len)
@@ -512,7 +538,6 @@ def encode_examples(tok: Tokenizer, examples: list[dict], max_len: int, desc: st
 
 def make_batch(encoded: list[dict], pad_id: int) -> dict:
     """Right-padded LongTensors (B, T-1): idx = ids[:-1], targets = labels[1:] (-100 on padding)."""
-    import torch  # here, so that `python download.py` starts without loading torch
     T = max(len(e["input_ids"]) for e in encoded)
     B = len(encoded)
     idx = torch.full((B, T - 1), pad_id, dtype=torch.long)
@@ -573,6 +598,13 @@ RECIPES = {  # recipe -> (English Alpaca, translated Alpaca, translation directi
 }
 
 
+def even_split(langs, budget: int) -> dict[str, int]:
+    """B/L pairs each, the remainder one each to the first B mod L languages in the order given.
+    The one uniform split: train.py --budget (translation_counts) and scaling.uniform_split use it."""
+    q, r = divmod(int(budget), len(langs))
+    return {l: q + (i < r) for i, l in enumerate(langs)}
+
+
 def translation_counts(langs, available: dict, n_translation=None, budget=None, allocation=None) -> dict:
     """Pairs per language: allocation (dict or JSON file) | budget split uniformly | n_translation each | all."""
     if sum(x is not None for x in (n_translation, budget, allocation)) > 1:
@@ -593,8 +625,7 @@ def translation_counts(langs, available: dict, n_translation=None, budget=None, 
                 raise DataError(f"allocation[{l!r}] = {v!r}: expected a non-negative whole number")
             counts[l] = int(v)
     elif budget is not None:
-        q, r = divmod(int(budget), len(langs))
-        counts = {l: q + (i < r) for i, l in enumerate(langs)}  # remainder goes to the first languages
+        counts = even_split(langs, budget)  # the remainder goes to the first languages given
     elif n_translation is not None:
         counts = {l: int(n_translation) for l in langs}
     else:

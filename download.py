@@ -66,7 +66,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from data import FLORES_CODES, MLQA_DATA_LANGS, DataError, check_lang, read_alpaca, write_atomic
+from data import FLORES_CODES, MLQA_DATA_LANGS, DataError, check_lang, read_alpaca
+from files import write_atomic
 
 # ------------------------------------------------------------------------------------- sources
 # Every file's public source. GitHub URLs are pinned to a commit; their sha256 values were computed

@@ -40,6 +40,7 @@ statement up to the answer (raw text, no template); its prediction is cut at the
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import sys
@@ -52,10 +53,15 @@ from tqdm import tqdm
 
 import data
 import device
-from data import LANGS, write_atomic
+import metrics
+from data import LANGS
+from files import write_atomic
 from metrics import (QA_LANGS, SMOOTH_DEFAULTS, VERSION, chrf, containment, corpus_bleu, extract_answer,
                      get_tokenizer, mlqa_em_f1, mlqa_normalize, score_qa, score_translation, squad_em_f1)
 from model import Llama, LlamaConfig
+
+# labels a response may start with: Alpaca's section names and our QA prompts' answer label per language
+ANSWER_LABELS = metrics.ANSWER_LABELS + tuple(p["answer"] for p in data.QA_PROMPTS.values())
 
 
 # ----------------------------------------------------------------------------- model-based evaluation
@@ -74,6 +80,7 @@ class EvalConfig:
     device: str = "auto"  # auto | cpu | cuda
     dtype: str = "auto"  # auto | fp32 | bf16 | fp16 (or float32 | bfloat16 | float16); auto: device.decide
     threads: int = 0  # CPU threads; 0: measured by device.decide
+    template: str = "alpaca"  # alpaca (the paper's) | chat (the folder's chat template) | none (data.prompt_ids)
 
 
 def load_examples(task: str, lang: str, data_dir, direction: str = "en-X", limit=None) -> list[dict]:
@@ -142,18 +149,25 @@ def score_closedbook(rows: list[dict], lang: str) -> dict:
     return scores
 
 
-def generate_responses(model, tok, prompts: list[str], max_new_tokens: int, device) -> tuple[list[str], int]:
-    """Greedy responses for one batch: left-padded prompts + attention mask, KV-cached generate().
-    Prompts longer than the context window minus max_new_tokens lose their left end (counted)."""
+def prompt_ids(r: dict, tok, template: str, folder) -> list[int]:
+    """What the model continues: the example in the prompt template (data.prompt_ids), or a raw prefix."""
+    if "prompt" in r:
+        return [tok.bos_id] + tok.encode(r["prompt"])
+    return data.prompt_ids(tok, r["instruction"], template, folder, r["input"])
+
+
+def generate_responses(model, tok, prompts: list[list[int]], max_new_tokens: int, device) -> tuple[list[str], int]:
+    """Greedy responses for one batch of prompt ids (data.prompt_ids): left-padded + attention mask,
+    KV-cached generate(). Prompts longer than the context window minus max_new_tokens keep their first
+    token (BOS) and lose what follows it (counted)."""
     keep = model.config.max_position_embeddings - max_new_tokens
     if keep < 2:
         raise ValueError(f"--max-new-tokens {max_new_tokens}: leaves no room for a prompt in the model's "
                          f"{model.config.max_position_embeddings}-position context")
     ids, cut = [], 0
-    for p in prompts:
-        x = [tok.bos_id] + tok.encode(p)
+    for x in prompts:
         if len(x) > keep:
-            x, cut = [tok.bos_id] + x[len(x) - keep + 1:], cut + 1
+            x, cut = x[:1] + x[len(x) - keep + 1:], cut + 1
         ids.append(x)
     T = max(len(x) for x in ids)
     idx = torch.full((len(ids), T), tok.pad_id, dtype=torch.long)
@@ -200,8 +214,8 @@ def check_config(cfg: EvalConfig) -> None:
 def _check_checkpoint(model_dir: Path) -> None:
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir}: not a checkpoint folder (no config.json)")
-    if not (model_dir / "tokenizer.model").is_file():
-        raise FileNotFoundError(f"{model_dir}: no tokenizer.model in the checkpoint folder")
+    if data.Tokenizer.find(model_dir) is None:
+        raise FileNotFoundError(f"{model_dir}: no tokenizer.model or tokenizer.json in the checkpoint folder")
 
 
 def _runtime(cfg: EvalConfig, loaded: dict) -> device.Runtime:
@@ -239,7 +253,6 @@ _RESUME_KEYS = ("model", "weights", "task", "lang", "direction", "data", "max_ne
 def weights_fingerprint(model_dir: Path) -> str:
     """Cheap content fingerprint of a checkpoint's weights (size + first/last 64 KiB of each file), so a
     retrained model in the same folder does not resume the old model's predictions."""
-    import hashlib
     h = hashlib.sha256()
     for f in sorted(Path(model_dir).glob("*.safetensors")) + sorted(Path(model_dir).glob("*.bin")):
         size = f.stat().st_size
@@ -302,14 +315,14 @@ def run_task(cfg: EvalConfig, loaded: dict | None = None) -> dict:
     with partial.open("a", encoding="utf-8") as f, tqdm(total=len(todo), desc=name, unit="ex") as bar:
         for i in range(0, len(todo), cfg.batch_size):
             batch = todo[i:i + cfg.batch_size]
-            prompts = [prompt_of(r) for r in batch]
+            prompts = [prompt_ids(r, tok, cfg.template, model_dir) for r in batch]
             texts, cut = generate_responses(model, tok, prompts, max_new, rt.device)
             truncated += cut
             for r, t in zip(batch, texts):
                 done[r["id"]] = rec = {k: v for k, v in r.items() if k not in ("instruction", "input", "prompt")}
                 rec["prediction"] = re.split(r"[.!?\n]", t, maxsplit=1)[0].strip() if cfg.task == "cloze" else t
                 if qa:
-                    rec["answer"] = extract_answer(t)
+                    rec["answer"] = extract_answer(t, ANSWER_LABELS)
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
             f.flush()
             bar.update(len(batch))
@@ -320,10 +333,10 @@ def run_task(cfg: EvalConfig, loaded: dict | None = None) -> dict:
     if cfg.task in ("closedbook", "cloze"):
         scores = score_closedbook(rows, cfg.lang)
     elif qa:
-        scores = score_qa(preds, [r["answers"] for r in rows], cfg.lang)
+        scores = score_qa(preds, [r["answers"] for r in rows], cfg.lang, ANSWER_LABELS)
         scores["chance"] = qa_chance([r["question"] for r in rows], [r["answers"] for r in rows], cfg.lang)
     else:
-        spm_path = cfg.spm or str(model_dir / "tokenizer.model")
+        spm_path = cfg.spm or (str(model_dir / "tokenizer.model") if (model_dir / "tokenizer.model").is_file() else None)
         scores = score_translation(preds, [r["reference"] for r in rows], rows[0]["tgt_lang"], spm_path)
     scores.update(task=cfg.task, lang=cfg.lang, direction=cfg.direction if not qa else None,
                   model=str(model_dir), data=str(cfg.data), limit=cfg.limit, max_new_tokens=max_new,
@@ -463,7 +476,7 @@ def score_files(metric: str, hyp: str, ref: str, lang: str | None = None, tokeni
     if metric == "contain":
         s = 100.0 * sum(containment(h, g) for h, g in zip(hyps, refs)) / max(len(hyps), 1)
         return {"metric": "contain", "score": s, "signature": f"contain|first-gold|lowercase|version:{VERSION}"}
-    pairs = [squad_em_f1(extract_answer(h), g) if metric == "squad" else mlqa_em_f1(extract_answer(h), g, lang)
+    pairs = [squad_em_f1(extract_answer(h, ANSWER_LABELS), g) if metric == "squad" else mlqa_em_f1(extract_answer(h, ANSWER_LABELS), g, lang)
              for h, g in zip(hyps, refs)]
     em, f1 = (100.0 * sum(x[i] for x in pairs) / max(len(pairs), 1) for i in (0, 1))
     sig = f"{metric}|em-f1|{'lang:' + lang + '|' if metric == 'mlqa' else ''}answer:extracted|version:{VERSION}"
@@ -508,10 +521,12 @@ def _eval_main(argv) -> None:
     p.add_argument("--dtype", default="auto", help="weights dtype: auto, fp32, bf16 or fp16 (float32, bfloat16, "
                    "float16 too); auto: bf16 on CUDA, on the CPU bf16 only where measured faster (device.py)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: measured, see device.py)")
+    p.add_argument("--template", default="alpaca", choices=data.TEMPLATES,
+                   help="prompt template: alpaca (the paper's), chat (the model folder's chat template), none")
     a = p.parse_args(argv)
     cfg = EvalConfig(model=a.model, task=a.task, lang=a.lang, direction=a.direction, data=a.data, limit=a.limit,
                      batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, out=a.out, spm=a.spm, device=a.device,
-                     dtype=a.dtype, threads=a.threads)
+                     dtype=a.dtype, threads=a.threads, template=a.template)
     check_config(cfg)  # before default_langs reads the checkpoint
     if cfg.lang is None:
         cfg.lang = default_langs(cfg.model)

@@ -31,19 +31,16 @@ import json
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 import data
+from cli import Parser, add_config_flags, opt
 from device import decide
 from lora import load_adapter
 from model import Llama, LlamaConfig
-
-
-def opt(default, help):  # a dataclass field that carries its --help text
-    return field(default=default, metadata={"help": help})
 
 
 @dataclass
@@ -104,46 +101,11 @@ def load(folder, device: str = "auto", dtype: str = "auto", threads: int = 0):
     return model.eval(), data.Tokenizer.from_folder(tok_dir).check_fits(model.config.vocab_size), rt, tok_dir   # eval: the new LoRA dropouts off
 
 
-def chat_template(tok_dir) -> tuple[str, dict]:
-    """The folder's chat template and its special tokens as text: {"bos_token": ..., "eos_token": ...}."""
-    path = Path(tok_dir) / "tokenizer_config.json"
-    tc = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    template = tc.get("chat_template")
-    if isinstance(template, list):            # named templates: [{"name": "default", "template": ...}, ...]
-        template = next((t["template"] for t in template if t.get("name") == "default"), None)
-    if template is None and (Path(tok_dir) / "chat_template.jinja").is_file():   # transformers >= 4.43
-        template = (Path(tok_dir) / "chat_template.jinja").read_text(encoding="utf-8")
-    if not template:
-        raise ValueError(f"{path}: no chat_template in {tok_dir}; use --template alpaca or none")
-    special = {k: tc.get(k) for k in ("bos_token", "eos_token")}
-    return template, {k: (v.get("content") if isinstance(v, dict) else v) or "" for k, v in special.items()}
-
-
-def render_chat(template: str, prompt: str, special: dict | None = None) -> str:
-    """One user turn + the assistant's opening, exactly as transformers' apply_chat_template renders it."""
-    from jinja2.sandbox import ImmutableSandboxedEnvironment   # jinja2 comes with torch
-
-    def raise_exception(msg):
-        raise ValueError(f"chat_template: {msg}")
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    env.globals["raise_exception"] = raise_exception
-    return env.from_string(template).render(messages=[{"role": "user", "content": prompt}],
-                                            add_generation_prompt=True, **(special or {}))
-
-
 def prompt_ids(tok: data.Tokenizer, prompt: str, cfg: GenConfig, tok_dir=None) -> list[int]:
-    """Token ids of the wrapped prompt: [bos] + text, the way training and evaluate.py encode it."""
+    """Token ids of the wrapped prompt (data.prompt_ids: the way training and evaluate.py encode it)."""
     if not prompt.strip():
         raise ValueError("prompt: empty (give some text)")
-    if cfg.template == "chat":
-        template, special = chat_template(tok_dir)
-        text, bos = render_chat(template, prompt, special), special["bos_token"]
-        if not (bos and text.startswith(bos)):            # the template decides whether there is a BOS
-            return tok.encode(text)
-        text = text[len(bos):]                            # its text "<s>" is not the BOS id: put the id
-    else:
-        text = data.format_prompt(prompt, cfg.input) if cfg.template == "alpaca" else prompt
-    return [tok.bos_id] + tok.encode(text)
+    return data.prompt_ids(tok, prompt, cfg.template, tok_dir, cfg.input)
 
 
 # ----------------------------------------------------------------------------- streaming
@@ -194,23 +156,13 @@ def answer(model, tok, prompt: str, cfg: GenConfig, tok_dir=None, out=None, err=
 
 
 # ----------------------------------------------------------------------------- command line
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2 (argparse's default adds the usage block)
-        print(f"generate.py: {message}", file=sys.stderr)
-        sys.exit(2)
-
-
 def build_parser() -> Parser:
-    p = Parser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-               epilog=__doc__.split("\n\n", 1)[1])
+    p = Parser(prog="generate.py", description=__doc__.split("\n\n")[0],
+               formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--model", required=True, help="checkpoint folder, or a LoRA adapter folder")
     p.add_argument("prompt", nargs="?", help="the prompt; none: one prompt per line from stdin")
     p.add_argument("-i", "--interactive", action="store_true", help="ask for prompts in a loop")
-    types = {"int": int, "float": float, "str": str}
-    for f in fields(GenConfig):
-        p.add_argument("--" + f.name.replace("_", "-"), type=types[f.type.split(" ")[0]], default=f.default,
-                       help=f"{f.metadata['help']} (default: {f.default})")
-    return p
+    return add_config_flags(p, GenConfig)
 
 
 def main(argv=None) -> int:
@@ -223,7 +175,7 @@ def main(argv=None) -> int:
             raise ValueError("prompt argument: empty (give some text, or none to read prompts from stdin)")
         model, tok, rt, tok_dir = load(folder, cfg.device, cfg.dtype, cfg.threads)
         if cfg.template == "chat":
-            chat_template(tok_dir)                 # fail now, not after the first prompt
+            data.chat_template(tok_dir)            # fail now, not after the first prompt
     except (ValueError, OSError) as e:             # DeviceError and data.DataError are ValueErrors
         print(f"generate.py: {e}", file=sys.stderr)
         return 2

@@ -24,14 +24,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from files import atomic_path, write_atomic
+from model import check_keys
 
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -173,7 +175,6 @@ def adapter_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def save_adapter(model: nn.Module, folder, cfg: LoraConfig, base_name: str = "") -> Path:
     """adapter_config.json + adapter_model.safetensors, each written to a temp name and renamed."""
-    from safetensors.torch import save_file
     state = adapter_state(model)
     if not state:
         raise ValueError("save_adapter: the model has no LoRA layers")
@@ -183,13 +184,9 @@ def save_adapter(model: nn.Module, folder, cfg: LoraConfig, base_name: str = "")
               "lora_dropout": cfg.dropout, "target_modules": sorted(cfg.target_modules), "bias": "none",
               "base_model_name_or_path": str(base_name), "fan_in_fan_out": False, "inference_mode": True,
               "init_lora_weights": True, "modules_to_save": None, "use_rslora": False, "use_dora": False}
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".adapter_model.", suffix=".tmp")
-    os.close(fd)
-    save_file(state, tmp, metadata={"format": "pt"})
-    os.replace(tmp, folder / "adapter_model.safetensors")
-    tmp = folder / ".adapter_config.json.tmp"
-    tmp.write_text(json.dumps(config, indent=2) + "\n")
-    os.replace(tmp, folder / "adapter_config.json")
+    with atomic_path(folder / "adapter_model.safetensors") as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt"})
+    write_atomic(folder / "adapter_config.json", json.dumps(config, indent=2) + "\n")
     return folder
 
 
@@ -213,7 +210,6 @@ def read_adapter_config(folder) -> LoraConfig:
 def load_adapter(model: nn.Module, folder) -> LoraConfig:
     """Put the adapter in `folder` onto `model` (injecting LoRA layers if it has none); strict:
     missing/unexpected keys or wrong shapes raise one ValueError naming them."""
-    from safetensors.torch import load_file
     folder = Path(folder)
     cfg = read_adapter_config(folder)
     if not lora_modules(model):
@@ -225,13 +221,7 @@ def load_adapter(model: nn.Module, folder) -> LoraConfig:
         raise FileNotFoundError(f"{st}: missing")
     state = {k.replace(".default.", "."): v for k, v in load_file(st).items()}   # tolerate adapter-named keys
     expected = {PREFIX + k: p for k, p in model.state_dict().items() if ".lora_" in k}
-    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    wrong = [f"{k} {tuple(v.shape)} (model has {tuple(expected[k].shape)})"
-             for k, v in state.items() if k in expected and v.shape != expected[k].shape]
-    for what, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatch", wrong)):
-        if items:
-            raise ValueError(f"{st}: adapter does not fit the model: {what}: {', '.join(items[:5])}"
-                             + (f" ... ({len(items)} in all)" if len(items) > 5 else ""))
+    check_keys(state, {k: p.shape for k, p in expected.items()}, f"{st}: adapter does not fit the model", "model has")
     with torch.no_grad():
         for k, p in expected.items():
             p.copy_(state[k])

@@ -65,14 +65,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import data
-from data import LANGS
-
 VERSION = "xllama-1"  # the `version:` field of our signatures; never sacreBLEU's number
-# Languages with MLQA normalization rules (the official script's seven). mlqa_em_f1 also takes the
-# other LANGS (el, tr: XQuAD only), with no article list.
+# Languages with MLQA normalization rules (the official script's seven). mlqa_em_f1 also takes el and
+# tr (XQuAD only), with no article list.
 MLQA_LANGS = ("en", "ar", "de", "es", "hi", "vi", "zh")
-QA_LANGS = tuple(dict.fromkeys(LANGS + MLQA_LANGS))  # every language mlqa_em_f1 accepts
+QA_LANGS = MLQA_LANGS + ("el", "tr")  # every language mlqa_em_f1 accepts
 
 
 # ----------------------------------------------------------------------------- tokenizers
@@ -392,19 +389,23 @@ def containment(pred: str, golds) -> float:
     return float(first.lower() in pred.lower())
 
 
-# Answer labels a model may echo: the Alpaca section names and data.QA_PROMPTS' "answer" label per language.
-_LABELS = ["response", "answer", "output"] + [p["answer"].lower() for p in data.QA_PROMPTS.values()]
-_LABEL = re.compile(r"^\s*(#{1,4}\s*)?(" + "|".join(map(re.escape, _LABELS)) + r")\s*[:：]\s*", re.IGNORECASE)
+ANSWER_LABELS = ("response", "answer", "output")  # Alpaca's section names a model may echo
 
 
-def extract_answer(text: str) -> str:
+@lru_cache(maxsize=64)
+def _label_pattern(labels: tuple[str, ...]):
+    return re.compile(r"^\s*(#{1,4}\s*)?(" + "|".join(map(re.escape, labels)) + r")\s*[:：]\s*", re.IGNORECASE)
+
+
+def extract_answer(text: str, labels: tuple[str, ...] = ANSWER_LABELS) -> str:
     """The answer inside a generated response: text after the last echoed "### Response:", then the
-    first non-empty line, with a leading answer label ("Answer:", "### Response:", "Antwort:",
-    "答案：" ...) removed, stripped. Empty string when nothing is left."""
+    first non-empty line, with a leading answer label removed ("Answer:", "### Response:", and the
+    prompt's own labels that evaluate.py adds: "Antwort:", "答案：" ...), stripped. "" when nothing is left."""
     if "### Response:" in text:
         text = text.rsplit("### Response:", 1)[1]
+    pattern = _label_pattern(tuple(sorted({l.lower() for l in labels})))
     for line in text.splitlines():
-        line = _LABEL.sub("", line).strip()
+        line = pattern.sub("", line).strip()
         if line:
             return line
     return ""
@@ -476,11 +477,11 @@ def _pct_or_none(x):
     return None if x is None else 100.0 * x
 
 
-def score_qa(responses, golds, lang: str) -> dict:
+def score_qa(responses, golds, lang: str, labels: tuple[str, ...] = ANSWER_LABELS) -> dict:
     """The QA scores reported for XQuAD/MLQA, in percent: containment on the raw response (paper),
-    EM/F1 with MLQA rules on extract_answer(response), share of responses in `lang`."""
+    EM/F1 with MLQA rules on extract_answer(response, labels), share of responses in `lang`."""
     n = len(responses)
-    answers = [extract_answer(r) for r in responses]
+    answers = [extract_answer(r, labels) for r in responses]
     emf1 = [mlqa_em_f1(a, g, lang) for a, g in zip(answers, golds)]
     pct = lambda xs: 100.0 * sum(xs) / max(n, 1)
     return {"n": n, "contain": pct(containment(r, g) for r, g in zip(responses, golds)),

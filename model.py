@@ -7,10 +7,14 @@ permutation, and our folders load in transformers.
 
     from model import Llama, LlamaConfig, PRESETS
     model = Llama(PRESETS["mini"])                                  # random init, std 0.02
-    logits, loss = model(idx, targets)                              # targets already shifted, -100 ignored
+    logits, loss = model(idx, targets)                              # targets already shifted, IGNORE_INDEX ignored
     model = Llama.from_pretrained("path/to/hf_folder", dtype="bfloat16")
     out = model.generate(idx, 64, eos_id=2, attention_mask=mask)    # left-padded prompts allowed
     model.save_pretrained("runs/ckpt")                              # config.json + safetensors
+
+Read it top to bottom: the config and named sizes, the layers, `Transformer` (the architecture, all
+of it); then `Llama`, the Transformer plus generation with a KV cache and Hugging Face checkpoint I/O;
+last, the glue between LlamaConfig and HF's config.json spellings.
 
 Run the parity tests against transformers:  python -m pytest -q tests/test_model.py
 Sizes: `python model.py` prints every preset's parameter count and FLOPs per token.
@@ -27,7 +31,13 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch.utils.checkpoint import checkpoint
+
+from files import atomic_path, write_atomic
+
+
+IGNORE_INDEX = -100  # a target with this value does not count in the loss (prompt, padding)
 
 
 @dataclass
@@ -59,57 +69,17 @@ class LlamaConfig:
 
     @classmethod
     def from_hf(cls, d: dict, source: str = "config") -> "LlamaConfig":
-        """Read a HF config dict; accepts transformers-4 (`rope_theta`, `rope_scaling`, `torch_dtype`)
-        and transformers-5 (`rope_parameters`, `dtype`) spellings."""
-        if not isinstance(d, dict):
-            raise ValueError(f"{source}: expected a JSON object of config fields")
-        if d.get("model_type", "llama") != "llama":
-            raise ValueError(f"{source}: model_type={d['model_type']!r}, expected 'llama'")
-        for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"):
-            if name not in d:
-                raise ValueError(f"{source}: missing field {name!r}")
-        for name, ok in (("hidden_act", "silu"), ("attention_bias", False), ("mlp_bias", False)):
-            if d.get(name, ok) != ok:
-                raise ValueError(f"{source}: {name}={d[name]!r} is not supported (LLaMA uses {ok!r})")
-        for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-                     "num_key_value_heads", "head_dim", "max_position_embeddings"):
-            v = d.get(name)
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-                raise ValueError(f"{source}: {name}={v!r}, expected a positive whole number")
-        known = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in d.items() if k in known and k not in ("rope_theta", "rope_scaling", "torch_dtype")}
-        rope = dict(d.get("rope_parameters") or {})
-        scaling = dict(d.get("rope_scaling") or rope)
-        if "type" in scaling and "rope_type" not in scaling:
-            scaling["rope_type"] = scaling.pop("type")       # old spelling
-        scaling.pop("rope_theta", None)
-        kw["rope_theta"] = float(d.get("rope_theta", rope.get("rope_theta", 10000.0)))
-        kw["rope_scaling"] = scaling if scaling.get("rope_type", "default") != "default" else None
-        kw["torch_dtype"] = d.get("dtype") or d.get("torch_dtype")
-        if isinstance(kw.get("eos_token_id"), list):
-            kw["eos_token_id"] = kw["eos_token_id"][0]
-        return cls(**kw)
+        """From a Hugging Face config dict (transformers 4 or 5 spellings; see hf_config_fields)."""
+        return cls(**hf_config_fields(d, source))
 
     @classmethod
     def from_json(cls, path) -> "LlamaConfig":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such config file")
-        try:
-            d = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from None
-        return cls.from_hf(d, source=str(path))
+        """From a config.json file; one ValueError naming the file and field on bad input."""
+        return cls.from_hf(read_json_object(path), source=str(path))
 
     def to_hf(self) -> dict:
-        """config.json for transformers 4 and 5 (both RoPE spellings, both dtype spellings)."""
-        d = {k: v for k, v in asdict(self).items() if k not in ("rope_scaling", "torch_dtype")}
-        dtype = self.torch_dtype or "float32"
-        rope = {"rope_type": "default", **(self.rope_scaling or {}), "rope_theta": self.rope_theta}
-        d.update(architectures=["LlamaForCausalLM"], model_type="llama", hidden_act="silu",
-                 attention_bias=False, mlp_bias=False, rope_scaling=self.rope_scaling,
-                 rope_parameters=rope, dtype=dtype, torch_dtype=dtype)
-        return d
+        """config.json for transformers 4 and 5."""
+        return hf_config_dict(self)
 
 
 def _mini(dim, layers, heads, kv, ffn, **kw):
@@ -187,30 +157,6 @@ def apply_rope(x, cos, sin):
     return x * cos + torch.cat((-x2, x1), dim=-1) * sin
 
 
-class KVCache:
-    """Keys/values of every layer for a batch, preallocated to the full generation length."""
-
-    def __init__(self, cfg: LlamaConfig, batch: int, max_len: int, dtype, device):
-        shape = (cfg.num_hidden_layers, batch, cfg.num_key_value_heads, max_len, cfg.head_dim)
-        self.k = torch.zeros(shape, dtype=dtype, device=device)
-        self.v = torch.zeros(shape, dtype=dtype, device=device)
-        self.pos = 0            # number of cached positions
-        self.slot = None        # static mode: LongTensor (1,), where the next token's k/v go
-
-    def update(self, layer: int, k, v):
-        """Append k, v (B, nkv, T, hs); return the cached (B, nkv, pos+T, hs). In static mode write at
-        self.slot and return the whole buffer (B, nkv, max_len, hs); the caller masks unused slots.
-        Fixed shapes and addresses are what lets one captured CUDA graph replay every decoding step."""
-        if self.slot is not None:
-            self.k[layer].index_copy_(2, self.slot, k)
-            self.v[layer].index_copy_(2, self.slot, v)
-            return self.k[layer], self.v[layer]
-        end = self.pos + k.size(2)
-        self.k[layer, :, :, self.pos:end] = k
-        self.v[layer, :, :, self.pos:end] = v
-        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
-
-
 class Attention(nn.Module):
     def __init__(self, cfg: LlamaConfig, layer: int):
         super().__init__()
@@ -279,7 +225,11 @@ def _padding(attention_mask, T: int, device):
     return pos, mask[:, None]
 
 
-class Llama(nn.Module):
+class Transformer(nn.Module):
+    """The LLaMA architecture: token embedding, n blocks of (RMSNorm, attention with RoPE, RMSNorm,
+    SwiGLU MLP) with residuals, a final RMSNorm and the LM head. Llama below adds what the scripts use
+    around it (generation with a KV cache, Hugging Face checkpoints)."""
+
     def __init__(self, config: LlamaConfig):
         super().__init__()
         self.config = cfg = config
@@ -322,20 +272,20 @@ class Llama(nn.Module):
 
     def forward(self, idx, targets=None, attention_mask=None, reduction: str = "mean", only_targets: bool = False):
         """idx (B, T) -> logits (B, T, V) fp32 and the cross-entropy against targets (B, T),
-        already shifted; -100 is ignored. reduction "sum" lets train.py divide by the target
+        already shifted; IGNORE_INDEX is ignored. reduction "sum" lets train.py divide by the target
         tokens of the whole accumulated batch. only_targets: the head runs only where a target is
         (logits (N, V)): the loss is the same, and an instruction example, whose prompt is most of
         its tokens, skips most of the head's matmul and softmax."""
         pos, mask = _padding(attention_mask, idx.size(1), idx.device)
         x = self._blocks(self.model.embed_tokens(idx), pos, mask)
         if only_targets and targets is not None:
-            keep = targets != -100
+            keep = targets != IGNORE_INDEX
             x, targets = x[keep], targets[keep]                                 # (N, C), (N,)
         logits = self.lm_head(x).float()
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
-                                   ignore_index=-100, reduction=reduction)
+                                   ignore_index=IGNORE_INDEX, reduction=reduction)
         return logits, loss
 
     @torch.no_grad()
@@ -346,6 +296,70 @@ class Llama(nn.Module):
         out: list[torch.Tensor] = []
         self._blocks(self.model.embed_tokens(idx), pos, mask, collect=out)
         return out
+
+    # ------------------------------------------------------------------------- accounting
+
+    def num_params(self, non_embedding: bool = False) -> int:
+        """Unique parameters (a tied head counts once); non_embedding drops the input embedding."""
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.model.embed_tokens.weight.numel() if non_embedding else n
+
+    def flops_per_token(self, seq_len: int, head_fraction: float = 1.0) -> float:
+        """Training FLOPs per token (forward + backward): 6 x every matmul weight (the head
+        included, the embedding lookup not) + 12 x layers x width x seq_len for attention scores
+        (Kaplan et al. 2020; PaLM appendix B). head_fraction: the share of tokens the head runs on
+        (forward(only_targets=True) runs it on target tokens only)."""
+        cfg = self.config
+        head = self.lm_head.weight.numel()
+        matmul = self.num_params(non_embedding=True) + (head if cfg.tie_word_embeddings else 0)
+        return 6 * (matmul - head * (1 - head_fraction)) + \
+            12 * cfg.num_hidden_layers * cfg.num_attention_heads * cfg.head_dim * seq_len
+
+
+# ----------------------------------------------------------------------------- generation and checkpoints
+class KVCache:
+    """Keys/values of every layer for a batch, preallocated to the full generation length."""
+
+    def __init__(self, cfg: LlamaConfig, batch: int, max_len: int, dtype, device):
+        shape = (cfg.num_hidden_layers, batch, cfg.num_key_value_heads, max_len, cfg.head_dim)
+        self.k = torch.zeros(shape, dtype=dtype, device=device)
+        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        self.pos = 0            # number of cached positions
+        self.slot = None        # static mode: LongTensor (1,), where the next token's k/v go
+
+    def update(self, layer: int, k, v):
+        """Append k, v (B, nkv, T, hs); return the cached (B, nkv, pos+T, hs). In static mode write at
+        self.slot and return the whole buffer (B, nkv, max_len, hs); the caller masks unused slots.
+        Fixed shapes and addresses are what lets one captured CUDA graph replay every decoding step."""
+        if self.slot is not None:
+            self.k[layer].index_copy_(2, self.slot, k)
+            self.v[layer].index_copy_(2, self.slot, v)
+            return self.k[layer], self.v[layer]
+        end = self.pos + k.size(2)
+        self.k[layer, :, :, self.pos:end] = k
+        self.v[layer, :, :, self.pos:end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+
+
+def sample(logits, temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None):
+    """logits (B, V) -> token ids (B,): argmax at temperature 0, else top-k / nucleus sampling."""
+    if temperature <= 0:
+        return logits.argmax(-1)
+    logits = logits / temperature
+    if top_k is not None:
+        kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None:
+        sorted_logits, order = logits.sort(-1, descending=True)
+        probs = sorted_logits.softmax(-1)
+        drop = probs.cumsum(-1) - probs > top_p               # keep the smallest set with mass >= top_p
+        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
+    return torch.multinomial(logits.softmax(-1), 1)[:, 0]
+
+
+class Llama(Transformer):
+    """The model every script uses: the Transformer plus generation (a KV cache; three decode modes)
+    and strict Hugging Face checkpoint I/O. Parameter names are the Transformer's, i.e. HF's."""
 
     # ------------------------------------------------------------------------- generation
 
@@ -437,24 +451,6 @@ class Llama(nn.Module):
             return run()
         return step
 
-    # ------------------------------------------------------------------------- accounting
-
-    def num_params(self, non_embedding: bool = False) -> int:
-        """Unique parameters (a tied head counts once); non_embedding drops the input embedding."""
-        n = sum(p.numel() for p in self.parameters())
-        return n - self.model.embed_tokens.weight.numel() if non_embedding else n
-
-    def flops_per_token(self, seq_len: int, head_fraction: float = 1.0) -> float:
-        """Training FLOPs per token (forward + backward): 6 x every matmul weight (the head
-        included, the embedding lookup not) + 12 x layers x width x seq_len for attention scores
-        (Kaplan et al. 2020; PaLM appendix B). head_fraction: the share of tokens the head runs on
-        (forward(only_targets=True) runs it on target tokens only)."""
-        cfg = self.config
-        head = self.lm_head.weight.numel()
-        matmul = self.num_params(non_embedding=True) + (head if cfg.tie_word_embeddings else 0)
-        return 6 * (matmul - head * (1 - head_fraction)) + \
-            12 * cfg.num_hidden_layers * cfg.num_attention_heads * cfg.head_dim * seq_len
-
     # ------------------------------------------------------------------------- checkpoints
 
     @classmethod
@@ -473,14 +469,7 @@ class Llama(nn.Module):
             expected.pop("lm_head.weight")
             state.pop("lm_head.weight", None)                  # some tied checkpoints store it anyway
         state = {k: v for k, v in state.items() if not k.endswith("rotary_emb.inv_freq")}
-        missing = sorted(set(expected) - set(state))
-        unexpected = sorted(set(state) - set(expected))
-        wrong = [f"{k} {tuple(state[k].shape)} (config expects {tuple(s)})"
-                 for k, s in expected.items() if k in state and state[k].shape != s]
-        for what, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatch", wrong)):
-            if items:
-                more = f" ... ({len(items)} in all)" if len(items) > 5 else ""
-                raise ValueError(f"{path}: checkpoint does not fit config.json: {what}: {', '.join(items[:5])}{more}")
+        check_keys(state, expected, f"{path}: checkpoint does not fit config.json", "config expects")
         dtype = _as_dtype(dtype)
         for k, v in state.items():            # one tensor at a time, so peak memory stays ~one copy
             if dtype is not None and v.is_floating_point():
@@ -495,7 +484,6 @@ class Llama(nn.Module):
         """Write config.json, generation_config.json and model.safetensors (shards + index above
         max_shard_bytes). A new folder is built beside `path` and renamed into place; into an
         existing folder (tokenizer, logs) each file is written to a temp name and renamed."""
-        from safetensors.torch import save_file
         path = Path(path)
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         if self.config.tie_word_embeddings:
@@ -527,16 +515,83 @@ class Llama(nn.Module):
             if old.name not in names and old.name not in files:
                 old.unlink()                                   # stale shards of an earlier save
         for name, shard in zip(names, shards):
-            tmp = path / f".{name}.tmp"
-            save_file(shard, str(tmp), metadata={"format": "pt"})
-            os.replace(tmp, path / name)
+            with atomic_path(path / name) as tmp:
+                save_file(shard, str(tmp), metadata={"format": "pt"})
         for name, obj in files.items():
-            tmp = path / f".{name}.tmp"
-            tmp.write_text(json.dumps(obj, indent=2) + "\n")
-            os.replace(tmp, path / name)
+            write_atomic(path / name, json.dumps(obj, indent=2) + "\n")
         if path != final:
             os.rename(path, final)
         return final
+
+
+# ----------------------------------------------------------------------------- Hugging Face files
+def hf_config_fields(d: dict, source: str = "config") -> dict:
+    """LlamaConfig fields from a HF config dict; accepts transformers-4 (`rope_theta`, `rope_scaling`,
+    `torch_dtype`) and transformers-5 (`rope_parameters`, `dtype`) spellings."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{source}: expected a JSON object of config fields")
+    if d.get("model_type", "llama") != "llama":
+        raise ValueError(f"{source}: model_type={d['model_type']!r}, expected 'llama'")
+    for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"):
+        if name not in d:
+            raise ValueError(f"{source}: missing field {name!r}")
+    for name, ok in (("hidden_act", "silu"), ("attention_bias", False), ("mlp_bias", False)):
+        if d.get(name, ok) != ok:
+            raise ValueError(f"{source}: {name}={d[name]!r} is not supported (LLaMA uses {ok!r})")
+    for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                 "num_key_value_heads", "head_dim", "max_position_embeddings"):
+        v = d.get(name)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            raise ValueError(f"{source}: {name}={v!r}, expected a positive whole number")
+    known = {f.name for f in fields(LlamaConfig)}
+    kw = {k: v for k, v in d.items() if k in known and k not in ("rope_theta", "rope_scaling", "torch_dtype")}
+    rope = dict(d.get("rope_parameters") or {})
+    scaling = dict(d.get("rope_scaling") or rope)
+    if "type" in scaling and "rope_type" not in scaling:
+        scaling["rope_type"] = scaling.pop("type")       # old spelling
+    scaling.pop("rope_theta", None)
+    kw["rope_theta"] = float(d.get("rope_theta", rope.get("rope_theta", 10000.0)))
+    kw["rope_scaling"] = scaling if scaling.get("rope_type", "default") != "default" else None
+    kw["torch_dtype"] = d.get("dtype") or d.get("torch_dtype")
+    if isinstance(kw.get("eos_token_id"), list):
+        kw["eos_token_id"] = kw["eos_token_id"][0]
+    return kw
+
+
+def read_json_object(path) -> dict:
+    """A JSON file's object; one error naming the file when it is missing or not JSON."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such config file")
+    try:
+        d = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    return d
+
+
+def hf_config_dict(cfg: LlamaConfig) -> dict:
+    """config.json for transformers 4 and 5 (both RoPE spellings, both dtype spellings)."""
+    d = {k: v for k, v in asdict(cfg).items() if k not in ("rope_scaling", "torch_dtype")}
+    dtype = cfg.torch_dtype or "float32"
+    rope = {"rope_type": "default", **(cfg.rope_scaling or {}), "rope_theta": cfg.rope_theta}
+    d.update(architectures=["LlamaForCausalLM"], model_type="llama", hidden_act="silu",
+             attention_bias=False, mlp_bias=False, rope_scaling=cfg.rope_scaling,
+             rope_parameters=rope, dtype=dtype, torch_dtype=dtype)
+    return d
+
+
+def check_keys(state: dict, expected: dict, what: str, other: str = "expected") -> None:
+    """A strict load: raise one ValueError naming the missing keys, the unexpected keys or the shape
+    mismatches (the first five of the first kind found) between `state` and `expected` {name: shape}."""
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [f"{k} {tuple(state[k].shape)} ({other} {tuple(s)})"
+             for k, s in expected.items() if k in state and tuple(state[k].shape) != tuple(s)]
+    for kind, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatch", wrong)):
+        if items:
+            more = f" ... ({len(items)} in all)" if len(items) > 5 else ""
+            raise ValueError(f"{what}: {kind}: {', '.join(items[:5])}{more}")
 
 
 def _as_dtype(dtype):
@@ -551,7 +606,6 @@ def _as_dtype(dtype):
 
 def _read_state(path: Path, device=None) -> dict[str, torch.Tensor]:
     """All tensors of a HF checkpoint folder, in whichever of the usual layouts it uses."""
-    from safetensors.torch import load_file
     device = str(device or "cpu")
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no such checkpoint folder")
@@ -580,22 +634,6 @@ def _read_state(path: Path, device=None) -> dict[str, torch.Tensor]:
         if (path / name).is_file():
             return load(path / name)
     raise FileNotFoundError(f"{path}: no model.safetensors, sharded index or pytorch_model.bin")
-
-
-def sample(logits, temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None):
-    """logits (B, V) -> token ids (B,): argmax at temperature 0, else top-k / nucleus sampling."""
-    if temperature <= 0:
-        return logits.argmax(-1)
-    logits = logits / temperature
-    if top_k is not None:
-        kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None:
-        sorted_logits, order = logits.sort(-1, descending=True)
-        probs = sorted_logits.softmax(-1)
-        drop = probs.cumsum(-1) - probs > top_p               # keep the smallest set with mass >= top_p
-        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
-    return torch.multinomial(logits.softmax(-1), 1)[:, 0]
 
 
 if __name__ == "__main__":

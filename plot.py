@@ -18,6 +18,8 @@ import os
 import sys
 from pathlib import Path
 
+from files import atomic_path
+
 
 def read_curves(run: Path) -> dict[str, list[tuple[int, float]]]:
     """{source: [(step, loss), ...]} from RUN/metrics.jsonl; 'all' is each row's loss over all sources."""
@@ -87,13 +89,9 @@ def plot_run(run: str | os.PathLike) -> Path:
 
 
 def _write(path: Path, save) -> None:
-    """save(tmp) then rename: a reader never sees half a picture; the temp file goes on failure."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    """save(tmp) then rename: a reader never sees half a picture (files.atomic_path)."""
+    with atomic_path(path) as tmp:
         save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def main(argv=None) -> int:

@@ -41,23 +41,26 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 import data
+from cli import Parser, add_config_flags, opt
 from device import decide
+from files import atomic_path, write_atomic
 from model import Llama, LlamaConfig
 
 
 @dataclass
 class ProbeConfig:
-    models: str = "runs/base"           # comma-separated checkpoint folders (HF layout + tokenizer.model)
-    langs: str = "de"                   # comma-separated target languages, compared against en
-    data: str = "runs/world"            # data folder with flores101/devtest/<code>.devtest
-    limit: int | None = None            # first N sentences only (Flores devtest has 1012)
-    batch_size: int = 16                # sentences per forward pass
-    max_len: int = 256                  # tokens per sentence, BOS included (longer ones are cut)
-    device: str = "auto"                # auto | cpu | cuda (device.decide)
-    dtype: str = "auto"                 # auto (measured on the CPU) | fp32 | bf16 | fp16, or the torch spellings
-    threads: int = 0                    # CPU threads; 0 = measured (device.decide)
-    out: str = "runs/probe.json"        # results JSON (plot beside it)
-    overwrite: bool = False             # replace an existing --out
+    models: str = opt("runs/base", "comma-separated checkpoint folders, compared side by side")
+    langs: str = opt("de", "comma-separated target languages (each compared with en)")
+    data: str = opt("runs/world", "data folder holding flores101/devtest/<code>.devtest")
+    limit: int | None = opt(None, "use only the first N sentences (Flores devtest has 1012)")
+    batch_size: int = opt(16, "sentences per forward pass")
+    max_len: int = opt(256, "max tokens per sentence including BOS (longer ones are cut)")
+    device: str = opt("auto", "auto, cpu or cuda (device.decide)")
+    dtype: str = opt("auto", "auto (CPU: bf16 only where measured clearly faster; CUDA: bf16), fp32, bf16, fp16 "
+                             "(float32, bfloat16, float16 also accepted)")
+    threads: int = opt(0, "CPU threads (0: all cores if a short measurement shows them faster than one)")
+    out: str = opt("runs/probe.json", "results JSON; the plot goes beside it (.png, or .txt without matplotlib)")
+    overwrite: bool = opt(False, "replace an existing --out")
 
 
 # ----------------------------------------------------------------------------- pooled states
@@ -208,7 +211,8 @@ def plot(results: dict[str, dict], out: Path) -> str:
     axes[0].legend()
     fig.tight_layout()
     path = out.with_suffix(".png")
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
     return str(path)
 
@@ -233,8 +237,9 @@ def probe(models, langs, data_dir, limit=None, batch_size=16, max_len=256, devic
     sents = load_sentences(data_dir, langs, limit)
     folders = [Path(m) for m in models]
     for path in folders:  # check every folder before spending time on the first
-        if not (path / "config.json").is_file() or not (path / "tokenizer.model").is_file():
-            raise ValueError(f"--models: {path} is not a checkpoint folder (needs config.json and tokenizer.model)")
+        if not (path / "config.json").is_file() or data.Tokenizer.find(path) is None:
+            raise ValueError(f"--models: {path} is not a checkpoint folder (needs config.json and tokenizer.model "
+                             "or tokenizer.json)")
     first = LlamaConfig.from_json(folders[0] / "config.json")  # measure at the (first) model's own shapes
     rt = decide(device=device, dtype=dtype, threads=threads, shape=(first.hidden_size, first.intermediate_size))
     print(f"probe: {rt.why}")
@@ -268,30 +273,15 @@ def run(cfg: ProbeConfig) -> dict[str, dict]:
     check_out(out, cfg.overwrite)
     results = probe([m for m in cfg.models.split(",") if m], [l for l in cfg.langs.split(",") if l], cfg.data,
                     cfg.limit, cfg.batch_size, cfg.max_len, cfg.device, cfg.dtype, cfg.threads)
-    data.write_atomic(out, json.dumps({"config": asdict(cfg), "models": results}, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(out, json.dumps({"config": asdict(cfg), "models": results}, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {out} and {plot(results, out)}")
     return results
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.error = lambda msg: p.exit(2, f"probe.py: error: {msg}\n")  # one line, no usage block
-    helps = {"models": "comma-separated checkpoint folders, compared side by side",
-             "langs": "comma-separated target languages (each compared with en)",
-             "data": "data folder holding flores101/devtest/<code>.devtest",
-             "limit": "use only the first N sentences", "batch_size": "sentences per forward pass",
-             "max_len": "max tokens per sentence including BOS", "device": "auto, cpu or cuda",
-             "dtype": "auto (CPU: bf16 only where measured clearly faster; CUDA: bf16), fp32, bf16, fp16 "
-                      "(float32, bfloat16, float16 also accepted)",
-             "threads": "CPU threads (0: all cores if a short measurement shows them faster than one)",
-             "out": "results JSON; the plot goes beside it (.png, or .txt without matplotlib)",
-             "overwrite": "replace an existing --out"}
-    for name, default in asdict(ProbeConfig()).items():
-        if isinstance(default, bool):
-            p.add_argument("--" + name, action="store_true", help=helps[name])
-        else:
-            kind = int if name in ("limit", "batch_size", "max_len", "threads") else str
-            p.add_argument("--" + name.replace("_", "-"), type=kind, default=default, help=helps[name])
+    p = Parser(prog="probe.py", description=__doc__.split("\n\n")[0],
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_flags(p, ProbeConfig)
     cfg = ProbeConfig(**vars(p.parse_args(argv)))
     try:
         for flag, value, low in (("--limit", cfg.limit, 2), ("--batch-size", cfg.batch_size, 1), ("--max-len", cfg.max_len, 2)):

@@ -48,7 +48,7 @@ from pathlib import Path
 
 from claims import MLQA_XLANGS, XLANGS, best_layer, check_claims, gains, probe_curves
 from noise import at_chance, chance, fmt, mean, n_items, values, with_predictions
-from data import write_atomic
+from files import write_atomic
 
 
 # ----------------------------------------------------------------------------- results.json (reproduce.py writes it)
@@ -553,12 +553,19 @@ def _text_alignment(gaps: dict[str, list[float]]) -> str:
 
 # ----------------------------------------------------------------------------- regeneration
 
+KEEP = ("<!-- real-model -->", "<!-- /real-model -->")   # the bounds of realmodel.py's section (realmodel.BEGIN, END)
+
+
 def save_report(results: dict, report: Path, study: Path | None = None) -> None:
     """REPORT (e.g. OUT/RESULTS.md) and its figures, from results and the predictions.jsonl files under the
     `study` folder (default: the report's own folder), which give the noise terms their per-item scores."""
     draw_figures(results, Path(report))
     results = with_predictions(results, Path(study) if study is not None else Path(report).parent)
-    write_atomic(report, write_report(results, Path(report).stem))
+    text = write_report(results, Path(report).stem)
+    old = Path(report).read_text(encoding="utf-8") if Path(report).is_file() else ""
+    if KEEP[0] in old and KEEP[1] in old:  # realmodel.py's section is its own; a regenerated report keeps it
+        text = text.rstrip("\n") + "\n\n" + old[old.index(KEEP[0]):old.index(KEEP[1]) + len(KEEP[1])] + "\n"
+    write_atomic(report, text)
 
 
 def regenerate(out: Path, argv: str, report: Path | None = None) -> Path:

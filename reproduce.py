@@ -7,7 +7,7 @@
     python reproduce.py --threads 1          # CPU threads for every run (default: measured)
 
 What runs (the study plan, `build_plan`, is plain data: a list of `Run`s):
-  base        the English-dominant miniature LLaMA (train.ensure_base); cloze on the held-out facts
+  base        the English-dominant miniature LLaMA (runs.ensure_base); cloze on the held-out facts
               (the gate: does the base store what only English pretraining states?), probed
   alpaca      English-only Alpaca baseline, one per seed
   xllama-X    x-LLaMA (CoIT) for X in ar el hi tr vi zh, one per seed
@@ -47,8 +47,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from claims import MLQA_XLANGS, XLANGS, eval_key, metric
-from data import write_atomic
+from claims import MLQA_XLANGS, XLANGS
+from noise import eval_key, metric
+from files import write_atomic
 from report import git_commit, load_results, regenerate, save_report, save_results
 
 
@@ -214,12 +215,13 @@ def cli(script: str, kw: dict) -> str:
 def prepare_world(ctx: Context) -> tuple[Path, Path, dict, str]:
     """The miniature world and its pretrained base (both cached).
     Returns (data dir, base dir, {lang: translation pairs available}, command)."""
+    import runs
     import train
-    data_dir = train.ensure_world(ctx.out / "world", seed=ctx.cfg.world_seed, **ctx.cfg.world)
+    data_dir = runs.ensure_world(ctx.out / "world", seed=ctx.cfg.world_seed, **ctx.cfg.world)
     kw = dict(arch=ctx.cfg.arch, max_steps=ctx.cfg.base_steps, seed=ctx.cfg.world_seed, threads=ctx.threads,
               dtype=ctx.dtype, progress=False)
     kw = {k: v for k, v in kw.items() if v is not None}
-    base_dir = train.ensure_base(data_dir, ctx.out / "base", **kw)
+    base_dir = runs.ensure_base(data_dir, ctx.out / "base", **kw)
     cmd = (cli("world.py", dict(out=str(data_dir), seed=ctx.cfg.world_seed, **ctx.cfg.world)) + " && "
            + cli("train.py", {**train.BASE_PRETRAIN, **kw, "data": str(data_dir), "out": str(base_dir)}))
     langs = set(ctx.cfg.langs) | set(ctx.cfg.sweep_langs) | set(ctx.cfg.muit_langs)
@@ -232,6 +234,7 @@ def _count_pairs(data_dir, langs) -> dict[str, int]:
 
 
 def train_model(run: Run, ctx: Context, allocation: dict | None) -> tuple[Path, str]:
+    import runs
     import train
     out_dir = ctx.out / "models" / run.name
     kw = dict(recipe=run.recipe, data=str(ctx.data_dir), base=str(ctx.base_dir), out=str(out_dir),
@@ -248,8 +251,8 @@ def train_model(run: Run, ctx: Context, allocation: dict | None) -> tuple[Path, 
     kw.update(progress=False, samples=False)
     cmd = cli("train.py", kw)
     # an interrupted study resumes the run it was in; a finished one is returned as it is
-    state = dict(resume=train.status(out_dir) == "unfinished", reuse=True)
-    return Path(train.train(train.TrainConfig(**{k: v for k, v in kw.items() if v is not None}, **state))), cmd
+    state = dict(resume=runs.status(out_dir) == "unfinished", reuse=True)
+    return Path(runs.train(train.TrainConfig(**{k: v for k, v in kw.items() if v is not None}, **state))), cmd
 
 
 def evaluate_model(model_dir: Path, task: str, lang: str, direction: str, ctx: Context) -> tuple[dict, str]:

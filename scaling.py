@@ -1,4 +1,4 @@
-"""Scaling law of translation data: fit per-language laws, allocate a data budget, sweep sizes.
+"""Scaling law of translation data: fit per-language laws, allocate a data budget.
 
 The paper (Eq. 2) says translation quality S of x-LLaMA grows predictably with the amount X
 of en->X translation data, with two fitted parameters alpha, beta and a term gamma for the
@@ -26,11 +26,7 @@ Commands:
         --available runs/world --out runs/ALLOC.json
         --available: a data folder (counts parallel/en-<lang> pairs) or JSON {lang: n};
         ALLOC.json maps lang -> size, which `python train.py --allocation runs/ALLOC.json` reads
-    python scaling.py sweep --lang de --sizes 250,500,1000,2000,4000 --data runs/world
-        trains + evaluates one x-LLaMA per size via train.train / evaluate.evaluate
-        (--threads/--dtype passed to train.py, default measured by device.py),
-        appends rows to runs/sweep/points.csv, fits, prints a table and a chart
-        (PNG via matplotlib when installed, a text chart otherwise).
+The points come from sweep.py (one x-LLaMA trained and scored per data size), or from anywhere.
 The uniform split gives the remainder of B/L to the languages in the order given, as
 data.translation_counts does, so `train.py --budget` and this file agree pair for pair.
 Bad input (fewer than 3 points for a language, a non-positive size or budget, a budget outside
@@ -45,12 +41,14 @@ import csv
 import json
 import math
 import sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from data import write_atomic
+import data
+from cli import Parser
+from files import write_atomic
 
 FORMS = ("power", "log")
 METRICS = ("bleu", "chrf++", "spbleu")  # evaluate.py's Flores scores a sweep can fit
@@ -348,12 +346,13 @@ def allocate(fits: dict[str, LawFit], budget: int, minimum=1, available=None, we
 
 
 def uniform_split(langs, budget: int, minimum=1, available=None) -> dict[str, int]:
-    """B/L each, clipped to the bounds with the rest spread over the others (integers, sum = B).
-    Ties go to the languages in the order given, so without bounds this is data.translation_counts's
-    split (the remainder to the first B mod L languages)."""
+    """data.even_split, clipped to the bounds with the rest spread over the others (integers, sum = B)."""
     langs = list(langs)
-    pos = {l: i for i, l in enumerate(langs)}
     lo, hi = _bounds(langs, budget, minimum, available)
+    even = data.even_split(langs, budget)
+    if all(lo[l] <= n and (hi[l] is None or n <= hi[l]) for l, n in even.items()):
+        return even
+    pos = {l: i for i, l in enumerate(langs)}
     x = _water_level(lambda l, t: t, budget, lo, hi, langs, 1e-9, 2.0 * budget + 1, decreasing=False)
     n = {l: max(lo[l], int(math.floor(v + 1e-9))) for l, v in x.items()}
     while sum(n.values()) < budget:  # the remainder, one unit at a time to the smallest open share
@@ -369,7 +368,6 @@ def read_available(spec, langs) -> dict[str, int] | None:
         return None
     p = Path(spec)
     if p.is_dir():
-        import data  # only here: the allocation itself needs no data files
         return {l: len(data.read_parallel(p, l)) for l in langs}
     if not p.is_file():
         raise ValueError(f"--available: {p} is neither a data folder nor a JSON file")
@@ -438,7 +436,7 @@ def read_fits(path) -> dict[str, LawFit]:
     return {l: LawFit.from_json(v, where=f"{p}: {l}") for l, v in d.items()}
 
 
-# ----------------------------------------------------------------------------- sweep and chart
+# ----------------------------------------------------------------------------- charts
 
 def text_chart(sizes, scores, fits: list[LawFit], width: int = 60, height: int = 16) -> str:
     """Points (*) and fitted curves (first letter of the form) on a log-X grid."""
@@ -487,66 +485,6 @@ def save_plot(lang, sizes, scores, fits: list[LawFit], out: Path) -> str:
     return str(path)
 
 
-def sweep(lang: str, sizes: list[int], data_dir: str = "runs/world", out: str = "runs/sweep", limit: int | None = None,
-          metric: str = "bleu", forms=FORMS, eval_batch_size: int = 8, threads: int = 0, dtype: str = "auto",
-          **train_overrides) -> list[LawFit]:
-    """Train (train.train, CoIT with the first N pairs) and evaluate (evaluate.evaluate, Flores en->X)
-    one model per size; finished runs and predictions are reused, so a killed sweep continues.
-    Points go to OUT/points.csv (earlier rows kept: delete it to start over), fits to OUT/FITS.json.
-    threads/dtype go to train.py (0 / "auto": measured there, device.py). Every argument and the
-    files of an earlier sweep are checked before the first run trains."""
-    import evaluate
-    import train
-    if len(sizes) < 3 or any(n <= 0 for n in sizes):
-        raise ValueError(f"--sizes: need at least 3 positive sizes, got {sizes}")
-    if metric not in METRICS:
-        raise ValueError(f"--metric {metric!r}: expected one of {', '.join(METRICS)}")
-    out_dir = Path(out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"--out {out_dir} is a file; expected a folder")
-    configs = [train.validate(train.TrainConfig(  # UsageError (a ValueError) names the flag
-        recipe="coit", lang=lang, n_translation=n, data=data_dir, out=str(out_dir / f"{lang}-{n}"), reuse=True,
-        samples=False, threads=threads, dtype=dtype, **train_overrides)) for n in sizes]
-    points_file, fits_file = out_dir / "points.csv", out_dir / "FITS.json"
-    points = read_points(points_file, min_points=1) if points_file.is_file() else {}
-    old_fits = read_json(fits_file) if fits_file.is_file() else {}
-    if not isinstance(old_fits, dict):
-        raise ValueError(f"{fits_file}: expected a JSON object {{lang: fit}}; delete it to start over")
-    xs = dict(zip(*points.get(lang, ([], []))))  # size -> score; earlier sweeps' points are kept
-    for n, cfg in zip(sizes, configs):
-        state = train.status(Path(cfg.out))
-        if state == "finished":
-            print(f"sweep {lang}: reusing the finished run in {cfg.out} (delete it to retrain)")
-        ckpt = train.train(replace(cfg, resume=state == "unfinished"))  # a killed run continues
-        scores = evaluate.evaluate(ckpt, "flores", lang, data_dir, direction="en-X", limit=limit,
-                                   batch_size=eval_batch_size)
-        if metric not in scores:
-            raise ValueError(f"--metric {metric!r}: evaluate returned {', '.join(k for k in scores if isinstance(scores[k], float))}")
-        xs[float(n)] = float(scores[metric])
-        points[lang] = (list(xs), list(xs.values()))
-        rows = ["lang,size,score"] + [f"{l},{x:g},{y}" for l, (a, b) in sorted(points.items()) for x, y in zip(a, b)]
-        write_atomic(points_file, "\n".join(rows) + "\n")
-        print(f"sweep {lang}: {n} pairs -> {metric} {xs[float(n)]:.2f}  ({ckpt})")
-    ys = [xs[x] for x in sorted(xs)]
-    print(f"{'size':>8} {metric:>8}\n" + "\n".join(f"{x:>8g} {y:>8.2f}" for x, y in zip(sorted(xs), ys)))
-    cands = fit_forms(lang, sorted(xs), ys, forms, source=f"sweep {lang}")
-    write_json(fits_file, {**old_fits, lang: best_fit(cands).to_json()})
-    print(text_chart(sorted(xs), ys, cands))
-    print(f"wrote {points_file}, {fits_file} and {save_plot(lang, sorted(xs), ys, cands, out_dir / f'scaling-{lang}')}")
-    return cands
-
-
-def cmd_sweep(args) -> None:
-    try:
-        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    except ValueError:
-        raise ValueError(f"--sizes: expected comma-separated whole numbers, got {args.sizes!r}") from None
-    overrides = {k: v for k, v in (("epochs", args.epochs), ("max_steps", args.max_steps), ("base", args.base),
-                                   ("base_out", args.base_out)) if v is not None}
-    sweep(args.lang, sizes, args.data, args.out, args.limit, args.metric,
-          FORMS if args.form == "both" else (args.form,), args.eval_batch_size, args.threads, args.dtype, **overrides)
-
-
 # ----------------------------------------------------------------------------- command line
 
 def parse_lang_values(spec: str | None, flag: str) -> dict[str, float]:
@@ -593,13 +531,8 @@ def cmd_allocate(args) -> None:
     print(f"{'replaced' if replacing else 'wrote'} {args.out}")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, no usage block (the subcommands' parsers are of this class too)
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="scaling.py", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(prog="scaling.py", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fit", help="fit per-language laws to (lang, size, score) points")
     f.add_argument("--points", required=True, help="CSV with header lang,size,score, or a JSON list of such objects")
@@ -616,28 +549,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--weights", default=None, help="weight per language in the objective, e.g. zh=2,hi=1")
     a.add_argument("--langs", default=None, help="comma-separated subset of the fitted languages")
     a.add_argument("--out", default="runs/ALLOC.json", help="where to write {lang: size}")
-    s = sub.add_parser("sweep", help="train + evaluate one model per data size, then fit")
-    s.add_argument("--lang", default="de", help="target language")
-    s.add_argument("--sizes", default="250,500,1000,2000,4000", help="comma-separated translation-data sizes")
-    s.add_argument("--data", default="runs/world", help="data folder (made by world.py when missing)")
-    s.add_argument("--out", default="runs/sweep", help="folder for checkpoints, points.csv, FITS.json, plot")
-    s.add_argument("--limit", type=int, default=None, help="evaluate on the first N Flores sentences only")
-    s.add_argument("--form", choices=("power", "log", "both"), default="both", help="law(s) to fit")
-    s.add_argument("--metric", default="bleu", help="score from evaluate's Flores result: " + ", ".join(METRICS))
-    s.add_argument("--epochs", type=float, default=None, help="passed to train.py (default: train.py's)")
-    s.add_argument("--max-steps", type=int, default=None, help="passed to train.py: optimizer steps per run")
-    s.add_argument("--base", default=None, help="passed to train.py: HF base checkpoint (default: the miniature base)")
-    s.add_argument("--base-out", default=None, help="passed to train.py: where the miniature base is cached (default runs/base)")
-    s.add_argument("--eval-batch-size", type=int, default=8, help="prompts per generate() call in evaluation")
-    s.add_argument("--threads", type=int, default=0, help="passed to train.py: CPU threads (0: measured, device.py)")
-    s.add_argument("--dtype", default="auto", help="passed to train.py: auto (measured on the CPU) | fp32 | bf16 | fp16")
     return p
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        {"fit": cmd_fit, "allocate": cmd_allocate, "sweep": cmd_sweep}[args.cmd](args)
+        {"fit": cmd_fit, "allocate": cmd_allocate}[args.cmd](args)
     except (ValueError, FileNotFoundError) as e:
         print(f"scaling.py {args.cmd}: error: {e}", file=sys.stderr)
         return 2
@@ -645,8 +563,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback
-        print("\nscaling.py: interrupted; the same command resumes: finished sweep runs are kept", file=sys.stderr)
-        sys.exit(130)
+    sys.exit(main())

@@ -52,13 +52,13 @@ def test_translation_example_golden_and_cycling():
 
 def test_qa_prompt_golden():
     ex = D.qa_example("Paris is in France.", "Where is Paris?", "en", answer="France")
-    assert ex == {"instruction": "Answer the question using the context. Reply with a short phrase taken "
-                                 "from the context.",
-                  "input": "Context: Paris is in France.\nQuestion: Where is Paris?", "output": "France"}
+    # the paper's layout (NJUNLP/x-LLM): instruction; context line, question line, a bare answer label
+    assert ex == {"instruction": "Answer the question using the context.",
+                  "input": "Context: Paris is in France.\nQuestion: Where is Paris?\nAnswer:", "output": "France"}
     de = D.qa_example("Paris liegt in Frankreich.", "Wo liegt Paris?", "de")
-    assert de["input"] == "Kontext: Paris liegt in Frankreich.\nFrage: Wo liegt Paris?" and de["output"] == ""
+    assert de["input"] == "Kontext: Paris liegt in Frankreich.\nFrage: Wo liegt Paris?\nAntwort:" and de["output"] == ""
     assert D.format_prompt(de["instruction"], de["input"]).endswith(
-        "### Input:\nKontext: Paris liegt in Frankreich.\nFrage: Wo liegt Paris?\n\n### Response:")
+        "### Input:\nKontext: Paris liegt in Frankreich.\nFrage: Wo liegt Paris?\nAntwort:\n\n### Response:")
 
 
 SCRIPTS = {"zh": (0x4E00, 0x9FFF), "ar": (0x0600, 0x06FF), "el": (0x0370, 0x03FF), "hi": (0x0900, 0x097F)}
@@ -370,29 +370,6 @@ def test_tokenizer_cli_refuses_to_overwrite(tmp_path):
     assert D.Tokenizer.from_folder(out).vocab_size == 300
 
 
-def test_write_atomic_failure_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
-    target = tmp_path / "scores.json"
-    D.write_atomic(target, "old\n")
-    real = Path.write_text
-
-    def disk_full(self, text, *a, **k):  # half the text reaches the disk, then the disk is full
-        real(self, text[:len(text) // 2], *a, **k)
-        raise OSError(28, "No space left on device")
-    monkeypatch.setattr(Path, "write_text", disk_full)
-    with pytest.raises(OSError, match="No space left"):
-        D.write_atomic(target, "new content\n" * 100)
-    monkeypatch.undo()
-    assert target.read_text() == "old\n" and [f.name for f in tmp_path.iterdir()] == ["scores.json"]
-
-    def copy_fails(src, dst):
-        real(Path(dst), "half")
-        raise OSError(28, "No space left on device")
-    monkeypatch.setattr(D.shutil, "copyfile", copy_fails)  # Tokenizer.save's copy: same rule
-    with pytest.raises(OSError, match="No space left"):
-        D._atomic_copy(target, tmp_path / "copy.json")
-    assert [f.name for f in tmp_path.iterdir()] == ["scores.json"]
-
-
 def test_cli_misuse_exits_2_and_writes_nothing(tmp_path):
     out = tmp_path / "dl"
     for args in (["stats", "--data", str(tmp_path), "--langs", "xx"], ["stats"],
@@ -516,9 +493,3 @@ def test_tokenizer_json_backend_matches_transformers(tmp_path):
     assert D.Tokenizer.from_folder(tmp_path / "ckpt").encode("Guten") == tok.encode("Guten")
 
 
-def test_write_atomic_replaces_whole_file_and_leaves_no_temp(tmp_path):
-    target = tmp_path / "new" / "scores.json"
-    D.write_atomic(target, "first\n")
-    D.write_atomic(target, "second\n")
-    assert target.read_text(encoding="utf-8") == "second\n"
-    assert [f.name for f in target.parent.iterdir()] == ["scores.json"]

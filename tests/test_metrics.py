@@ -214,10 +214,11 @@ def test_containment_and_extract_answer():
     assert M.containment("I think it is Berlin, Germany.", ["berlin", "Paris"]) == 1.0
     assert M.containment("Paris", ["berlin", "Paris"]) == 0.0
     assert M.extract_answer("Berlin\nFrage: Wo?") == "Berlin"  # first non-empty line
-    assert M.extract_answer("\n\n  Antwort: Berlin  \n") == "Berlin"  # data.QA_PROMPTS label stripped
+    assert M.extract_answer("\n\n  Antwort: Berlin  \n", M.ANSWER_LABELS + ("Antwort",)) == "Berlin"  # a prompt's label
+    assert M.extract_answer("Antwort: Berlin") == "Antwort: Berlin"     # only the labels it is given
     assert M.extract_answer("### Response: the Rhine") == "the Rhine"
     assert M.extract_answer("context...\n### Response:\nAnswer:\n1889\n### Instruction:") == "1889"
-    assert M.extract_answer("答案：北京") == "北京"
+    assert M.extract_answer("答案：北京", ("答案",)) == "北京"
     assert M.extract_answer("   \n") == ""
     assert M.extract_answer("Answers vary") == "Answers vary"  # a label needs its colon
 

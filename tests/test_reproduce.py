@@ -276,10 +276,13 @@ def test_other_claims_follow_the_numbers(tmp_path, monkeypatch):
     claims = {k: next(c for c in found if c.claim.startswith(k))  # the closed-book claims share some openings
               for k in ("m-LLaMA is c", "translation quality", "hidden state", "en→X transla")}
     assert claims["m-LLaMA is c"].verdict == "does not reproduce" and "languages" in claims["m-LLaMA is c"].reason
-    assert claims["translation quality"].verdict == "does not reproduce" and "hardly change" in claims["translation quality"].reason
+    # flat BLEU, but the fakes write no per-item predictions: the rise cannot be told from noise
+    # (the flat -> "does not reproduce" rule is tested on per-item scores in test_claims.py)
+    assert claims["translation quality"].verdict == "inconclusive" and "per-item" in claims["translation quality"].reason
     assert claims["hidden state"].verdict == "reproduces"          # peak at layer 2 of 4, above base
-    c = claims["en→X transla"]                                      # QA 60 vs 30, but BLEU 20 vs 20
-    assert c.verdict == "partly reproduces" and c.reason.startswith("en→X BLEU")
+    c = claims["en→X transla"]      # QA 60 vs 30; en→X BLEU is a sanity row (X→en data never shows X outputs)
+    assert c.verdict == "reproduces" and "XQuAD" in c.claim
+    assert [s.kind for s in found if "pairs, which never outputs" in s.claim] == ["sanity"]
 
 
 def test_cli_misuse_exits_2_one_line(tmp_path, capsys, monkeypatch):
@@ -383,9 +386,10 @@ def test_recorded_train_commands_are_exact(tmp_path, monkeypatch):
     TrainConfig that reproduce.py passed to train.train, for every kind of run and for the base."""
     import shlex
     import dataclasses
+    import runs
     import train
     seen = []
-    monkeypatch.setattr(train, "train", lambda cfg: seen.append(cfg) or Path(cfg.out))
+    monkeypatch.setattr(runs, "train", lambda cfg: seen.append(cfg) or Path(cfg.out))
     ctx = R.Context(R.preset(False), tmp_path, data_dir=tmp_path / "world", base_dir=tmp_path / "base",
                     threads=3, dtype="bf16")
     plan = [r for r in R.build_plan(ctx.cfg, AVAILABLE) if r.kind == "train"]
@@ -393,18 +397,18 @@ def test_recorded_train_commands_are_exact(tmp_path, monkeypatch):
         _, cmd = R.train_model(run, ctx, {"ar": 1000, "hi": 1000, "zh": 1000} if run.allocation else None)
         argv = shlex.split(cmd)
         assert argv[:2] == ["python", "train.py"]
-        parsed = train.config_from_args(argv[2:])
+        parsed = runs.config_from_args(argv[2:])
         assert dataclasses.replace(parsed, reuse=True) == seen[-1], run.name
         assert (seen[-1].threads, seen[-1].dtype) == (3, "bf16")   # the study's one decision
     assert {c.recipe for c in seen} == {"alpaca", "coit", "muit", "coit_x2en", "instr_only"}
     # the base: the recorded pretraining command equals what ensure_base runs
-    monkeypatch.setattr(train, "ensure_world", lambda d, seed=0, **kw: Path(d))
-    monkeypatch.setattr(train, "ensure_base", lambda d, out, **kw: seen.append(
+    monkeypatch.setattr(runs, "ensure_world", lambda d, seed=0, **kw: Path(d))
+    monkeypatch.setattr(runs, "ensure_base", lambda d, out, **kw: seen.append(
         train.TrainConfig(**{**train.BASE_PRETRAIN, **kw, "data": str(d), "out": str(out)})) or Path(out))
     monkeypatch.setattr(R, "_count_pairs", lambda data_dir, langs: dict(AVAILABLE))
     _, _, _, cmd = R.prepare_world(ctx)
     base_cmd = shlex.split(cmd.split(" && ")[1])
-    assert train.config_from_args(base_cmd[2:]) == seen[-1]
+    assert runs.config_from_args(base_cmd[2:]) == seen[-1]
 
 
 def test_response_language_claim_uses_the_decidable_languages(tmp_path, monkeypatch):

@@ -1,0 +1,49 @@
+"""files.py — writing a file so that no reader ever sees half of it.
+
+Every file this project writes (configs, weights, metrics, reports, pictures) goes through
+`atomic_path`: the writer fills a temp file beside the target, then one `os.replace` puts it in
+place. A crash, a full disk or Ctrl-C leaves the old file (or none), never a truncated one, and the
+temp file is removed on the way out.
+
+    from files import atomic_path, write_atomic
+    write_atomic("runs/x/config.json", text)
+    with atomic_path("runs/x/model.pt") as tmp:
+        torch.save(state, tmp)
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read, then put back: the mode a plain open() would give a new file is 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temp path beside `path`; rename it onto `path` when the block succeeds, remove it when
+    the block raises (the error is re-raised). Missing parent folders are created; the file gets the
+    mode a plain open() would give it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)  # some writers (safetensors) create 0600 files; a model is for others too
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # gone already after a successful rename
+
+
+def write_atomic(path, text: str) -> None:
+    """Write UTF-8 text atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def copy_atomic(src, dst) -> None:
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)

