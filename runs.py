@@ -33,6 +33,7 @@ import parallel
 import train as T
 import world as W
 from cli import Parser, UsageError, add_config_flags
+from files import write_atomic
 from model import PRESETS, Llama
 from train import TrainConfig
 
@@ -181,7 +182,7 @@ def ensure_tokenizer(data_dir: Path, out_path: Path, vocab_size: int, seed: int 
     lines = []  # the text the model sees: Alpaca examples inside the prompt template (so it is cheap)
     for f in sorted((data_dir / "alpaca").glob("alpaca_*.json")):
         lines += [D.format_prompt(ex["instruction"], ex["input"]) + " " + ex["output"] for ex in D.read_alpaca(f)]
-    D.write_atomic(corpus, "\n".join(x.replace("\n", " ") for x in lines) + "\n")
+    write_atomic(corpus, "\n".join(x.replace("\n", " ") for x in lines) + "\n")
     files = sorted(str(p) for p in (data_dir / "pretrain").glob("*.txt")) + [str(corpus)]
     try:
         return D.Tokenizer.train(files, out_path, vocab_size, seed)

@@ -64,6 +64,7 @@ import lora
 import parallel
 import plot
 from cli import UsageError, opt
+from files import write_atomic
 from model import PRESETS, Llama, LlamaConfig
 
 RECIPES = ("pretrain", "alpaca", "coit", "muit", "trans_only", "instr_only", "coit_x2en")
@@ -413,7 +414,7 @@ def train(cfg: TrainConfig, inputs: Inputs, rank: int = 0, world: int = 1, local
     run_info = {"base": str(base), "world_size": world}
     if master:
         out.mkdir(parents=True, exist_ok=True)
-        D.write_atomic(out / "train_config.json", json.dumps({**dataclasses.asdict(cfg), "status": "running",
+        write_atomic(out / "train_config.json", json.dumps({**dataclasses.asdict(cfg), "status": "running",
                                                             **run_info}, indent=2))
     if cfg.lora:
         lora.inject_lora(model, lora_config(cfg))
@@ -458,7 +459,7 @@ def train(cfg: TrainConfig, inputs: Inputs, rank: int = 0, world: int = 1, local
         raw = parallel.gather_full(model, raw, device, master)
     if master:
         checkpoint.export(raw, lora_config(cfg) if cfg.lora else None, tok, out, base)
-        D.write_atomic(out / "train_config.json", json.dumps({**dataclasses.asdict(cfg), "status": "finished",
+        write_atomic(out / "train_config.json", json.dumps({**dataclasses.asdict(cfg), "status": "finished",
                                                             **run_info, "summary": summary}, indent=2,
                                                            allow_nan=False))
         shutil.rmtree(out / "resume", ignore_errors=True)  # the export supersedes it (7B: ~84 GB of Adam state)
