@@ -126,9 +126,9 @@ def no_signal(a, b, unit, noise: Noise | None, level: float | None = None, what=
         return "inconclusive", (f"{what} are at chance level ({a:.1f} and {b:.1f} {unit}; chance {level:.1f}, noise "
                                 f"±{noise.half:.1f}): no skill to compare")
     if level is None and max(a, b) < FLOOR[unit]:
-        return "inconclusive", (f"{what} are at the floor ({a:.1f} and {b:.1f} {unit}): the miniature models are too "
-                                "small or trained too briefly for this task, so there is no signal to compare "
-                                "(raise --steps / --base-steps)")
+        return "inconclusive", (f"{what} are at the floor ({a:.1f} and {b:.1f} {unit}): the models are too small or "
+                                "trained too briefly for this task, so there is no signal to compare (more training "
+                                "steps, or a larger model)")
     if min(a, b) > CEILING[unit]:
         return "inconclusive", f"{what} are at the ceiling ({a:.1f} and {b:.1f} {unit}): the task is too easy to separate them"
     return None

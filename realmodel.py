@@ -76,7 +76,9 @@ class RealConfig:
 QUICK = dict(steps=20, qa_limit=12, flores_limit=12)
 # (group, label, recipe or None for the untuned model, prompt template)
 MODELS = (("zeroshot-chat", "zero-shot (chat)", None, "chat"), ("zeroshot-alpaca", "zero-shot (alpaca)", None, "alpaca"),
-          ("alpaca", "Alpaca-en", "alpaca", "alpaca"), ("xllama", "x-LLaMA-{x}", "coit", "alpaca"))
+          ("alpaca", "Alpaca-en", "alpaca", "alpaca"), ("xllama-{x}", "x-LLaMA-{x}", "coit", "alpaca"))
+# groups are named per study language ("xllama-zh"): noise.cells then reads the one x-LLaMA's English scores too
+# (its "xllama" group means one model per language, whose English column would mix them)
 
 
 def tests(x: str) -> list[tuple[str, str, str]]:
@@ -155,6 +157,7 @@ def run_study(cfg: RealConfig) -> dict:
     results.update(config={**asdict(cfg), "out": str(out)}, machine=machine_info())
     base = base_model(cfg)
     for group, label, recipe, template in MODELS:
+        group = group.format(x=cfg.lang)
         for seed in range(cfg.seeds) if recipe else [0]:
             name = f"{group}-s{seed}" if recipe else group
             rec = results["runs"].setdefault(name, {"group": group, "seed": seed, "langs": [cfg.lang], "status": "running"})
@@ -174,23 +177,23 @@ def run_study(cfg: RealConfig) -> dict:
 
 
 # ----------------------------------------------------------------------------- verdicts and the section
-def check_claims(results: dict) -> list[claims.Claim]:
-    """The paper's claims that this study can test, by claims.py's rules."""
+def check_claims(results: dict, folder) -> list[claims.Claim]:
+    """The paper's claims that this study can test, by claims.py's rules (per-item scores read under `folder`)."""
     x = results["config"]["lang"]
-    r = noise.with_predictions(results, results["config"]["out"])
+    r, xl = noise.with_predictions(results, folder), f"xllama-{x}"
     labels = ("Alpaca-en", f"x-LLaMA-{x}")
     return [
         claims.comparison_claim(f"x-LLaMA-{x} answers XQuAD-{x} better than Alpaca", "x-LLaMA > Alpaca on XQuAD-X",
-                                r, "alpaca", "xllama", "xquad", [x], labels),
+                                r, "alpaca", xl, "xquad", [x], labels),
         claims.comparison_claim(f"x-LLaMA-{x} answers MLQA-{x} better than Alpaca", "x-LLaMA > Alpaca on MLQA-X",
-                                r, "alpaca", "xllama", "mlqa", [x], labels),
+                                r, "alpaca", xl, "mlqa", [x], labels),
         claims.comparison_claim(f"x-LLaMA-{x} translates en->{x} better than Alpaca", "x-LLaMA > Alpaca on Flores en-X",
-                                r, "alpaca", "xllama", "flores", [x], labels),
+                                r, "alpaca", xl, "flores", [x], labels),
         claims.comparison_claim(f"x-LLaMA-{x} answers {x} questions in {x} more often than Alpaca",
-                                "responses in X (the paper's motivation)", r, "alpaca", "xllama", "xquad", [x], labels,
+                                "responses in X (the paper's motivation)", r, "alpaca", xl, "xquad", [x], labels,
                                 name="resp_lang"),
         claims.equivalence_claim("x-LLaMA keeps Alpaca's English (XQuAD-en)", "x-LLaMA ~ Alpaca in English",
-                                 r, "alpaca", "xllama", "xquad", ["en"], labels),
+                                 r, "alpaca", xl, "xquad", ["en"], labels),
     ]
 
 
@@ -198,13 +201,16 @@ def _cell(results, group, task, lang, direction, name) -> str:
     return noise.fmt(noise.values(results, group, task, lang, direction, name))
 
 
-def section(results: dict) -> str:
+def section(results: dict, folder) -> str:
+    """The RESULTS.md section; `folder` holds the study (results.json and the models' predictions)."""
     cfg, m = results["config"], results.get("machine", {})
     x, runs_ = cfg["lang"], results["runs"]
     head = ["model"] + [f"XQuAD-{x} %", "XQuAD-en %", f"MLQA-{x} %", f"Flores en→{x} BLEU / chrF++",
                         f"Flores {x}→en BLEU / chrF++", f"XQuAD-{x} answers in {x} %"]
     rows = []
+    results = noise.with_predictions(results, folder)
     for group, label, _, template in MODELS:
+        group = group.format(x=x)
         qa = [_cell(results, group, t, l, d, "contain") for t, l, d in tests(x)[:3]]
         fl = [f"{_cell(results, group, 'flores', x, d, 'bleu')} / {_cell(results, group, 'flores', x, d, 'chrf')}"
               for d in ("en-X", "X-en")]
@@ -213,7 +219,7 @@ def section(results: dict) -> str:
                                                     for t, l, _ in tests(x)[:3]]
                 + ["", "", ""])
     table = "\n".join("| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head)] + rows)
-    found = check_claims(results)
+    found = check_claims(results, folder)
     verdicts = "\n".join(f"| {c.claim} | {c.here} | **{c.verdict}** | {c.reason} |" for c in found)
     n_qa, n_fl = cfg["qa_limit"], cfg["flores_limit"]
     cmds = "\n".join(f"    {c}" for r in runs_.values() for c in r.get("commands", []))
@@ -267,7 +273,7 @@ def main(argv=None) -> int:
             results = run_study(cfg)
             results["argv"] = shlex.join(["python", "realmodel.py", *(sys.argv[1:] if argv is None else argv)])
             write_atomic(out / "results.json", json.dumps(results, indent=1, ensure_ascii=False))
-        write_section(Path(cfg.report), section(results))
+        write_section(Path(cfg.report), section(results, out))
     except (UsageError, ValueError, FileNotFoundError) as e:
         print(f"realmodel.py: error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,73 @@
+"""realmodel.py without a model: flag checks, and the RESULTS.md section built from a synthetic study
+(results.json + predictions.jsonl), judged by claims.py's rules. The study itself needs SmolLM2 and
+~20 minutes (`python realmodel.py --quick`); test_convert.py runs the scripts on the converted folder."""
+import json
+from pathlib import Path
+
+import pytest
+
+import realmodel as RM
+from realmodel import RealConfig
+
+
+def fake_study(root: Path, right: dict, n=40) -> dict:
+    """A finished study in root: every model's XQuAD-zh/en and MLQA-zh answers, right[group] of n correct."""
+    runs = {}
+    for group, label, recipe, template in RM.MODELS:
+        group = group.format(x="zh")
+        name = f"{group}-s0" if recipe else group
+        model_dir = Path("study") / "models" / name      # as recorded: under config.out
+        scores = {}
+        for task, lang, direction in RM.tests("zh"):
+            if task == "flores":
+                continue
+            key = f"{task}:{lang}"
+            k = right[group] if lang == "zh" else right[group] // 2
+            rows = [{"id": i, "question": f"q{i}", "answers": ["北京" if lang == "zh" else "Paris"],
+                     "prediction": ("北京" if lang == "zh" else "Paris") if i < k else "不知道"} for i in range(n)]
+            f = root / "models" / name / "eval" / key.replace(":", "-") / "predictions.jsonl"
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+            scores[key] = {"contain": 100.0 * k / n, "chance": 5.0}
+        runs[name] = {"group": group, "seed": 0, "langs": ["zh"], "status": "done", "scores": scores,
+                      "label": label.format(x="zh"), "model_dir": str(model_dir), "commands": [f"python train.py # {name}"]}
+    cfg = {**RealConfig().__dict__, "out": "study"}
+    return {"runs": runs, "config": cfg, "machine": {"cpu": "test CPU", "cores": 2}, "wall_s": 60.0,
+            "argv": "python realmodel.py --quick"}
+
+
+def test_section_reads_every_model_and_judges_with_noise(tmp_path):
+    res = fake_study(tmp_path, {"zeroshot-chat": 4, "zeroshot-alpaca": 2, "alpaca": 6, "xllama-zh": 30})
+    text = RM.section(res, tmp_path)
+    row = next(line for line in text.splitlines() if line.startswith("| x-LLaMA-zh |"))
+    assert row.split(" | ")[1:4] == ["75.0", "37.5", "75.0"]          # XQuAD-zh, XQuAD-en (its own English), MLQA-zh
+    assert "| chance (answer of another question) | 5.0 | 5.0 | 5.0 |" in text
+    found = {c.claim: c for c in RM.check_claims(res, tmp_path)}
+    qa = found["x-LLaMA-zh answers XQuAD-zh better than Alpaca"]
+    assert qa.verdict == "reproduces" and "paired bootstrap over 40 items" in qa.here
+    assert found["x-LLaMA keeps Alpaca's English (XQuAD-en)"].verdict != "not measured"
+
+
+def test_a_win_inside_the_noise_is_inconclusive(tmp_path):
+    res = fake_study(tmp_path, {"zeroshot-chat": 4, "zeroshot-alpaca": 2, "alpaca": 10, "xllama-zh": 12})
+    found = {c.claim: c for c in RM.check_claims(res, tmp_path)}
+    assert found["x-LLaMA-zh answers XQuAD-zh better than Alpaca"].verdict == "inconclusive"
+
+
+def test_write_section_replaces_its_block_and_keeps_the_rest(tmp_path):
+    report = tmp_path / "RESULTS.md"
+    report.write_text("# Results\n\nmine\n", encoding="utf-8")
+    RM.write_section(report, f"{RM.BEGIN}\nfirst\n{RM.END}\n")
+    RM.write_section(report, f"{RM.BEGIN}\nsecond\n{RM.END}\n")
+    text = report.read_text(encoding="utf-8")
+    assert text.startswith("# Results\n\nmine\n") and "second" in text and "first" not in text
+    assert text.count(RM.BEGIN) == 1
+
+
+@pytest.mark.parametrize("argv, needle", [(["--seeds", "0"], "--seeds 0"), (["--lang", "en"], "--lang 'en'"),
+                                          (["--report", "out.txt"], "--report out.txt"),
+                                          (["--qa-limit", "1"], "--qa-limit 1")])
+def test_misuse_is_one_line_and_exit_2(tmp_path, capsys, argv, needle):
+    assert RM.main([*argv, "--out", str(tmp_path / "s"), "--report-only"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1 and not (tmp_path / "s").exists()
