@@ -29,6 +29,7 @@ import torch.distributed as dist
 
 import data as D
 import device as DV
+import evaluate
 import parallel
 import train as T
 import world as W
@@ -245,7 +246,7 @@ def train(cfg: TrainConfig, distributed: bool = True) -> Path:
         before_write = (lambda: clear_run(out)) if cfg.overwrite else None
         out, model = T.train(cfg, inputs, rank, world, local, before_write)
         if model is not None and cfg.samples and cfg.recipe != "pretrain":
-            report(model, cfg, inputs.tokenizer, inputs.examples, out)
+            report(model, cfg, inputs.tokenizer, inputs.examples, out, inputs.base)
     finally:
         if own_pg:
             dist.destroy_process_group()
@@ -282,9 +283,9 @@ def complete(model: Llama, tok: D.Tokenizer, ex: dict, device, max_new_tokens: i
     return tok.decode(outp[0, len(ids):].tolist()).strip()
 
 
-def report(model: Llama, cfg: TrainConfig, tok: D.Tokenizer, encoded: list[dict], out: Path) -> None:
+def report(model: Llama, cfg: TrainConfig, tok: D.Tokenizer, encoded: list[dict], out: Path, base: Path | None) -> None:
     """The end of a run: where the model is, the final loss per data source, a sample translation and
-    answer (greedy), and the command to talk to it."""
+    answer (greedy), the closed-book check against the base, and the command to talk to it."""
     print(f"model: {out}  (load with Llama.from_pretrained or transformers.AutoModelForCausalLM)")
     device = next(model.parameters()).device
     for key, v in source_losses(model, encoded, tok.pad_id).items():
@@ -301,8 +302,42 @@ def report(model: Llama, cfg: TrainConfig, tok: D.Tokenizer, encoded: list[dict]
               f"{complete(model, tok, ex, device)}\n  gold:     {qa['answers'][0]}")
     except (FileNotFoundError, ValueError, IndexError) as e:
         print(f"(no sample: {e})")
+    closed_book(model, tok, cfg.data, lang, base, device)
     ask = D.translation_example("", "", "en", lang)["instruction"]
     print(f'talk to it:  python generate.py --model {out} --input "The favorite color of Mira is blue." "{ask}"')
+
+
+@torch.no_grad()
+def closed_book(model: Llama, tok: D.Tokenizer, data_dir, lang: str, base: Path | None, device) -> None:
+    """The paper's premise in one look (the world's encyclopedia, docs/world.md): a question in `lang` about
+    a fact stated only in English pretraining, then the held-out closed-book score (evaluate.py --task
+    closedbook, greedy) of this model beside the base's. Skipped when the data has no closed-book test."""
+    try:
+        recs = evaluate.load_examples("closedbook", lang, data_dir)
+    except (FileNotFoundError, ValueError):
+        return
+    if not recs or base is None:
+        return
+
+    def answers(m: Llama) -> list[str]:
+        m.eval()
+        got = []
+        for i in range(0, len(recs), 16):
+            ids = [evaluate.prompt_ids(r, tok, "alpaca", base) for r in recs[i:i + 16]]
+            got += evaluate.generate_responses(m, tok, ids, 16, device)[0]
+        return got
+
+    mine = answers(model)
+    model.train()
+    theirs = answers(Llama.from_pretrained(base, dtype=next(model.parameters()).dtype, device=device))
+    score = lambda preds: evaluate.score_closedbook([{**r, "prediction": p} for r, p in zip(recs, preds)], lang)
+    s, b = score(mine), score(theirs)
+    q = recs[0]
+    print(f"closed-book ({lang}; the fact is stated only in English pretraining: {q['entity']} -> {q['answer_en']})\n"
+          f"  question: {q['question']}\n  model:    {mine[0]}\n  gold:     {q['answers'][0]}")
+    print(f"held-out closed-book QA in {lang}, {len(recs)} facts: this model {s['contain']:.1f} %, the base "
+          f"{b['contain']:.1f} % (containment; chance {s['chance']:.1f} %, the right fact in English "
+          f"{s.get('right_in_en', 0.0):.1f} %)")
 
 
 # ----------------------------------------------------------------------------- command line

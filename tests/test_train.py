@@ -99,8 +99,11 @@ def test_ddp_two_gloo_processes_equal_one_process(tiny):
     assert json.loads((Path(c.out) / "train_config.json").read_text())["world_size"] == 2
 
 
-def test_smoke_loss_falls_and_checkpoint_reloads(tiny):
+def test_smoke_loss_falls_and_checkpoint_reloads(tiny, capsys):
     out = R.train(cfg(tiny, "smoke", max_steps=30, lr=3e-3, samples=True))
+    said = capsys.readouterr().out       # the end-of-run report, closed-book check against the base included
+    assert "sample translation en->de" in said and "closed-book (de; the fact is stated only in English" in said
+    assert "held-out closed-book QA in de" in said and "the base" in said
     losses = [json.loads(l)["loss"] for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.3
     for name in ("config.json", "model.safetensors", "generation_config.json", "tokenizer.model", "train_config.json"):
