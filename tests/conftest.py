@@ -46,3 +46,15 @@ def write_byte_level_bpe(folder: Path, texts: list[str], vocab_size: int):
     hf.save(str(folder / "tokenizer.json"))
     (folder / "tokenizer_config.json").write_text(json.dumps({"bos_token": "<|begin|>", "eos_token": "<|end|>"}))
     return hf
+
+
+def tiny_checkpoint(folder: Path, texts: list[Path], max_positions: int = 512, kv_heads: int = 4) -> Path:
+    """A random 2-block model folder (seed 0) with a 400-piece tokenizer.model trained on `texts`."""
+    import data
+    from model import Llama, LlamaConfig
+    tok = data.Tokenizer.train(texts, folder / "tokenizer.model", vocab_size=400)
+    torch.manual_seed(0)
+    Llama(LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=kv_heads,
+                      max_position_embeddings=max_positions)).save_pretrained(folder)
+    return folder

@@ -14,6 +14,7 @@ import torch
 import data
 import device
 import evaluate as E
+from conftest import tiny_checkpoint
 from model import Llama, LlamaConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,14 +128,8 @@ def tiny_world(root: Path) -> tuple[Path, Path]:
     (d / "flores101" / "devtest").mkdir(parents=True)
     (d / "flores101" / "devtest" / "eng.devtest").write_text("\n".join(EN) + "\n")
     (d / "flores101" / "devtest" / "deu.devtest").write_text("\n".join(DE) + "\n")
-    m = root / "model"
     (root / "text.txt").write_text("\n".join((CONTEXTS + EN + DE) * 30))
-    tok = data.Tokenizer.train([root / "text.txt"], m / "tokenizer.model", vocab_size=400)
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)
-    Llama(cfg).save_pretrained(m)
-    return d, m
+    return d, tiny_checkpoint(root / "model", [root / "text.txt"], kv_heads=2)
 
 
 def test_end_to_end_tiny_checkpoint_and_rescore(tmp_path, monkeypatch):
@@ -224,12 +219,7 @@ def test_world_xquad_and_flores_end_to_end(tmp_path):
     """The miniature world's XQuAD-de and Flores en->de through the CLI; `score` recomputes scores.json."""
     import world
     d = world.write_world(tmp_path / "world", seed=0, pretrain_chars=20000, alpaca=20, parallel=20)
-    m = tmp_path / "model"
-    tok = data.Tokenizer.train([d / "pretrain" / "en.txt", d / "pretrain" / "de.txt"], m / "tokenizer.model",
-                               vocab_size=400)
-    torch.manual_seed(0)
-    Llama(LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, max_position_embeddings=1024)).save_pretrained(m)
+    m = tiny_checkpoint(tmp_path / "model", [d / "pretrain" / "en.txt", d / "pretrain" / "de.txt"], max_positions=1024)
     for task in ("xquad", "flores"):
         E.main(["--model", str(m), "--task", task, "--lang", "de", "--data", str(d), "--limit", "3",
                 "--max-new-tokens", "5"] + CPU)

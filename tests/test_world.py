@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import lexicon as L
+from conftest import tiny_checkpoint
 import world
 from data import FLORES_CODES, LANGS, qa_example, read_alpaca, read_flores, read_parallel, read_squad
 
@@ -395,17 +396,9 @@ def test_closedbook_and_cloze_evaluated_end_to_end(enc, tmp_path):
     """evaluate.py on the world's closed-book test with a tiny random checkpoint: the Alpaca prompt for
     questions, the raw English prefix for the cloze (its prediction cut at the sentence end), chance beside
     every score. (Here, not in test_evaluate.py, because it reads the world's closed-book files.)"""
-    import torch
-    import data
     import evaluate
-    from model import Llama, LlamaConfig
     root, _, held = enc
-    m = tmp_path / "model"
-    tok = data.Tokenizer.train([root / "pretrain" / "en.txt", root / "pretrain" / "de.txt"], m / "tokenizer.model",
-                               vocab_size=400)
-    torch.manual_seed(0)
-    Llama(LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, max_position_embeddings=512)).save_pretrained(m)
+    m = tiny_checkpoint(tmp_path / "model", [root / "pretrain" / "en.txt", root / "pretrain" / "de.txt"])
     cpu = ["--device", "cpu", "--threads", "1", "--dtype", "fp32", "--data", str(root), "--model", str(m)]
     evaluate.main(["--task", "closedbook", "--lang", "de", "--limit", "6", *cpu])
     evaluate.main(["--task", "cloze", "--lang", "en", "--limit", "6", *cpu])
