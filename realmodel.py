@@ -14,7 +14,7 @@ smollm2-135m-instruct` (or from --gguf PATH; the folder is reused when it exists
   x-LLaMA-zh           LoRA on CoIT: English Alpaca + Chinese Alpaca + en->zh pairs (the paper's x-LLaMA)
 
 The two LoRA runs take the same number of steps at the same batch and length, so they see the same
-number of examples; the data is ../shared/data (`--data`). Each model is scored on XQuAD-zh and
+number of examples (their token counts differ with the languages; the section shows both); the data is ../shared/data (`--data`). Each model is scored on XQuAD-zh and
 XQuAD-en (containment, the paper's metric, with the chance level), MLQA-zh dev, and Flores-101
 en->zh and zh->en (BLEU with the zh tokenizer for Chinese, chrF++), with the share of responses in
 the question's language. The claims are judged by claims.py's rules (a difference inside the noise,
@@ -97,6 +97,22 @@ def check(cfg: RealConfig) -> RealConfig:
         raise UsageError(f"--data {cfg.data}: no alpaca/alpaca_{cfg.lang}.json (the real data; see ../shared/data)")
     if Path(cfg.report).suffix != ".md":
         raise UsageError(f"--report {cfg.report}: expected a .md file")
+    if cfg.lr <= 0:
+        raise UsageError(f"--lr {cfg.lr}: expected a positive learning rate")
+    if cfg.dtype not in ("auto", "fp32", "bf16", "fp16"):
+        raise UsageError(f"--dtype {cfg.dtype!r}: expected auto, fp32, bf16 or fp16")
+    if Path(cfg.report).is_dir() or Path(cfg.out).is_file():
+        raise UsageError(f"--report {cfg.report} must be a file and --out {cfg.out} a folder")
+    if cfg.quick and (changed := [k for k in QUICK if getattr(cfg, k) != getattr(RealConfig(), k)]):
+        raise UsageError(f"--quick sets {', '.join('--' + k.replace('_', '-') for k in QUICK)}; "
+                         f"drop --quick or --{changed[0].replace('_', '-')}")
+    if not cfg.report_only:
+        x, d = cfg.lang, Path(cfg.data)
+        for need in (d / "alpaca" / "alpaca_en.json", d / "parallel" / f"en-{x}", d / "xquad" / f"xquad.{x}.json",
+                     d / "xquad" / "xquad.en.json", d / "mlqa" / "dev" / f"dev-context-{x}-question-{x}.json",
+                     d / "flores101" / "devtest"):
+            if not need.exists():
+                raise UsageError(f"--data {cfg.data}: {need} is missing (the study reads it; see ../shared/data)")
     return replace(cfg, **QUICK) if cfg.quick else cfg
 
 
@@ -110,7 +126,7 @@ def base_model(cfg: RealConfig) -> Path:
 
 def tune(cfg: RealConfig, base: Path, recipe: str, seed: int, out: Path) -> tuple[Path, str]:
     """One LoRA run (runs.train, as `python train.py` does it); returns its folder and the command."""
-    n = cfg.steps * cfg.batch_size  # examples per source: enough for every step, a single pass at most
+    n = cfg.steps * cfg.batch_size  # examples per source: one per slot of the run (examples over --max-len are left out)
     kw = dict(recipe=recipe, lang=cfg.lang, data=cfg.data, base=str(base), out=str(out), lora=True, lora_r=cfg.lora_r,
               lora_alpha=2.0 * cfg.lora_r, lora_targets="all", max_steps=cfg.steps, batch_size=cfg.batch_size,
               max_len=cfg.max_len, lr=cfg.lr, seed=seed, n_alpaca=n, threads=cfg.threads, dtype=cfg.dtype,
@@ -120,6 +136,12 @@ def tune(cfg: RealConfig, base: Path, recipe: str, seed: int, out: Path) -> tupl
     cmd = shlex.join(["python", "train.py"] + [a for k, v in kw.items() for a in _flag(k, v)])
     done = runs.train(TrainConfig(**kw, reuse=True, resume=runs.status(out) == "unfinished"))
     return Path(done), cmd
+
+
+def trained(run: Path) -> dict:
+    """Input and target tokens a run trained on: the sums over its metrics.jsonl rows."""
+    rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if r.strip()]
+    return {k: sum(r.get(k, 0) for r in rows) for k in ("tokens", "targets")}
 
 
 def _flag(k: str, v) -> list[str]:
@@ -136,12 +158,12 @@ def score(cfg: RealConfig, model: Path, template: str, out: Path) -> tuple[dict,
         key = noise.eval_key(task, lang, direction)
         limit = cfg.flores_limit if task == "flores" else cfg.qa_limit
         kw = dict(limit=limit, batch_size=cfg.eval_batch_size, template=template, threads=cfg.threads,
-                  dtype=cfg.dtype, max_new_tokens=96 if task == "flores" else 32)
+                  dtype=cfg.dtype, max_new_tokens=256 if task == "flores" else 32)  # 256: the longest zh reference is 176
         sub = out / "eval" / key.replace(":", "-")
         scores[key] = evaluate.evaluate(model, task, lang, cfg.data, direction=direction, out_dir=sub, **kw)
         cmds.append(shlex.join(["python", "evaluate.py", "--model", str(model), "--task", task, "--lang", lang,
                                 "--direction", direction, "--data", cfg.data, "--out", str(sub)]
-                               + [a for k, v in kw.items() if k != "batch_size" for a in _flag(k, v)]))
+                               + [a for k, v in kw.items() for a in _flag(k, v)]))
     return scores, cmds
 
 
@@ -149,12 +171,12 @@ def run_study(cfg: RealConfig) -> dict:
     out = Path(cfg.out)
     path = out / "results.json"
     results = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"runs": {}}
-    if results.get("config") and {k: v for k, v in results["config"].items() if k not in ("report", "report_only",
-                                                                                          "threads", "out")} \
-            != {k: v for k, v in asdict(cfg).items() if k not in ("report", "report_only", "threads", "out")}:
+    free = ("report", "report_only", "threads", "out", "gguf")  # flags that do not change a number
+    if results.get("config") and {k: v for k, v in results["config"].items() if k not in free} \
+            != {k: v for k, v in asdict(cfg).items() if k not in free}:
         raise UsageError(f"--out {out}: holds a study with other flags (results.json); choose another --out")
     t0 = time.time() - results.get("wall_s", 0.0)
-    results.update(config={**asdict(cfg), "out": str(out)}, machine=machine_info())
+    results["config"] = {**asdict(cfg), "out": str(out)}
     base = base_model(cfg)
     for group, label, recipe, template in MODELS:
         group = group.format(x=cfg.lang)
@@ -164,10 +186,12 @@ def run_study(cfg: RealConfig) -> dict:
             if rec.get("status") == "done":
                 continue
             print(f"realmodel: {name}")
+            results["machine"] = machine_info()  # the machine that measured (the last one, if resumed elsewhere)
             folder, cmds = base, []
             if recipe:
                 folder, cmd = tune(cfg, base, recipe, seed, out / "models" / name)
                 cmds.append(cmd)
+                rec["trained"] = trained(folder)
             rec["scores"], ev = score(cfg, folder, template, out / "models" / name)
             rec.update(label=label.format(x=cfg.lang), template=template, model_dir=str(out / "models" / name),
                        commands=cmds + ev, status="done")
@@ -219,6 +243,8 @@ def section(results: dict, folder) -> str:
                                                     for t, l, _ in tests(x)[:3]]
                 + ["", "", ""])
     table = "\n".join("| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head)] + rows)
+    seen = "; ".join(f"{r['label']} {r['trained']['tokens']:,} tokens ({r['trained']['targets']:,} in responses)"
+                     for r in runs_.values() if r.get("trained"))
     found = check_claims(results, folder)
     verdicts = "\n".join(f"| {c.claim} | {c.here} | **{c.verdict}** | {c.reason} |" for c in found)
     n_qa, n_fl = cfg["qa_limit"], cfg["flores_limit"]
@@ -232,7 +258,7 @@ Measured by `{results.get('argv', 'python realmodel.py')}` on {m.get('cpu', '?')
 (download.py --model). LoRA r {cfg['lora_r']} on every linear layer, {cfg['steps']} steps × {cfg['batch_size']} examples
 (max {cfg['max_len']} tokens), lr {cfg['lr']}, {cfg['seeds']} seed(s); tests: the first {n_qa} questions of each QA set,
 the first {n_fl} Flores-101 devtest sentences per direction, greedy decoding. QA cells: containment of the first
-gold answer (the paper's metric); the chance row is evaluate.qa_chance.
+gold answer (the paper's metric); the chance row is evaluate.qa_chance. Trained on (same steps and examples): {seen or '—'}.
 
 {table}
 
@@ -260,6 +286,24 @@ def write_section(report: Path, text: str) -> None:
 
 
 # ----------------------------------------------------------------------------- command line
+def finished(path: Path) -> dict:
+    """--report-only: a finished study's results.json, or one line saying what is wrong with it."""
+    if not path.is_file():
+        raise UsageError(f"{path}: not found; run the study first (the same command without --report-only)")
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(results, dict) or not isinstance(results.get("config"), dict) or "lang" not in results["config"] \
+            or "qa_limit" not in results["config"]:
+        raise UsageError(f"{path}: not a realmodel.py study (expected its config and runs)")
+    todo = [n for n, r in results.get("runs", {}).items() if r.get("status") != "done"]
+    if todo or len(results.get("runs", {})) < len(MODELS):
+        raise UsageError(f"{path}: the study is not finished ({', '.join(todo) or 'models missing'}); "
+                         "run the same command without --report-only to finish it")
+    return results
+
+
 def main(argv=None) -> int:
     p = Parser(prog="realmodel.py", description=__doc__.split("\n\n")[0],
                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
@@ -268,7 +312,7 @@ def main(argv=None) -> int:
         cfg = check(RealConfig(**given))
         out = Path(cfg.out)
         if cfg.report_only:
-            results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+            results = finished(out / "results.json")
         else:
             results = run_study(cfg)
             results["argv"] = shlex.join(["python", "realmodel.py", *(sys.argv[1:] if argv is None else argv)])
@@ -277,6 +321,9 @@ def main(argv=None) -> int:
     except (UsageError, ValueError, FileNotFoundError) as e:
         print(f"realmodel.py: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # disk full, permissions: the study continues from here once fixed
+        print(f"realmodel.py: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\nrealmodel.py: interrupted; the same command continues where it stopped", file=sys.stderr)
         return 130

@@ -359,7 +359,8 @@ class Loop:
                     mean = sum(s for s, _ in interval.values()) / max(sum(c for _, c in interval.values()), 1)
                     row = dict(step=step, loss=round(mean, 5), lr=lr, grad_norm=round(gnorm, 4),
                                tokens_per_s=round(tps, 1), mfu=round(tps * flops_tok / self.peak, 5),
-                               elapsed_s=round(time.time() - wall0, 2),
+                               elapsed_s=round(time.time() - wall0, 2), tokens=tok_log,
+                               targets=int(sum(c for _, c in interval.values())),
                                source_loss={k: round(s / c, 5) for k, (s, c) in sorted(interval.items()) if c})
                     interval = {}
                     tok_all, t_all = tok_all + tok_log, t_all + dt
