@@ -19,6 +19,7 @@ instructions; resumable: ids already in OUT/predictions.jsonl are skipped):
     python evaluate.py --model runs/x-llama-de --task all --lang de      # paper-style table
     python evaluate.py --model runs/x-llama-de --task closedbook --lang de  # held-out facts, no context
     python evaluate.py --model runs/base --task cloze --lang en          # does the base store them?
+    python evaluate.py --model runs/x-llama-de --task instruct --lang de # answers in German?
 
 Writes OUT/predictions.jsonl (original fields + `prediction`), OUT/scores.json and the resolved
 OUT/eval_config.json (default OUT: MODEL/eval/<task>-<lang>[-<direction>]); --lang defaults to the
@@ -36,6 +37,10 @@ question's language, plus chance (mean of 1 / size of the answer's class), major
 the most frequent tuning answer of the relation), right_in_en (X questions: the English word of the
 right answer in the response) and the same per relation. cloze: the base model continues the English
 statement up to the answer (raw text, no template); its prediction is cut at the first sentence end.
+instruct: the last HELD_OUT instructions of DATA/alpaca/alpaca_<lang>.json (held out from a run that
+used fewer than the file's size minus HELD_OUT, e.g. --n-alpaca 600 of the real 52,002), answered
+freely; scored by lang_rate, the share of responses written in <lang> (the paper's motivation: a
+model tuned in English answers a question in X in English). Not part of --task all.
 """
 from __future__ import annotations
 
@@ -67,7 +72,7 @@ ANSWER_LABELS = metrics.ANSWER_LABELS + tuple(p["answer"] for p in data.QA_PROMP
 # ----------------------------------------------------------------------------- model-based evaluation
 @dataclass
 class EvalConfig:
-    model: str  # checkpoint folder (HF layout + tokenizer.model)
+    model: str  # checkpoint folder (HF layout + tokenizer.model or tokenizer.json)
     task: str = "xquad"  # xquad | mlqa | flores | closedbook | cloze | all
     lang: str | None = None  # language X (--task all: comma list); None: from MODEL/train_config.json
     direction: str = "en-X"  # flores: en-X (paper's main direction) or X-en
@@ -81,6 +86,9 @@ class EvalConfig:
     dtype: str = "auto"  # auto | fp32 | bf16 | fp16 (or float32 | bfloat16 | float16); auto: device.decide
     threads: int = 0  # CPU threads; 0: measured by device.decide
     template: str = "alpaca"  # alpaca (the paper's) | chat (the folder's chat template) | none (data.prompt_ids)
+
+
+HELD_OUT = 200  # --task instruct: the last instructions of the Alpaca file
 
 
 def load_examples(task: str, lang: str, data_dir, direction: str = "en-X", limit=None) -> list[dict]:
@@ -121,7 +129,12 @@ def load_examples(task: str, lang: str, data_dir, direction: str = "en-X", limit
                  **({"prompt": q["cloze"]} if task == "cloze" else {"instruction": q["question"], "input": ""})}
                 for q in doc["questions"][:limit]]
         return recs
-    raise ValueError(f"--task {task!r}: expected xquad, mlqa, flores, closedbook, cloze or all")
+    if task == "instruct":
+        rows = data.read_alpaca(data.alpaca_path(data_dir, lang))
+        first = max(0, len(rows) - HELD_OUT)
+        return [{"id": f"instruct-{lang}-{first + i}", "instruction": r["instruction"], "input": r["input"],
+                 "reference": r["output"]} for i, r in enumerate(rows[first:][:limit])]
+    raise ValueError(f"--task {task!r}: expected xquad, mlqa, flores, closedbook, cloze, instruct or all")
 
 
 def prompt_of(r: dict) -> str:
@@ -305,7 +318,7 @@ def run_task(cfg: EvalConfig, loaded: dict | None = None) -> dict:
                         "dtype": rt.dtype, "device": str(rt.device), "threads": rt.threads})
     done = {r["id"]: r for r in _read_jsonl(final) + _read_jsonl(partial) if "prediction" in r}
     todo = sorted((r for r in recs if r["id"] not in done), key=lambda r: -len(prompt_of(r)))
-    qa = cfg.task != "flores"
+    qa = cfg.task not in ("flores", "instruct")
     truncated = 0
     if todo and "model" not in loaded:
         loaded["model"], loaded["tok"] = _load_model(model_dir, rt)
@@ -332,13 +345,16 @@ def run_task(cfg: EvalConfig, loaded: dict | None = None) -> dict:
     preds = [r["prediction"] for r in rows]
     if cfg.task in ("closedbook", "cloze"):
         scores = score_closedbook(rows, cfg.lang)
+    elif cfg.task == "instruct":
+        scores = {"n": len(preds), "lang_rate": metrics.percent(metrics.language_rate(preds, cfg.lang)),
+                  "metric_note": f"lang_rate = share of the decidable responses written in {cfg.lang}"}
     elif qa:
         scores = score_qa(preds, [r["answers"] for r in rows], cfg.lang, ANSWER_LABELS)
         scores["chance"] = qa_chance([r["question"] for r in rows], [r["answers"] for r in rows], cfg.lang)
     else:
         spm_path = cfg.spm or (str(model_dir / "tokenizer.model") if (model_dir / "tokenizer.model").is_file() else None)
         scores = score_translation(preds, [r["reference"] for r in rows], rows[0]["tgt_lang"], spm_path)
-    scores.update(task=cfg.task, lang=cfg.lang, direction=cfg.direction if not qa else None,
+    scores.update(task=cfg.task, lang=cfg.lang, direction=cfg.direction if cfg.task == "flores" else None,
                   model=str(model_dir), data=str(cfg.data), limit=cfg.limit, max_new_tokens=max_new,
                   prompts_truncated=truncated)
     write_atomic(out / "scores.json", json.dumps(scores, indent=2, ensure_ascii=False) + "\n")
@@ -504,9 +520,10 @@ def _score_main(argv) -> None:
 def _eval_main(argv) -> None:
     p = argparse.ArgumentParser(prog="evaluate.py", description="Evaluate a checkpoint on XQuAD / MLQA / Flores-101 "
                                 "(or `evaluate.py score --help` to score files).")
-    p.add_argument("--model", required=True, help="checkpoint folder (config.json, model.safetensors, tokenizer.model)")
-    p.add_argument("--task", default="xquad", choices=["xquad", "mlqa", "flores", "closedbook", "cloze", "all"],
-                   help="benchmark (closedbook: the world's held-out facts, no context; cloze: the base completes them)")
+    p.add_argument("--model", required=True, help="checkpoint folder (config.json, model.safetensors, tokenizer.model or tokenizer.json)")
+    p.add_argument("--task", default="xquad", choices=["xquad", "mlqa", "flores", "closedbook", "cloze", "instruct", "all"],
+                   help="benchmark (closedbook: the world's held-out facts, no context; cloze: the base completes "
+                        "them; instruct: held-out Alpaca instructions in X, scored by the responses' language)")
     p.add_argument("--lang", help=f"language X, one of {' '.join(LANGS)} (--task all: comma list; "
                    "default: the model's, from its train_config.json)")
     p.add_argument("--direction", default="en-X", choices=["en-X", "X-en"], help="Flores translation direction")

@@ -473,7 +473,8 @@ def language_rate(texts, lang: str) -> float | None:
 
 
 # ----------------------------------------------------------------------------- scoring a task's outputs
-def _pct_or_none(x):
+def percent(x):
+    """A 0..1 share in percent; None (nothing decidable) stays None."""
     return None if x is None else 100.0 * x
 
 
@@ -486,7 +487,7 @@ def score_qa(responses, golds, lang: str, labels: tuple[str, ...] = ANSWER_LABEL
     pct = lambda xs: 100.0 * sum(xs) / max(n, 1)
     return {"n": n, "contain": pct(containment(r, g) for r, g in zip(responses, golds)),
             "em": pct(e for e, _ in emf1), "f1": pct(f for _, f in emf1),
-            "lang_rate": _pct_or_none(language_rate(responses, lang)),
+            "lang_rate": percent(language_rate(responses, lang)),
             "metric_note": f"contain = first gold answer in raw response; em/f1 = MLQA rules (lang {lang}) on extracted answer"}
 
 
@@ -494,7 +495,7 @@ def score_translation(hyps, refs, tgt_lang: str, spm_path: str | None = None) ->
     """BLEU (13a, or zh for Chinese), chrF++, and spBLEU (effective order) when a sentencepiece model is given."""
     tok = "zh" if tgt_lang == "zh" else "13a"
     b, c = corpus_bleu(hyps, refs, tokenize=tok), chrf(hyps, refs, word_order=2)
-    out = {"n": len(hyps), "bleu": b.score, "chrf++": c.score, "lang_rate": _pct_or_none(language_rate(hyps, tgt_lang)),
+    out = {"n": len(hyps), "bleu": b.score, "chrf++": c.score, "lang_rate": percent(language_rate(hyps, tgt_lang)),
            "signatures": {"bleu": b.signature, "chrf++": c.signature}}
     if spm_path:
         s = corpus_bleu(hyps, refs, tokenize=f"spm:{spm_path}", use_effective_order=True)

@@ -75,14 +75,14 @@ def byte_alphabet() -> list[str]:
     return [bytes_to_unicode()[b] for b in range(256)]
 
 
-def write_tiny_gguf(path: Path, arch: str = "llama", emb_type=Q.Q8_0, seed: int = 0) -> dict:
+def write_tiny_gguf(path: Path, arch: str = "llama", emb_type=Q.Q8_0, seed: int = 0, context: int = 128) -> dict:
     """A random 2-layer LLaMA (dim 64, 4 heads / 2 KV heads, untied head) stored as llama.cpp does:
     Q/K rows permuted, every tensor type convert.py reads. Returns the HF-layout weights."""
     rng = np.random.default_rng(seed)
     tokens = ["<s>", "</s>"] + byte_alphabet()
     V, C, F, H, KV, L = len(tokens), 64, 96, 4, 2, 2
     w = gguf.GGUFWriter(str(path), arch)
-    for key, val in (("block_count", L), ("context_length", 128), ("embedding_length", C),
+    for key, val in (("block_count", L), ("context_length", context), ("embedding_length", C),
                      ("feed_forward_length", F), ("attention.head_count", H), ("attention.head_count_kv", KV),
                      ("rope.dimension_count", C // H), ("vocab_size", V)):
         w.add_uint32(f"{arch}.{key}", val)

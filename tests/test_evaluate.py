@@ -14,6 +14,7 @@ import torch
 import data
 import device
 import evaluate as E
+import metrics
 from conftest import tiny_checkpoint
 from model import Llama, LlamaConfig
 
@@ -233,6 +234,15 @@ def test_world_xquad_and_flores_end_to_end(tmp_path):
     assert E.score_files("bleu", pm, pm, lang="de")["score"] == pytest.approx(mt["bleu"])
     rows = [json.loads(l) for l in Path(pm).read_text().splitlines()]
     assert [r["reference"] for r in rows] == data.read_flores(d, "de")[:3]
+    # held-out instructions: the last of the Alpaca file, scored by the language of the responses
+    E.main(["--model", str(m), "--task", "instruct", "--lang", "de", "--data", str(d), "--limit", "3",
+            "--max-new-tokens", "5"] + CPU)
+    ins = json.loads((m / "eval" / "instruct-de" / "scores.json").read_text())
+    rows = [json.loads(l) for l in (m / "eval" / "instruct-de" / "predictions.jsonl").read_text().splitlines()]
+    held = data.read_alpaca(data.alpaca_path(d, "de"))[-E.HELD_OUT:][:3]
+    assert ins["n"] == 3 and [r["reference"] for r in rows] == [ex["output"] for ex in held]
+    rate = metrics.language_rate([r["prediction"] for r in rows], "de")
+    assert ins["lang_rate"] == (None if rate is None else pytest.approx(100 * rate))
 
 
 def test_device_flags_refused_before_loading(tmp_path, capsys, monkeypatch):
