@@ -78,6 +78,7 @@ import lora
 from evaluate import generate_responses, load_examples
 from files import write_atomic
 from model import PRESETS, Llama, LlamaConfig
+from tokenizer import Tokenizer
 
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # the /proc/cpuinfo flags that set fp32/bf16 matmul speed
 MAIN_JOB = ("--lang", "de")  # README's first command: python train.py --lang de
@@ -323,7 +324,7 @@ class HFGenerate:
 class WorldTokenizer:
     """The miniature world's tokenizer for a model whose vocabulary may be larger: ids past the
     tokenizer's own (a random model emits them) decode to nothing."""
-    def __init__(self, tok: data.Tokenizer):
+    def __init__(self, tok: Tokenizer):
         self.tok, self.bos_id, self.eos_id, self.pad_id = tok, tok.bos_id, tok.eos_id, tok.pad_id
         self.encode = tok.encode
 
@@ -338,7 +339,7 @@ def eval_prompts(cfg: BenchConfig, vocab_size: int) -> tuple[WorldTokenizer, lis
     with tempfile.TemporaryDirectory() as tmp:
         d = world.write_world(Path(tmp) / "world", seed=cfg.seed, pretrain_chars=300_000, alpaca=20, parallel=20,
                               xquad_passages=-(-cfg.eval_questions // 4), mlqa_passages=1, flores=2)
-        tok = data.Tokenizer.train(sorted((d / "pretrain").glob("*.txt")), Path(tmp) / "tokenizer.model",
+        tok = Tokenizer.train(sorted((d / "pretrain").glob("*.txt")), Path(tmp) / "tokenizer.model",
                                    min(vocab_size, 4096), seed=cfg.seed)
         recs = load_examples("xquad", "de", d, limit=cfg.eval_questions)
     prompts = [data.format_prompt(r["instruction"], r["input"]) for r in recs]
@@ -349,7 +350,7 @@ def make_eval(model, cfg: BenchConfig, device, ours: bool):
     """A benchmark: evaluate.py's batched greedy answers to cfg.eval_questions questions."""
     tok, prompts = eval_prompts(cfg, model.config.vocab_size)
     if cfg.model:  # a real model answers in its own tokens
-        tok = WorldTokenizer(data.Tokenizer.from_folder(cfg.model))
+        tok = WorldTokenizer(Tokenizer.from_folder(cfg.model))
     prompts = [data.prompt_ids(tok, p, "none") for p in prompts]   # [BOS] + the Alpaca prompt, as evaluate.py
     model = copy.deepcopy(model).to(torch.bfloat16 if device.type == "cuda" else torch.float32).eval()
     gen = model if ours else HFGenerate(model)

@@ -58,7 +58,8 @@ def add_config_flags(parser: argparse.ArgumentParser, cls, skip=()) -> argparse.
         if kind is None:
             raise TypeError(f"{cls.__name__}.{f.name}: no command-line type for {annotation!r}")
         default = f.default if f.default is not dataclasses.MISSING else None
-        h = f"{f.metadata.get('help', '')} (default: {default})".replace("%", "%%")  # argparse %-formats help
+        h = f.metadata.get("help", "")
+        h = (h if "(default:" in h else f"{h} (default: {default})").replace("%", "%%")  # argparse %-formats help
         if kind is bool:
             parser.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=h)
         else:

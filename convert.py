@@ -20,7 +20,7 @@ tokenizer (`tokenizer.ggml.tokens`, `.merges`, `.token_type`, special ids, `toke
 Dims are listed fastest first, so a weight of dims (in, out) is the numpy/torch matrix (out, in), and
 quantized types cut each row into blocks of 32 values (see dequantize). Written to OUT (config.json,
 model.safetensors in float32, tokenizer.json, tokenizer_config.json, generation_config.json), which
-our model.Llama, data.Tokenizer and transformers all load.
+our model.Llama, tokenizer.Tokenizer and transformers all load.
 
     python download.py --model smollm2-135m-instruct --out runs/smollm2 --gguf FILE.gguf   # convert
     python convert.py FILE.gguf                                   # print header, metadata, tensors

@@ -1,4 +1,4 @@
-"""Data: tokenizer, the datasets' file formats, the paper's prompts, CoIT/MuIT mixtures, batches.
+"""Data: the datasets' file formats, the paper's prompts, supervised examples and batches.
 
 Everything between files on disk and training batches. The folder layout (identical for the real
 data in ../shared/data and for the miniature world written by world.py):
@@ -9,52 +9,38 @@ data in ../shared/data and for the miniature world written by world.py):
     DATA/mlqa/dev/dev-context-<l>-question-<l>.json SQuAD format
     DATA/flores101/devtest/<code>.devtest           one sentence a line, aligned across languages
 
-Pipeline (what train.py does with it):
+Pipeline (what train.py does with it; the tokenizer is tokenizer.py, the recipes mixture.py):
 
     tok = Tokenizer.from_folder("runs/base")
     mix = build_mixture("coit", "runs/world", ["de"], n_translation=2000, seed=0)
-    print(composition(mix, tok))                    # examples / target tokens / tokens per char
     enc, dropped = encode_examples(tok, mix, max_len=512)
     for ex_list in iterate_batches(enc, max_tokens=8192, seed=0, epoch=0):
         batch = make_batch(ex_list, tok.pad_id)     # idx, targets (shifted, -100), attention_mask
 
-Conventions (../shared/CONVENTIONS.md): sentencepiece with unk=0 bos=1 eos=2 and no pad piece
-(pad_id=0 only ever sits under a mask); encode() adds neither BOS nor EOS; prompt and response are
-tokenized separately, the prompt is masked with -100, EOS is appended, and an example whose
-response is truncated away entirely is dropped (and counted). A Hugging Face tokenizer.json
-(LLaMA-3, SmolLM) is read through the optional `tokenizers` package; its BOS/EOS come from
-tokenizer_config.json and its pad_id is the EOS id (again only under a mask).
+Conventions (../shared/CONVENTIONS.md): prompt and response are tokenized separately (encode() adds
+neither BOS nor EOS), BOS goes first, the prompt is masked with -100, EOS is appended, and an example
+whose response is truncated away entirely is dropped (and counted).
 
-Recipes of build_mixture (PAPER.md): alpaca (English only), coit (x-LLaMA: en Alpaca + Alpaca in X
-+ en->X pairs), muit (m-LLaMA: the union over languages, translation budget uniform or from an
-allocation file {"de": 4000, ...}), trans_only, instr_only, coit_x2en (the ablations). Translation
-subsets are the FIRST N pairs of the corpus (stems in sorted order), as in the scaling study.
-Reconstructed: the 33 translation paraphrases and the QA prompts in 8 languages are this project's
-own wording (the paper's strings are not published in a form we could read).
-
-Command line:
-
-    python data.py tokenizer --text ../shared/data/flores101/devtest/*.devtest --out runs/spm --vocab-size 8000
-                                      # an existing OUT/tokenizer.model is refused unless --overwrite
-    python data.py stats --data ../shared/data --recipe coit --langs zh --tokenizer runs/spm
-    python data.py stats --help                               # every flag
+Prompts: the Stanford Alpaca template for every language, a model folder's own chat template
+(--template chat), the translation instruction (33 paraphrases) and the QA prompt in 8 languages.
+Reconstructed: the paraphrases and the QA wording are this project's own (the paper's strings are
+not published in a form we could read); the QA layout follows the official code.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import random
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import sentencepiece as spm
 from jinja2.sandbox import ImmutableSandboxedEnvironment  # jinja2 comes with torch
 import torch
 from tqdm import tqdm
 
-from files import copy_atomic
 from model import IGNORE_INDEX
+
+if TYPE_CHECKING:
+    from tokenizer import Tokenizer
 
 LANGS = ("en", "de", "zh", "ar", "el", "hi", "tr", "vi")
 LANG_NAMES = {"en": "English", "de": "German", "zh": "Chinese", "ar": "Arabic", "el": "Greek",
@@ -76,119 +62,6 @@ def check_lang(lang: str, allow_en: bool = True) -> str:
         raise DataError(f"language code 'en' is not accepted here (expected a non-English one of {ok})")
     return lang
 
-
-# ----------------------------------------------------------------------------------- tokenizer
-
-class Tokenizer:
-    """sentencepiece with LLaMA conventions: encode() adds no BOS/EOS, decode() takes a whole sequence."""
-
-    def __init__(self, model_path: str | os.PathLike):
-        self.path = Path(model_path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: tokenizer model not found")
-        self.sp = self.hf = None
-        if self.path.suffix == ".json":  # Hugging Face tokenizer.json (LLaMA-3, SmolLM bases)
-            self._init_hf()
-        else:
-            self.sp = spm.SentencePieceProcessor(model_file=str(self.path))
-            self.vocab_size = self.sp.get_piece_size()
-            self.bos_id, self.eos_id = self.sp.bos_id(), self.sp.eos_id()
-            self.pad_id = self.sp.pad_id() if self.sp.pad_id() >= 0 else self.sp.unk_id()  # LLaMA: 0 (unk)
-        if self.bos_id is None or self.bos_id < 0 or self.eos_id is None or self.eos_id < 0:
-            raise DataError(f"{self.path}: tokenizer has no BOS/EOS token")
-        self._skip = {self.bos_id, self.eos_id, self.pad_id}
-
-    def _init_hf(self) -> None:
-        try:
-            from tokenizers import Tokenizer as HFTokenizer
-        except ImportError:
-            raise DataError(f"{self.path}: reading tokenizer.json needs the optional package 'tokenizers'") from None
-        self.hf = HFTokenizer.from_file(str(self.path))
-        cfg_path = self.path.with_name("tokenizer_config.json")
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
-
-        def token_id(name):
-            t = cfg.get(name)
-            t = t.get("content") if isinstance(t, dict) else t
-            return None if t is None else self.hf.token_to_id(t)
-        self.vocab_size = self.hf.get_vocab_size(with_added_tokens=True)
-        self.bos_id, self.eos_id = token_id("bos_token"), token_id("eos_token")
-        pad = token_id("pad_token")
-        self.pad_id = pad if pad is not None else self.eos_id  # only ever under a mask
-
-    def check_fits(self, vocab_size: int) -> "Tokenizer":
-        """A model with fewer embeddings than this tokenizer has pieces would fail at the first rare id."""
-        if self.vocab_size > vocab_size:
-            raise DataError(f"{self.path}: {self.vocab_size} tokenizer pieces but the model has {vocab_size} "
-                            "embeddings; use the tokenizer the model was trained with")
-        return self
-
-    @staticmethod
-    def find(folder: str | os.PathLike) -> Path | None:
-        """A model folder's tokenizer file: tokenizer.model (sentencepiece), else tokenizer.json; None if neither."""
-        return next((p for p in (Path(folder) / "tokenizer.model", Path(folder) / "tokenizer.json") if p.is_file()), None)
-
-    @classmethod
-    def from_folder(cls, folder: str | os.PathLike) -> "Tokenizer":
-        """tokenizer.model (sentencepiece), else tokenizer.json (+ tokenizer_config.json for BOS/EOS)."""
-        path = cls.find(folder)
-        if path is None:
-            raise FileNotFoundError(f"{folder}: no tokenizer.model or tokenizer.json in the model folder")
-        return cls(path)
-
-    @classmethod
-    def train(cls, text_files, out_path, vocab_size: int, seed: int = 0,
-              character_coverage: float = 0.9995, max_sentences: int = 2_000_000) -> "Tokenizer":
-        """Train a BPE sentencepiece model the LLaMA way (byte fallback, digits split, no pad).
-
-        Rare characters not covered by `character_coverage` become byte pieces (ids 3..258),
-        so nothing ever maps to unk. Written atomically to out_path (e.g. DIR/tokenizer.model).
-        """
-        files = [str(f) for f in ([text_files] if isinstance(text_files, (str, Path)) else text_files)]
-        for f in files:
-            if not Path(f).is_file() or Path(f).stat().st_size == 0:
-                raise DataError(f"{f}: tokenizer training text missing or empty")
-        if vocab_size < 300:
-            raise DataError(f"vocab_size={vocab_size}: need >= 300 (259 special+byte pieces come first)")
-        out_path = Path(out_path)
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        spm.set_random_generator_seed(seed)
-        prefix = out_path.parent / f".{out_path.name}.training"  # fixed name: same inputs -> same bytes
-        try:
-            spm.SentencePieceTrainer.train(
-                input=files, model_prefix=str(prefix), model_type="bpe", vocab_size=vocab_size,
-                byte_fallback=True, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
-                character_coverage=character_coverage, normalization_rule_name="identity",
-                add_dummy_prefix=True, remove_extra_whitespaces=False, split_digits=True,
-                allow_whitespace_only_pieces=True, max_sentence_length=1 << 16,
-                input_sentence_size=max_sentences, shuffle_input_sentence=True,
-                num_threads=2, minloglevel=2)
-        except RuntimeError as e:  # e.g. "Vocabulary size is smaller than required_chars"
-            raise DataError(f"sentencepiece training failed (vocab_size={vocab_size}, "
-                            f"character_coverage={character_coverage}): {str(e).splitlines()[-1]}") from None
-        finally:
-            Path(f"{prefix}.vocab").unlink(missing_ok=True)
-        os.replace(f"{prefix}.model", out_path)
-        return cls(out_path)
-
-    def encode(self, text: str) -> list[int]:
-        return self.sp.encode(text) if self.sp else self.hf.encode(text, add_special_tokens=False).ids
-
-    def decode(self, ids) -> str:
-        ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
-        ids = [i for i in ids if i not in self._skip]
-        return self.sp.decode(ids) if self.sp else self.hf.decode(ids, skip_special_tokens=False)
-
-    def save(self, folder: str | os.PathLike) -> Path:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        dst = folder / ("tokenizer.json" if self.hf else "tokenizer.model")
-        if dst.resolve() != self.path.resolve():
-            copy_atomic(self.path, dst)
-            cfg = self.path.with_name("tokenizer_config.json")
-            if self.hf and cfg.is_file():
-                copy_atomic(cfg, folder / cfg.name)
-        return dst
 
 
 # ------------------------------------------------------------------------------------- readers
@@ -218,7 +91,7 @@ def _read_lines(path: Path) -> list[str]:
     return lines
 
 
-def _load_json(path: Path):
+def load_json(path: Path):
     text = read_text(path)
     try:
         return json.loads(text)
@@ -239,7 +112,7 @@ def read_alpaca(path) -> list[dict]:
                     raise DataError(f"{path}: malformed JSON at line {i + 1} column {e.colno}: {e.msg}") from None
                 where.append(f"line {i + 1}")
     else:
-        records = _load_json(path)
+        records = load_json(path)
         if not isinstance(records, list):
             raise DataError(f"{path}: expected a JSON list of {{instruction,input,output}}, got {type(records).__name__}")
         where = [f"record {i}" for i in range(len(records))]
@@ -288,7 +161,7 @@ def read_parallel(data_dir, lang: str) -> list[tuple[str, str]]:
 def read_squad(path) -> list[dict]:
     """SQuAD-format JSON (XQuAD, MLQA) -> flat list of questions with their context and answers."""
     path = Path(path)
-    doc = _load_json(path)
+    doc = load_json(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
         raise DataError(f"{path}: missing field 'data' or not a list (expected SQuAD format)")
     out = []
@@ -585,176 +458,3 @@ def iterate_batches(encoded: list[dict], batch_size: int | None = None, max_toke
     rng.shuffle(batches)
     for b in batches:
         yield [encoded[i] for i in b]
-
-
-# -------------------------------------------------------------------------------------- mixtures
-RECIPES = {  # recipe -> (English Alpaca, translated Alpaca, translation direction or None)
-    "alpaca": (True, False, None),        # the English-only baseline
-    "coit": (True, True, "en-X"),         # x-LLaMA: one language
-    "muit": (True, True, "en-X"),         # m-LLaMA: several languages
-    "trans_only": (False, False, "en-X"),  # ablation: translation data only
-    "instr_only": (True, True, None),     # ablation: (translated) instructions only
-    "coit_x2en": (True, True, "X-en"),    # ablation: X->en translation instead of en->X
-}
-
-
-def even_split(langs, budget: int) -> dict[str, int]:
-    """B/L pairs each, the remainder one each to the first B mod L languages in the order given.
-    The one uniform split: train.py --budget (translation_counts) and scaling.uniform_split use it."""
-    q, r = divmod(int(budget), len(langs))
-    return {l: q + (i < r) for i, l in enumerate(langs)}
-
-
-def translation_counts(langs, available: dict, n_translation=None, budget=None, allocation=None) -> dict:
-    """Pairs per language: allocation (dict or JSON file) | budget split uniformly | n_translation each | all."""
-    if sum(x is not None for x in (n_translation, budget, allocation)) > 1:
-        raise ValueError("give at most one of n_translation, budget, allocation")
-    if allocation is not None:
-        if not isinstance(allocation, dict):
-            allocation = _load_json(Path(allocation))
-            if not isinstance(allocation, dict):
-                raise DataError("allocation file must hold an object like {\"de\": 4000}")
-        extra = set(allocation) - set(langs)
-        missing = set(langs) - set(allocation)
-        if extra or missing:
-            raise DataError(f"allocation languages {sorted(allocation)} do not match --langs {list(langs)}")
-        counts = {}
-        for l in langs:
-            v = allocation[l]
-            if not isinstance(v, (int, float)) or v < 0 or int(v) != v:
-                raise DataError(f"allocation[{l!r}] = {v!r}: expected a non-negative whole number")
-            counts[l] = int(v)
-    elif budget is not None:
-        counts = even_split(langs, budget)  # the remainder goes to the first languages given
-    elif n_translation is not None:
-        counts = {l: int(n_translation) for l in langs}
-    else:
-        counts = dict(available)
-    for l, n in counts.items():
-        if n > available[l]:
-            raise DataError(f"asked for {n} en-{l} translation pairs but only {available[l]} exist")
-    return counts
-
-
-def build_mixture(recipe: str, data_dir, langs, *, n_translation=None, budget=None, allocation=None,
-                  n_alpaca=None, seed: int = 0) -> list[dict]:
-    """The training mixture of a recipe, shuffled with `seed`; each example carries source and lang.
-
-    First-N subsets: n_alpaca and the translation counts take the FIRST N of each file/corpus.
-    """
-    if recipe not in RECIPES:
-        raise ValueError(f"unknown recipe {recipe!r} (expected one of {', '.join(RECIPES)})")
-    for name, v in (("n_alpaca", n_alpaca), ("n_translation", n_translation), ("budget", budget)):
-        if v is not None and (not isinstance(v, int) or v < 0):  # a negative N would slice [:-N]
-            raise DataError(f"--{name.replace('_', '-')} {v}: expected a whole number >= 0")
-    langs = [langs] if isinstance(langs, str) else list(langs)
-    use_en, use_x, direction = RECIPES[recipe]
-    if recipe == "alpaca":
-        langs = []
-    else:
-        for l in langs:
-            check_lang(l, allow_en=False)
-        if not langs:
-            raise ValueError(f"recipe {recipe!r} needs at least one non-English language")
-        if recipe in ("coit", "coit_x2en") and len(langs) != 1:
-            raise ValueError(f"recipe {recipe!r} takes one language, got {langs}")
-    out = []
-
-    def add_alpaca(lang):
-        exs = read_alpaca(alpaca_path(data_dir, lang))
-        if n_alpaca is not None:
-            if n_alpaca > len(exs):
-                raise DataError(f"asked for {n_alpaca} Alpaca examples but {alpaca_path(data_dir, lang)} has {len(exs)}")
-            exs = exs[:n_alpaca]
-        out.extend({**e, "source": "alpaca", "lang": lang} for e in exs)
-
-    if use_en:
-        add_alpaca("en")
-    if use_x:
-        for l in langs:
-            add_alpaca(l)
-    if direction:
-        corpora = {l: read_parallel(data_dir, l) for l in langs}
-        counts = translation_counts(langs, {l: len(p) for l, p in corpora.items()},
-                                    n_translation, budget, allocation)
-        for l in langs:
-            for i, (en, x) in enumerate(corpora[l][:counts[l]]):
-                ex = (translation_example(en, x, "en", l, index=i) if direction == "en-X"
-                      else translation_example(x, en, l, "en", index=i))
-                out.append({**ex, "source": "translation", "lang": l})
-    random.Random(seed).shuffle(out)
-    return out
-
-
-def composition(examples: list[dict], tok: Tokenizer | None = None) -> str:
-    """Table: examples per source x language (+ target tokens and tokens per character with a tokenizer)."""
-    rows: dict[tuple, list] = {}
-    for ex in examples:
-        r = rows.setdefault((ex.get("source", "?"), ex.get("lang", "?")), [0, 0, 0])
-        r[0] += 1
-        if tok is not None:
-            r[1] += len(tok.encode(ex["output"])) + 1  # + EOS
-            r[2] += len(ex["output"])
-    head = f"{'source':<12} {'lang':<5} {'examples':>9}" + (f" {'target_tokens':>14} {'tok/char':>9}" if tok else "")
-    lines = [head, "-" * len(head)]
-    tot = [0, 0, 0]
-    for (src, lang), (n, t, c) in sorted(rows.items()):
-        line = f"{src:<12} {lang:<5} {n:>9}"
-        if tok:
-            line += f" {t:>14} {(t - n) / max(c, 1):>9.3f}"  # tokens per character of the output text
-        lines.append(line)
-        tot = [tot[0] + n, tot[1] + t, tot[2] + c]
-    lines.append("-" * len(head))
-    lines.append(f"{'total':<12} {'':<5} {tot[0]:>9}" + (f" {tot[1]:>14} {(tot[1] - tot[0]) / max(tot[2], 1):>9.3f}" if tok else ""))
-    return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------------------------ CLI
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="xllama data: train a tokenizer, inspect mixtures.")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("tokenizer", help="train a sentencepiece tokenizer (LLaMA conventions) on text files")
-    t.add_argument("--text", nargs="+", required=True, help="training text files (one sentence/document a line)")
-    t.add_argument("--out", required=True, help="folder to write tokenizer.model into")
-    t.add_argument("--vocab-size", type=int, default=8000, help="pieces in total, incl. 259 special+byte pieces")
-    t.add_argument("--seed", type=int, default=0, help="sentencepiece sampling seed")
-    t.add_argument("--overwrite", action="store_true",
-                   help="replace an existing OUT/tokenizer.model (a checkpoint's ids would no longer match it)")
-    s = sub.add_parser("stats", help="build a mixture and print its composition")
-    s.add_argument("--data", required=True, help="data folder (../shared/data or a world)")
-    s.add_argument("--recipe", default="coit", choices=list(RECIPES), help="mixture recipe")
-    s.add_argument("--langs", default="de", help="comma-separated non-English languages")
-    s.add_argument("--tokenizer", default=None, help="folder with tokenizer.model (adds token columns)")
-    s.add_argument("--n-translation", type=int, default=None, help="first N translation pairs per language")
-    s.add_argument("--budget", type=int, default=None, help="translation pairs in total, split uniformly")
-    s.add_argument("--allocation", default=None, help="JSON file {lang: pairs} (from scaling.py)")
-    s.add_argument("--n-alpaca", type=int, default=None, help="first N Alpaca examples per language")
-    s.add_argument("--seed", type=int, default=0, help="shuffling seed")
-    return p
-
-
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    p = _parser()
-    a = p.parse_args(argv)
-    try:
-        if a.cmd == "tokenizer":
-            dst = Path(a.out) / "tokenizer.model"
-            if dst.exists() and not a.overwrite:  # a checkpoint's token ids belong to its tokenizer
-                raise DataError(f"{dst} exists; a new tokenizer would not match the ids of a model trained "
-                                f"with it (pass --overwrite to replace it)")
-            tok = Tokenizer.train(a.text, dst, a.vocab_size, a.seed)
-            print(f"wrote {tok.path} ({tok.vocab_size} pieces)")
-            return 0
-        tok = Tokenizer.from_folder(a.tokenizer) if a.tokenizer else None
-        mix = build_mixture(a.recipe, a.data, a.langs.split(","), n_translation=a.n_translation, budget=a.budget,
-                            allocation=a.allocation, n_alpaca=a.n_alpaca, seed=a.seed)
-        print(composition(mix, tok))
-        return 0
-    except (ValueError, FileNotFoundError) as e:  # bad user input: one line, exit code 2
-        p.exit(2, f"{p.prog}: error: {e}\n")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -64,6 +64,7 @@ from files import write_atomic
 from metrics import (QA_LANGS, SMOOTH_DEFAULTS, VERSION, chrf, containment, corpus_bleu, extract_answer,
                      get_tokenizer, mlqa_em_f1, mlqa_normalize, score_qa, score_translation, squad_em_f1)
 from model import Llama, LlamaConfig
+from tokenizer import Tokenizer
 
 # labels a response may start with: Alpaca's section names and our QA prompts' answer label per language
 ANSWER_LABELS = metrics.ANSWER_LABELS + tuple(p["answer"] for p in data.QA_PROMPTS.values())
@@ -227,7 +228,7 @@ def check_config(cfg: EvalConfig) -> None:
 def _check_checkpoint(model_dir: Path) -> None:
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir}: not a checkpoint folder (no config.json)")
-    if data.Tokenizer.find(model_dir) is None:
+    if Tokenizer.find(model_dir) is None:
         raise FileNotFoundError(f"{model_dir}: no tokenizer.model or tokenizer.json in the checkpoint folder")
 
 
@@ -244,7 +245,7 @@ def _load_model(model_dir: Path, rt: device.Runtime):
     """The checkpoint cast to the decided dtype on the decided device, and its tokenizer."""
     _check_checkpoint(model_dir)
     model = Llama.from_pretrained(model_dir, dtype=rt.torch_dtype, device=rt.device).eval()
-    return model, data.Tokenizer.from_folder(model_dir).check_fits(model.config.vocab_size)
+    return model, Tokenizer.from_folder(model_dir).check_fits(model.config.vocab_size)
 
 
 def default_langs(model_dir: Path) -> str:

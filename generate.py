@@ -41,6 +41,7 @@ from cli import Parser, add_config_flags, opt
 from device import decide
 from lora import load_adapter
 from model import Llama, LlamaConfig
+from tokenizer import Tokenizer
 
 
 @dataclass
@@ -98,10 +99,10 @@ def load(folder, device: str = "auto", dtype: str = "auto", threads: int = 0):
     model = Llama.from_pretrained(base, dtype=rt.torch_dtype, device=rt.device)
     if base != folder:
         load_adapter(model, folder)           # unmerged: base(x) + scale * B(A(x)), LoRA in fp32
-    return model.eval(), data.Tokenizer.from_folder(tok_dir).check_fits(model.config.vocab_size), rt, tok_dir   # eval: the new LoRA dropouts off
+    return model.eval(), Tokenizer.from_folder(tok_dir).check_fits(model.config.vocab_size), rt, tok_dir   # eval: the new LoRA dropouts off
 
 
-def prompt_ids(tok: data.Tokenizer, prompt: str, cfg: GenConfig, tok_dir=None) -> list[int]:
+def prompt_ids(tok: Tokenizer, prompt: str, cfg: GenConfig, tok_dir=None) -> list[int]:
     """Token ids of the wrapped prompt (data.prompt_ids: the way training and evaluate.py encode it)."""
     if not prompt.strip():
         raise ValueError("prompt: empty (give some text)")
@@ -118,7 +119,7 @@ def stream_ids(model: Llama, ids: list[int], max_new_tokens: int, temperature: f
         yield int(nxt[0])
 
 
-def stream_text(tok: data.Tokenizer, ids: Iterable[int]) -> Iterator[str]:
+def stream_text(tok: Tokenizer, ids: Iterable[int]) -> Iterator[str]:
     """The text of the growing id sequence, as new suffixes. The whole sequence is decoded each step
     (sentencepiece drops the space of a piece decoded alone); text ending in U+FFFD waits for the rest
     of its character. What is yielded joins to tok.decode(all ids), EOS left out by the decoder."""

@@ -45,6 +45,7 @@ from cli import Parser, add_config_flags, opt
 from device import decide
 from files import atomic_path, write_atomic
 from model import Llama, LlamaConfig
+from tokenizer import Tokenizer
 
 
 @dataclass
@@ -72,7 +73,7 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def pooled_states(model: Llama, tok: data.Tokenizer, sentences: list[str], batch_size: int = 16,
+def pooled_states(model: Llama, tok: Tokenizer, sentences: list[str], batch_size: int = 16,
                   max_len: int = 256, desc: str = "probe") -> list[torch.Tensor]:
     """n_layers+1 tensors (N, C): each sentence's hidden states mean-pooled over its own tokens."""
     rows = []
@@ -116,7 +117,7 @@ def alignment(en: torch.Tensor, x: torch.Tensor) -> dict[str, float]:
 
 
 @torch.no_grad()
-def repeat_accuracy(model: Llama, tok: data.Tokenizer, sentences: list[str], max_len: int = 256) -> dict[str, float]:
+def repeat_accuracy(model: Llama, tok: Tokenizer, sentences: list[str], max_len: int = 256) -> dict[str, float]:
     """In-context copying: feed [BOS] s s for each sentence and take greedy next-token accuracy (%) on
     tokens 2..L of the first copy and of the second (a copy's first token follows BOS or the join).
     A model that can look back and copy (an induction head) is far better on the second copy;
@@ -138,7 +139,7 @@ def repeat_accuracy(model: Llama, tok: data.Tokenizer, sentences: list[str], max
     return {"first": 100.0 * hits[0] / n[0], "second": 100.0 * hits[1] / n[1]}
 
 
-def probe_loaded(model: Llama, tok: data.Tokenizer, sentences: dict[str, list[str]], langs, batch_size=16,
+def probe_loaded(model: Llama, tok: Tokenizer, sentences: dict[str, list[str]], langs, batch_size=16,
                  max_len=256) -> dict:
     """sentences: {"en": [...], lang: [...]} line-aligned. Returns {layers, n, langs: {lang: {pair,
     nonpair, gap, retrieval: one value per layer; repeat: repeat_accuracy}}, mean: {gap, retrieval},
@@ -237,7 +238,7 @@ def probe(models, langs, data_dir, limit=None, batch_size=16, max_len=256, devic
     sents = load_sentences(data_dir, langs, limit)
     folders = [Path(m) for m in models]
     for path in folders:  # check every folder before spending time on the first
-        if not (path / "config.json").is_file() or data.Tokenizer.find(path) is None:
+        if not (path / "config.json").is_file() or Tokenizer.find(path) is None:
             raise ValueError(f"--models: {path} is not a checkpoint folder (needs config.json and tokenizer.model "
                              "or tokenizer.json)")
     first = LlamaConfig.from_json(folders[0] / "config.json")  # measure at the (first) model's own shapes
@@ -247,7 +248,7 @@ def probe(models, langs, data_dir, limit=None, batch_size=16, max_len=256, devic
     results = {}
     for path in folders:
         model = Llama.from_pretrained(path, dtype=rt.torch_dtype, device=rt.device).to(rt.device)
-        results[str(path)] = probe_loaded(model, data.Tokenizer.from_folder(path).check_fits(model.config.vocab_size), sents, langs, batch_size, max_len)
+        results[str(path)] = probe_loaded(model, Tokenizer.from_folder(path).check_fits(model.config.vocab_size), sents, langs, batch_size, max_len)
         print(table(str(path), results[str(path)]))
         del model
     if len(results) > 1:

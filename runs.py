@@ -36,6 +36,7 @@ import world as W
 from cli import Parser, UsageError, add_config_flags
 from files import write_atomic
 from model import PRESETS, Llama
+from tokenizer import Tokenizer
 from train import TrainConfig
 
 
@@ -174,10 +175,10 @@ def ensure_world(data_dir: str | Path = "runs/world", seed: int = 0, **size_flag
     return data_dir
 
 
-def ensure_tokenizer(data_dir: Path, out_path: Path, vocab_size: int, seed: int = 0) -> D.Tokenizer:
+def ensure_tokenizer(data_dir: Path, out_path: Path, vocab_size: int, seed: int = 0) -> Tokenizer:
     """Sentencepiece on the world's pretraining text + every Alpaca field, all languages (cached)."""
     if out_path.is_file():
-        return D.Tokenizer(out_path)
+        return Tokenizer(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     corpus = out_path.with_name(out_path.stem + "_corpus.txt")
     lines = []  # the text the model sees: Alpaca examples inside the prompt template (so it is cheap)
@@ -186,7 +187,7 @@ def ensure_tokenizer(data_dir: Path, out_path: Path, vocab_size: int, seed: int 
     write_atomic(corpus, "\n".join(x.replace("\n", " ") for x in lines) + "\n")
     files = sorted(str(p) for p in (data_dir / "pretrain").glob("*.txt")) + [str(corpus)]
     try:
-        return D.Tokenizer.train(files, out_path, vocab_size, seed)
+        return Tokenizer.train(files, out_path, vocab_size, seed)
     finally:
         corpus.unlink(missing_ok=True)
 
@@ -219,13 +220,13 @@ def prepare(cfg: TrainConfig, rank: int, world: int) -> T.Inputs:
             if cfg.overwrite and rank == 0:
                 tok_path.unlink(missing_ok=True)
             once(lambda: ensure_tokenizer(Path(cfg.data), tok_path, cfg.vocab_size, cfg.seed))
-        tok = D.Tokenizer(tok_path)
+        tok = Tokenizer(tok_path)
     else:
         inherit = {k: getattr(cfg, k) for k in ("seed", "device", "dtype", "threads", "progress", "log_every")}
         base = Path(cfg.base) if cfg.base else once(lambda: ensure_base(cfg.data, cfg.base_out, **inherit))
-        if D.Tokenizer.find(base) is None:
+        if Tokenizer.find(base) is None:
             raise UsageError(f"--base {base}: no tokenizer.model or tokenizer.json there")
-        tok = D.Tokenizer.from_folder(base)
+        tok = Tokenizer.from_folder(base)
     encoded = T.pretrain_examples(Path(cfg.data), tok, cfg.max_len) if cfg.recipe == "pretrain" \
         else T.sft_examples(cfg, tok)
     return T.Inputs(base, tok, encoded)
@@ -274,7 +275,7 @@ def source_losses(model: Llama, encoded: list[dict], pad_id: int, n: int = 64, b
 
 
 @torch.no_grad()
-def complete(model: Llama, tok: D.Tokenizer, ex: dict, device, max_new_tokens: int = 64) -> str:
+def complete(model: Llama, tok: Tokenizer, ex: dict, device, max_new_tokens: int = 64) -> str:
     """Greedy response to one Alpaca-style example."""
     model.eval()
     ids = [tok.bos_id] + tok.encode(D.format_prompt(ex["instruction"], ex["input"]))
@@ -283,7 +284,7 @@ def complete(model: Llama, tok: D.Tokenizer, ex: dict, device, max_new_tokens: i
     return tok.decode(outp[0, len(ids):].tolist()).strip()
 
 
-def report(model: Llama, cfg: TrainConfig, tok: D.Tokenizer, encoded: list[dict], out: Path, base: Path | None) -> None:
+def report(model: Llama, cfg: TrainConfig, tok: Tokenizer, encoded: list[dict], out: Path, base: Path | None) -> None:
     """The end of a run: where the model is, the final loss per data source, a sample translation and
     answer (greedy), the closed-book check against the base, and the command to talk to it."""
     print(f"model: {out}  (load with Llama.from_pretrained or transformers.AutoModelForCausalLM)")
@@ -308,7 +309,7 @@ def report(model: Llama, cfg: TrainConfig, tok: D.Tokenizer, encoded: list[dict]
 
 
 @torch.no_grad()
-def closed_book(model: Llama, tok: D.Tokenizer, data_dir, lang: str, base: Path | None, device) -> None:
+def closed_book(model: Llama, tok: Tokenizer, data_dir, lang: str, base: Path | None, device) -> None:
     """The paper's premise in one look (the world's encyclopedia, docs/world.md): a question in `lang` about
     a fact stated only in English pretraining, then the held-out closed-book score (evaluate.py --task
     closedbook, greedy) of this model beside the base's. Skipped when the data has no closed-book test."""

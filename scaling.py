@@ -28,7 +28,7 @@ Commands:
         ALLOC.json maps lang -> size, which `python train.py --allocation runs/ALLOC.json` reads
 The points come from sweep.py (one x-LLaMA trained and scored per data size), or from anywhere.
 The uniform split gives the remainder of B/L to the languages in the order given, as
-data.translation_counts does, so `train.py --budget` and this file agree pair for pair.
+mixture.translation_counts does, so `train.py --budget` and this file agree pair for pair.
 Bad input (fewer than 3 points for a language, a non-positive size or budget, a budget outside
 [sum of minimums, sum of available], a file that is not valid JSON, --out a folder, an unknown
 --metric) exits with code 2 and one line naming the problem, before any training or writing.
@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 import data
+import mixture
 from cli import Parser
 from files import write_atomic
 
@@ -346,10 +347,10 @@ def allocate(fits: dict[str, LawFit], budget: int, minimum=1, available=None, we
 
 
 def uniform_split(langs, budget: int, minimum=1, available=None) -> dict[str, int]:
-    """data.even_split, clipped to the bounds with the rest spread over the others (integers, sum = B)."""
+    """mixture.even_split, clipped to the bounds with the rest spread over the others (integers, sum = B)."""
     langs = list(langs)
     lo, hi = _bounds(langs, budget, minimum, available)
-    even = data.even_split(langs, budget)
+    even = mixture.even_split(langs, budget)
     if all(lo[l] <= n and (hi[l] is None or n <= hi[l]) for l, n in even.items()):
         return even
     pos = {l: i for i, l in enumerate(langs)}

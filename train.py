@@ -61,11 +61,13 @@ import checkpoint
 import data as D
 import device as DV
 import lora
+import mixture
 import parallel
 import plot
 from cli import UsageError, opt
 from files import write_atomic
 from model import PRESETS, Llama, LlamaConfig
+from tokenizer import Tokenizer
 
 RECIPES = ("pretrain", "alpaca", "coit", "muit", "trans_only", "instr_only", "coit_x2en")
 
@@ -146,7 +148,7 @@ BASE_PRETRAIN = dict(recipe="pretrain", epochs=3.0, batch_size=16, max_len=128, 
 class Inputs:
     """What a run reads, all checked before anything in --out is touched (runs.prepare makes them)."""
     base: Path | None          # the checkpoint fine-tuned; None when pretraining from scratch
-    tokenizer: D.Tokenizer
+    tokenizer: Tokenizer
     examples: list[dict]       # tokenized: input_ids, labels, source, lang
 
 
@@ -175,7 +177,7 @@ def micro_batches(encoded: list[dict], global_bs: int, seed: int, skip: int):
         epoch += 1
 
 # ----------------------------------------------------------------------------- examples
-def pretrain_examples(data_dir: Path, tok: D.Tokenizer, block: int) -> list[dict]:
+def pretrain_examples(data_dir: Path, tok: Tokenizer, block: int) -> list[dict]:
     """Documents as [bos] doc [eos], concatenated and cut into blocks of `block` + 1 tokens."""
     stream: list[int] = []
     for f in sorted((data_dir / "pretrain").glob("*.txt")):
@@ -187,14 +189,14 @@ def pretrain_examples(data_dir: Path, tok: D.Tokenizer, block: int) -> list[dict
     return [dict(input_ids=c, labels=c, source="pretrain", lang="mix") for c in chunks]
 
 
-def sft_examples(cfg: TrainConfig, tok: D.Tokenizer) -> list[dict]:
-    """The recipe's mixture (data.build_mixture), tokenized; examples truncated away are dropped."""
+def sft_examples(cfg: TrainConfig, tok: Tokenizer) -> list[dict]:
+    """The recipe's mixture (mixture.build_mixture), tokenized; examples truncated away are dropped."""
     langs = cfg.langs.split(",") if cfg.recipe == "muit" else [cfg.lang]
-    budget, allocation = cfg.budget, None  # uniform: data.py splits the budget evenly
+    budget, allocation = cfg.budget, None  # uniform: mixture.py splits the budget evenly
     if cfg.allocation != "uniform":
         budget, allocation = None, cfg.allocation
-    mix = D.build_mixture(cfg.recipe, cfg.data, langs, n_translation=cfg.n_translation,
-                          budget=budget, allocation=allocation, n_alpaca=cfg.n_alpaca, seed=cfg.seed)
+    mix = mixture.build_mixture(cfg.recipe, cfg.data, langs, n_translation=cfg.n_translation,
+                                budget=budget, allocation=allocation, n_alpaca=cfg.n_alpaca, seed=cfg.seed)
     encoded = []
     for ex in mix:
         enc = D.encode_example(tok, ex, cfg.max_len)
@@ -206,7 +208,7 @@ def sft_examples(cfg: TrainConfig, tok: D.Tokenizer) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- model
-def model_config(cfg: TrainConfig, tok: D.Tokenizer, base: Path | None) -> LlamaConfig:
+def model_config(cfg: TrainConfig, tok: Tokenizer, base: Path | None) -> LlamaConfig:
     """The architecture to train: the base's config.json, else --arch with the tokenizer's vocabulary.
     A tokenizer with more pieces than the model has embeddings is refused here, not at the first lookup."""
     if base is not None:

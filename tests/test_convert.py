@@ -26,6 +26,7 @@ import torch
 
 import convert
 import data as D
+from tokenizer import Tokenizer
 import download as DL
 from conftest import SHARED_DATA
 
@@ -153,7 +154,7 @@ def test_tiny_gguf_converts_to_the_logits_transformers_gets(tiny, tmp_path):
         want = ref(idx).logits
         assert torch.allclose(Llama.from_pretrained(out)(idx)[0], want, atol=1e-5, rtol=0)
         assert torch.allclose(LlamaForCausalLM.from_pretrained(out).eval()(idx).logits, want, atol=1e-5, rtol=0)
-    tok = D.Tokenizer.from_folder(out)                                     # add_bos_token: a BOS post-processor
+    tok = Tokenizer.from_folder(out)                                     # add_bos_token: a BOS post-processor
     assert (tok.bos_id, tok.eos_id, tok.vocab_size) == (0, 1, 258)
     assert tok.hf.encode("hé").ids == [0] + tok.encode("hé") and tok.decode(tok.encode("hé ✓")) == "hé ✓"
     table = convert.describe(tiny)                                          # python convert.py FILE
@@ -264,7 +265,7 @@ def test_real_logits_equal_transformers_on_the_same_gguf(real, reference, shared
     from model import Llama
     ours, theirs = Llama.from_pretrained(real), reference[0]
     again = LlamaForCausalLM.from_pretrained(real).eval()              # transformers reads our folder too
-    tok = D.Tokenizer.from_folder(real)
+    tok = Tokenizer.from_folder(real)
     for text in [s for lines in SENTENCES.values() for s in lines] + [CHATML]:
         idx = torch.tensor([tok.encode(text)])
         with torch.no_grad():
@@ -299,7 +300,7 @@ def test_real_tokenizer_equals_transformers_on_flores_in_8_languages(real, refer
     transformers 5 has no 'smollm' entry and splits GPT-2's way, which differs only where whitespace
     precedes a digit ('ĠÙ' + ... for ' ١٩'; 'Ġ','Ġ3' for '  3'): those lines are counted, not hidden."""
     from tokenizers import Regex, pre_tokenizers
-    tok, plain = D.Tokenizer.from_folder(real), reference[1]
+    tok, plain = Tokenizer.from_folder(real), reference[1]
     smollm = type(plain).from_pretrained(str(REAL.parent), gguf_file=REAL.name)
     smollm.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.Split(Regex(r"\p{N}"), behavior="isolated"), pre_tokenizers.ByteLevel(add_prefix_space=False)])
@@ -339,4 +340,4 @@ def test_scripts_run_on_the_converted_folder(real, shared_data, tmp_path):
         "--batch-size", "2", "--max-len", "96", "--n-alpaca", "1", "--n-translation", "1", "--out", out,
         "--no-samples", "--no-progress")
     assert (out / "adapter" / "adapter_model.safetensors").is_file() and (out / "tokenizer_config.json").is_file()
-    assert D.Tokenizer.from_folder(out).encode(CHATML) == D.Tokenizer.from_folder(real).encode(CHATML)
+    assert Tokenizer.from_folder(out).encode(CHATML) == Tokenizer.from_folder(real).encode(CHATML)

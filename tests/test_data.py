@@ -1,4 +1,4 @@
-"""Tests for data.py: prompts (golden strings), tokenizer conventions, label masks, batches, readers
+"""Tests for data.py, tokenizer.py and mixture.py: prompts (golden strings), tokenizer conventions, label masks, batches, readers
 over the real data, bad-input messages, mixtures (the downloader: tests/test_download.py).
 
 Run: python -m pytest -q tests/test_data.py     (offline, CPU, well under 45 s)
@@ -13,7 +13,9 @@ import pytest
 import torch
 
 import data as D
+import mixture
 from conftest import write_byte_level_bpe
+from tokenizer import Tokenizer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -85,7 +87,7 @@ def tok(tmp_path_factory):
              for p in D.QA_PROMPTS.values()]
     lines += [s.format(source="English", target=t) for s in D.TRANSLATION_INSTRUCTIONS for t in D.LANG_NAMES.values()]
     (d / "text.txt").write_text("\n".join(lines * 2), encoding="utf-8")
-    return D.Tokenizer.train([d / "text.txt"], d / "m" / "tokenizer.model", vocab_size=600, seed=0)
+    return Tokenizer.train([d / "text.txt"], d / "m" / "tokenizer.model", vocab_size=600, seed=0)
 
 
 def test_tokenizer_llama_conventions(tok, tmp_path):
@@ -102,13 +104,13 @@ def test_tokenizer_llama_conventions(tok, tmp_path):
     assert 1 not in tok.encode("<s>") and 2 not in tok.encode("</s>")  # the text is not a control token
     out = tok.save(tmp_path / "ckpt")
     assert out.read_bytes() == tok.path.read_bytes()
-    assert D.Tokenizer.from_folder(tmp_path / "ckpt").encode(text) == ids
+    assert Tokenizer.from_folder(tmp_path / "ckpt").encode(text) == ids
 
 
 def test_tokenizer_training_is_deterministic(tok, tmp_path):
     text = Path(tok.path).parent.parent / "text.txt"
-    a = D.Tokenizer.train([text], tmp_path / "a" / "tokenizer.model", vocab_size=600, seed=0)
-    b = D.Tokenizer.train([text], tmp_path / "a" / "tokenizer.model", vocab_size=600, seed=0)
+    a = Tokenizer.train([text], tmp_path / "a" / "tokenizer.model", vocab_size=600, seed=0)
+    b = Tokenizer.train([text], tmp_path / "a" / "tokenizer.model", vocab_size=600, seed=0)
     assert a.path.read_bytes() == b.path.read_bytes()  # same inputs, same output path -> same bytes
     assert [tok.sp.id_to_piece(i) for i in range(600)] == [a.sp.id_to_piece(i) for i in range(600)]
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["tokenizer.model"]  # no leftovers
@@ -117,12 +119,12 @@ def test_tokenizer_training_is_deterministic(tok, tmp_path):
 def test_tokenizer_bad_input(tmp_path):
     (tmp_path / "t.txt").write_text("abc " * 50)
     with pytest.raises(D.DataError, match="vocab_size"):
-        D.Tokenizer.train([tmp_path / "t.txt"], tmp_path / "x.model", vocab_size=100)
+        Tokenizer.train([tmp_path / "t.txt"], tmp_path / "x.model", vocab_size=100)
     (tmp_path / "e.txt").write_text("")
     with pytest.raises(D.DataError, match="e.txt"):
-        D.Tokenizer.train([tmp_path / "e.txt"], tmp_path / "x.model", vocab_size=400)
+        Tokenizer.train([tmp_path / "e.txt"], tmp_path / "x.model", vocab_size=400)
     with pytest.raises(FileNotFoundError, match="tokenizer.model"):
-        D.Tokenizer.from_folder(tmp_path)
+        Tokenizer.from_folder(tmp_path)
 
 
 # ------------------------------------------------------------------------- examples and batches
@@ -227,7 +229,7 @@ def test_alpaca_over_shared_data(shared_data):
     zh = D.read_alpaca(D.alpaca_path(shared_data, "zh"))
     assert len(en) == len(zh) == 52002
     assert en[1]["instruction"] == "What are the three primary colors?"
-    mix = D.build_mixture("coit", shared_data, ["zh"], n_translation=1000, n_alpaca=500, seed=0)
+    mix = mixture.build_mixture("coit", shared_data, ["zh"], n_translation=1000, n_alpaca=500, seed=0)
     counts = {}
     for ex in mix:
         counts[ex["source"], ex["lang"]] = counts.get((ex["source"], ex["lang"]), 0) + 1
@@ -254,7 +256,7 @@ def test_world_files_read_back(tmp_path):
         if lang != "en":
             assert D.read_parallel(out, lang)
     langs = [l for l in D.LANGS if l != "en"]
-    mix = D.build_mixture("muit", out, langs, budget=700, n_alpaca=50, seed=0)
+    mix = mixture.build_mixture("muit", out, langs, budget=700, n_alpaca=50, seed=0)
     assert _counts(mix) == {**{("alpaca", l): 50 for l in D.LANGS}, **{("translation", l): 100 for l in langs}}
 
 
@@ -314,7 +316,7 @@ def test_bad_input_one_clear_line(tmp_path):
     _one_line(e, "'en' is not accepted", "de,zh")
     for call in (lambda: D.read_flores(tmp_path, "xx"),
                  lambda: D.xquad_path(tmp_path, "fr"),
-                 lambda: D.build_mixture("coit", tmp_path, ["qq"])):
+                 lambda: mixture.build_mixture("coit", tmp_path, ["qq"])):
         with pytest.raises(D.DataError) as e:
             call()
         _one_line(e, "unknown language code")
@@ -359,7 +361,7 @@ def test_tokenizer_cli_refuses_to_overwrite(tmp_path):
     out = tmp_path / "ckpt"
     out.mkdir()
     (out / "tokenizer.model").write_bytes(b"the checkpoint's own tokenizer")
-    run = lambda *more: subprocess.run([sys.executable, str(REPO / "data.py"), "tokenizer", "--text", str(text),
+    run = lambda *more: subprocess.run([sys.executable, str(REPO / "tokenizer.py"), "--text", str(text),
                                         "--out", str(out), "--vocab-size", "300", *more], capture_output=True, text=True)
     r = run()
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -367,14 +369,14 @@ def test_tokenizer_cli_refuses_to_overwrite(tmp_path):
     assert (out / "tokenizer.model").read_bytes() == b"the checkpoint's own tokenizer"
     r = run("--overwrite")
     assert r.returncode == 0, r.stderr
-    assert D.Tokenizer.from_folder(out).vocab_size == 300
+    assert Tokenizer.from_folder(out).vocab_size == 300
 
 
 def test_cli_misuse_exits_2_and_writes_nothing(tmp_path):
     out = tmp_path / "dl"
-    for args in (["stats", "--data", str(tmp_path), "--langs", "xx"], ["stats"],
-                 ["tokenizer", "--text", str(tmp_path / "none.txt"), "--out", str(out)]):
-        r = subprocess.run([sys.executable, str(REPO / "data.py"), *args], capture_output=True, text=True, cwd=tmp_path)
+    for args in (["mixture.py", "--data", str(tmp_path), "--langs", "xx"], ["mixture.py"],
+                 ["tokenizer.py", "--text", str(tmp_path / "none.txt"), "--out", str(out)]):
+        r = subprocess.run([sys.executable, str(REPO / args[0]), *args[1:]], capture_output=True, text=True, cwd=tmp_path)
         assert r.returncode == 2, (args, r.stderr)
         last = r.stderr.strip().splitlines()[-1]
         assert "error:" in last and r.stderr.count("error:") == 1, r.stderr  # one clear line (after usage)
@@ -406,7 +408,7 @@ def _counts(mix):
 
 
 def test_mixture_composition_matches_request(tiny_data):
-    coit = D.build_mixture("coit", tiny_data, ["de"], n_translation=5, seed=0)
+    coit = mixture.build_mixture("coit", tiny_data, ["de"], n_translation=5, seed=0)
     assert _counts(coit) == {("alpaca", "en"): 12, ("alpaca", "de"): 12, ("translation", "de"): 5}
     trans = [ex for ex in coit if ex["source"] == "translation"]
     # first-N subset: pairs in stem order (a0..a3 then b0), paraphrase i for the i-th pair
@@ -415,57 +417,57 @@ def test_mixture_composition_matches_request(tiny_data):
     for i, (src, tgt) in enumerate(expected):
         ex = next(e for e in trans if e["input"] == src)
         assert ex["instruction"] == D.TRANSLATION_INSTRUCTIONS[i].format(source="English", target="German")
-    muit = D.build_mixture("muit", tiny_data, ["de", "zh"], budget=7, n_alpaca=3, seed=1)
+    muit = mixture.build_mixture("muit", tiny_data, ["de", "zh"], budget=7, n_alpaca=3, seed=1)
     assert _counts(muit) == {("alpaca", "en"): 3, ("alpaca", "de"): 3, ("alpaca", "zh"): 3,
                              ("translation", "de"): 4, ("translation", "zh"): 3}
     assert {ex["instruction"] for ex in muit if ex["source"] == "alpaca"} == {
         f"{l}-ins-{i}" for l in ("en", "de", "zh") for i in range(3)}  # first N of each file
-    alloc = D.build_mixture("muit", tiny_data, ["de", "zh"], allocation={"de": 2, "zh": 6})
+    alloc = mixture.build_mixture("muit", tiny_data, ["de", "zh"], allocation={"de": 2, "zh": 6})
     assert _counts(alloc)[("translation", "de")] == 2 and _counts(alloc)[("translation", "zh")] == 6
     (tiny_data / "alloc.json").write_text(json.dumps({"de": 9, "zh": 0}))
-    from_file = D.build_mixture("muit", tiny_data, ["de", "zh"], allocation=tiny_data / "alloc.json")
+    from_file = mixture.build_mixture("muit", tiny_data, ["de", "zh"], allocation=tiny_data / "alloc.json")
     assert _counts(from_file)[("translation", "de")] == 9 and ("translation", "zh") not in _counts(from_file)
-    assert _counts(D.build_mixture("muit", tiny_data, ["de", "zh"]))[("translation", "de")] == 9  # all pairs
-    assert _counts(D.build_mixture("alpaca", tiny_data, [], n_alpaca=5)) == {("alpaca", "en"): 5}
-    assert _counts(D.build_mixture("trans_only", tiny_data, ["zh"])) == {("translation", "zh"): 6}
-    assert _counts(D.build_mixture("instr_only", tiny_data, ["de"])) == {("alpaca", "en"): 12, ("alpaca", "de"): 12}
-    x2en = [e for e in D.build_mixture("coit_x2en", tiny_data, ["de"], n_translation=1) if e["source"] == "translation"]
+    assert _counts(mixture.build_mixture("muit", tiny_data, ["de", "zh"]))[("translation", "de")] == 9  # all pairs
+    assert _counts(mixture.build_mixture("alpaca", tiny_data, [], n_alpaca=5)) == {("alpaca", "en"): 5}
+    assert _counts(mixture.build_mixture("trans_only", tiny_data, ["zh"])) == {("translation", "zh"): 6}
+    assert _counts(mixture.build_mixture("instr_only", tiny_data, ["de"])) == {("alpaca", "en"): 12, ("alpaca", "de"): 12}
+    x2en = [e for e in mixture.build_mixture("coit_x2en", tiny_data, ["de"], n_translation=1) if e["source"] == "translation"]
     assert x2en == [{"instruction": "Translate the following sentences from German to English.",
                      "input": "de a0", "output": "en a0", "source": "translation", "lang": "de"}]
 
 
 def test_mixture_bad_requests(tiny_data):
     with pytest.raises(D.DataError, match="only 9 exist"):
-        D.build_mixture("coit", tiny_data, ["de"], n_translation=10)
+        mixture.build_mixture("coit", tiny_data, ["de"], n_translation=10)
     with pytest.raises(D.DataError, match="do not match"):
-        D.build_mixture("muit", tiny_data, ["de", "zh"], allocation={"de": 2})
+        mixture.build_mixture("muit", tiny_data, ["de", "zh"], allocation={"de": 2})
     with pytest.raises(D.DataError, match="whole number"):
-        D.build_mixture("muit", tiny_data, ["de", "zh"], allocation={"de": 2.5, "zh": 1})
+        mixture.build_mixture("muit", tiny_data, ["de", "zh"], allocation={"de": 2.5, "zh": 1})
     with pytest.raises(ValueError, match="at most one"):
-        D.build_mixture("muit", tiny_data, ["de", "zh"], budget=4, n_translation=2)
+        mixture.build_mixture("muit", tiny_data, ["de", "zh"], budget=4, n_translation=2)
     with pytest.raises(ValueError, match="unknown recipe"):
-        D.build_mixture("mix", tiny_data, ["de"])
+        mixture.build_mixture("mix", tiny_data, ["de"])
     with pytest.raises(ValueError, match="one language"):
-        D.build_mixture("coit", tiny_data, ["de", "zh"])
+        mixture.build_mixture("coit", tiny_data, ["de", "zh"])
     with pytest.raises(FileNotFoundError, match="alpaca_el.json"):
-        D.build_mixture("coit", tiny_data, ["el"])
+        mixture.build_mixture("coit", tiny_data, ["el"])
     for kw in (dict(n_alpaca=-1), dict(n_translation=-5), dict(budget=-4)):  # would slice [:-N]
         with pytest.raises(D.DataError, match=f"--{next(iter(kw)).replace('_', '-')} -"):
-            D.build_mixture("muit" if "budget" in kw else "coit", tiny_data, ["de"], **kw)
+            mixture.build_mixture("muit" if "budget" in kw else "coit", tiny_data, ["de"], **kw)
 
 
 def test_mixture_seeded_order(tiny_data):
-    a = D.build_mixture("muit", tiny_data, ["de", "zh"], seed=5)
-    assert a == D.build_mixture("muit", tiny_data, ["de", "zh"], seed=5)
-    b = D.build_mixture("muit", tiny_data, ["de", "zh"], seed=6)
+    a = mixture.build_mixture("muit", tiny_data, ["de", "zh"], seed=5)
+    assert a == mixture.build_mixture("muit", tiny_data, ["de", "zh"], seed=5)
+    b = mixture.build_mixture("muit", tiny_data, ["de", "zh"], seed=6)
     assert a != b and sorted(map(json.dumps, a)) == sorted(map(json.dumps, b))
 
 
 def test_composition_table(tiny_data, tok):
-    mix = D.build_mixture("coit", tiny_data, ["de"], n_translation=5)
-    rows = {tuple(l.split()[:2]): l.split()[2:] for l in D.composition(mix).splitlines()[2:-2]}
+    mix = mixture.build_mixture("coit", tiny_data, ["de"], n_translation=5)
+    rows = {tuple(l.split()[:2]): l.split()[2:] for l in mixture.composition(mix).splitlines()[2:-2]}
     assert rows == {("alpaca", "de"): ["12"], ("alpaca", "en"): ["12"], ("translation", "de"): ["5"]}
-    table = D.composition(mix, tok)
+    table = mixture.composition(mix, tok)
     lines = table.splitlines()
     assert "target_tokens" in lines[0] and "tok/char" in lines[0]
     trans = next(l for l in lines if l.startswith("translation")).split()
@@ -479,7 +481,7 @@ def test_tokenizer_json_backend_matches_transformers(tmp_path):
     transformers = pytest.importorskip("transformers", reason="transformers not installed (test-only reference)")
     src = tmp_path / "src"
     write_byte_level_bpe(src, [GOLDEN_WITH_INPUT, GOLDEN_NO_INPUT, "Guten Morgen, 世界!"] * 5, 400)
-    tok = D.Tokenizer.from_folder(src)
+    tok = Tokenizer.from_folder(src)
     assert (tok.bos_id, tok.eos_id, tok.pad_id) == (0, 1, 1)
     ref = transformers.PreTrainedTokenizerFast(tokenizer_file=str(src / "tokenizer.json"))
     for text in (GOLDEN_WITH_INPUT, "  two  spaces\n\nand 𝄞 ünï 世界"):
@@ -490,6 +492,6 @@ def test_tokenizer_json_backend_matches_transformers(tmp_path):
     assert enc["input_ids"][0] == 0 and enc["input_ids"][-1] == 1 and enc["labels"][-1] == 1
     tok.save(tmp_path / "ckpt")
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["tokenizer.json", "tokenizer_config.json"]
-    assert D.Tokenizer.from_folder(tmp_path / "ckpt").encode("Guten") == tok.encode("Guten")
+    assert Tokenizer.from_folder(tmp_path / "ckpt").encode("Guten") == tok.encode("Guten")
 
 

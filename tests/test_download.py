@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import data as D
+import mixture
 import download as DL
 
 REPO = Path(__file__).resolve().parent.parent
@@ -133,7 +134,7 @@ def test_download_writes_the_shared_layout(server, tmp_path, shared_data):
     assert len(D.read_flores(out, "de")) == len(D.read_flores(out, "en")) == 1012
     assert len(D.read_parallel(out, "de")) == 1997
     assert D.read_alpaca(D.alpaca_path(out, "de"))[2] == {"instruction": "de-i2", "input": "", "output": "o2"}
-    mix = D.build_mixture("coit", out, ["de"], n_translation=10)
+    mix = mixture.build_mixture("coit", out, ["de"], n_translation=10)
     assert Counter((ex["source"], ex["lang"]) for ex in mix) == {
         ("alpaca", "en"): 3, ("alpaca", "de"): 3, ("translation", "de"): 10}
     sources = json.loads((out / "SOURCES.json").read_text())

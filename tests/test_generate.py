@@ -19,6 +19,7 @@ import torch
 
 from conftest import write_byte_level_bpe
 import data
+from tokenizer import Tokenizer
 import generate as G
 import lora as L
 from model import PRESETS, Llama
@@ -38,7 +39,7 @@ def folder(tmp_path_factory):
     """A checkpoint folder: random 'nano' weights scaled x8 (peaked logits: varied, non-trivial greedy text)."""
     root = tmp_path_factory.mktemp("generate")
     (root / "text.txt").write_text(ENGLISH * 200)
-    tok = data.Tokenizer.train([root / "text.txt"], root / "model" / "tokenizer.model", vocab_size=300)
+    tok = Tokenizer.train([root / "text.txt"], root / "model" / "tokenizer.model", vocab_size=300)
     torch.manual_seed(0)
     model = Llama(replace(PRESETS["nano"], vocab_size=tok.vocab_size))
     with torch.no_grad():

@@ -8,6 +8,7 @@ import random
 import pytest
 
 import data
+from tokenizer import Tokenizer
 import metrics as M
 
 FLORES_LANGS = ("de", "zh", "ar", "el", "hi", "tr", "vi")
@@ -138,7 +139,7 @@ def test_spbleu_matches_sacrebleu_on_pieces(tmp_path):
     sacrebleu = pytest.importorskip("sacrebleu")
     text = tmp_path / "t.txt"
     text.write_text("\n".join(f"Der Hund {i} läuft schnell über die Straße und die Katze schläft." for i in range(200)))
-    tok = data.Tokenizer.train([text], tmp_path / "sp.model", vocab_size=320)
+    tok = Tokenizer.train([text], tmp_path / "sp.model", vocab_size=320)
     hyps, refs = ["Der Hund läuft über die Straße.", "Katze schläft"], ["Der Hund läuft schnell.", "Die Katze schläft."]
     pieces = lambda s: " ".join(tok.sp.encode(s, out_type=str))
     ours = M.corpus_bleu(hyps, refs, tokenize=f"spm:{tmp_path / 'sp.model'}", use_effective_order=True)

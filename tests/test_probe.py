@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import data
+from tokenizer import Tokenizer
 import probe
 from model import PRESETS, Llama
 
@@ -24,11 +24,11 @@ def sentences(n, seed):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """A tiny tokenizer trained with data.Tokenizer.train and a tiny random Llama."""
+    """A tiny tokenizer trained with Tokenizer.train and a tiny random Llama."""
     root = tmp_path_factory.mktemp("probe")
     text = root / "text.txt"
     text.write_text("\n".join(sentences(400, 0)) + "\n")
-    tok = data.Tokenizer.train([text], root / "tok" / "tokenizer.model", vocab_size=320, seed=0)
+    tok = Tokenizer.train([text], root / "tok" / "tokenizer.model", vocab_size=320, seed=0)
     cfg = dataclasses.replace(PRESETS["nano"], vocab_size=tok.vocab_size, hidden_size=64, intermediate_size=128,
                               num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2)
     torch.manual_seed(0)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-import data
+import mixture
 import scaling
 from scaling import LawFit, allocate, fit, main, objective, r_squared, uniform_split
 
@@ -162,10 +162,10 @@ def test_equal_laws_split_evenly():
 @pytest.mark.parametrize("langs,budget", [(["zh", "ar"], 3001), (["ar", "zh"], 3001), (["hi", "ar", "zh"], 3002),
                                           (["zh", "de", "ar", "el"], 10), (["vi"], 7), (["tr", "el", "vi"], 3)])
 def test_uniform_split_agrees_with_data_translation_counts(langs, budget):
-    """train.py --budget (data.translation_counts) and scaling.py's uniform split are the same split:
+    """train.py --budget (mixture.translation_counts) and scaling.py's uniform split are the same split:
     the remainder goes to the languages in the order given (so --langs zh,ar gives zh the extra pair)."""
     ours = uniform_split(langs, budget)
-    theirs = data.translation_counts(langs, {l: 10 ** 6 for l in langs}, budget=budget)
+    theirs = mixture.translation_counts(langs, {l: 10 ** 6 for l in langs}, budget=budget)
     assert ours == theirs and list(ours) == list(langs)
     assert sum(ours.values()) == budget
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import data as D
+from tokenizer import Tokenizer
 import device as DV
 import runs as R
 import train as T
@@ -110,7 +110,7 @@ def test_smoke_loss_falls_and_checkpoint_reloads(tiny, capsys):
         assert (out / name).is_file(), name
     assert json.loads((out / "train_config.json").read_text())["status"] == "finished"
     ours = Llama.from_pretrained(out)
-    idx = torch.tensor([[1] + D.Tokenizer.from_folder(out).encode("Translate the following sentences")])
+    idx = torch.tensor([[1] + Tokenizer.from_folder(out).encode("Translate the following sentences")])
     logits, _ = ours(idx)
     transformers = pytest.importorskip("transformers")
     hf = transformers.AutoModelForCausalLM.from_pretrained(out).eval()

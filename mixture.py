@@ -1,0 +1,180 @@
+"""mixture.py — the training data of each model in the paper: CoIT and MuIT mixtures and the ablations.
+
+    mix = build_mixture("coit", "../shared/data", ["zh"], n_translation=600, n_alpaca=600, seed=0)
+    print(composition(mix, tok))        # examples per source x language, target tokens, tokens per char
+
+A recipe names the parts (PAPER.md):
+
+    alpaca       English Alpaca only                         the paper's Alpaca baseline
+    coit         English Alpaca + Alpaca in X + en->X pairs  x-LLaMA (one language X)
+    muit         the union of coit over several languages    m-LLaMA; the translation budget uniform
+                                                             (--budget) or from an allocation file
+                                                             {"de": 4000, ...} (scaling.py allocate)
+    trans_only   en->X pairs only                            ablation
+    instr_only   English Alpaca + Alpaca in X                ablation (no translation)
+    coit_x2en    like coit with X->en pairs                  ablation (direction)
+
+Subsets are the FIRST N examples of each Alpaca file and the FIRST N pairs of each corpus (stems in
+sorted order), as in the scaling study; each translation pair becomes an instruction with one of the
+33 paraphrases of data.TRANSLATION_INSTRUCTIONS (by index), and every example carries its source and
+language, so train.py can log the loss of each part.
+
+    python mixture.py --data ../shared/data --recipe coit --langs zh --tokenizer runs/smollm2
+    python mixture.py --help                               # every flag
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from pathlib import Path
+
+from data import (DataError, alpaca_path, check_lang, load_json, read_alpaca, read_parallel,
+                  translation_example)
+from tokenizer import Tokenizer
+
+RECIPES = {  # recipe -> (English Alpaca, translated Alpaca, translation direction or None)
+    "alpaca": (True, False, None),        # the English-only baseline
+    "coit": (True, True, "en-X"),         # x-LLaMA: one language
+    "muit": (True, True, "en-X"),         # m-LLaMA: several languages
+    "trans_only": (False, False, "en-X"),  # ablation: translation data only
+    "instr_only": (True, True, None),     # ablation: (translated) instructions only
+    "coit_x2en": (True, True, "X-en"),    # ablation: X->en translation instead of en->X
+}
+
+
+def even_split(langs, budget: int) -> dict[str, int]:
+    """B/L pairs each, the remainder one each to the first B mod L languages in the order given.
+    The one uniform split: train.py --budget (translation_counts) and scaling.uniform_split use it."""
+    q, r = divmod(int(budget), len(langs))
+    return {l: q + (i < r) for i, l in enumerate(langs)}
+
+
+def translation_counts(langs, available: dict, n_translation=None, budget=None, allocation=None) -> dict:
+    """Pairs per language: allocation (dict or JSON file) | budget split uniformly | n_translation each | all."""
+    if sum(x is not None for x in (n_translation, budget, allocation)) > 1:
+        raise ValueError("give at most one of n_translation, budget, allocation")
+    if allocation is not None:
+        if not isinstance(allocation, dict):
+            allocation = load_json(Path(allocation))
+            if not isinstance(allocation, dict):
+                raise DataError("allocation file must hold an object like {\"de\": 4000}")
+        extra = set(allocation) - set(langs)
+        missing = set(langs) - set(allocation)
+        if extra or missing:
+            raise DataError(f"allocation languages {sorted(allocation)} do not match --langs {list(langs)}")
+        counts = {}
+        for l in langs:
+            v = allocation[l]
+            if not isinstance(v, (int, float)) or v < 0 or int(v) != v:
+                raise DataError(f"allocation[{l!r}] = {v!r}: expected a non-negative whole number")
+            counts[l] = int(v)
+    elif budget is not None:
+        counts = even_split(langs, budget)  # the remainder goes to the first languages given
+    elif n_translation is not None:
+        counts = {l: int(n_translation) for l in langs}
+    else:
+        counts = dict(available)
+    for l, n in counts.items():
+        if n > available[l]:
+            raise DataError(f"asked for {n} en-{l} translation pairs but only {available[l]} exist")
+    return counts
+
+
+def build_mixture(recipe: str, data_dir, langs, *, n_translation=None, budget=None, allocation=None,
+                  n_alpaca=None, seed: int = 0) -> list[dict]:
+    """The training mixture of a recipe, shuffled with `seed`; each example carries source and lang.
+
+    First-N subsets: n_alpaca and the translation counts take the FIRST N of each file/corpus.
+    """
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r} (expected one of {', '.join(RECIPES)})")
+    for name, v in (("n_alpaca", n_alpaca), ("n_translation", n_translation), ("budget", budget)):
+        if v is not None and (not isinstance(v, int) or v < 0):  # a negative N would slice [:-N]
+            raise DataError(f"--{name.replace('_', '-')} {v}: expected a whole number >= 0")
+    langs = [langs] if isinstance(langs, str) else list(langs)
+    use_en, use_x, direction = RECIPES[recipe]
+    if recipe == "alpaca":
+        langs = []
+    else:
+        for l in langs:
+            check_lang(l, allow_en=False)
+        if not langs:
+            raise ValueError(f"recipe {recipe!r} needs at least one non-English language")
+        if recipe in ("coit", "coit_x2en") and len(langs) != 1:
+            raise ValueError(f"recipe {recipe!r} takes one language, got {langs}")
+    out = []
+
+    def add_alpaca(lang):
+        exs = read_alpaca(alpaca_path(data_dir, lang))
+        if n_alpaca is not None:
+            if n_alpaca > len(exs):
+                raise DataError(f"asked for {n_alpaca} Alpaca examples but {alpaca_path(data_dir, lang)} has {len(exs)}")
+            exs = exs[:n_alpaca]
+        out.extend({**e, "source": "alpaca", "lang": lang} for e in exs)
+
+    if use_en:
+        add_alpaca("en")
+    if use_x:
+        for l in langs:
+            add_alpaca(l)
+    if direction:
+        corpora = {l: read_parallel(data_dir, l) for l in langs}
+        counts = translation_counts(langs, {l: len(p) for l, p in corpora.items()},
+                                    n_translation, budget, allocation)
+        for l in langs:
+            for i, (en, x) in enumerate(corpora[l][:counts[l]]):
+                ex = (translation_example(en, x, "en", l, index=i) if direction == "en-X"
+                      else translation_example(x, en, l, "en", index=i))
+                out.append({**ex, "source": "translation", "lang": l})
+    random.Random(seed).shuffle(out)
+    return out
+
+
+def composition(examples: list[dict], tok: Tokenizer | None = None) -> str:
+    """Table: examples per source x language (+ target tokens and tokens per character with a tokenizer)."""
+    rows: dict[tuple, list] = {}
+    for ex in examples:
+        r = rows.setdefault((ex.get("source", "?"), ex.get("lang", "?")), [0, 0, 0])
+        r[0] += 1
+        if tok is not None:
+            r[1] += len(tok.encode(ex["output"])) + 1  # + EOS
+            r[2] += len(ex["output"])
+    head = f"{'source':<12} {'lang':<5} {'examples':>9}" + (f" {'target_tokens':>14} {'tok/char':>9}" if tok else "")
+    lines = [head, "-" * len(head)]
+    tot = [0, 0, 0]
+    for (src, lang), (n, t, c) in sorted(rows.items()):
+        line = f"{src:<12} {lang:<5} {n:>9}"
+        if tok:
+            line += f" {t:>14} {(t - n) / max(c, 1):>9.3f}"  # tokens per character of the output text
+        lines.append(line)
+        tot = [tot[0] + n, tot[1] + t, tot[2] + c]
+    lines.append("-" * len(head))
+    lines.append(f"{'total':<12} {'':<5} {tot[0]:>9}" + (f" {tot[1]:>14} {(tot[1] - tot[0]) / max(tot[2], 1):>9.3f}" if tok else ""))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="mixture.py", description="Build a recipe's training mixture and print its composition.")
+    p.add_argument("--data", required=True, help="data folder (../shared/data or a world)")
+    p.add_argument("--recipe", default="coit", choices=list(RECIPES), help="mixture recipe")
+    p.add_argument("--langs", default="de", help="comma-separated non-English languages")
+    p.add_argument("--tokenizer", default=None, help="model folder with tokenizer.model or tokenizer.json (adds token columns)")
+    p.add_argument("--n-translation", type=int, default=None, help="first N translation pairs per language")
+    p.add_argument("--budget", type=int, default=None, help="translation pairs in total, split uniformly")
+    p.add_argument("--allocation", default=None, help="JSON file {lang: pairs} (from scaling.py)")
+    p.add_argument("--n-alpaca", type=int, default=None, help="first N Alpaca examples per language")
+    p.add_argument("--seed", type=int, default=0, help="shuffling seed")
+    a = p.parse_args(argv)
+    try:
+        tok = Tokenizer.from_folder(a.tokenizer) if a.tokenizer else None
+        mix = build_mixture(a.recipe, a.data, a.langs.split(","), n_translation=a.n_translation, budget=a.budget,
+                            allocation=a.allocation, n_alpaca=a.n_alpaca, seed=a.seed)
+    except (ValueError, FileNotFoundError) as e:  # bad user input: one line, exit code 2
+        p.exit(2, f"{p.prog}: error: {e}\n")
+    print(composition(mix, tok))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
