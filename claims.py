@@ -199,7 +199,7 @@ def equivalence_claim(claim, paper, results, ga, gb, task, langs, labels=("x-LLa
         return c
     margin = max(0.1 * cmp.ma, 1.0)
     c.here = (f"mean {dict(contain='containment', em='EM').get(name, name)} {cmp.ma:.1f} ({labels[0]}) vs {cmp.mb:.1f} ({labels[1]}){cmp.at()} over "
-              f"{len(cmp.langs)} languages; {cmp.diff('points')}; comparable = at most {margin:.1f} points lower")
+              f"{', '.join(cmp.langs)}; {cmp.diff('points')}; comparable = at most {margin:.1f} points lower")
     if stop := no_signal(cmp.ma, cmp.mb, "%", cmp.noise, cmp.chance, "the models"):
         c.verdict, c.reason = stop
         return c
@@ -212,7 +212,8 @@ def equivalence_claim(claim, paper, results, ga, gb, task, langs, labels=("x-LLa
                     f"{len(cmp.langs)} languages, so each language gets a fraction of the updates; a miniature model "
                     "also has little spare capacity")
     else:
-        c.verdict, c.reason = "inconclusive", (f"{labels[1]} is {-d:.1f} points lower, but the noise (±{h:.1f}) is too "
+        gap = "level with" if abs(d) < 0.05 else f"{abs(d):.1f} points {'below' if d < 0 else 'above'}"
+        c.verdict, c.reason = "inconclusive", (f"{labels[1]} is {gap} {labels[0]}, but the noise (±{h:.1f}) is too "
                                                f"wide to tell whether it is within the {margin:.1f}-point margin")
     return c
 

@@ -250,6 +250,9 @@ def section(results: dict, folder) -> str:
                                                     for t, l, _ in tests(x)[:3]]
                 + ["", "", ""])
     table = "\n".join("| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head)] + rows)
+    in_target = "; ".join(f"{label.format(x=x)} " + " / ".join(_cell(results, group.format(x=x), "flores", x, d, "resp_lang")
+                                                           for d in ("en-X", "X-en"))
+                          for group, label, _, _ in MODELS)
     seen = "; ".join(f"{r['label']} {r['trained']['tokens']:,} tokens ({r['trained']['targets']:,} in responses)"
                      for r in runs_.values() if r.get("trained"))
     found = check_claims(results, folder)
@@ -269,6 +272,8 @@ instructions (never trained on), greedy decoding. QA cells: containment of the f
 gold answer (the paper's metric); the chance row is evaluate.qa_chance. Trained on (same steps and examples): {seen or '—'}.
 
 {table}
+
+Flores outputs written in the target language (%, en→{x} / {x}→en): {in_target}.
 
 | claim | measured | verdict | why |
 |---|---|---|---|
@@ -335,7 +340,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("\nrealmodel.py: interrupted; the same command continues where it stopped", file=sys.stderr)
         return 130
-    print(f"wrote {out / 'results.json'} and the section of {cfg.report}")
+    print(f"wrote the section of {cfg.report}" if cfg.report_only
+          else f"wrote {out / 'results.json'} and the section of {cfg.report}")
     return 0
 
 

@@ -241,7 +241,7 @@ def test_mllama_equivalence(tmp_path):
     c = verdict(240, 80, "far")
     assert c.verdict == "does not reproduce" and "languages" in c.reason
     c = verdict(200, 180, "near")                                     # 5 points lower ± ~2: straddles the 5-point margin
-    assert c.verdict == "inconclusive" and "margin" in c.reason
+    assert c.verdict == "inconclusive" and "margin" in c.reason and "5.0 points below" in c.reason and "over ar;" in c.here
 
 
 def scaling_study(folder, small, large, files=True):
