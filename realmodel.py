@@ -21,9 +21,10 @@ instructions by the share of responses written in Chinese (evaluate.py --task in
 seeds and a paired bootstrap over test items, is inconclusive).
 
 Writes OUT/results.json, the models and their evaluations under OUT/, and the section "A real model"
-of --report (RESULTS.md): the tables, the verdicts, the commands, the wall time and the machine. The
-section is replaced in place; the rest of the file (report.py's miniature study) is kept. A killed
-study continues where it stopped when run again with the same flags.
+of --report (RESULTS.md; with --quick OUT/RESULTS.md): the tables, the verdicts, the commands, the
+wall time and the machine. The section is replaced in place and the rest of the file (report.py's
+miniature study) is kept; a section written from another study folder is replaced only with
+--overwrite. A killed study continues where it stopped when run again with the same flags.
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ from train import TrainConfig
 
 MODEL = "smollm2-135m-instruct"
 BEGIN, END = report.KEEP   # the section's bounds inside --report; report.py keeps the section when it rewrites the file
+SOURCE = "<!-- written from {} by realmodel.py -->"   # the section's second line: which study it shows
 
 
 @dataclass
@@ -70,7 +72,9 @@ class RealConfig:
     threads: int = opt(0, "CPU threads (0: measured by device.decide)")
     dtype: str = opt("auto", "auto | fp32 | bf16 | fp16 (auto: measured, device.decide)")
     quick: bool = opt(False, "the small preset (fewer steps and test items)")
-    report: str = opt("RESULTS.md", "the Markdown file whose 'A real model' section is (re)written")
+    report: str | None = opt(None, "the Markdown file whose 'A real model' section is (re)written (default: "
+                                   "RESULTS.md, with --quick OUT/RESULTS.md)")
+    overwrite: bool = opt(False, "replace a section of --report that another study folder wrote")
     report_only: bool = opt(False, "rewrite the section from OUT/results.json; train and evaluate nothing")
 
 
@@ -97,15 +101,20 @@ def check(cfg: RealConfig) -> RealConfig:
         raise UsageError(f"--lang {cfg.lang!r}: expected one of {', '.join(l for l in evaluate.LANGS if l != 'en')}")
     if not cfg.report_only and not Path(cfg.data, "alpaca", f"alpaca_{cfg.lang}.json").is_file():
         raise UsageError(f"--data {cfg.data}: no alpaca/alpaca_{cfg.lang}.json (the real data; see ../shared/data)")
-    if Path(cfg.report).suffix != ".md":
-        raise UsageError(f"--report {cfg.report}: expected a .md file")
     if cfg.lr <= 0:
         raise UsageError(f"--lr {cfg.lr}: expected a positive learning rate")
     if cfg.dtype not in ("auto", "fp32", "bf16", "fp16"):
         raise UsageError(f"--dtype {cfg.dtype!r}: expected auto, fp32, bf16 or fp16")
-    cfg = replace(cfg, out=cfg.out or ("runs/real-quick" if cfg.quick else "runs/real"))
+    out = cfg.out or ("runs/real-quick" if cfg.quick else "runs/real")
+    cfg = replace(cfg, out=out, report=cfg.report or str(Path(out, "RESULTS.md") if cfg.quick else "RESULTS.md"))
+    if Path(cfg.report).suffix != ".md":
+        raise UsageError(f"--report {cfg.report}: expected a .md file")
     if Path(cfg.report).is_dir() or Path(cfg.out).is_file():
         raise UsageError(f"--report {cfg.report} must be a file and --out {cfg.out} a folder")
+    theirs = written_from(Path(cfg.report))
+    if theirs and Path(theirs).resolve() != Path(cfg.out, "results.json").resolve() and not cfg.overwrite:
+        raise UsageError(f"--report {cfg.report}: its 'A real model' section comes from {theirs}, not from this "
+                         f"study ({Path(cfg.out, 'results.json')}); pass --overwrite to replace it, or another --report")
     if cfg.quick and (changed := [k for k in QUICK if getattr(cfg, k) != getattr(RealConfig(), k)]):
         raise UsageError(f"--quick sets {', '.join('--' + k.replace('_', '-') for k in QUICK)}; "
                          f"drop --quick or --{changed[0].replace('_', '-')}")
@@ -178,7 +187,7 @@ def run_study(cfg: RealConfig) -> dict:
     out = Path(cfg.out)
     path = out / "results.json"
     results = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"runs": {}}
-    free = ("report", "report_only", "threads", "out", "gguf")  # flags that do not change a number
+    free = ("report", "report_only", "overwrite", "threads", "out", "gguf")  # flags that do not change a number
     if results.get("config") and {k: v for k, v in results["config"].items() if k not in free} \
             != {k: v for k, v in asdict(cfg).items() if k not in free}:
         raise UsageError(f"--out {out}: holds a study with other flags (results.json); choose another --out")
@@ -260,6 +269,7 @@ def section(results: dict, folder) -> str:
     n_qa, n_fl = cfg["qa_limit"], cfg["flores_limit"]
     cmds = "\n".join(f"    {c}" for r in runs_.values() for c in r.get("commands", []))
     return f"""{BEGIN}
+{SOURCE.format(Path(folder, "results.json"))}
 ## A real model: SmolLM2-135M-Instruct with LoRA
 
 Measured by `{results.get('argv', 'python realmodel.py')}` on {m.get('cpu', '?')}, {m.get('cores', '?')} cores
@@ -286,6 +296,16 @@ Flores outputs written in the target language (%, en→{x} / {x}→en): {in_targ
 </details>
 {END}
 """
+
+
+def written_from(report: Path) -> str | None:
+    """The results.json that `report`'s section was written from (None: no section, or an unmarked one)."""
+    text = report.read_text(encoding="utf-8") if report.is_file() else ""
+    if BEGIN not in text:
+        return None
+    line = text[text.index(BEGIN) + len(BEGIN):].lstrip("\n").split("\n", 1)[0]
+    head, tail = SOURCE.split("{}")
+    return line[len(head):-len(tail)] if line.startswith(head) and line.endswith(tail) else None
 
 
 def write_section(report: Path, text: str) -> None:

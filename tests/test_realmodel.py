@@ -120,3 +120,29 @@ def test_the_study_runs_end_to_end_on_a_tiny_gguf(tmp_path, shared_data, capsys)
     assert text.count("| x-LLaMA-zh |") == 1 and "the first 2 questions" in text and "**" in text
     assert RM.main(argv) == 0 and report.read_text(encoding="utf-8") == text      # finished: nothing rerun
     assert RM.main(argv + ["--report-only"]) == 0 and report.read_text(encoding="utf-8") == text
+
+
+def test_a_section_from_another_study_is_replaced_only_with_overwrite(tmp_path, capsys):
+    res = fake_study(tmp_path, {"zeroshot-chat": 4, "zeroshot-alpaca": 2, "alpaca": 6, "xllama-zh": 30})
+    (tmp_path / "results.json").write_text(json.dumps(res), encoding="utf-8")
+    report = tmp_path / "R.md"
+    argv = ["--out", str(tmp_path), "--report-only", "--report", str(report)]
+    assert RM.main(argv) == 0 and RM.written_from(report) == str(tmp_path / "results.json")
+    assert RM.main(argv) == 0                                             # its own section: rewritten
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "results.json").write_text(json.dumps(res), encoding="utf-8")
+    before = report.read_text(encoding="utf-8")
+    assert RM.main(["--out", str(other), "--report-only", "--report", str(report)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "pass --overwrite" in err and str(tmp_path / "results.json") in err and len(err.splitlines()) == 1
+    assert report.read_text(encoding="utf-8") == before
+    assert RM.main(["--out", str(other), "--report-only", "--report", str(report), "--overwrite"]) == 0
+    assert RM.written_from(report) == str(other / "results.json")
+
+
+def test_quick_writes_its_section_beside_its_study(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = RM.check(RealConfig(quick=True, report_only=True))
+    assert (cfg.out, cfg.report) == ("runs/real-quick", str(Path("runs/real-quick/RESULTS.md")))
+    assert RM.check(RealConfig(report_only=True)).report == "RESULTS.md"
