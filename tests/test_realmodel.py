@@ -81,7 +81,8 @@ def test_write_section_replaces_its_block_and_keeps_the_rest(tmp_path):
                                           (["--dtype", "fp8"], "--dtype 'fp8'"),
                                           (["--quick", "--steps", "30"], "drop --quick or --steps"),
                                           ([], "results.json: not found; run the study first")])
-def test_misuse_is_one_line_and_exit_2(tmp_path, capsys, argv, needle):
+def test_misuse_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, argv, needle):
+    monkeypatch.chdir(tmp_path)                                  # the default --report, RESULTS.md, is not the repository's
     assert RM.main([*argv, "--out", str(tmp_path / "s"), "--report-only"]) == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1 and not (tmp_path / "s").exists()
@@ -97,7 +98,7 @@ def test_report_only_refuses_an_unfinished_study(tmp_path, capsys):
 
 
 def test_the_study_runs_end_to_end_on_a_tiny_gguf(tmp_path, shared_data, capsys):
-    """Every step of realmodel.py (convert, zero-shot x2, two LoRA runs, 5 tests each, the section) on a
+    """Every step of realmodel.py (convert, zero-shot x2, two LoRA recipes x 2 seeds, 6 tests each, the section) on a
     random 2-layer model with a byte tokenizer: the wiring, not the numbers. Then a second run of the
     same command does nothing and --report-only rewrites the same section."""
     pytest.importorskip("gguf", reason="test-only package gguf (pip install gguf) not installed")
@@ -110,14 +111,15 @@ def test_the_study_runs_end_to_end_on_a_tiny_gguf(tmp_path, shared_data, capsys)
             "--max-len", "1024", "--qa-limit", "2", "--flores-limit", "2", "--threads", "1", "--dtype", "fp32"]
     assert RM.main(argv) == 0, capsys.readouterr().err
     res = json.loads((tmp_path / "study" / "results.json").read_text(encoding="utf-8"))
-    assert [r["status"] for r in res["runs"].values()] == ["done"] * 4
-    for name in ("alpaca-s0", "xllama-zh-s0"):
+    assert [r["status"] for r in res["runs"].values()] == ["done"] * 6                # 2 zero-shot, 2 seeds x 2 recipes
+    for name in ("alpaca-s0", "alpaca-s1", "xllama-zh-s0", "xllama-zh-s1"):
         assert res["runs"][name]["trained"]["tokens"] > res["runs"][name]["trained"]["targets"] > 0
         assert (tmp_path / "study" / "models" / name / "adapter" / "adapter_model.safetensors").is_file()
     assert set(res["runs"]["xllama-zh-s0"]["scores"]) == {"xquad:zh", "xquad:en", "mlqa:zh", "flores:zh:en-X",
                                                           "flores:zh:X-en", "instruct:zh"}
     text = report.read_text(encoding="utf-8")
     assert text.count("| x-LLaMA-zh |") == 1 and "the first 2 questions" in text and "**" in text
+    assert "2 seed(s)" in text and "seeds 2 vs 2" in text                             # the seed spread is in the noise
     assert RM.main(argv) == 0 and report.read_text(encoding="utf-8") == text      # finished: nothing rerun
     assert RM.main(argv + ["--report-only"]) == 0 and report.read_text(encoding="utf-8") == text
 
