@@ -241,6 +241,25 @@ def _cell(results, group, task, lang, direction, name) -> str:
     return noise.fmt(noise.values(results, group, task, lang, direction, name))
 
 
+def trained_on(runs_: dict) -> str:
+    """'Alpaca-en 61,743 tokens (30,254 in responses) per seed; ...': one entry per model, seeds joined by ' / '."""
+    by_label = {}
+    for r in runs_.values():
+        if r.get("trained"):
+            by_label.setdefault(r["label"], []).append(dict(r["trained"], seed=r.get("seed", 0)))
+    out = []
+    for label, seen in by_label.items():
+        tokens, targets = ({f"{t[k]:,}" for t in seen} for k in ("tokens", "targets"))
+        if len(tokens) == 1 and len(targets) == 1:
+            each = " per seed" if len(seen) > 1 else ""
+            out.append(f"{label} {tokens.pop()} tokens ({targets.pop()} in responses){each}")
+        else:
+            out.append(f"{label} " + " / ".join(f"{t['tokens']:,}" for t in seen) + " tokens ("
+                       + " / ".join(f"{t['targets']:,}" for t in seen) + " in responses; seeds "
+                       + " / ".join(str(t["seed"]) for t in seen) + ")")
+    return "; ".join(out)
+
+
 def section(results: dict, folder) -> str:
     """The RESULTS.md section; `folder` holds the study (results.json and the models' predictions)."""
     cfg, m = results["config"], results.get("machine", {})
@@ -262,8 +281,7 @@ def section(results: dict, folder) -> str:
     in_target = "; ".join(f"{label.format(x=x)} " + " / ".join(_cell(results, group.format(x=x), "flores", x, d, "resp_lang")
                                                            for d in ("en-X", "X-en"))
                           for group, label, _, _ in MODELS)
-    seen = "; ".join(f"{r['label']} {r['trained']['tokens']:,} tokens ({r['trained']['targets']:,} in responses)"
-                     for r in runs_.values() if r.get("trained"))
+    seen = trained_on(runs_)
     found = check_claims(results, folder)
     verdicts = "\n".join(f"| {c.claim} | {c.here} | **{c.verdict}** | {c.reason} |" for c in found)
     n_qa, n_fl = cfg["qa_limit"], cfg["flores_limit"]

@@ -59,6 +59,17 @@ def test_section_reads_every_model_and_judges_with_noise(tmp_path):
     assert row.split(" | ")[-1].rstrip(" |") == "75.0"                  # held-out instructions answered in zh
 
 
+def test_trained_on_names_each_model_once_with_its_seeds():
+    run = lambda label, seed, tokens, targets: {"label": label, "seed": seed,  # noqa: E731
+                                                "trained": {"tokens": tokens, "targets": targets}}
+    runs = {"zeroshot-chat": {"label": "zero-shot (chat)"},
+            "alpaca-s0": run("Alpaca-en", 0, 1200, 500), "alpaca-s1": run("Alpaca-en", 1, 1200, 500),
+            "xllama-zh-s0": run("x-LLaMA-zh", 0, 1500, 700), "xllama-zh-s1": run("x-LLaMA-zh", 1, 1600, 710)}
+    assert RM.trained_on(runs) == ("Alpaca-en 1,200 tokens (500 in responses) per seed; "
+                                   "x-LLaMA-zh 1,500 / 1,600 tokens (700 / 710 in responses; seeds 0 / 1)")
+    assert RM.trained_on({"alpaca-s0": runs["alpaca-s0"]}) == "Alpaca-en 1,200 tokens (500 in responses)"
+
+
 def test_a_win_inside_the_noise_is_inconclusive(tmp_path):
     res = fake_study(tmp_path, {"zeroshot-chat": 4, "zeroshot-alpaca": 2, "alpaca": 10, "xllama-zh": 12})
     found = {c.claim: c for c in RM.check_claims(res, tmp_path)}
