@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from tqdm import tqdm
 
 import data as D
 import device as DV
@@ -256,20 +257,22 @@ def train(cfg: TrainConfig, distributed: bool = True) -> Path:
 
 # ----------------------------------------------------------------------------- the end-of-run report
 @torch.no_grad()
-def source_losses(model: Llama, encoded: list[dict], pad_id: int, n: int = 64, bs: int = 16) -> dict:
+def source_losses(model: Llama, encoded: list[dict], pad_id: int, n: int = 64, bs: int = 16,
+                  progress: bool = False) -> dict:
     """Mean loss per target token for each (source, lang) over its first n training examples."""
     groups: dict[str, list[dict]] = {}
     for ex in encoded:
         groups.setdefault(f"{ex['source']}/{ex['lang']}", []).append(ex)
-    res, device = {}, next(model.parameters()).device
+    device = next(model.parameters()).device
+    batches = [(key, exs[:n][i:i + bs]) for key, exs in sorted(groups.items()) for i in range(0, min(n, len(exs)), bs)]
     model.eval()
-    for key, exs in sorted(groups.items()):
-        tot, cnt = 0.0, 0
-        for i in range(0, min(n, len(exs)), bs):
-            mb = D.make_batch(exs[i:i + bs], pad_id)
-            _, loss = model(mb["idx"].to(device), mb["targets"].to(device), reduction="sum")
-            tot, cnt = tot + loss.item(), cnt + int((mb["targets"] != D.IGNORE_INDEX).sum())
-        res[key] = tot / cnt
+    sums: dict[str, list] = {}
+    for key, mb in tqdm(batches, desc="final loss", disable=not progress, leave=False):
+        mb = D.make_batch(mb, pad_id)
+        _, loss = model(mb["idx"].to(device), mb["targets"].to(device), reduction="sum")
+        tot = sums.setdefault(key, [0.0, 0])
+        tot[0], tot[1] = tot[0] + loss.item(), tot[1] + int((mb["targets"] != D.IGNORE_INDEX).sum())
+    res = {key: tot / cnt for key, (tot, cnt) in sums.items()}
     model.train()
     return res
 
@@ -289,7 +292,7 @@ def report(model: Llama, cfg: TrainConfig, tok: Tokenizer, encoded: list[dict], 
     answer (greedy), the closed-book check against the base, and the command to talk to it."""
     print(f"model: {out}  (load with Llama.from_pretrained or transformers.AutoModelForCausalLM)")
     device = next(model.parameters()).device
-    for key, v in source_losses(model, encoded, tok.pad_id).items():
+    for key, v in source_losses(model, encoded, tok.pad_id, progress=cfg.progress).items():
         print(f"final loss {key:<22} {v:.4f}")
     lang = cfg.langs.split(",")[0] if cfg.recipe == "muit" else cfg.lang
     try:

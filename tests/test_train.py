@@ -17,7 +17,7 @@ from tokenizer import Tokenizer
 import device as DV
 import runs as R
 import train as T
-from model import Llama
+from model import PRESETS, Llama
 
 TINY_WORLD = dict(alpaca=48, parallel=64, pretrain_chars=30_000, xquad_passages=4, mlqa_passages=2, flores=8)
 FAST = dict(arch="nano", batch_size=4, max_len=96, threads=1, progress=False, samples=False, log_every=1)
@@ -354,3 +354,24 @@ def test_metrics_rows_carry_the_loss_per_source(tiny):
         assert set(r["source_loss"]) <= {"alpaca/en", "alpaca/de", "translation/de"} and r["source_loss"]
         assert min(r["source_loss"].values()) - 1e-4 <= r["loss"] <= max(r["source_loss"].values()) + 1e-4
     assert (out / "loss.png").is_file() or (out / "loss.txt").is_file()
+
+
+def test_source_losses_is_the_mean_target_loss_of_each_source():
+    torch.manual_seed(0)
+    model = Llama(PRESETS["nano"])
+    gen = torch.Generator().manual_seed(1)
+    encoded = []
+    for i in range(21):
+        ids = torch.randint(3, 300, (5 + i % 7,), generator=gen).tolist()
+        labels = [-100] * 3 + ids[3:]                                  # the prompt is not a target
+        encoded.append({"input_ids": ids, "labels": labels, "source": "alpaca" if i % 3 else "translation",
+                        "lang": "zh"})
+    got = R.source_losses(model, encoded, pad_id=0, n=5, bs=2)
+    for key in ("alpaca/zh", "translation/zh"):
+        exs = [e for e in encoded if f"{e['source']}/{e['lang']}" == key][:5]  # the first n of each source
+        tot = cnt = 0
+        for e in exs:                                                  # one example at a time, no padding
+            _, loss = model(torch.tensor([e["input_ids"][:-1]]), torch.tensor([e["labels"][1:]]), reduction="sum")
+            tot, cnt = tot + loss.item(), cnt + sum(t != -100 for t in e["labels"][1:])
+        assert got[key] == pytest.approx(tot / cnt, rel=1e-5)
+    assert list(got) == ["alpaca/zh", "translation/zh"]
