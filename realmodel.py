@@ -242,21 +242,22 @@ def _cell(results, group, task, lang, direction, name) -> str:
 
 
 def trained_on(runs_: dict) -> str:
-    """'Alpaca-en 61,743 tokens (30,254 in responses) per seed; ...': one entry per model, seeds joined by ' / '."""
-    by_label = {}
+    """'Alpaca-en 61,743 tokens (30,254 in responses) per seed; ...': one entry per model; when its
+    seeds saw different token counts, each seed's count, joined by ' / '."""
+    by_label: dict[str, list[dict]] = {}
     for r in runs_.values():
         if r.get("trained"):
-            by_label.setdefault(r["label"], []).append(dict(r["trained"], seed=r.get("seed", 0)))
+            by_label.setdefault(r["label"], []).append(r)
     out = []
-    for label, seen in by_label.items():
-        tokens, targets = ({f"{t[k]:,}" for t in seen} for k in ("tokens", "targets"))
-        if len(tokens) == 1 and len(targets) == 1:
-            each = " per seed" if len(seen) > 1 else ""
-            out.append(f"{label} {tokens.pop()} tokens ({targets.pop()} in responses){each}")
+    for label, rs in by_label.items():
+        counts = [(r["trained"]["tokens"], r["trained"]["targets"]) for r in rs]
+        if len(set(counts)) == 1:
+            tokens, targets = counts[0]
+            out.append(f"{label} {tokens:,} tokens ({targets:,} in responses)" + (" per seed" if len(rs) > 1 else ""))
         else:
-            out.append(f"{label} " + " / ".join(f"{t['tokens']:,}" for t in seen) + " tokens ("
-                       + " / ".join(f"{t['targets']:,}" for t in seen) + " in responses; seeds "
-                       + " / ".join(str(t["seed"]) for t in seen) + ")")
+            tokens, targets = (" / ".join(f"{c[i]:,}" for c in counts) for i in (0, 1))
+            seeds = " / ".join(str(r.get("seed", 0)) for r in rs)
+            out.append(f"{label} {tokens} tokens ({targets} in responses; seeds {seeds})")
     return "; ".join(out)
 
 

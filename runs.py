@@ -270,8 +270,8 @@ def source_losses(model: Llama, encoded: list[dict], pad_id: int, n: int = 64, b
     for key, mb in tqdm(batches, desc="final loss", disable=not progress, leave=False):
         mb = D.make_batch(mb, pad_id)
         _, loss = model(mb["idx"].to(device), mb["targets"].to(device), reduction="sum")
-        tot = sums.setdefault(key, [0.0, 0])
-        tot[0], tot[1] = tot[0] + loss.item(), tot[1] + int((mb["targets"] != D.IGNORE_INDEX).sum())
+        acc = sums.setdefault(key, [0.0, 0])                  # [summed loss, target tokens]
+        acc[0], acc[1] = acc[0] + loss.item(), acc[1] + int((mb["targets"] != D.IGNORE_INDEX).sum())
     res = {key: tot / cnt for key, (tot, cnt) in sums.items()}
     model.train()
     return res
