@@ -480,5 +480,5 @@ def train(cfg: TrainConfig, inputs: Inputs, rank: int = 0, world: int = 1, local
 if __name__ == "__main__":  # the command line is the harness's (runs.py): it also makes a missing world and base
     import sys
 
-    import runs
+    from study import runs
     sys.exit(runs.main())

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import bench
+from study import bench
 import device
 from model import PRESETS, Llama
 

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-import claims as C
-import noise as N
+from study import claims as C
+from study import noise as N
 from evaluate import qa_chance, question_frames
 from metrics import corpus_bleu
 

@@ -24,10 +24,10 @@ import numpy as np
 import pytest
 import torch
 
-import convert
+from study import convert
 import data as D
 from tokenizer import Tokenizer
-import download as DL
+from study import download as DL
 from conftest import SHARED_DATA
 
 REPO = Path(__file__).resolve().parent.parent

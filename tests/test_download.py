@@ -23,7 +23,7 @@ import pytest
 
 import data as D
 import mixture
-import download as DL
+from study import download as DL
 
 REPO = Path(__file__).resolve().parent.parent
 

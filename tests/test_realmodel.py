@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import realmodel as RM
-from realmodel import RealConfig
+from study import realmodel as RM
+from study.realmodel import RealConfig
 
 
 def fake_study(root: Path, right: dict, n=40) -> dict:

@@ -8,8 +8,8 @@ import types
 
 import pytest
 
-import claims as C
-import report as Rep
+from study import claims as C
+from study import report as Rep
 from conftest import hide_matplotlib
 
 
@@ -111,7 +111,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def study_json(tmp_path_factory):
     """results.json of a fake --quick study (test_reproduce's Fakes: ar and zh, 2 seeds, 5 probed models)."""
-    import reproduce as R
+    from study import reproduce as R
     from test_reproduce import Fakes, tiny_cfg
     tmp = tmp_path_factory.mktemp("fake")
     with pytest.MonkeyPatch.context() as mp:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import claims as C
+from study import claims as C
 import device
-import report as Rep
-import reproduce as R
+from study import report as Rep
+from study import reproduce as R
 
 AVAILABLE = {"ar": 2000, "el": 2000, "hi": 2000, "tr": 2000, "vi": 2000, "zh": 2000}
 
@@ -386,7 +386,7 @@ def test_recorded_train_commands_are_exact(tmp_path, monkeypatch):
     TrainConfig that reproduce.py passed to train.train, for every kind of run and for the base."""
     import shlex
     import dataclasses
-    import runs
+    from study import runs
     import train
     seen = []
     monkeypatch.setattr(runs, "train", lambda cfg: seen.append(cfg) or Path(cfg.out))

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 import evaluate
-import runs
+from study import runs
 import scaling
-from sweep import main
+from study.sweep import main
 
 
 def power_law(x, alpha, beta):

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from tokenizer import Tokenizer
 import device as DV
-import runs as R
+from study import runs as R
 import train as T
 from model import PRESETS, Llama
 

@@ -44,7 +44,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from noise import (ACCURACIES, Noise, at_chance, bootstrap_term, chance, eval_key, fmt, mean, n_items, noise, values)
+from study.noise import (ACCURACIES, Noise, at_chance, bootstrap_term, chance, eval_key, fmt, mean, n_items, noise, values)
 
 XLANGS = ("ar", "el", "hi", "tr", "vi", "zh")      # the paper's six languages
 MLQA_XLANGS = ("ar", "hi", "vi", "zh")              # the paper's six X that MLQA covers

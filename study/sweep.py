@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import evaluate
-import runs
+from study import runs
 import scaling as S
 import train as T
 from cli import Parser

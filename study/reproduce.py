@@ -47,10 +47,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from claims import MLQA_XLANGS, XLANGS
-from noise import eval_key, metric
+from study.claims import MLQA_XLANGS, XLANGS
+from study.noise import eval_key, metric
 from files import write_atomic
-from report import git_commit, load_results, regenerate, save_report, save_results
+from study.report import git_commit, load_results, regenerate, save_report, save_results
 
 
 @dataclass
@@ -215,7 +215,7 @@ def cli(script: str, kw: dict) -> str:
 def prepare_world(ctx: Context) -> tuple[Path, Path, dict, str]:
     """The miniature world and its pretrained base (both cached).
     Returns (data dir, base dir, {lang: translation pairs available}, command)."""
-    import runs
+    from study import runs
     import train
     data_dir = runs.ensure_world(ctx.out / "world", seed=ctx.cfg.world_seed, **ctx.cfg.world)
     kw = dict(arch=ctx.cfg.arch, max_steps=ctx.cfg.base_steps, seed=ctx.cfg.world_seed, threads=ctx.threads,
@@ -234,7 +234,7 @@ def _count_pairs(data_dir, langs) -> dict[str, int]:
 
 
 def train_model(run: Run, ctx: Context, allocation: dict | None) -> tuple[Path, str]:
-    import runs
+    from study import runs
     import train
     out_dir = ctx.out / "models" / run.name
     kw = dict(recipe=run.recipe, data=str(ctx.data_dir), base=str(ctx.base_dir), out=str(out_dir),

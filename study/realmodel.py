@@ -36,15 +36,15 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import claims
-import download
+from study import claims
+from study import download
 import evaluate
-import noise
-import report
-import runs
+from study import noise
+from study import report
+from study import runs
 from cli import Parser, UsageError, add_config_flags, opt
 from files import write_atomic
-from reproduce import machine_info
+from study.reproduce import machine_info
 from train import TrainConfig
 
 MODEL = "smollm2-135m-instruct"

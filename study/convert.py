@@ -24,7 +24,7 @@ our model.Llama, tokenizer.Tokenizer and transformers all load.
 
     python download.py --model smollm2-135m-instruct --out runs/smollm2 --gguf FILE.gguf   # convert
     python convert.py FILE.gguf                                   # print header, metadata, tensors
-    from convert import convert_gguf;  convert_gguf("FILE.gguf", "runs/smollm2")
+    from study.convert import convert_gguf;  convert_gguf("FILE.gguf", "runs/smollm2")
 
 Anything this file cannot convert faithfully (another architecture, GGUF version, tensor type or
 pre-tokenizer; a truncated or non-GGUF file) raises GGUFError (a ValueError) with one line naming

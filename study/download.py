@@ -400,7 +400,7 @@ def download_model(name: str, out, gguf: str | None = None, overwrite: bool = Fa
     """MODELS[name] (or the local --gguf copy) converted into the HF folder `out`. GGUFError (exit 2)
     for bad flags or a file that cannot be converted, DataError (exit 1) when the download fails."""
     import tempfile
-    import convert  # here: the dataset downloads never load numpy/torch
+    from study import convert  # here: the dataset downloads never load numpy/torch
     src = MODELS[name]
     convert.check_out(out, overwrite)  # before any download
     if gguf is not None:
@@ -426,7 +426,7 @@ def main_model(a, p: argparse.ArgumentParser) -> int:
         p.error(f"--model {a.model}: give --out FOLDER for the converted model, e.g. --out runs/smollm2")
     if not a.timeout > 0:
         p.error(f"--timeout must be a positive number of seconds, got {a.timeout:g}")
-    from convert import GGUFError
+    from study.convert import GGUFError
     try:
         out = download_model(a.model, a.out, a.gguf, a.overwrite, a.timeout)
     except GGUFError as e:

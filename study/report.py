@@ -46,8 +46,8 @@ import sys
 import time
 from pathlib import Path
 
-from claims import MLQA_XLANGS, XLANGS, best_layer, check_claims, gains, probe_curves
-from noise import at_chance, chance, fmt, mean, n_items, values, with_predictions
+from study.claims import MLQA_XLANGS, XLANGS, best_layer, check_claims, gains, probe_curves
+from study.noise import at_chance, chance, fmt, mean, n_items, values, with_predictions
 from files import write_atomic
 
 
