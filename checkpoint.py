@@ -121,3 +121,49 @@ def export(raw: torch.nn.Module, lora_cfg, tokenizer, out: Path, base: Path | No
         shutil.rmtree(tmp, ignore_errors=True)
     if tokenizer.path.name.startswith(f".{out.name}."):  # a pretraining run's tokenizer, trained aside
         tokenizer.path.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------- the run folder
+def run_status(out: Path) -> str:
+    """'finished', 'unfinished' (a resumable state exists) or 'empty'."""
+    cfg_file = Path(out) / "train_config.json"
+    if cfg_file.is_file():
+        try:
+            run = json.loads(cfg_file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise UsageError(f"{cfg_file}: unreadable ({e}); remove it or pass another --out") from None
+        if isinstance(run, dict) and run.get("status") == "finished":
+            return "finished"
+    return "unfinished" if (Path(out) / "resume" / "state.pt").is_file() else "empty"
+
+
+def check_out(out: Path, overwrite: bool, resume: bool, reuse: bool) -> str:
+    """What --out holds against what the flags allow: 'reuse' (return the finished run) or 'go'.
+    A finished run is never replaced without --overwrite, an unfinished one needs --resume or
+    --overwrite, and a folder this project did not write is never touched."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: is a file; expected a run folder (new or existing)")
+    st = run_status(out)
+    if st == "finished" and reuse and not overwrite:
+        return "reuse"
+    if st == "finished" and not overwrite:
+        raise UsageError(f"--out {out}: holds a finished run; pass --overwrite to replace it")
+    if st == "unfinished" and not (resume or overwrite):
+        raise UsageError(f"--out {out}: holds an unfinished run; pass --resume to continue "
+                         "or --overwrite")
+    if resume and st != "unfinished":
+        raise UsageError(f"--resume: no resumable state at {out / 'resume' / 'state.pt'}")
+    if st == "empty" and out.is_dir() and any(out.iterdir()) \
+            and not (out / "train_config.json").is_file():
+        raise UsageError(f"--out {out}: a folder that holds something other than a train.py run; "
+                         "choose another --out")
+    return "go"
+
+
+def clear_run(out: Path) -> None:
+    """--overwrite, once every input has been checked: remove what a previous run wrote."""
+    for name in ("resume", "adapter"):
+        shutil.rmtree(out / name, ignore_errors=True)
+    for f in out.glob("*"):
+        if f.is_file():
+            f.unlink()

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import re
 import sys
 import typing
 
@@ -25,9 +27,34 @@ class UsageError(ValueError):
     """A bad flag or input file: the scripts print it as one line and exit with code 2."""
 
 
-def opt(default, help: str):
-    """A dataclass field that carries its --help text."""
-    return dataclasses.field(default=default, metadata={"help": help})
+def opt(default, help: str, range: str | None = None, choices=None):
+    """A dataclass field that carries its --help text and what values it accepts: `range` as an
+    interval such as "[0, 1)" or "[1, inf)" (checked by check_config, NaN refused), `choices` a tuple."""
+    meta = {"help": help, "range": _interval(range) if range else None, "choices": choices}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _interval(text: str) -> tuple[bool, float, float, bool, str]:
+    """"[0, 1)" -> (lower closed, 0.0, 1.0, upper closed, the text)."""
+    m = re.fullmatch(r"\s*([\[(])\s*([^,]+),\s*([^\])]+)\s*([\])])\s*", text)
+    if m is None:
+        raise ValueError(f"opt(range={text!r}): expected an interval such as '[0, 1)'")
+    return m.group(1) == "[", float(m.group(2)), float(m.group(3)), m.group(4) == "]", text
+
+
+def check_config(cfg) -> None:
+    """Every field with a range or choices, checked: one UsageError naming the flag (None passes)."""
+    for f in dataclasses.fields(cfg):
+        v, rng, choices = getattr(cfg, f.name), f.metadata.get("range"), f.metadata.get("choices")
+        if v is None:
+            continue
+        if choices is not None and v not in choices:
+            raise UsageError(f"{flag(f.name)} {v!r}: expected one of {', '.join(map(str, choices))}")
+        if rng is not None:
+            lo_closed, lo, hi, hi_closed, text = rng
+            ok = (lo <= v if lo_closed else lo < v) and (v <= hi if hi_closed else v < hi)
+            if not ok or not math.isfinite(v) and not (v == hi and hi_closed):
+                raise UsageError(f"{flag(f.name)} {v}: expected a value in {text}")
 
 
 class Parser(argparse.ArgumentParser):
@@ -65,6 +92,30 @@ def add_config_flags(parser: argparse.ArgumentParser, cls, skip=()) -> argparse.
         else:
             parser.add_argument(flag(f.name), type=kind, default=argparse.SUPPRESS, help=h)
     return parser
+
+
+class Failed(RuntimeError):
+    """A run that cannot go on for a reason that is not misuse (exit 1), e.g. a non-finite loss."""
+
+
+def guard(prog: str, body, resume=None) -> int:
+    """Run body() as a script's main does: the exit code, and at most one line on stderr.
+    UsageError: exit 2. Ctrl-C: exit 130, with the command that continues (`resume`, a string or
+    a function returning one) when given.
+    Failed, other RuntimeErrors and OSErrors (a full disk): exit 1, their message only."""
+    try:
+        code = body()
+    except UsageError as e:
+        return fail(prog, str(e))
+    except KeyboardInterrupt as e:
+        said = f"{prog}: {e}" if str(e) else f"{prog}: interrupted"
+        resume = resume() if callable(resume) else resume
+        print(said + (f"; continue with: {resume}" if resume else ""), file=sys.stderr)
+        return 130
+    except (RuntimeError, OSError) as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 1
+    return code or 0
 
 
 def fail(prog: str, message: str, code: int = 2) -> int:

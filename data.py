@@ -31,16 +31,13 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from jinja2.sandbox import ImmutableSandboxedEnvironment  # jinja2 comes with torch
 import torch
 from tqdm import tqdm
 
+from cli import UsageError
 from model import IGNORE_INDEX
-
-if TYPE_CHECKING:
-    from tokenizer import Tokenizer
 
 LANGS = ("en", "de", "zh", "ar", "el", "hi", "tr", "vi")
 LANG_NAMES = {"en": "English", "de": "German", "zh": "Chinese", "ar": "Arabic", "el": "Greek",
@@ -50,8 +47,7 @@ FLORES_CODES = {"en": "eng", "de": "deu", "zh": "zho_simpl", "ar": "ara", "el": 
                 "tr": "tur", "vi": "vie"}
 
 
-class DataError(ValueError):
-    """Bad input data; the message is one line naming the file and the record."""
+DataError = UsageError  # bad input data: one line naming the file and the record (exit 2)
 
 
 def check_lang(lang: str, allow_en: bool = True) -> str:
@@ -458,3 +454,20 @@ def iterate_batches(encoded: list[dict], batch_size: int | None = None, max_toke
     rng.shuffle(batches)
     for b in batches:
         yield [encoded[i] for i in b]
+
+
+def n_targets(ex: dict) -> int:
+    """Target tokens of one encoded example (labels are shifted by one in the loss)."""
+    return sum(1 for t in ex["labels"][1:] if t != IGNORE_INDEX)
+
+
+def pretrain_examples(data_dir: Path, tok: "Tokenizer", block: int) -> list[dict]:
+    """Documents as [bos] doc [eos], concatenated and cut into blocks of `block` + 1 tokens."""
+    stream: list[int] = []
+    for f in sorted((data_dir / "pretrain").glob("*.txt")):
+        for doc in read_text(f).splitlines():
+            if doc.strip():
+                stream += [tok.bos_id] + tok.encode(doc) + [tok.eos_id]
+    n = (len(stream) - 1) // block
+    chunks = [stream[i * block: i * block + block + 1] for i in range(n)]
+    return [dict(input_ids=c, labels=c, source="pretrain", lang="mix") for c in chunks]

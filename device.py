@@ -18,6 +18,14 @@ peak. Every choice comes back with one line saying why, which each script prints
     print(rt.why); model.to(rt.device); with rt.autocast(): ...
 
     python device.py            # what this machine gets, and the measurements behind it
+
+Under torchrun (`torchrun --nproc_per_node 8 train.py ... [--fsdp]`) every process holds the same
+model and reads a different slice of each global micro-batch:
+- DDP: every process holds all weights; after the backward pass the gradients are all-reduced.
+- FSDP2 (`fully_shard`): each block's parameters, gradients and AdamW moments are split across the
+  processes; a block's full weights are gathered just for its forward and backward, and gradients
+  are reduce-scattered. Memory per process falls with the number of processes; the maths is the same.
+On a CPU the processes talk over gloo (tested with 2 processes), on GPUs over NCCL.
 """
 from __future__ import annotations
 
@@ -28,6 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+from torch.distributed.fsdp import fully_shard
+
+from cli import UsageError
+from model import Llama
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}  # the torch spellings, accepted too
@@ -195,6 +209,73 @@ def _decide_cpu(dtype: str, threads: int, shape, peak_tflops, measure) -> Runtim
     src = "--peak-tflops" if peak_tflops else f"measured {dtype} matmul at the model's shapes"
     notes.append(f"MFU peak {peak / 1e9:.1f} GFLOP/s ({src})")
     return Runtime(torch.device("cpu"), dtype, threads, peak, f"device cpu ({cpu_name()}), " + "; ".join(notes))
+
+
+
+def decide_for_training(device: str, dtype: str, threads: int, mc, local: int, world: int,
+                        peak_tflops: float | None) -> Runtime:
+    """decide() at the model's matmul shapes; under torchrun every rank takes rank 0's CPU choice.
+    A choice this machine cannot honour is a usage error (one line)."""
+    shape = (mc.hidden_size, mc.intermediate_size)
+    try:
+        rt = decide(device, dtype, threads, shape, local, peak_tflops)
+        if world > 1 and rt.device.type == "cpu":
+            choice = [(rt.dtype, rt.threads)]
+            dist.broadcast_object_list(choice, src=0)
+            if choice[0] != (rt.dtype, rt.threads):
+                rt = decide("cpu", choice[0][0], choice[0][1], shape, local, peak_tflops)
+    except DeviceError as e:
+        raise UsageError(str(e)) from None
+    return rt
+
+
+def oom_message(e: Exception) -> str:
+    first = str(e).strip().splitlines()[0] if str(e).strip() else "out of memory"
+    return (f"out of memory ({first}). Reduce memory with --batch-size (and raise --grad-accum), "
+            "--max-len, --grad-ckpt, --lora, --fsdp (several GPUs) or --dtype bf16")
+
+
+# ----------------------------------------------------------------------------- several processes
+def setup_processes(device: str) -> tuple[int, int, int, bool]:
+    """(rank, world size, local rank, whether we created the process group); torchrun sets the env."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, 0, False
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", os.environ["RANK"]))
+    if dist.is_initialized():
+        return rank, world, local, False
+    cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
+    dist.init_process_group("nccl" if cuda else "gloo")
+    return rank, world, local, True
+
+
+def wrap(raw: Llama, fsdp: bool, device: torch.device, local: int, world: int) -> torch.nn.Module:
+    """FSDP2 (per block, then the root for the embeddings, final norm and head) or DDP under torchrun;
+    the plain model alone."""
+    if fsdp:
+        for block in raw.model.layers:
+            fully_shard(block)
+        return fully_shard(raw)
+    if world > 1:
+        return torch.nn.parallel.DistributedDataParallel(raw, device_ids=[local] if device.type == "cuda" else None)
+    return raw
+
+
+def clip_grad_norm(model, clip: float) -> float:
+    """Clip the global gradient norm (clip 0: only measure it); FSDP2's DTensor norm made a plain float."""
+    params = [p for p in model.parameters() if p.grad is not None]
+    norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
+    return float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
+
+
+def gather_full(model, raw: Llama, device, master: bool) -> Llama:
+    """FSDP: gather the full weights (every rank takes part) into a plain model on rank 0."""
+    full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    if not master:
+        return raw
+    plain = Llama(raw.config)
+    plain.load_state_dict(full)
+    return plain.to(device)
 
 
 if __name__ == "__main__":

@@ -398,6 +398,95 @@ def run_all(cfg: EvalConfig) -> dict:
     return results
 
 
+# ----------------------------------------------------------------------------- the end of a training run
+@torch.no_grad()
+def source_losses(model: Llama, encoded: list[dict], pad_id: int, n: int = 64, bs: int = 16,
+                  progress: bool = False) -> dict:
+    """Mean loss per target token for each (source, lang) over its first n training examples."""
+    groups: dict[str, list[dict]] = {}
+    for ex in encoded:
+        groups.setdefault(f"{ex['source']}/{ex['lang']}", []).append(ex)
+    device = next(model.parameters()).device
+    batches = [(key, exs[:n][i:i + bs]) for key, exs in sorted(groups.items()) for i in range(0, min(n, len(exs)), bs)]
+    model.eval()
+    sums: dict[str, list] = {}
+    for key, mb in tqdm(batches, desc="final loss", disable=not progress, leave=False):
+        mb = data.make_batch(mb, pad_id)
+        _, loss = model(mb["idx"].to(device), mb["targets"].to(device), reduction="sum")
+        acc = sums.setdefault(key, [0.0, 0])                  # [summed loss, target tokens]
+        acc[0], acc[1] = acc[0] + loss.item(), acc[1] + int((mb["targets"] != data.IGNORE_INDEX).sum())
+    res = {key: tot / cnt for key, (tot, cnt) in sums.items()}
+    model.train()
+    return res
+
+
+@torch.no_grad()
+def complete(model: Llama, tok: Tokenizer, ex: dict, device, max_new_tokens: int = 64) -> str:
+    """Greedy response to one Alpaca-style example."""
+    model.eval()
+    ids = [tok.bos_id] + tok.encode(data.format_prompt(ex["instruction"], ex["input"]))
+    outp = model.generate(torch.tensor([ids], device=device), max_new_tokens, eos_id=tok.eos_id)
+    model.train()
+    return tok.decode(outp[0, len(ids):].tolist()).strip()
+
+
+def first_look(model: Llama, tok: Tokenizer, encoded: list[dict], data_dir, lang: str, out: Path,
+               base: Path | None, progress: bool = False) -> None:
+    """The end of a run: where the model is, the final loss per data source, a sample translation and
+    answer (greedy), the closed-book check against the base, and the command to talk to it."""
+    print(f"model: {out}  (load with Llama.from_pretrained or transformers.AutoModelForCausalLM)")
+    device = next(model.parameters()).device
+    for key, v in source_losses(model, encoded, tok.pad_id, progress=progress).items():
+        print(f"final loss {key:<22} {v:.4f}")
+    try:
+        src, ref = data.read_flores(data_dir, "en")[0], data.read_flores(data_dir, lang)[0]
+        ex = data.translation_example(src, "", "en", lang)
+        print(f"sample translation en->{lang}\n  source: {src}\n  model:  {complete(model, tok, ex, device)}"
+              f"\n  ref:    {ref}")
+        qa = data.read_squad(data.xquad_path(data_dir, lang))[0]
+        ex = data.qa_example(qa["context"], qa["question"], lang)
+        print(f"sample answer ({lang} XQuAD)\n  question: {qa['question']}\n  model:    "
+              f"{complete(model, tok, ex, device)}\n  gold:     {qa['answers'][0]}")
+    except (FileNotFoundError, ValueError, IndexError) as e:
+        print(f"(no sample: {e})")
+    closed_book(model, tok, data_dir, lang, base, device)
+    ask = data.translation_example("", "", "en", lang)["instruction"]
+    print(f'talk to it:  python generate.py --model {out} --input "The favorite color of Mira is blue." "{ask}"')
+
+
+@torch.no_grad()
+def closed_book(model: Llama, tok: Tokenizer, data_dir, lang: str, base: Path | None, device) -> None:
+    """The paper's premise in one look (the world's encyclopedia, docs/world.md): a question in `lang` about
+    a fact stated only in English pretraining, then the held-out closed-book score (py --task
+    closedbook, greedy) of this model beside the base's. Skipped when the data has no closed-book test."""
+    try:
+        recs = load_examples("closedbook", lang, data_dir)
+    except (FileNotFoundError, ValueError):
+        return
+    if not recs or base is None:
+        return
+
+    def answers(m: Llama) -> list[str]:
+        m.eval()
+        got = []
+        for i in range(0, len(recs), 16):
+            ids = [prompt_ids(r, tok, "alpaca", base) for r in recs[i:i + 16]]
+            got += generate_responses(m, tok, ids, 16, device)[0]
+        return got
+
+    mine = answers(model)
+    model.train()
+    theirs = answers(Llama.from_pretrained(base, dtype=next(model.parameters()).dtype, device=device))
+    score = lambda preds: score_closedbook([{**r, "prediction": p} for r, p in zip(recs, preds)], lang)
+    s, b = score(mine), score(theirs)
+    q = recs[0]
+    print(f"closed-book ({lang}; the fact is stated only in English pretraining: {q['entity']} -> {q['answer_en']})\n"
+          f"  question: {q['question']}\n  model:    {mine[0]}\n  gold:     {q['answers'][0]}")
+    print(f"held-out closed-book QA in {lang}, {len(recs)} facts: this model {s['contain']:.1f} %, the base "
+          f"{b['contain']:.1f} % (containment; chance {s['chance']:.1f} %, the right fact in English "
+          f"{s.get('right_in_en', 0.0):.1f} %)")
+
+
 def print_table(rows: list[dict]) -> None:
     cols = ["task", "lang", "direction", "n", "contain", "em", "f1", "bleu", "chrf++", "spbleu", "lang_rate",
             "chance", "majority", "right_in_en"]

@@ -29,8 +29,8 @@ import random
 import sys
 from pathlib import Path
 
-from data import (DataError, alpaca_path, check_lang, load_json, read_alpaca, read_parallel,
-                  translation_example)
+from data import (DataError, alpaca_path, check_lang, encode_example, load_json, read_alpaca,
+                  read_parallel, translation_example)
 from tokenizer import Tokenizer
 
 RECIPES = {  # recipe -> (English Alpaca, translated Alpaca, translation direction or None)
@@ -174,6 +174,46 @@ def main(argv=None) -> int:
         p.exit(2, f"{p.prog}: error: {e}\n")
     print(composition(mix, tok))
     return 0
+
+
+def check_data(data_dir, recipe: str, langs: list[str]) -> None:
+    """The data folder must hold the files the recipe reads (one line naming what is missing)."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DataError(f"--data {root}: folder not found")
+    need = []
+    if recipe == "pretrain":
+        if not list((root / "pretrain").glob("*.txt")):
+            need.append(root / "pretrain" / "<lang>.txt")
+    else:
+        if recipe != "trans_only":
+            need.append(root / "alpaca" / "alpaca_en.json")
+        for x in langs if recipe != "alpaca" else []:
+            if recipe != "trans_only":
+                need.append(root / "alpaca" / f"alpaca_{x}.json")
+            if recipe != "instr_only":
+                need.append(root / "parallel" / f"en-{x}")
+    missing = [str(p) for p in need if not p.exists()]
+    if missing:
+        raise DataError(f"--data {root}: missing {', '.join(missing)}")
+
+
+def encoded_mixture(cfg, tok: Tokenizer) -> list[dict]:
+    """train.py's mixture for a TrainConfig `cfg`, tokenized; examples truncated away are dropped."""
+    langs = cfg.langs.split(",") if cfg.recipe == "muit" else [cfg.lang]
+    budget, allocation = cfg.budget, None  # uniform: build_mixture splits the budget evenly
+    if cfg.allocation != "uniform":
+        budget, allocation = None, cfg.allocation
+    mix = build_mixture(cfg.recipe, cfg.data, langs, n_translation=cfg.n_translation,
+                        budget=budget, allocation=allocation, n_alpaca=cfg.n_alpaca, seed=cfg.seed)
+    encoded = []
+    for ex in mix:
+        enc = encode_example(tok, ex, cfg.max_len)
+        if enc is not None:
+            encoded.append(dict(enc, source=ex["source"], lang=ex["lang"]))
+    if not encoded:
+        raise DataError(f"--data {cfg.data}: recipe {cfg.recipe} produced no training examples")
+    return encoded
 
 
 if __name__ == "__main__":

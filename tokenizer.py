@@ -26,8 +26,8 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from data import DataError
-from files import copy_atomic
+from data import DataError, format_prompt, read_alpaca
+from files import copy_atomic, write_atomic
 
 
 class Tokenizer:
@@ -86,6 +86,24 @@ class Tokenizer:
         if path is None:
             raise FileNotFoundError(f"{folder}: no tokenizer.model or tokenizer.json in the model folder")
         return cls(path)
+
+    @classmethod
+    def train_on_data(cls, data_dir, out_path, vocab_size: int, seed: int = 0) -> "Tokenizer":
+        """The tokenizer of a pretraining run: trained on DATA/pretrain/*.txt and every Alpaca field
+        in every language, each example inside the prompt template (cached: reused when present)."""
+        out_path, data_dir = Path(out_path), Path(data_dir)
+        if out_path.is_file():
+            return cls(out_path)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        corpus = out_path.with_name(out_path.stem + "_corpus.txt")
+        lines = [format_prompt(ex["instruction"], ex["input"]) + " " + ex["output"]
+                 for f in sorted((data_dir / "alpaca").glob("alpaca_*.json")) for ex in read_alpaca(f)]
+        write_atomic(corpus, "\n".join(x.replace("\n", " ") for x in lines) + "\n")
+        files = sorted(str(p) for p in (data_dir / "pretrain").glob("*.txt")) + [str(corpus)]
+        try:
+            return cls.train(files, out_path, vocab_size, seed)
+        finally:
+            corpus.unlink(missing_ok=True)
 
     @classmethod
     def train(cls, text_files, out_path, vocab_size: int, seed: int = 0,

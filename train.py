@@ -1,53 +1,37 @@
 """train.py — pretrain the miniature base, then cross-lingual instruction tuning (x-LLaMA / m-LLaMA).
 
-The main job, on a CPU with nothing downloaded (writes runs/world, runs/base, runs/x-llama-de):
+    python train.py --lang de          # the main job: world, base, CoIT -> runs/x-llama-de
+    python train.py --help             # every flag; recipes and real-checkpoint runs: docs/training.md
 
-    python train.py --lang de
+The main job writes the miniature world if missing (world.py), trains its tokenizer, pretrains an
+English-dominant miniature LLaMA (cached at runs/base), runs CoIT (English Alpaca + Alpaca in X +
+en->X translation, mixture.py) and saves x-LLaMA as a Hugging Face folder. It ends with a first look
+at the model (evaluate.first_look): loss per data source, a sample translation and answer, and the
+closed-book check against the base.
 
-It writes the miniature world if missing (world.py), trains its sentencepiece tokenizer, pretrains an
-English-dominant miniature LLaMA on DATA/pretrain/*.txt (cached at runs/base and reused), runs CoIT
-(English Alpaca + Alpaca in X + en->X translation) and saves x-LLaMA; it ends by printing the folder,
-the final loss per data source, a sample translation and a sample answer (greedy).
-
-Other recipes (the paper's models and ablations):
-
-    python train.py --recipe alpaca                                   # English-only Alpaca baseline
-    python train.py --recipe muit --langs ar,el,hi,tr,vi,zh --budget 6000 --allocation uniform
-    python train.py --recipe muit --langs ar,zh --budget 4000 --allocation alloc.json   # {"ar": 3000, "zh": 1000}
-    python train.py --recipe trans_only|instr_only|coit_x2en --lang de
-    python train.py --lang zh --max-steps 50 --out runs/quick       # short runs (scaling sweeps)
-    python train.py --lang de --resume                               # continue a killed run bit-identically
-    python train.py --recipe pretrain --data runs/world --base-out runs/base   # the base alone (BASE_PRETRAIN)
-
-Real checkpoints and data (full fine-tuning with the paper's hyper-parameters, or LoRA):
-
-    python train.py --base ~/llama-7b-hf --data ../shared/data --lang zh --preset paper-7b
+    python train.py --recipe alpaca                        # the English-only Alpaca baseline
+    python train.py --recipe muit --langs ar,zh --budget 4000
+    python train.py --lang de --resume                     # continue a killed run bit-identically
     torchrun --nproc_per_node 8 train.py --base ~/llama-7b-hf --data ../shared/data --lang zh \\
-        --preset paper-7b --fsdp                                     # 8 GPUs, as the paper (FSDP2; tested on CPU with gloo)
-    python train.py --base ~/llama-7b-hf --data ../shared/data --lang zh --preset paper-7b \\
-        --lora --lr 3e-4 --grad-ckpt                                 # one GPU
+        --preset paper-7b --fsdp                           # the paper's full fine-tuning
 
-Outputs in --out: an HF LlamaForCausalLM folder (config.json, model.safetensors, generation_config.json)
-plus the tokenizer (tokenizer.model, or the base's tokenizer.json), train_config.json (resolved config + status), metrics.jsonl (one row per log interval,
-with the loss per data source; --resume drops the rows logged after the resumable state, so each step
-appears once) and loss.png (plot.py); resume/state.pt is the resumable state (model, optimizer, step, RNG
-states, data position), kept apart from the exported model. A finished run is never overwritten without
---overwrite, and --overwrite deletes nothing before every input has been checked.
-
-Device, dtype and CPU threads come from device.decide (printed with the measurement behind them).
-
-This file is the training itself: the config, the schedule, the step, the loop, and `train`, which
-runs on inputs that exist and have been checked. `python train.py` runs runs.py's command line, the
-harness that checks the flags and --out, and makes a missing world, tokenizer or base first.
+Read top to bottom: the config (the command line is built from it), the schedule, one optimizer
+step (forward_backward: the loss averaged over the target tokens of the whole step), the loop,
+`fit` (training on inputs that exist), the inputs made on first use, `run` (the whole job), `main`.
+Outputs in --out: the model, train_config.json (the resolved config and status), metrics.jsonl (a
+row per log interval), loss.png, and resume/state.pt while the run is unfinished (checkpoint.py).
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import json
 import math
 import random
+import shlex
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,11 +44,12 @@ from tqdm import tqdm
 import checkpoint
 import data as D
 import device as DV
+import evaluate
 import lora
 import mixture
-import parallel
 import plot
-from cli import UsageError, opt
+import world as W
+from cli import Failed, Parser, UsageError, add_config_flags, check_config, guard, opt
 from files import write_atomic
 from model import PRESETS, Llama, LlamaConfig
 from tokenizer import Tokenizer
@@ -72,63 +57,72 @@ from tokenizer import Tokenizer
 RECIPES = ("pretrain", "alpaca", "coit", "muit", "trans_only", "instr_only", "coit_x2en")
 
 
-class NonFiniteLoss(RuntimeError):
-    """The loss or gradient norm became inf/nan; the last good resumable state is kept."""
+class NonFiniteLoss(Failed):
+    """The loss or gradient norm became inf/nan; the last good resumable state is kept (exit 1)."""
 
 
-class Interrupted(RuntimeError):
+class Interrupted(KeyboardInterrupt):
     """Ctrl-C during training: the last resumable state is kept (exit 130)."""
 
 
 @dataclass
 class TrainConfig:
-    recipe: str = opt("coit", "what to train: " + " | ".join(RECIPES))
-    lang: str = opt("de", "target language X for coit and its ablations (" + ",".join(D.LANGS[1:]) + ")")
+    recipe: str = opt("coit", "what to train", choices=RECIPES)
+    lang: str = opt("de", "target language X for coit and its ablations", choices=D.LANGS[1:])
     langs: str = opt("ar,el,hi,tr,vi,zh", "muit: comma-separated languages")
-    budget: int | None = opt(None, "muit: total translation pairs, split across --langs by --allocation")
-    allocation: str = opt("uniform", "muit: 'uniform' or a JSON file {lang: pairs} (e.g. from scaling.py)")
-    n_translation: int | None = opt(None, "use the first N translation pairs per language (scaling study)")
-    n_alpaca: int | None = opt(None, "use the first N Alpaca examples per language")
+    budget: int | None = opt(None, "muit: total translation pairs, split by --allocation",
+                             range="[0, inf)")
+    allocation: str = opt("uniform", "muit: 'uniform' or a JSON file {lang: pairs} (scaling.py)")
+    n_translation: int | None = opt(None, "use the first N translation pairs per language",
+                                    range="[0, inf)")
+    n_alpaca: int | None = opt(None, "use the first N Alpaca examples per language", range="[1, inf)")
     data: str = opt("runs/world", "data folder; the default miniature world is written when missing")
-    base: str | None = opt(None, "HF LLaMA checkpoint folder; default: the miniature base at --base-out")
+    base: str | None = opt(None, "HF LLaMA checkpoint folder; default: the miniature base")
     base_out: str = opt("runs/base", "where the miniature base is pretrained and cached")
-    out: str | None = opt(None, "output folder; default runs/x-llama-<lang>, runs/m-llama, runs/alpaca-en, ...")
+    out: str | None = opt(None, "output folder; default runs/x-llama-<lang>, runs/alpaca-en, ...")
     arch: str = opt("micro", "pretrain only: model.PRESETS name or a config.json path")
-    vocab_size: int = opt(3000, "pretrain only: sentencepiece vocabulary of the miniature world")
-    preset: str | None = opt(None, "hyper-parameter preset: paper-7b (lr 2e-5, 3 epochs, batch 128, len 512)")
-    epochs: float = opt(2.0, "passes over the training mixture (fractions allowed; the paper's 3: --preset paper-7b)")
-    max_steps: int | None = opt(None, "optimizer steps; overrides --epochs for the schedule")
-    batch_size: int = opt(16, "examples per micro-batch per process")
-    grad_accum: int = opt(1, "micro-batches per optimizer step")
-    effective_batch: int | None = opt(None, "if set, grad_accum = effective_batch / (batch_size * processes)")
-    max_len: int = opt(256, "max tokens per example (prompt + response); pretrain block length")
-    lr: float = opt(1e-3, "peak learning rate")
-    min_lr_ratio: float = opt(0.0, "cosine ends at lr * this (0 as Hugging Face's cosine)")
-    warmup_ratio: float = opt(0.03, "linear warmup over this fraction of the steps")
-    weight_decay: float = opt(0.0, "AdamW weight decay on matrices (not norms)")
-    beta1: float = opt(0.9, "AdamW beta1")
-    beta2: float = opt(0.999, "AdamW beta2")
-    grad_clip: float = opt(1.0, "clip the global gradient norm (0 = off)")
-    seed: int = opt(0, "one seed for init, data order and dropout")
+    vocab_size: int = opt(3000, "pretrain only: sentencepiece vocabulary", range="[300, inf)")
+    preset: str | None = opt(None, "hyper-parameter preset: paper-7b (lr 2e-5, 3 epochs, batch 128)",
+                             choices=("paper-7b",))
+    epochs: float = opt(2.0, "passes over the training mixture (fractions allowed)", range="(0, inf)")
+    max_steps: int | None = opt(None, "optimizer steps; overrides --epochs", range="[1, inf)")
+    batch_size: int = opt(16, "examples per micro-batch per process", range="[1, inf)")
+    grad_accum: int = opt(1, "micro-batches per optimizer step", range="[1, inf)")
+    effective_batch: int | None = opt(None, "if set, grad_accum = this / (batch_size * processes)",
+                                      range="[1, inf)")
+    max_len: int = opt(256, "max tokens per example (prompt + response); pretrain block length",
+                       range="[2, inf)")
+    lr: float = opt(1e-3, "peak learning rate", range="(0, inf)")
+    min_lr_ratio: float = opt(0.0, "cosine ends at lr * this (0 as Hugging Face's cosine)",
+                              range="[0, 1]")
+    warmup_ratio: float = opt(0.03, "linear warmup over this fraction of the steps", range="[0, 1)")
+    weight_decay: float = opt(0.0, "AdamW weight decay on matrices (not norms)", range="[0, inf)")
+    beta1: float = opt(0.9, "AdamW beta1", range="[0, 1)")
+    beta2: float = opt(0.999, "AdamW beta2", range="[0, 1)")
+    grad_clip: float = opt(1.0, "clip the global gradient norm (0 = off)", range="[0, inf)")
+    seed: int = opt(0, "one seed for init, data order and dropout", range="[0, inf)")
     lora: bool = opt(False, "train LoRA adapters instead of all weights (exported merged + adapter/)")
-    lora_r: int = opt(8, "LoRA rank")
-    lora_alpha: float = opt(16.0, "LoRA alpha (scale = alpha / r)")
-    lora_dropout: float = opt(0.05, "LoRA dropout")
+    lora_r: int = opt(8, "LoRA rank", range="[1, inf)")
+    lora_alpha: float = opt(16.0, "LoRA alpha (scale = alpha / r)", range="(0, inf)")
+    lora_dropout: float = opt(0.05, "LoRA dropout", range="[0, 1)")
     lora_targets: str = opt("q_proj,v_proj", "comma-separated module names, or 'all'")
-    device: str = opt("auto", "auto | cpu | cuda")
-    dtype: str = opt("auto", "auto (CPU: bf16 only where measured clearly faster) | fp32 | bf16 | fp16 (autocast; "
-                             "weights stay fp32)")
+    device: str = opt("auto", "where to train", choices=("auto", "cpu", "cuda"))
+    dtype: str = opt("auto", "auto (CPU: bf16 only where measured clearly faster) | fp32 | bf16 | "
+                             "fp16 (autocast; weights stay fp32)")
     compile: bool = opt(False, "torch.compile the model")
     grad_ckpt: bool = opt(False, "activation checkpointing (less memory, about a third slower)")
     fsdp: bool = opt(False, "shard full fine-tuning with FSDP2 (fully_shard) under torchrun")
-    threads: int = opt(0, "CPU threads; 0 = all cores if a short measurement shows them faster than one now")
-    peak_tflops: float | None = opt(None, "peak TFLOP/s for MFU; default: stated per device (printed)")
-    log_every: int = opt(10, "optimizer steps between log lines")
-    save_every: int = opt(200, "optimizer steps between resumable states (resume/state.pt)")
+    threads: int = opt(0, "CPU threads; 0 = all cores unless one is measured faster now",
+                       range="[0, inf)")
+    peak_tflops: float | None = opt(None, "peak TFLOP/s for MFU; default: measured or stated",
+                                    range="(0, inf)")
+    log_every: int = opt(10, "optimizer steps between log lines", range="[1, inf)")
+    save_every: int = opt(200, "optimizer steps between resumable states", range="[1, inf)")
     resume: bool = opt(False, "continue the unfinished run in --out")
     overwrite: bool = opt(False, "replace a finished or unfinished run in --out")
     reuse: bool = opt(False, "return a finished run in --out instead of refusing")
-    stop_after: int | None = opt(None, "stop (as if killed) after this step, keeping the resumable state")
+    stop_after: int | None = opt(None, "stop (as if killed) after this step, keeping the resumable "
+                                       "state", range="[1, inf)")
     progress: bool = opt(True, "tqdm bar")
     samples: bool = opt(True, "print per-source loss and sample generations at the end")
 
@@ -138,31 +132,49 @@ PRESETS_TRAIN = {  # the paper's official 7B fine-tuning (NJUNLP/x-LLM): HF Trai
                      warmup_ratio=0.03, weight_decay=0.0, min_lr_ratio=0.0, grad_clip=1.0,
                      dtype="bf16", log_every=1, save_every=200),
 }
-# The miniature base: tokenizer + pretraining hyper-parameters. With the default arch (micro) and
-# CoIT's 2 epochs the main job stays within minutes on two fp32 cores (docs/training.md, "The main job").
+# The miniature base: tokenizer + pretraining hyper-parameters (docs/training.md, "The main job").
 BASE_PRETRAIN = dict(recipe="pretrain", epochs=3.0, batch_size=16, max_len=128, lr=3e-3,
                      min_lr_ratio=0.1, warmup_ratio=0.05, weight_decay=0.1, beta2=0.95, samples=False)
 
 
-@dataclass
-class Inputs:
-    """What a run reads, all checked before anything in --out is touched (runs.prepare makes them)."""
-    base: Path | None          # the checkpoint fine-tuned; None when pretraining from scratch
-    tokenizer: Tokenizer
-    examples: list[dict]       # tokenized: input_ids, labels, source, lang
+def default_out(cfg: TrainConfig) -> str:
+    return {"coit": f"runs/x-llama-{cfg.lang}", "muit": "runs/m-llama", "alpaca": "runs/alpaca-en",
+            "pretrain": cfg.base_out}.get(cfg.recipe, f"runs/{cfg.recipe}-{cfg.lang}")
 
 
-# ----------------------------------------------------------------------------- small pure helpers
+def validate(cfg: TrainConfig) -> TrainConfig:
+    """Every flag checked before anything is read or written (UsageError naming it); --out filled."""
+    check_config(cfg)
+    langs = cfg.langs.split(",")
+    bad = [x for x in langs if x not in D.LANGS or x == "en"]
+    if bad or len(set(langs)) != len(langs):
+        raise UsageError(f"--langs {cfg.langs}: expected distinct languages from "
+                         f"{','.join(D.LANGS[1:])}" + (f" (unknown: {','.join(bad)})" if bad else ""))
+    if cfg.base is not None and not (Path(cfg.base) / "config.json").is_file():
+        raise UsageError(f"--base {cfg.base}: no config.json there (expected an HF LLaMA folder)")
+    if cfg.allocation != "uniform" and not Path(cfg.allocation).is_file():
+        raise UsageError(f"--allocation {cfg.allocation}: expected 'uniform' or a JSON file")
+    if cfg.recipe == "pretrain" and cfg.arch not in PRESETS and not Path(cfg.arch).is_file():
+        raise UsageError(f"--arch {cfg.arch!r}: expected one of {', '.join(PRESETS)} "
+                         "or a config.json file")
+    try:
+        DV.canonical_dtype(cfg.dtype)
+    except DV.DeviceError as e:
+        raise UsageError(str(e)) from None
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA GPU is visible to torch here; use cpu or auto")
+    if cfg.fsdp and cfg.lora:
+        raise UsageError("--fsdp shards full fine-tuning; it does not combine with --lora")
+    return dataclasses.replace(cfg, out=cfg.out or default_out(cfg))
+
+
+# ----------------------------------------------------------------------------- the schedule, the data
 def get_lr(step: int, total: int, lr: float, warmup: int, min_ratio: float = 0.0) -> float:
     """Linear warmup over `warmup` steps, then cosine from lr down to lr * min_ratio at `total`."""
     if step < warmup:
         return lr * (step + 1) / (warmup + 1)
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def n_targets(ex: dict) -> int:
-    return sum(1 for t in ex["labels"][1:] if t != D.IGNORE_INDEX)
 
 
 def micro_batches(encoded: list[dict], global_bs: int, seed: int, skip: int):
@@ -176,54 +188,29 @@ def micro_batches(encoded: list[dict], global_bs: int, seed: int, skip: int):
             yield epoch, batch
         epoch += 1
 
-# ----------------------------------------------------------------------------- examples
-def pretrain_examples(data_dir: Path, tok: Tokenizer, block: int) -> list[dict]:
-    """Documents as [bos] doc [eos], concatenated and cut into blocks of `block` + 1 tokens."""
-    stream: list[int] = []
-    for f in sorted((data_dir / "pretrain").glob("*.txt")):
-        for doc in f.read_text(encoding="utf-8").splitlines():
-            if doc.strip():
-                stream += [tok.bos_id] + tok.encode(doc) + [tok.eos_id]
-    n = (len(stream) - 1) // block
-    chunks = [stream[i * block: i * block + block + 1] for i in range(n)]
-    return [dict(input_ids=c, labels=c, source="pretrain", lang="mix") for c in chunks]
+
+@dataclass
+class Inputs:
+    """What a run reads, all checked before anything in --out is touched (`prepare` makes them)."""
+    base: Path | None          # the checkpoint fine-tuned; None when pretraining from scratch
+    tokenizer: Tokenizer
+    examples: list[dict]       # tokenized: input_ids, labels, source, lang
 
 
-def sft_examples(cfg: TrainConfig, tok: Tokenizer) -> list[dict]:
-    """The recipe's mixture (mixture.build_mixture), tokenized; examples truncated away are dropped."""
-    langs = cfg.langs.split(",") if cfg.recipe == "muit" else [cfg.lang]
-    budget, allocation = cfg.budget, None  # uniform: mixture.py splits the budget evenly
-    if cfg.allocation != "uniform":
-        budget, allocation = None, cfg.allocation
-    mix = mixture.build_mixture(cfg.recipe, cfg.data, langs, n_translation=cfg.n_translation,
-                                budget=budget, allocation=allocation, n_alpaca=cfg.n_alpaca, seed=cfg.seed)
-    encoded = []
-    for ex in mix:
-        enc = D.encode_example(tok, ex, cfg.max_len)
-        if enc is not None:
-            encoded.append(dict(enc, source=ex["source"], lang=ex["lang"]))
-    if not encoded:
-        raise UsageError(f"--data {cfg.data}: recipe {cfg.recipe} produced no training examples")
-    return encoded
-
-
-# ----------------------------------------------------------------------------- model
+# ----------------------------------------------------------------------------- the model
 def model_config(cfg: TrainConfig, tok: Tokenizer, base: Path | None) -> LlamaConfig:
-    """The architecture to train: the base's config.json, else --arch with the tokenizer's vocabulary.
-    A tokenizer with more pieces than the model has embeddings is refused here, not at the first lookup."""
-    if base is not None:
-        try:
-            mc = LlamaConfig.from_json(base / "config.json")
-        except (ValueError, TypeError) as e:
-            raise UsageError(f"--base {base}: {e}") from None
-    elif cfg.arch in PRESETS:
+    """The architecture: the base's config.json, else --arch with the tokenizer's vocabulary. A
+    tokenizer with more pieces than the model has embeddings is refused here, not at a lookup."""
+    source, path = ("--base", base / "config.json") if base is not None else ("--arch", cfg.arch)
+    if base is None and cfg.arch in PRESETS:
         mc = dataclasses.replace(PRESETS[cfg.arch], vocab_size=tok.vocab_size)
     else:
         try:
-            mc = LlamaConfig.from_json(cfg.arch)
+            mc = LlamaConfig.from_json(path)
         except (ValueError, TypeError) as e:
-            raise UsageError(f"--arch {cfg.arch}: {e}") from None
-        mc = dataclasses.replace(mc, vocab_size=tok.vocab_size)
+            raise UsageError(f"{source} {path}: {e}") from None
+        if base is None:
+            mc = dataclasses.replace(mc, vocab_size=tok.vocab_size)
     tok.check_fits(mc.vocab_size)
     return mc
 
@@ -238,33 +225,34 @@ def build_model(cfg: TrainConfig, mc: LlamaConfig, base: Path | None, frozen_dty
 
 
 def lora_config(cfg: TrainConfig) -> lora.LoraConfig:
-    targets = tuple(lora.ALL_LINEAR) if cfg.lora_targets == "all" else tuple(cfg.lora_targets.split(","))
-    return lora.LoraConfig(r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, target_modules=targets)
+    targets = lora.ALL_LINEAR if cfg.lora_targets == "all" else cfg.lora_targets.split(",")
+    return lora.LoraConfig(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, tuple(targets))
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW; weight decay only on matrices (embeddings and linears), never on norms or LoRA-free biases."""
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device):
+    """AdamW; weight decay only on matrices (embeddings and linears), never on norms."""
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    fused = device.type == "cuda"
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=1e-8, fused=fused)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=1e-8,
+                             fused=device.type == "cuda")
 
-# ----------------------------------------------------------------------------- the loop
+
+# ----------------------------------------------------------------------------- one optimizer step
 def source_key(ex: dict) -> str:
     return f"{ex['source']}/{ex['lang']}"
 
 
-def forward_backward(model, raw: Llama, batches: list[list[dict]], pad_id: int, device, autocast, scaler,
-                     rank: int, world: int) -> tuple[dict[str, list[float]], int, float]:
-    """One optimizer step's gradients: forward and backward over its micro-batches (each split across
-    ranks), gradients accumulating in the model. The loss is summed over target tokens and divided by
-    the target tokens of the whole step, not averaged per micro-batch. Returns ({source/lang: [loss sum,
-    target tokens]} over all ranks, input tokens of the step, FLOPs per token at this sequence length)."""
-    n_tok = sum(n_targets(ex) for b in batches for ex in b)  # target tokens of the whole step
+def forward_backward(model, raw: Llama, batches: list[list[dict]], pad_id: int, device, autocast,
+                     scaler, rank: int, world: int) -> tuple[dict[str, list[float]], int, float]:
+    """One optimizer step's gradients over its micro-batches (each split across ranks). The loss is
+    summed over target tokens and divided by the target tokens of the whole step, not averaged per
+    micro-batch. Returns ({source/lang: [loss sum, target tokens]} over all ranks, input tokens of
+    the step, FLOPs per token at this sequence length)."""
+    n_tok = sum(D.n_targets(ex) for b in batches for ex in b)  # target tokens of the whole step
     n_in = sum(len(ex["input_ids"]) - 1 for b in batches for ex in b)
     keys = sorted({source_key(ex) for b in batches for ex in b})  # the same on every rank
-    sums = torch.zeros(2, len(keys), device=device)               # loss sum and target tokens per source
+    sums = torch.zeros(2, len(keys), device=device)               # loss sum, target tokens per key
     flops_tok = 0.0
     for i, b in enumerate(batches):
         shard, weight = b[rank::world], 1.0
@@ -276,9 +264,9 @@ def forward_backward(model, raw: Llama, batches: list[list[dict]], pad_id: int, 
         # token see a pad, and pad positions carry target -100
         last = i == len(batches) - 1
         sync = contextlib.nullcontext()
-        if hasattr(model, "set_requires_gradient_sync"):  # FSDP2: reduce-scatter only after the last
+        if hasattr(model, "set_requires_gradient_sync"):  # FSDP2: reduce-scatter after the last only
             model.set_requires_gradient_sync(last)
-        elif world > 1 and not last:                       # DDP: all-reduce only after the last
+        elif world > 1 and not last:                       # DDP: all-reduce after the last only
             sync = model.no_sync()
         with sync:
             with autocast():
@@ -286,7 +274,7 @@ def forward_backward(model, raw: Llama, batches: list[list[dict]], pad_id: int, 
             # DDP averages gradients over ranks, hence * world; / target tokens of the whole step
             scaled = token_loss.sum() * (weight * world / n_tok)
             (scaler.scale(scaled) if scaler else scaled).backward()
-        row = (targets != D.IGNORE_INDEX).nonzero()[:, 0]                 # the example of each target token
+        row = (targets != D.IGNORE_INDEX).nonzero()[:, 0]           # the example of each target
         col = torch.tensor([keys.index(source_key(ex)) for ex in shard], device=device)[row]
         sums[0].index_add_(0, col, token_loss.detach().float() * weight)
         sums[1].index_add_(0, col, torch.full_like(token_loss, weight, dtype=torch.float))
@@ -295,190 +283,304 @@ def forward_backward(model, raw: Llama, batches: list[list[dict]], pad_id: int, 
         dist.all_reduce(sums)
     return {k: [s, c] for k, s, c in zip(keys, *sums.tolist())}, n_in, flops_tok
 
-def decide_runtime(cfg: TrainConfig, mc: LlamaConfig, local: int, world: int) -> DV.Runtime:
-    """device.decide at this model's matmul shapes; under torchrun every rank takes rank 0's choice."""
+
+def apply_gradients(model, optimizer, scaler, clip: float) -> float:
+    """Clip, step (the GradScaler skips a step whose fp16 gradients overflowed), zero; the norm."""
+    if scaler:
+        scaler.unscale_(optimizer)
+    gnorm = DV.clip_grad_norm(model, clip)
+    if scaler is None and not math.isfinite(gnorm):
+        return gnorm  # the caller stops: nothing is stepped with inf/nan gradients
+    if scaler:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return gnorm
+
+
+# ----------------------------------------------------------------------------- the loop
+@dataclass
+class Job:
+    """What the loop works with, made once by `fit`."""
+    model: torch.nn.Module     # what the step calls: the plain model, or DDP / FSDP around it
+    raw: Llama                 # the plain model (FLOPs, export)
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler | None   # fp16 only
+    rt: DV.Runtime
+    out: Path
+    total: int                 # optimizer steps of the whole run
+    warmup: int
+    accum: int                 # micro-batches per optimizer step
+    rank: int = 0
+    world: int = 1
+
+
+def log_row(step: int, lr: float, gnorm: float, interval: dict, tokens: int, dt: float,
+            flops_tok: float, peak: float, elapsed: float) -> dict:
+    """One metrics.jsonl row: the loss over the interval, per source too, speed and MFU."""
+    loss = sum(s for s, _ in interval.values()) / max(sum(c for _, c in interval.values()), 1)
+    tps = tokens / dt
+    return dict(step=step, loss=round(loss, 5), lr=lr, grad_norm=round(gnorm, 4),
+                tokens_per_s=round(tps, 1), mfu=round(tps * flops_tok / peak, 5),
+                elapsed_s=round(elapsed, 2), tokens=tokens,
+                targets=int(sum(c for _, c in interval.values())),
+                source_loss={k: round(s / c, 5) for k, (s, c) in sorted(interval.items()) if c})
+
+
+def loop(cfg: TrainConfig, job: Job, step: int, consumed: int, examples: list[dict], pad_id: int,
+         loss: float) -> tuple[int, dict]:
+    """Schedule, gradients, step, log, save, until --max-steps (or --stop-after); (step, summary)."""
+    master, state_path = job.rank == 0, job.out / "resume" / "state.pt"
+    stream = micro_batches(examples, cfg.batch_size * job.world, cfg.seed, consumed)
+    metrics = open(job.out / "metrics.jsonl", "a") if master else None
+    bar = tqdm(total=job.total, initial=step, disable=not (master and cfg.progress),
+               desc=cfg.recipe, leave=False)
+    peak = job.rt.peak_flops * job.world  # MFU of the whole job: every process's peak
+    last_saved, t_log, tok_log, wall0, tok_all, t_all = step, time.time(), 0, time.time(), 0, 0.0
+    interval: dict[str, list[float]] = {}  # loss sum, target tokens per source since the last log
+    flops_tok = job.raw.flops_per_token(cfg.max_len)
     try:
-        rt = DV.decide(cfg.device, cfg.dtype, cfg.threads, (mc.hidden_size, mc.intermediate_size), local,
-                       cfg.peak_tflops)
-        if world > 1 and rt.device.type == "cpu":
-            choice = [(rt.dtype, rt.threads)]
-            dist.broadcast_object_list(choice, src=0)
-            if choice[0] != (rt.dtype, rt.threads):
-                rt = DV.decide("cpu", choice[0][0], choice[0][1], (mc.hidden_size, mc.intermediate_size),
-                               local, cfg.peak_tflops)
-    except DV.DeviceError as e:
-        raise UsageError(str(e)) from None
-    return rt
-
-class Loop:
-    """The optimizer loop: schedule, gradients, clip, step, log, save. `run` returns (step, summary)."""
-
-    def __init__(self, cfg, model, raw, optimizer, scaler, rt, pad_id, rank, world, out, total, warmup, peak):
-        self.cfg, self.model, self.raw, self.opt, self.scaler, self.rt = cfg, model, raw, optimizer, scaler, rt
-        self.pad_id, self.rank, self.world, self.out = pad_id, rank, world, out
-        self.total, self.warmup, self.peak = total, warmup, peak
-
-    def run(self, step: int, stream, consumed: int, ga: int, loss_val: float) -> tuple[int, dict]:
-        cfg, model, optimizer, scaler, master = self.cfg, self.model, self.opt, self.scaler, self.rank == 0
-        state_path = self.out / "resume" / "state.pt"
-        metrics = open(self.out / "metrics.jsonl", "a") if master else None
-        bar = tqdm(total=self.total, initial=step, disable=not (master and cfg.progress), desc=cfg.recipe, leave=False)
-        last_saved, t_log, tok_log, wall0, tok_all, t_all = step, time.time(), 0, time.time(), 0, 0.0
-        interval: dict[str, list[float]] = {}  # loss sum and target tokens per source since the last log line
-        flops_tok = self.raw.flops_per_token(cfg.max_len)  # replaced by the real length after a step
-        try:
-            while step < self.total:
-                lr = get_lr(step, self.total, cfg.lr, self.warmup, cfg.min_lr_ratio)
-                for g in optimizer.param_groups:
-                    g["lr"] = lr
-                batches = [next(stream)[1] for _ in range(ga)]
-                consumed += ga
-                by_source, n_in, flops_tok = forward_backward(model, self.raw, batches, self.pad_id, self.rt.device,
-                                                              self.rt.autocast, scaler, self.rank, self.world)
-                loss_val = sum(s for s, _ in by_source.values()) / sum(c for _, c in by_source.values())
-                for k, (s, c) in by_source.items():  # per source over the log interval, for the loss plot
-                    acc = interval.setdefault(k, [0.0, 0.0])
-                    acc[0], acc[1] = acc[0] + s, acc[1] + c
-                if scaler:
-                    scaler.unscale_(optimizer)
-                gnorm = parallel.clip_grad_norm(model, cfg.grad_clip)
-                if not math.isfinite(loss_val) or (scaler is None and not math.isfinite(gnorm)):
-                    raise NonFiniteLoss(f"non-finite loss {loss_val} / grad norm {gnorm} at step {step + 1}; stopped. "
-                                        f"Last good resumable state: {state_path} (step {last_saved}). "
-                                        "Try a lower --lr, --dtype fp32 or --grad-clip 1.")
-                if scaler:
-                    scaler.step(optimizer)  # skips the step when fp16 gradients overflowed
-                    scaler.update()
-                else:
-                    optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                tok_log += n_in
-                bar.update(1)
-                if step % cfg.log_every == 0 or step == self.total:
-                    dt = time.time() - t_log
-                    tps = tok_log / dt
-                    mean = sum(s for s, _ in interval.values()) / max(sum(c for _, c in interval.values()), 1)
-                    row = dict(step=step, loss=round(mean, 5), lr=lr, grad_norm=round(gnorm, 4),
-                               tokens_per_s=round(tps, 1), mfu=round(tps * flops_tok / self.peak, 5),
-                               elapsed_s=round(time.time() - wall0, 2), tokens=tok_log,
-                               targets=int(sum(c for _, c in interval.values())),
-                               source_loss={k: round(s / c, 5) for k, (s, c) in sorted(interval.items()) if c})
-                    interval = {}
-                    tok_all, t_all = tok_all + tok_log, t_all + dt
-                    t_log, tok_log = time.time(), 0
-                    if master:
-                        metrics.write(json.dumps(row) + "\n")
-                        metrics.flush()
-                        tqdm.write(f"step {step}/{self.total} loss {mean:.4f} lr {lr:.2e} gnorm {gnorm:.2f} "
-                                   f"tok/s {tps:.0f} mfu {100 * row['mfu']:.2f}%")
-                # the last step is saved too: if the export then fails (disk full), --resume redoes only the export
-                if step % cfg.save_every == 0 or step == cfg.stop_after or step == self.total:
-                    checkpoint.save_state(state_path, model, optimizer, scaler, step, consumed, loss_val, cfg, self.world, master)
-                    last_saved = step
-                    t_log = time.time()  # checkpoint time is not training time
-                if step == cfg.stop_after:
-                    break
-        except KeyboardInterrupt:
-            raise Interrupted(f"interrupted at step {step}; the last resumable state is step {last_saved} "
-                              f"({state_path}): continue with --resume") from None
-        finally:
-            bar.close()
-            if metrics:
-                metrics.close()
-        tps_all = tok_all / max(t_all, 1e-9)
-        return step, dict(final_loss=loss_val, steps=step, wall_s=round(time.time() - wall0, 1),
-                          tokens_per_s=round(tps_all, 1), mfu=round(tps_all * flops_tok / self.peak, 5),
-                          peak_flops=self.peak)
+        while step < job.total:
+            lr = get_lr(step, job.total, cfg.lr, job.warmup, cfg.min_lr_ratio)
+            for g in job.optimizer.param_groups:
+                g["lr"] = lr
+            batches = [next(stream)[1] for _ in range(job.accum)]
+            consumed += job.accum
+            by_source, n_in, flops_tok = forward_backward(
+                job.model, job.raw, batches, pad_id, job.rt.device, job.rt.autocast, job.scaler,
+                job.rank, job.world)
+            loss = sum(s for s, _ in by_source.values()) / sum(c for _, c in by_source.values())
+            for k, (s, c) in by_source.items():
+                acc = interval.setdefault(k, [0.0, 0.0])
+                acc[0], acc[1] = acc[0] + s, acc[1] + c
+            gnorm = apply_gradients(job.model, job.optimizer, job.scaler, cfg.grad_clip)
+            if not math.isfinite(loss) or (job.scaler is None and not math.isfinite(gnorm)):
+                raise NonFiniteLoss(f"non-finite loss {loss} / grad norm {gnorm} at step {step + 1};"
+                                    f" stopped. Last good resumable state: {state_path} (step "
+                                    f"{last_saved}). Try a lower --lr, --dtype fp32 or --grad-clip 1.")
+            step, tok_log = step + 1, tok_log + n_in
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == job.total:
+                dt = time.time() - t_log
+                row = log_row(step, lr, gnorm, interval, tok_log, dt, flops_tok, peak,
+                              time.time() - wall0)
+                interval, tok_all, t_all = {}, tok_all + tok_log, t_all + dt
+                t_log, tok_log = time.time(), 0
+                if master:
+                    metrics.write(json.dumps(row) + "\n")
+                    metrics.flush()
+                    tqdm.write(f"step {step}/{job.total} loss {row['loss']:.4f} lr {lr:.2e} gnorm "
+                               f"{gnorm:.2f} tok/s {row['tokens_per_s']:.0f} mfu "
+                               f"{100 * row['mfu']:.2f}%")
+            # the last step is saved too: if the export then fails (disk full), --resume redoes it
+            if step % cfg.save_every == 0 or step in (cfg.stop_after, job.total):
+                checkpoint.save_state(state_path, job.model, job.optimizer, job.scaler, step,
+                                      consumed, loss, cfg, job.world, master)
+                last_saved, t_log = step, time.time()  # checkpoint time is not training time
+            if step == cfg.stop_after:
+                break
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted at step {step}; the last resumable state is step "
+                          f"{last_saved} ({state_path})") from None
+    finally:
+        bar.close()
+        if metrics:
+            metrics.close()
+    tps = tok_all / max(t_all, 1e-9)
+    return step, dict(final_loss=loss, steps=step, wall_s=round(time.time() - wall0, 1),
+                      tokens_per_s=round(tps, 1), mfu=round(tps * flops_tok / peak, 5),
+                      peak_flops=peak)
 
 
-def oom_message(e: Exception) -> str:
-    first = str(e).strip().splitlines()[0] if str(e).strip() else "out of memory"
-    return (f"out of memory ({first}). Reduce memory with --batch-size (and raise --grad-accum), "
-            "--max-len, --grad-ckpt, --lora, --fsdp (several GPUs) or --dtype bf16")
-
-
-# ----------------------------------------------------------------------------- the run
-def train(cfg: TrainConfig, inputs: Inputs, rank: int = 0, world: int = 1, local: int = 0,
-          before_write=None) -> tuple[Path, Llama | None]:
-    """Train as configured on checked inputs; return (--out, the trained model on rank 0, else None).
-    Under torchrun every rank calls this. `before_write()` runs on rank 0 once the model is built and
-    before anything is written to --out (runs.py removes an --overwrite'd run there). A run stopped by
-    --stop-after returns (out, None), resumable."""
-    out, master = Path(cfg.out), rank == 0
-    base, tok, encoded = inputs.base, inputs.tokenizer, inputs.examples
-    mc = model_config(cfg, tok, base)
-    rt = decide_runtime(cfg, mc, local, world)
-    device, amp, peak = rt.device, rt.amp, rt.peak_flops * world  # MFU of the whole job: every process's peak
-    torch.manual_seed(cfg.seed)  # the same init (scratch weights, LoRA A) on every rank and every run
-    model = build_model(cfg, mc, base, amp if device.type == "cuda" else torch.float32)
-    if master and before_write is not None:
-        before_write()
-    run_info = {"base": str(base), "world_size": world}
-    if master:
+# ----------------------------------------------------------------------------- fit
+def prepare_job(cfg: TrainConfig, inputs: Inputs, rank: int, world: int, local: int,
+                before_write) -> Job:
+    """The model (from the base or new), the device decision, LoRA, DDP/FSDP, AdamW and the schedule.
+    `before_write()` runs on rank 0 once the model is built, before --out is written to."""
+    out, mc = Path(cfg.out), model_config(cfg, inputs.tokenizer, inputs.base)
+    rt = DV.decide_for_training(cfg.device, cfg.dtype, cfg.threads, mc, local, world, cfg.peak_tflops)
+    torch.manual_seed(cfg.seed)  # the same init (scratch weights, LoRA A) on every rank and run
+    raw = build_model(cfg, mc, inputs.base, rt.amp if rt.device.type == "cuda" else torch.float32)
+    if rank == 0:
+        if before_write is not None:
+            before_write()
         out.mkdir(parents=True, exist_ok=True)
-        write_atomic(out / "train_config.json", json.dumps({**dataclasses.asdict(cfg), "status": "running",
-                                                            **run_info}, indent=2))
+        write_status(cfg, "running", base=str(inputs.base), world_size=world)
     if cfg.lora:
-        lora.inject_lora(model, lora_config(cfg))
-        lora.freeze_base(model)
-    model.gradient_checkpointing = cfg.grad_ckpt
-    raw = model.to(device)
+        lora.inject_lora(raw, lora_config(cfg))
+        lora.freeze_base(raw)
+    raw.gradient_checkpointing = cfg.grad_ckpt
+    raw = raw.to(rt.device)
     torch.manual_seed(cfg.seed + rank)  # dropout differs per rank; init above did not
     random.seed(cfg.seed + rank)
     np.random.seed(cfg.seed + rank)
-
     gbs = cfg.batch_size * world  # one global micro-batch, split across ranks
-    ga = max(1, cfg.effective_batch // gbs) if cfg.effective_batch else cfg.grad_accum
-    per_epoch = sum(1 for _ in D.iterate_batches(encoded, batch_size=gbs, seed=cfg.seed))
-    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch / ga))
-    warmup = math.ceil(cfg.warmup_ratio * total)
-    n_params, n_train = raw.num_params(), sum(p.numel() for p in raw.parameters() if p.requires_grad)
-    model = parallel.wrap(raw, cfg.fsdp, device, local, world)
-    optimizer = make_optimizer(model, cfg, device)
-    scaler = torch.amp.GradScaler(device.type) if amp is torch.float16 else None
-    step, consumed, loss = 0, 0, float("nan")
-    if cfg.resume:
-        step, consumed, loss = checkpoint.load_state(out / "resume" / "state.pt", model, optimizer, scaler, cfg, rank)
-    if cfg.compile:
-        model = torch.compile(model)
-    if master:
+    accum = max(1, cfg.effective_batch // gbs) if cfg.effective_batch else cfg.grad_accum
+    per_epoch = sum(1 for _ in D.iterate_batches(inputs.examples, batch_size=gbs, seed=cfg.seed))
+    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch / accum))
+    model = DV.wrap(raw, cfg.fsdp, rt.device, local, world)
+    optimizer = make_optimizer(model, cfg, rt.device)
+    scaler = torch.amp.GradScaler(rt.device.type) if rt.amp is torch.float16 else None
+    if rank == 0:
+        n_params, n_train = raw.num_params(), sum(p.numel() for p in raw.parameters()
+                                                  if p.requires_grad)
         what = {"muit": cfg.langs, "pretrain": "", "alpaca": "en"}.get(cfg.recipe, cfg.lang)
         print(f"train: {cfg.recipe} {what} -> {out} | {rt.why}")
-        print(f"train: {len(encoded)} examples, {per_epoch} micro-batches/epoch of {gbs} x {ga} accumulation, "
-              f"{total} steps (warmup {warmup}), {world} process(es){', FSDP' if cfg.fsdp else ''}, "
-              f"{n_params / 1e6:.2f}M params, {n_train / 1e6:.2f}M trainable")
-        if cfg.resume:
+        print(f"train: {len(inputs.examples)} examples, {per_epoch} micro-batches/epoch of {gbs} x "
+              f"{accum} accumulation, {total} steps, {world} process(es)"
+              f"{', FSDP' if cfg.fsdp else ''}, {n_params / 1e6:.2f}M params, "
+              f"{n_train / 1e6:.2f}M trainable")
+    return Job(model, raw, optimizer, scaler, rt, out, total, math.ceil(cfg.warmup_ratio * total),
+               accum, rank, world)
+
+
+def write_status(cfg: TrainConfig, status: str, **info) -> None:
+    """train_config.json: the resolved config, the run's status and what it ran on."""
+    write_atomic(Path(cfg.out) / "train_config.json",
+                 json.dumps({**dataclasses.asdict(cfg), "status": status, **info}, indent=2,
+                            allow_nan=False))
+
+
+def fit(cfg: TrainConfig, inputs: Inputs, rank: int = 0, world: int = 1, local: int = 0,
+        before_write=None) -> tuple[Path, Llama | None]:
+    """Train as configured on checked inputs; (--out, the trained model on rank 0, else None).
+    Under torchrun every rank calls this. A run stopped by --stop-after returns (out, None)."""
+    job = prepare_job(cfg, inputs, rank, world, local, before_write)
+    step, consumed, loss = 0, 0, float("nan")
+    if cfg.resume:
+        step, consumed, loss = checkpoint.load_state(job.out / "resume" / "state.pt", job.model,
+                                                     job.optimizer, job.scaler, cfg, rank)
+        if rank == 0:
             print(f"train: resumed at step {step}")
-            checkpoint.trim_metrics(out / "metrics.jsonl", step)
-    loop = Loop(cfg, model, raw, optimizer, scaler, rt, tok.pad_id, rank, world, out, total, warmup, peak)
+            checkpoint.trim_metrics(job.out / "metrics.jsonl", step)
+    if cfg.compile:
+        job.model = torch.compile(job.model)
     try:
-        step, summary = loop.run(step, micro_batches(encoded, gbs, cfg.seed, consumed), consumed, ga, loss)
+        step, summary = loop(cfg, job, step, consumed, inputs.examples, inputs.tokenizer.pad_id,
+                             loss)
     except torch.OutOfMemoryError as e:
-        raise RuntimeError(oom_message(e)) from None
-    if step < total:  # --stop-after: left as a killed run would be, resumable
-        return out, None
-    if cfg.fsdp:
-        raw = parallel.gather_full(model, raw, device, master)
-    if master:
-        checkpoint.export(raw, lora_config(cfg) if cfg.lora else None, tok, out, base)
-        write_atomic(out / "train_config.json", json.dumps({**dataclasses.asdict(cfg), "status": "finished",
-                                                            **run_info, "summary": summary}, indent=2,
-                                                           allow_nan=False))
-        shutil.rmtree(out / "resume", ignore_errors=True)  # the export supersedes it (7B: ~84 GB of Adam state)
+        raise RuntimeError(DV.oom_message(e)) from None
+    if step < job.total:  # --stop-after: left as a killed run would be, resumable
+        return job.out, None
+    raw = DV.gather_full(job.model, job.raw, job.rt.device, rank == 0) if cfg.fsdp else job.raw
+    if rank == 0:
+        checkpoint.export(raw, lora_config(cfg) if cfg.lora else None, inputs.tokenizer, job.out,
+                          inputs.base)
+        write_status(cfg, "finished", base=str(inputs.base), world_size=world, summary=summary)
+        shutil.rmtree(job.out / "resume", ignore_errors=True)  # the export supersedes it
         print(f"train: done in {summary['wall_s']} s, {summary['tokens_per_s']:.0f} tok/s, "
               f"MFU {100 * summary['mfu']:.2f}%")
         try:
-            print(f"train: loss per data source drawn in {plot.plot_run(out)}")
+            print(f"train: loss per data source drawn in {plot.plot_run(job.out)}")
         except (OSError, ValueError) as e:  # a picture is not worth failing a finished run for
             print(f"train: no loss plot ({e})")
     if world > 1:
         dist.barrier()
-    return out, raw if master else None
+    return job.out, raw if rank == 0 else None
 
 
-if __name__ == "__main__":  # the command line is the harness's (runs.py): it also makes a missing world and base
-    import sys
+# ----------------------------------------------------------------------------- inputs, made on first use
+def ensure_base(data_dir="runs/world", out="runs/base", distributed: bool = False,
+                **overrides) -> Path:
+    """The miniature English-dominant base (tokenizer + pretraining), trained once and reused; a
+    killed pretraining resumes. `overrides` change BASE_PRETRAIN / TrainConfig fields."""
+    out = Path(out)
+    cfg = TrainConfig(**{**BASE_PRETRAIN, **overrides, "data": str(data_dir), "out": str(out)})
+    resume = checkpoint.run_status(out) == "unfinished"
+    return run(dataclasses.replace(cfg, reuse=True, resume=resume), distributed)
 
-    from study import runs
-    sys.exit(runs.main())
+
+def prepare(cfg: TrainConfig, rank: int, world: int) -> Inputs:
+    """Everything the run reads, checked before anything in --out is touched: the world (written
+    when missing), the base (pretrained when missing), the tokenizer and the tokenized examples."""
+    def once(fn):  # rank 0 does the cached work first, the others then find it done
+        r = fn() if rank == 0 else None
+        if world > 1:
+            dist.barrier()
+        return r if rank == 0 else fn()
+
+    if cfg.data == TrainConfig.data:
+        once(lambda: W.ensure(cfg.data))
+    mixture.check_data(cfg.data, cfg.recipe, cfg.langs.split(",") if cfg.recipe == "muit"
+                       else [cfg.lang])
+    out = Path(cfg.out)
+    if cfg.recipe == "pretrain":  # the tokenizer is part of the run: trained aside, renamed in
+        base, tok_path = None, out / "tokenizer.model"
+        if not tok_path.is_file() or cfg.overwrite:
+            tok_path = out.with_name(f".{out.name}.tokenizer.model")
+            if cfg.overwrite and rank == 0:
+                tok_path.unlink(missing_ok=True)
+            once(lambda: Tokenizer.train_on_data(cfg.data, tok_path, cfg.vocab_size, cfg.seed))
+        tok = Tokenizer(tok_path)
+        return Inputs(None, tok, D.pretrain_examples(Path(cfg.data), tok, cfg.max_len))
+    inherit = {k: getattr(cfg, k) for k in ("seed", "device", "dtype", "threads", "progress",
+                                            "log_every")}
+    base = Path(cfg.base) if cfg.base else once(lambda: ensure_base(cfg.data, cfg.base_out,
+                                                                    **inherit))
+    if Tokenizer.find(base) is None:
+        raise UsageError(f"--base {base}: no tokenizer.model or tokenizer.json there")
+    tok = Tokenizer.from_folder(base)
+    return Inputs(base, tok, mixture.encoded_mixture(cfg, tok))
+
+
+# ----------------------------------------------------------------------------- the whole run
+def run(cfg: TrainConfig, distributed: bool = True) -> Path:
+    """The whole run as `python train.py` does it: check the flags and --out, make or check every
+    input, then fit; return the finished folder (or --out after --stop-after). Under torchrun every
+    rank calls this; distributed=False trains in this process alone."""
+    cfg = validate(cfg)
+    out = Path(cfg.out)
+    if checkpoint.check_out(out, cfg.overwrite, cfg.resume, cfg.reuse) == "reuse":
+        return out
+    rank, world, local, own_pg = DV.setup_processes(cfg.device) if distributed else (0, 1, 0, False)
+    try:
+        inputs = prepare(cfg, rank, world)
+        # every input has been read and checked: only now is an --overwrite'd run removed
+        before_write = (lambda: checkpoint.clear_run(out)) if cfg.overwrite else None
+        out, model = fit(cfg, inputs, rank, world, local, before_write)
+        if model is not None and cfg.samples and cfg.recipe != "pretrain":
+            lang = cfg.langs.split(",")[0] if cfg.recipe == "muit" else cfg.lang
+            evaluate.first_look(model, inputs.tokenizer, inputs.examples, cfg.data, lang, out,
+                                inputs.base, cfg.progress)
+    finally:
+        if own_pg:
+            dist.destroy_process_group()
+    return out
+
+
+def config_from_args(argv: list[str] | None = None) -> TrainConfig:
+    """Defaults, then the --preset's values (or the base's for --recipe pretrain), then the flags
+    given explicitly."""
+    parser = add_config_flags(Parser(prog="train.py", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1]), TrainConfig)
+    args = vars(parser.parse_args(argv))
+    kw = dataclasses.asdict(TrainConfig())
+    if args.get("recipe") == "pretrain":  # the same run as ensure_base()
+        kw.update(BASE_PRETRAIN)
+    kw.update(PRESETS_TRAIN.get(args.get("preset"), {}))
+    kw.update(args)
+    return TrainConfig(**kw)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line; exit 0, 2 (a bad flag or input), 130 (Ctrl-C: how to continue) or 1."""
+    argv, outs = list(sys.argv[1:] if argv is None else argv), []
+
+    def body():
+        cfg = validate(config_from_args(argv))
+        outs.append(Path(cfg.out))
+        run(cfg)
+
+    def resume() -> str:  # after Ctrl-C: --resume once a resumable state exists, else the same
+        args = argv
+        if outs and checkpoint.run_status(outs[0]) == "unfinished":
+            args = [a for a in argv if a not in ("--overwrite", "--resume")] + ["--resume"]
+        return shlex.join(["python", "train.py", *args])
+    return guard("train.py", body, resume)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

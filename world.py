@@ -49,6 +49,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import lexicon as L
+from cli import UsageError
 from data import FLORES_CODES, LANGS, MLQA_DATA_LANGS, qa_example
 
 K = {lang: L.LANG_ORDER.index(lang) for lang in LANGS}  # column of each language in lexicon rows
@@ -598,6 +599,18 @@ def write_world(out_dir, seed: int = 0, overwrite: bool = False, **sizes) -> Pat
         shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
     return out
+
+
+def ensure(data_dir="runs/world", seed: int = 0, **sizes) -> Path:
+    """The world at data_dir, written when it holds none (a folder with other files is refused,
+    never replaced: write_world's check_out)."""
+    data_dir = Path(data_dir)
+    if not (data_dir / "WORLD.json").is_file():
+        try:
+            write_world(data_dir, seed=seed, **sizes)
+        except FileExistsError as e:
+            raise UsageError(str(e)) from None
+    return data_dir
 
 
 def main(argv=None) -> int:

@@ -1,15 +1,15 @@
 """Speed and memory of model.Llama against transformers' LlamaForCausalLM holding the same weights, in one run.
 
-    python bench.py                                  # ~14M config, CPU: the README table
-    python bench.py --device cuda                    # same on a GPU
-    python bench.py --preset tinyllama-1.1b --device cuda   # 1B-class: bf16 MFU and memory
-    python bench.py --train-steps 1 --repeats 1 --new-tokens 16   # quick smoke run
-    python bench.py --out runs/bench.json            # also write the numbers as JSON
-    python bench.py --only eval --no-reference       # one benchmark, ours alone
-    python bench.py --bf16                           # the bf16 rows even where bf16 is emulated (slow)
-    python bench.py --main-job                       # README's first command from an empty folder, timed
-    python bench.py --main-job --main-job-args "--max-steps 5"   # the same with flags for train.py
-    python bench.py --model runs/smollm2 --lora --only train-fp32 --batch-size 4 --seq-len 256
+    python -m study.bench                                  # ~14M config, CPU: the README table
+    python -m study.bench --device cuda                    # same on a GPU
+    python -m study.bench --preset tinyllama-1.1b --device cuda   # 1B-class: bf16 MFU and memory
+    python -m study.bench --train-steps 1 --repeats 1 --new-tokens 16   # quick smoke run
+    python -m study.bench --out runs/bench.json            # also write the numbers as JSON
+    python -m study.bench --only eval --no-reference       # one benchmark, ours alone
+    python -m study.bench --bf16                           # the bf16 rows even where bf16 is emulated (slow)
+    python -m study.bench --main-job                       # README's first command from an empty folder, timed
+    python -m study.bench --main-job --main-job-args "--max-steps 5"   # the same with flags for train.py
+    python -m study.bench --model runs/smollm2 --lora --only train-fp32 --batch-size 4 --seq-len 256
                                                      # a LoRA step on SmolLM2: ours + lora.py vs transformers + peft
 
 Device, CPU threads and whether bf16 is native come from device.decide, the decision train.py makes

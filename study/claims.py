@@ -2,7 +2,7 @@
 and the likely reason.
 
     python -c "import json, claims; print(*claims.check_claims(json.load(open('runs/study/results.json'))), sep='\\n')"
-    python report.py --results runs/study/results.json      # RESULTS.md: its Claims and Sanity-check tables
+    python -m study.report --results runs/study/results.json      # RESULTS.md: its Claims and Sanity-check tables
     python -m pytest -q tests/test_claims.py                # every verdict rule, on numbers chosen by the test
 
 The numbers, their noise terms and chance levels come from noise.py (`values`, `noise`, `chance`).

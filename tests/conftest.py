@@ -1,10 +1,15 @@
 """Shared test fixtures: where the real data lives, and one torch thread for the whole suite."""
 import builtins
 import json
+import os
 from pathlib import Path
 
 import pytest
 import torch
+
+# `python -m study.X` in a subprocess finds the lesson and the study from any working folder.
+REPO = Path(__file__).resolve().parent.parent
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 
 # The real datasets sit beside the checkout (../shared/data); tests that read them skip when absent.
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"

@@ -6,7 +6,7 @@ gguf.GGUFWriter (all five tensor types, GQA, an untied head) gives transformers'
 SmolLM2-135M-Instruct GGUF (../shared/models) gives the logits of transformers loading that GGUF,
 token ids of its tokenizer on Flores-101 in all 8 languages, and a folder transformers loads too.
 Bad files (truncated, not GGUF, another version, architecture or tensor type) are one line and exit
-code 2 through `python download.py --model ... --gguf BAD`. The real-model tests skip when the file
+code 2 through `python -m study.download --model ... --gguf BAD`. The real-model tests skip when the file
 or a test-only package (gguf, transformers, tokenizers) is absent; nothing is downloaded.
 
 Run: python -m pytest -q tests/test_convert.py      (about a minute on 2 cores; most of it is
@@ -157,12 +157,12 @@ def test_tiny_gguf_converts_to_the_logits_transformers_gets(tiny, tmp_path):
     tok = Tokenizer.from_folder(out)                                     # add_bos_token: a BOS post-processor
     assert (tok.bos_id, tok.eos_id, tok.vocab_size) == (0, 1, 258)
     assert tok.hf.encode("hé").ids == [0] + tok.encode("hé") and tok.decode(tok.encode("hé ✓")) == "hé ✓"
-    table = convert.describe(tiny)                                          # python convert.py FILE
+    table = convert.describe(tiny)                                          # python -m study.convert FILE
     assert "llama.attention.head_count_kv = 2" in table and re.search(r"blk\.1\.attn_k\.weight +Q4_1 ", table)
 
 
 def cli(*args, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "download.py"), *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "study.download", *map(str, args)], capture_output=True,
                           text=True, cwd=cwd)
 
 

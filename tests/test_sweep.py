@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 import evaluate
-from study import runs
+import checkpoint
+import train
 import scaling
 from study.sweep import main
 
@@ -36,9 +37,9 @@ def test_sweep_plumbing(tmp_path, monkeypatch, capsys):
         assert (task, direction, lang) == ("flores", "en-X", "de")
         return {"bleu": float(power_law(int(model_dir.name), 300.0, 0.35)), "n": 5}
 
-    monkeypatch.setattr(runs, "train", fake_train)
+    monkeypatch.setattr(train, "run", fake_train)
     monkeypatch.setattr(evaluate, "evaluate", fake_evaluate)
-    monkeypatch.setattr(runs, "status", lambda out: "unfinished" if out.name == "de-500" else "empty")
+    monkeypatch.setattr(checkpoint, "run_status", lambda out: "unfinished" if out.name == "de-500" else "empty")
     out = tmp_path / "sweep"
     assert main(["--lang", "de", "--sizes", "250,500,1000", "--data", str(tmp_path / "w"),
                  "--out", str(out), "--max-steps", "7"]) == 0
@@ -64,7 +65,7 @@ def test_sweep_plumbing(tmp_path, monkeypatch, capsys):
 
 def test_sweep_refuses_bad_flags_before_the_first_training(tmp_path, monkeypatch, capsys):
     calls = []
-    monkeypatch.setattr(runs, "train", lambda cfg: calls.append(cfg) or Path(cfg.out))
+    monkeypatch.setattr(train, "run", lambda cfg: calls.append(cfg) or Path(cfg.out))
     base = ["--lang", "de", "--sizes", "250,500,1000", "--data", str(tmp_path / "w"), "--out", str(tmp_path / "s")]
     assert "--metric 'bogus': expected one of bleu, chrf++, spbleu" in _err(capsys, base + ["--metric", "bogus"])
     assert "--dtype" in _err(capsys, base + ["--dtype", "half"])

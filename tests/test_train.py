@@ -15,7 +15,9 @@ from safetensors.torch import load_file
 
 from tokenizer import Tokenizer
 import device as DV
-from study import runs as R
+import checkpoint
+import evaluate
+import world as W
 import train as T
 from model import PRESETS, Llama
 
@@ -27,8 +29,8 @@ FAST = dict(arch="nano", batch_size=4, max_len=96, threads=1, progress=False, sa
 def tiny(tmp_path_factory):
     """A tiny world and a 'nano' base pretrained on it for a few steps: (data dir, base dir, root)."""
     root = tmp_path_factory.mktemp("train")
-    data = R.ensure_world(root / "world", seed=0, **TINY_WORLD)
-    base = R.ensure_base(data, root / "base", vocab_size=1024, max_steps=20, **FAST)
+    data = W.ensure(root / "world", seed=0, **TINY_WORLD)
+    base = T.ensure_base(data, root / "base", vocab_size=1024, max_steps=20, **FAST)
     return data, base, root
 
 
@@ -53,17 +55,17 @@ def test_get_lr_warmup_then_cosine():
 @pytest.mark.parametrize("lora", [False, True])  # LoRA: dropout draws from the restored RNG states
 def test_resume_is_bitwise_identical(tiny, lora):
     kw = dict(max_steps=6, grad_accum=2, save_every=100, lora=lora, lora_dropout=0.1)
-    straight = R.train(cfg(tiny, f"straight{lora}", **kw))
+    straight = T.run(cfg(tiny, f"straight{lora}", **kw))
     c = cfg(tiny, f"killed{lora}", **kw)
-    R.train(T.TrainConfig(**{**c.__dict__, "stop_after": 3}))
-    assert R.status(Path(c.out)) == "unfinished"
+    T.run(T.TrainConfig(**{**c.__dict__, "stop_after": 3}))
+    assert checkpoint.run_status(Path(c.out)) == "unfinished"
     with pytest.raises(T.UsageError, match="--resume"):       # an unfinished run is not silently restarted
-        R.train(c)
+        T.run(c)
     with pytest.raises(T.UsageError, match="--lr"):           # resuming with other hyper-parameters
-        R.train(T.TrainConfig(**{**c.__dict__, "resume": True, "lr": 1e-3}))
+        T.run(T.TrainConfig(**{**c.__dict__, "resume": True, "lr": 1e-3}))
     with open(Path(c.out) / "metrics.jsonl", "a") as f:        # a step logged after the last save, then killed
         f.write(json.dumps({"step": 4, "loss": 0.0}) + "\n")
-    resumed = R.train(T.TrainConfig(**{**c.__dict__, "resume": True}))
+    resumed = T.run(T.TrainConfig(**{**c.__dict__, "resume": True}))
     a, b = weights(straight), weights(resumed)
     assert a.keys() == b.keys()
     for k in a:
@@ -75,7 +77,7 @@ def test_resume_is_bitwise_identical(tiny, lora):
 def _ddp_worker(rank: int, world: int, port: int, c: T.TrainConfig):
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    R.train(c)
+    T.run(c)
 
 
 def test_ddp_two_gloo_processes_equal_one_process(tiny):
@@ -85,7 +87,7 @@ def test_ddp_two_gloo_processes_equal_one_process(tiny):
     # Adam turns tiny summation-order differences in near-zero gradients into updates of ~lr x 1e-3,
     # hence the small lr; the logged gradient norms (before clipping) check the gradient scale itself.
     kw = dict(max_steps=3, grad_accum=2, dtype="fp32", lr=1e-4)
-    single = R.train(cfg(tiny, "single", **kw))
+    single = T.run(cfg(tiny, "single", **kw))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -100,7 +102,7 @@ def test_ddp_two_gloo_processes_equal_one_process(tiny):
 
 
 def test_smoke_loss_falls_and_checkpoint_reloads(tiny, capsys):
-    out = R.train(cfg(tiny, "smoke", max_steps=30, lr=3e-3, samples=True))
+    out = T.run(cfg(tiny, "smoke", max_steps=30, lr=3e-3, samples=True))
     said = capsys.readouterr().out       # the end-of-run report, closed-book check against the base included
     assert "sample translation en->de" in said and "closed-book (de; the fact is stated only in English" in said
     assert "held-out closed-book QA in de" in said and "the base" in said
@@ -118,8 +120,8 @@ def test_smoke_loss_falls_and_checkpoint_reloads(tiny, capsys):
         ref = hf(idx).logits
     assert (logits - ref).abs().max().item() < 1e-4
     with pytest.raises(T.UsageError, match="--overwrite"):    # a finished run is never overwritten
-        R.train(cfg(tiny, "smoke", max_steps=30))
-    assert R.train(cfg(tiny, "smoke", max_steps=30, reuse=True)) == out
+        T.run(cfg(tiny, "smoke", max_steps=30))
+    assert T.run(cfg(tiny, "smoke", max_steps=30, reuse=True)) == out
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_state(tiny, monkeypatch):
@@ -133,9 +135,9 @@ def test_non_finite_loss_stops_and_keeps_last_good_state(tiny, monkeypatch):
     monkeypatch.setattr(Llama, "forward", poisoned)
     c = cfg(tiny, "nan", max_steps=8, save_every=2)
     with pytest.raises(T.NonFiniteLoss, match="step 4"):
-        R.train(c)
+        T.run(c)
     state = torch.load(Path(c.out) / "resume" / "state.pt", weights_only=False)
-    assert state["step"] == 4 and R.status(Path(c.out)) == "unfinished"
+    assert state["step"] == 4 and checkpoint.run_status(Path(c.out)) == "unfinished"
 
 
 @pytest.mark.parametrize("argv, needle", [
@@ -156,7 +158,7 @@ def test_bad_flags_and_inputs_one_line_exit_2(tiny, argv, needle, capsys, tmp_pa
         (nopar / f).write_text((Path(data) / "alpaca" / f).read_text())
     argv = [a.format(empty=tmp_path / "empty", base=base, nopar=nopar.parent) for a in argv]
     with pytest.raises(SystemExit) as e:
-        raise SystemExit(R.main(argv + ["--out", str(tmp_path / "out")]))
+        raise SystemExit(T.main(argv + ["--out", str(tmp_path / "out")]))
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0], err
@@ -173,7 +175,7 @@ def test_fsdp_two_gloo_processes_equal_one_process_and_resume(tiny):
     # FSDP2 (fully_shard) on the CPU with gloo: each block's weights sharded over 2 processes must train
     # like one process holding everything; a killed FSDP run resumes to the same weights.
     kw = dict(max_steps=4, grad_accum=2, dtype="fp32", lr=1e-4, threads=1)
-    single = R.train(cfg(tiny, "fsdp-single", **kw))
+    single = T.run(cfg(tiny, "fsdp-single", **kw))
     c = cfg(tiny, "fsdp", **{**kw, "batch_size": 2, "fsdp": True})
     _spawn(c)
     a, b = weights(single), weights(c.out)
@@ -181,7 +183,7 @@ def test_fsdp_two_gloo_processes_equal_one_process_and_resume(tiny):
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
     killed = cfg(tiny, "fsdp-killed", **{**kw, "batch_size": 2, "fsdp": True})
     _spawn(T.TrainConfig(**{**killed.__dict__, "stop_after": 2}))
-    assert R.status(Path(killed.out)) == "unfinished"
+    assert checkpoint.run_status(Path(killed.out)) == "unfinished"
     _spawn(T.TrainConfig(**{**killed.__dict__, "resume": True}))
     r = weights(killed.out)
     for k in b:
@@ -193,7 +195,7 @@ def test_out_of_memory_names_the_flags_that_help(tiny, monkeypatch, capsys):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
     monkeypatch.setattr(Llama, "forward", oom)
     c = cfg(tiny, "oom", max_steps=2)
-    assert R.main(["--data", c.data, "--base", c.base, "--out", c.out, "--max-steps", "2", "--threads", "1",
+    assert T.main(["--data", c.data, "--base", c.base, "--out", c.out, "--max-steps", "2", "--threads", "1",
                    "--no-progress"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "out of memory" in err[0] and "--batch-size" in err[0] and "--grad-ckpt" in err[0]
@@ -206,10 +208,10 @@ def test_fp16_grad_scaler_path_on_cpu(tiny, monkeypatch):
     monkeypatch.setattr(T.DV, "decide", lambda *a, **k: DV.Runtime(**{**decide("cpu", "fp32", 1).__dict__,
                                                                       "dtype": "fp16"}))
     c = cfg(tiny, "fp16", max_steps=4, stop_after=3)
-    R.train(c)
+    T.run(c)
     state = torch.load(Path(c.out) / "resume" / "state.pt", weights_only=False)
     assert state["scaler"] is not None and state["scaler"]["scale"] > 0
-    out = R.train(T.TrainConfig(**{**c.__dict__, "resume": True}))
+    out = T.run(T.TrainConfig(**{**c.__dict__, "resume": True}))
     losses = [json.loads(l)["loss"] for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(losses) == 4 and all(l == l and l < 20 for l in losses)
 
@@ -226,7 +228,7 @@ def test_fp16_grad_scaler_path_on_cpu(tiny, monkeypatch):
 ])
 def test_bad_numbers_one_line_exit_2(tiny, argv, needle, capsys, tmp_path):
     data, base, _ = tiny
-    code = R.main(argv + ["--data", str(data), "--base", str(base), "--base-out", str(tmp_path / "b"),
+    code = T.main(argv + ["--data", str(data), "--base", str(base), "--base-out", str(tmp_path / "b"),
                           "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and needle in err[0], err
@@ -242,7 +244,7 @@ def test_help_renders():
 
 def _finished(tiny, name):
     c = cfg(tiny, name, max_steps=2)
-    return c, R.train(c)
+    return c, T.run(c)
 
 
 def test_overwrite_validates_before_deleting(tiny, tmp_path, capsys):
@@ -255,10 +257,10 @@ def test_overwrite_validates_before_deleting(tiny, tmp_path, capsys):
     (bad / "alpaca" / "alpaca_en.json").write_text("[{\"instruction\": 3")   # cut JSON
     (bad / "alpaca" / "alpaca_de.json").write_text("[]")
     (bad / "parallel" / "en-de").mkdir()
-    code = R.main(["--data", str(bad), "--base", str(base), "--out", str(out), "--overwrite", "--threads", "1"])
+    code = T.main(["--data", str(bad), "--base", str(base), "--out", str(out), "--overwrite", "--threads", "1"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "alpaca_en.json" in err[0], err
-    assert (out / "model.safetensors").read_bytes() == before and R.status(out) == "finished"
+    assert (out / "model.safetensors").read_bytes() == before and checkpoint.run_status(out) == "finished"
 
 
 def test_bad_out_and_run_files(tiny, tmp_path, capsys):
@@ -275,7 +277,7 @@ def test_bad_out_and_run_files(tiny, tmp_path, capsys):
     for out, extra, needle in (("file", [], "is a file"), ("other", [], "something other"),
                                ("other", ["--overwrite"], "something other"),
                                ("corrupt", [], "train_config.json"), ("cut", ["--resume"], "state.pt")):
-        code = R.main(common + ["--out", str(tmp_path / out)] + extra)
+        code = T.main(common + ["--out", str(tmp_path / out)] + extra)
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and needle in err[0], (out, err)
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
@@ -297,7 +299,7 @@ def test_bad_base_checkpoints(tiny, tmp_path, capsys):
     needles = {"shapes": "shape mismatch", "truncated": "model.safetensors", "vocab": "tokenizer pieces",
                "notint": "hidden_size"}
     for name, folder in cases.items():
-        code = R.main(["--data", str(data), "--base", str(folder), "--out", str(tmp_path / f"out-{name}"),
+        code = T.main(["--data", str(data), "--base", str(folder), "--out", str(tmp_path / f"out-{name}"),
                        "--threads", "1", "--max-steps", "1"])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and needles[name] in err[0], (name, err)
@@ -316,11 +318,11 @@ def test_ctrl_c_is_one_line_and_resumable(tiny, monkeypatch, capsys):
     c = cfg(tiny, "ctrlc", max_steps=5, save_every=2)
     argv = ["--data", c.data, "--base", c.base, "--out", c.out, "--max-steps", "5", "--save-every", "2",
             "--threads", "1", "--no-progress", "--no-samples", "--lr", "2e-3", "--batch-size", "4", "--max-len", "96"]
-    assert R.main(argv) == 130
+    assert T.main(argv) == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "interrupted at step 3" in err[0] and "--resume" in err[0], err
     monkeypatch.setattr(Llama, "forward", forward)
-    assert R.main(argv + ["--resume"]) == 0 and R.status(Path(c.out)) == "finished"
+    assert T.main(argv + ["--resume"]) == 0 and checkpoint.run_status(Path(c.out)) == "finished"
 
 
 def test_failed_export_keeps_the_run(tiny, monkeypatch, capsys):
@@ -333,13 +335,13 @@ def test_failed_export_keeps_the_run(tiny, monkeypatch, capsys):
     c = cfg(tiny, "diskfull", max_steps=3)
     argv = ["--data", c.data, "--base", c.base, "--out", c.out, "--max-steps", "3", "--threads", "1",
             "--no-progress", "--no-samples", "--lr", "2e-3", "--batch-size", "4", "--max-len", "96"]
-    assert R.main(argv) == 1
+    assert T.main(argv) == 1
     assert "No space left" in capsys.readouterr().err
     out = Path(c.out)
-    assert R.status(out) == "unfinished" and not list(out.glob(".export.tmp*"))
+    assert checkpoint.run_status(out) == "unfinished" and not list(out.glob(".export.tmp*"))
     assert torch.load(out / "resume" / "state.pt", weights_only=False)["step"] == 3
     monkeypatch.setattr(Llama, "save_pretrained", save)
-    assert R.main(argv + ["--resume"]) == 0 and R.status(out) == "finished"
+    assert T.main(argv + ["--resume"]) == 0 and checkpoint.run_status(out) == "finished"
     rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [3]  # logged once (every 10 steps and at the last), not twice
     summary = json.loads((out / "train_config.json").read_text())["summary"]
@@ -347,7 +349,7 @@ def test_failed_export_keeps_the_run(tiny, monkeypatch, capsys):
 
 
 def test_metrics_rows_carry_the_loss_per_source(tiny):
-    out = R.train(cfg(tiny, "sources", max_steps=4, log_every=1))
+    out = T.run(cfg(tiny, "sources", max_steps=4, log_every=1))
     rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     for r in rows:  # one step per row: its loss is a token-weighted mean of the sources' losses
@@ -366,7 +368,7 @@ def test_source_losses_is_the_mean_target_loss_of_each_source():
         labels = [-100] * 3 + ids[3:]                                  # the prompt is not a target
         encoded.append({"input_ids": ids, "labels": labels, "source": "alpaca" if i % 3 else "translation",
                         "lang": "zh"})
-    got = R.source_losses(model, encoded, pad_id=0, n=5, bs=2)
+    got = evaluate.source_losses(model, encoded, pad_id=0, n=5, bs=2)
     for key in ("alpaca/zh", "translation/zh"):
         exs = [e for e in encoded if f"{e['source']}/{e['lang']}" == key][:5]  # the first n of each source
         tot = cnt = 0
