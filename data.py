@@ -234,7 +234,7 @@ def alpaca_path(data_dir, lang: str) -> Path:
 
 
 # ------------------------------------------------------------------------------------- prompts
-# The Stanford Alpaca template, used for every language (PAPER.md); the prompt ends right after
+# The Stanford Alpaca template, used for every language (docs/paper.md); the prompt ends right after
 # "### Response:" and the response follows as its own tokens.
 PROMPT_INPUT = ("Below is an instruction that describes a task, paired with an input that provides "
                 "further context. Write a response that appropriately completes the request.\n\n"

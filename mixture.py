@@ -3,7 +3,7 @@
     mix = build_mixture("coit", "../shared/data", ["zh"], n_translation=600, n_alpaca=600, seed=0)
     print(composition(mix, tok))        # examples per source x language, target tokens, tokens per char
 
-A recipe names the parts (PAPER.md):
+A recipe names the parts (docs/paper.md):
 
     alpaca       English Alpaca only                         the paper's Alpaca baseline
     coit         English Alpaca + Alpaca in X + en->X pairs  x-LLaMA (one language X)

@@ -3,7 +3,7 @@
 The paper (Eq. 2) says translation quality S of x-LLaMA grows predictably with the amount X
 of en->X translation data, with two fitted parameters alpha, beta and a term gamma for the
 similarity of English and language X. The exact form and the allocation procedure are NOT
-published: both are RECONSTRUCTED here (see "Reconstructed parts" in PAPER.md). Two forms:
+published: both are RECONSTRUCTED here (see "Reconstructed parts" in docs/paper.md). Two forms:
 
     power:  S(X) = 100 - alpha * (gamma*X)^(-beta)     saturating power law on a 0-100 score
     log:    S(X) = alpha * log(gamma*X) + beta

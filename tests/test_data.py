@@ -20,7 +20,7 @@ from tokenizer import Tokenizer
 REPO = Path(__file__).resolve().parent.parent
 
 # ------------------------------------------------------------------------------- golden prompts
-# Written by hand from PAPER.md's description of the Stanford Alpaca template (not generated).
+# Written by hand from docs/paper.md's description of the Stanford Alpaca template (not generated).
 GOLDEN_WITH_INPUT = (
     "Below is an instruction that describes a task, paired with an input that provides further context. "
     "Write a response that appropriately completes the request.\n\n"
