@@ -55,8 +55,8 @@ def tiny_checkpoint(folder: Path, texts: list[Path], max_positions: int = 512, k
     from model import Llama, LlamaConfig
     tok = Tokenizer.train(texts, folder / "tokenizer.model", vocab_size=400)
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=kv_heads,
+    cfg = LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64,
+                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=kv_heads,
                       max_position_embeddings=max_positions)
     save_model(Llama(cfg), folder)
     return folder

@@ -303,7 +303,8 @@ def test_cuda_graph_generation_matches_dynamic_and_transformers(tmp_path):
     want = hf.generate(x, attention_mask=mask, max_new_tokens=24, do_sample=False, eos_token_id=None, pad_token_id=0)
     import generate as G     # decode="graph" lives in generate.py; its "auto" is graph on CUDA
     for decode in ("graph", "static", "dynamic"):
-        assert torch.equal(G.generate(ours, x, 24, attention_mask=mask, decode=decode), want), decode
+        got = G.generate(ours, x, 24, attention_mask=mask, decode=decode)
+        assert torch.equal(got, want), decode
     assert torch.equal(G.generate(ours, x[1:], 24), ours.generate(x[1:], 24, decode="dynamic"))
 
 
