@@ -1,17 +1,33 @@
-"""checkpoint.py — what a training run leaves on disk: the resumable state and the exported model.
+"""checkpoint.py — a model on disk: Hugging Face checkpoint folders, and a training run's state.
 
-    resume/state.pt     everything `train.py --resume` needs to continue bit-identically: the trainable
-                        weights, AdamW's moments, the GradScaler, the step, how many micro-batches of the
-                        data stream were consumed, and every process's RNG states (torch, Python, numpy,
-                        CUDA). Under FSDP the shards are gathered into full tensors, so a state saved by N
-                        processes loads into M.
-    metrics.jsonl       one row per log interval; on resume the rows after the saved step are dropped,
-                        since those steps are redone.
-    <out>/              the export: a Hugging Face LlamaForCausalLM folder (+ adapter/ for LoRA runs)
-                        and the tokenizer, each file renamed into place from a temp folder.
+    from checkpoint import load_model, save_model, read_config
+    model = load_model("path/to/hf_folder", dtype="bfloat16", device="cuda")  # strict, named load
+    save_model(model, "runs/ckpt")                  # config.json + safetensors (+ shards, index)
+    cfg = read_config("path/to/hf_folder/config.json")          # a model.LlamaConfig
+    python -m pytest -q tests/test_model.py         # our folders <-> transformers, both ways
 
-A resumption must use the same flags as the killed run, except those in RESUME_FREE (how often to log
-or save, threads, the progress bar ...); any other difference is refused, naming each flag.
+A Hugging Face LlamaForCausalLM folder: config.json in either spelling (transformers 4
+`rope_theta`/`rope_scaling`/`torch_dtype`, transformers 5 `rope_parameters`/`dtype`; we write
+both), then model.safetensors, sharded safetensors with an index, or pytorch_model.bin. model.py's
+parameter names are HF's, so loading is a strict load: missing or unexpected keys and wrong shapes
+raise one ValueError naming them. The model is built on the meta device and filled in place, so a
+7B model never exists twice in memory. Saving writes safetensors with metadata {"format": "pt"},
+a tied head once, shards above 5 GiB, each file renamed into place.
+
+What a training run leaves on disk (train.py):
+
+    resume/state.pt     everything `train.py --resume` needs to continue bit-identically: the
+                        trainable weights, AdamW's moments, the GradScaler, the step, how many
+                        micro-batches of the data stream were consumed, and every process's RNG
+                        states (torch, Python, numpy, CUDA). Under FSDP the shards are gathered
+                        into full tensors, so a state saved by N processes loads into M.
+    metrics.jsonl       one row per log interval; on resume the rows after the saved step are
+                        dropped, since those steps are redone.
+    <out>/              the export: a Hugging Face LlamaForCausalLM folder (+ adapter/ for LoRA
+                        runs) and the tokenizer, each file renamed into place from a temp folder.
+
+A resumption must use the same flags as the killed run, except those in RESUME_FREE (how often to
+log or save, threads, the progress bar ...); any other difference is refused, naming each flag.
 """
 from __future__ import annotations
 
@@ -20,19 +36,204 @@ import json
 import os
 import random
 import shutil
+import tempfile
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict, get_optimizer_state_dict,
-                                                     set_model_state_dict, set_optimizer_state_dict)
+from safetensors.torch import load_file, save_file
+from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
+                                                     get_optimizer_state_dict,
+                                                     set_model_state_dict,
+                                                     set_optimizer_state_dict)
 
 import lora
 from cli import UsageError
 from files import atomic_path, write_atomic
+from model import Llama, LlamaConfig, check_keys
 
 
+# ----------------------------------------------------------------------------- Hugging Face folders
+def load_model(path, dtype=None, device=None) -> Llama:
+    """Load a HF LlamaForCausalLM folder (model.safetensors, sharded safetensors with an index,
+    or pytorch_model.bin). Strict: missing/unexpected keys and wrong shapes raise one ValueError
+    naming them. Built on the meta device and filled with assign=True, so a 7B model never
+    exists twice in memory; tensors keep the checkpoint's dtype unless dtype is given."""
+    path = Path(path)
+    config = read_config(path / "config.json")
+    state = _read_state(path, device)
+    with torch.device("meta"):
+        model = Llama(config)
+    expected = {k: v.shape for k, v in model.state_dict().items()}
+    if config.tie_word_embeddings:
+        expected.pop("lm_head.weight")
+        state.pop("lm_head.weight", None)                  # some tied checkpoints store it anyway
+    state = {k: v for k, v in state.items() if not k.endswith("rotary_emb.inv_freq")}
+    check_keys(state, expected, f"{path}: checkpoint does not fit config.json", "config expects")
+    dtype = _as_dtype(dtype)
+    for k, v in state.items():            # one tensor at a time, so peak memory stays ~one copy
+        if dtype is not None and v.is_floating_point():
+            state[k] = v.to(dtype)
+    model.load_state_dict(state, strict=False, assign=True)
+    if config.tie_word_embeddings:
+        model.lm_head.weight = model.model.embed_tokens.weight
+    dtype_name = str(model.lm_head.weight.dtype).removeprefix("torch.")
+    model.config = replace(config, torch_dtype=dtype_name)
+    return model.eval()
+
+
+def save_model(model: Llama, path, max_shard_bytes: int = 5 * 2**30) -> Path:
+    """Write config.json, generation_config.json and model.safetensors (shards + index above
+    max_shard_bytes). A new folder is built beside `path` and renamed into place; into an
+    existing folder (tokenizer, logs) each file is written to a temp name and renamed."""
+    path, cfg = Path(path), model.config
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    if cfg.tie_word_embeddings:
+        state.pop("lm_head.weight")                        # safetensors cannot store aliases
+    shards, size = [{}], 0
+    for k, v in state.items():
+        nbytes = v.numel() * v.element_size()
+        if shards[-1] and size + nbytes > max_shard_bytes:
+            shards.append({})
+            size = 0
+        shards[-1][k] = v
+        size += nbytes
+    dtype = str(model.lm_head.weight.dtype).removeprefix("torch.")
+    files = {"config.json": config_to_hf(replace(cfg, torch_dtype=dtype)),
+             "generation_config.json": {"bos_token_id": cfg.bos_token_id,
+                                        "eos_token_id": cfg.eos_token_id}}
+    if len(shards) == 1:
+        names = ["model.safetensors"]
+    else:
+        names = [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
+        files["model.safetensors.index.json"] = {
+            "metadata": {"total_size": sum(v.numel() * v.element_size() for v in state.values())},
+            "weight_map": {k: n for n, shard in zip(names, shards) for k in shard}}
+    final = path
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp", dir=path.parent))
+    for old in [*path.glob("model*.safetensors"), *path.glob("model.safetensors.index.json")]:
+        if old.name not in names and old.name not in files:
+            old.unlink()                                   # stale shards of an earlier save
+    for name, shard in zip(names, shards):
+        with atomic_path(path / name) as tmp:
+            save_file(shard, str(tmp), metadata={"format": "pt"})
+    for name, obj in files.items():
+        write_atomic(path / name, json.dumps(obj, indent=2) + "\n")
+    if path != final:
+        os.rename(path, final)
+    return final
+
+
+def read_config(path) -> LlamaConfig:
+    """A config.json file's LlamaConfig; one error naming the file (and field) on bad input."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such config file")
+    try:
+        d = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    return config_from_hf(d, source=str(path))
+
+
+_NEEDED = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+           "num_attention_heads")
+
+
+def config_from_hf(d: dict, source: str = "config") -> LlamaConfig:
+    """LlamaConfig from a HF config dict; accepts transformers-4 (`rope_theta`, `rope_scaling`,
+    `torch_dtype`) and transformers-5 (`rope_parameters`, `dtype`) spellings."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{source}: expected a JSON object of config fields")
+    if d.get("model_type", "llama") != "llama":
+        raise ValueError(f"{source}: model_type={d['model_type']!r}, expected 'llama'")
+    for name in _NEEDED:
+        if name not in d:
+            raise ValueError(f"{source}: missing field {name!r}")
+    for name, ok in (("hidden_act", "silu"), ("attention_bias", False), ("mlp_bias", False)):
+        if d.get(name, ok) != ok:
+            raise ValueError(f"{source}: {name}={d[name]!r} is not supported (LLaMA uses {ok!r})")
+    for name in _NEEDED + ("num_key_value_heads", "head_dim", "max_position_embeddings"):
+        v = d.get(name)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            raise ValueError(f"{source}: {name}={v!r}, expected a positive whole number")
+    known = {f.name for f in fields(LlamaConfig)} - {"rope_theta", "rope_scaling", "torch_dtype"}
+    kw = {k: v for k, v in d.items() if k in known}
+    rope = dict(d.get("rope_parameters") or {})
+    scaling = dict(d.get("rope_scaling") or rope)
+    if "type" in scaling and "rope_type" not in scaling:
+        scaling["rope_type"] = scaling.pop("type")       # old spelling
+    scaling.pop("rope_theta", None)
+    kw["rope_theta"] = float(d.get("rope_theta", rope.get("rope_theta", 10000.0)))
+    kw["rope_scaling"] = scaling if scaling.get("rope_type", "default") != "default" else None
+    kw["torch_dtype"] = d.get("dtype") or d.get("torch_dtype")
+    if isinstance(kw.get("eos_token_id"), list):
+        kw["eos_token_id"] = kw["eos_token_id"][0]
+    return LlamaConfig(**kw)
+
+
+def config_to_hf(cfg: LlamaConfig) -> dict:
+    """config.json for transformers 4 and 5 (both RoPE spellings, both dtype spellings)."""
+    d = {k: v for k, v in asdict(cfg).items() if k not in ("rope_scaling", "torch_dtype")}
+    dtype = cfg.torch_dtype or "float32"
+    rope = {"rope_type": "default", **(cfg.rope_scaling or {}), "rope_theta": cfg.rope_theta}
+    d.update(architectures=["LlamaForCausalLM"], model_type="llama", hidden_act="silu",
+             attention_bias=False, mlp_bias=False, rope_scaling=cfg.rope_scaling,
+             rope_parameters=rope, dtype=dtype, torch_dtype=dtype)
+    return d
+
+
+_DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
+           "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
+
+
+def _as_dtype(dtype):
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype {dtype!r}: expected one of {', '.join(_DTYPES)}")
+    return _DTYPES[dtype]
+
+
+def _load_weights(f: Path, device: str) -> dict[str, torch.Tensor]:
+    try:
+        if f.suffix == ".safetensors":
+            return load_file(f, device=device)
+        return torch.load(f, map_location=device, weights_only=True, mmap=True)
+    except Exception as e:  # truncated or foreign files fail in the reader's words: name the file
+        first = str(e).strip().splitlines()[0]
+        raise ValueError(f"{f}: unreadable weights ({type(e).__name__}: {first})") from None
+
+
+def _read_state(path: Path, device=None) -> dict[str, torch.Tensor]:
+    """All tensors of a HF checkpoint folder, in whichever of the usual layouts it uses."""
+    device = str(device or "cpu")
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such checkpoint folder")
+    for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        index = path / index_name
+        if index.is_file():
+            try:
+                weight_map = json.loads(index.read_text())["weight_map"]
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise ValueError(f"{index}: expected JSON with a 'weight_map' ({e})") from None
+            state = {}
+            for shard in sorted(set(weight_map.values())):
+                if not (path / shard).is_file():
+                    raise FileNotFoundError(f"{index}: lists shard {shard}, which is missing")
+                state.update(_load_weights(path / shard, device))
+            return state
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (path / name).is_file():
+            return _load_weights(path / name, device)
+    raise FileNotFoundError(f"{path}: no model.safetensors, sharded index or pytorch_model.bin")
+
+
+# ----------------------------------------------------------------------------- a training run
 def rng_state() -> dict:
     return dict(torch=torch.get_rng_state(), python=random.getstate(), numpy=np.random.get_state(),
                 cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
@@ -51,10 +252,11 @@ RESUME_FREE = {"resume", "overwrite", "reuse", "stop_after", "progress", "sample
                "save_every", "threads", "peak_tflops", "compile"}
 
 
-def save_state(path: Path, model: torch.nn.Module, opt, scaler, step: int, consumed: int, loss: float,
-               cfg, world: int, master: bool) -> None:
-    """Everything --resume needs; only trainable weights (all of them unless --lora). Under FSDP the
-    shards are gathered into full tensors first, so a state loads whatever the number of processes."""
+def save_state(path: Path, model: torch.nn.Module, opt, scaler, step: int, consumed: int,
+               loss: float, cfg, world: int, master: bool) -> None:
+    """Everything --resume needs; only trainable weights (all of them unless --lora). Under FSDP
+    the shards are gathered into full tensors first, so a state loads whatever the number of
+    processes."""
     rngs = [None] * world
     if world > 1:
         dist.all_gather_object(rngs, rng_state())
@@ -66,8 +268,10 @@ def save_state(path: Path, model: torch.nn.Module, opt, scaler, step: int, consu
     if master:
         model_sd = {k: v for k, v in model_sd.items() if not cfg.lora or "lora_" in k}
         path.parent.mkdir(parents=True, exist_ok=True)
-        state = dict(model=model_sd, optimizer=opt_sd, scaler=scaler.state_dict() if scaler else None,
-                     step=step, micro_batches_consumed=consumed, loss=loss, rng=rngs, config=dataclasses.asdict(cfg))
+        state = dict(model=model_sd, optimizer=opt_sd,
+                     scaler=scaler.state_dict() if scaler else None, step=step,
+                     micro_batches_consumed=consumed, loss=loss, rng=rngs,
+                     config=dataclasses.asdict(cfg))
         with atomic_path(path) as tmp:
             torch.save(state, tmp)
     if world > 1:
@@ -85,7 +289,8 @@ def load_state(path: Path, model: torch.nn.Module, opt, scaler, cfg,
     diff = [k for k in new if k not in RESUME_FREE and old.get(k) != new[k]]
     if diff:
         raise UsageError(f"--resume: flags differ from the killed run in {path}: "
-                         + ", ".join(f"--{k.replace('_', '-')} {old.get(k)} -> {new[k]}" for k in diff))
+                         + ", ".join(f"--{k.replace('_', '-')} {old.get(k)} -> {new[k]}"
+                                     for k in diff))
     opts = StateDictOptions(full_state_dict=True, strict=not cfg.lora)
     set_model_state_dict(model, state["model"], options=opts)
     set_optimizer_state_dict(model, opt, state["optimizer"], options=opts)
@@ -94,16 +299,19 @@ def load_state(path: Path, model: torch.nn.Module, opt, scaler, cfg,
     set_rng_state(state["rng"][rank])
     return state["step"], state["micro_batches_consumed"], state.get("loss", float("nan"))
 
+
 def trim_metrics(path: Path, step: int) -> None:
     """--resume: rows logged after the last resumable state are redone, so drop them."""
     rows = path.read_text().splitlines() if path.is_file() else []
-    write_atomic(path, "".join(r + "\n" for r in rows if r.strip() and json.loads(r).get("step", 0) <= step))
+    kept = [r for r in rows if r.strip() and json.loads(r).get("step", 0) <= step]
+    write_atomic(path, "".join(r + "\n" for r in kept))
+
 
 def export(raw: torch.nn.Module, lora_cfg, tokenizer, out: Path, base: Path | None) -> None:
-    """HF folder + the tokenizer (tokenizer.model, or tokenizer.json with its config): each file written
-    into a temp folder first, then renamed into `out` (the temp folder is removed if anything fails, so
-    a full disk does not stay full). A LoRA run (lora_cfg given) also writes adapter/ and exports the
-    merged weights."""
+    """HF folder + the tokenizer (tokenizer.model, or tokenizer.json with its config): each file
+    written into a temp folder first, then renamed into `out` (the temp folder is removed if
+    anything fails, so a full disk does not stay full). A LoRA run (lora_cfg given) also writes
+    adapter/ and exports the merged weights."""
     tmp = out / f".export.tmp{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -111,7 +319,7 @@ def export(raw: torch.nn.Module, lora_cfg, tokenizer, out: Path, base: Path | No
         if lora_cfg is not None:
             lora.save_adapter(raw, tmp / "adapter", lora_cfg, str(base))
             lora.unload_lora(raw)  # merged into plain nn.Linear weights: a standard HF folder
-        raw.save_pretrained(tmp)
+        save_model(raw, tmp)
         tokenizer.save(tmp)
         for f in tmp.iterdir():
             if f.is_dir():
@@ -119,7 +327,7 @@ def export(raw: torch.nn.Module, lora_cfg, tokenizer, out: Path, base: Path | No
             os.replace(f, out / f.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if tokenizer.path.name.startswith(f".{out.name}."):  # a pretraining run's tokenizer, trained aside
+    if tokenizer.path.name.startswith(f".{out.name}."):  # a pretraining run's, trained aside
         tokenizer.path.unlink(missing_ok=True)
 
 

@@ -56,14 +56,15 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+import checkpoint
 import data
 import device
+import generate as G
 import metrics
 from data import LANGS
 from files import write_atomic
 from metrics import (QA_LANGS, SMOOTH_DEFAULTS, VERSION, chrf, containment, corpus_bleu, extract_answer,
                      get_tokenizer, mlqa_em_f1, mlqa_normalize, score_qa, score_translation, squad_em_f1)
-from model import Llama, LlamaConfig
 from tokenizer import Tokenizer
 
 # labels a response may start with: Alpaca's section names and our QA prompts' answer label per language
@@ -170,10 +171,12 @@ def prompt_ids(r: dict, tok, template: str, folder) -> list[int]:
     return data.prompt_ids(tok, r["instruction"], template, folder, r["input"])
 
 
-def generate_responses(model, tok, prompts: list[list[int]], max_new_tokens: int, device) -> tuple[list[str], int]:
-    """Greedy responses for one batch of prompt ids (data.prompt_ids): left-padded + attention mask,
-    KV-cached generate(). Prompts longer than the context window minus max_new_tokens keep their first
-    token (BOS) and lose what follows it (counted)."""
+def generate_responses(model, tok, prompts: list[list[int]], max_new_tokens: int, device,
+                       generate=G.generate) -> tuple[list[str], int]:
+    """Greedy responses for one batch of prompt ids (data.prompt_ids): left-padded + attention
+    mask, KV-cached generate.generate (a CUDA graph per token on CUDA; bench.py passes
+    transformers' generate instead). Prompts longer than the context window minus max_new_tokens
+    keep their first token (BOS) and lose what follows it (counted)."""
     keep = model.config.max_position_embeddings - max_new_tokens
     if keep < 2:
         raise ValueError(f"--max-new-tokens {max_new_tokens}: leaves no room for a prompt in the model's "
@@ -188,8 +191,8 @@ def generate_responses(model, tok, prompts: list[list[int]], max_new_tokens: int
     mask = torch.zeros((len(ids), T), dtype=torch.long)
     for i, x in enumerate(ids):
         idx[i, T - len(x):], mask[i, T - len(x):] = torch.tensor(x), 1
-    out = model.generate(idx.to(device), max_new_tokens, temperature=0.0, eos_id=tok.eos_id,
-                         attention_mask=mask.to(device))[:, T:].tolist()
+    out = generate(model, idx.to(device), max_new_tokens, temperature=0.0, eos_id=tok.eos_id,
+                   attention_mask=mask.to(device))[:, T:].tolist()
     texts = [tok.decode(row[:row.index(tok.eos_id)] if tok.eos_id in row else row) for row in out]
     return [t.strip() for t in texts], cut
 
@@ -235,7 +238,7 @@ def _check_checkpoint(model_dir: Path) -> None:
 def _runtime(cfg: EvalConfig, loaded: dict) -> device.Runtime:
     """device.decide once per run (run_all's tasks share it), at the checkpoint's shapes; says why once."""
     if "rt" not in loaded:
-        c = LlamaConfig.from_json(Path(cfg.model) / "config.json")
+        c = checkpoint.read_config(Path(cfg.model) / "config.json")
         loaded["rt"] = device.decide(cfg.device, cfg.dtype, cfg.threads, shape=(c.hidden_size, c.intermediate_size))
         print(loaded["rt"].why)
     return loaded["rt"]
@@ -244,7 +247,7 @@ def _runtime(cfg: EvalConfig, loaded: dict) -> device.Runtime:
 def _load_model(model_dir: Path, rt: device.Runtime):
     """The checkpoint cast to the decided dtype on the decided device, and its tokenizer."""
     _check_checkpoint(model_dir)
-    model = Llama.from_pretrained(model_dir, dtype=rt.torch_dtype, device=rt.device).eval()
+    model = checkpoint.load_model(model_dir, dtype=rt.torch_dtype, device=rt.device).eval()
     return model, Tokenizer.from_folder(model_dir).check_fits(model.config.vocab_size)
 
 
@@ -425,7 +428,7 @@ def complete(model: Llama, tok: Tokenizer, ex: dict, device, max_new_tokens: int
     """Greedy response to one Alpaca-style example."""
     model.eval()
     ids = [tok.bos_id] + tok.encode(data.format_prompt(ex["instruction"], ex["input"]))
-    outp = model.generate(torch.tensor([ids], device=device), max_new_tokens, eos_id=tok.eos_id)
+    outp = G.generate(model, torch.tensor([ids], device=device), max_new_tokens, eos_id=tok.eos_id)
     model.train()
     return tok.decode(outp[0, len(ids):].tolist()).strip()
 
@@ -434,7 +437,7 @@ def first_look(model: Llama, tok: Tokenizer, encoded: list[dict], data_dir, lang
                base: Path | None, progress: bool = False) -> None:
     """The end of a run: where the model is, the final loss per data source, a sample translation and
     answer (greedy), the closed-book check against the base, and the command to talk to it."""
-    print(f"model: {out}  (load with Llama.from_pretrained or transformers.AutoModelForCausalLM)")
+    print(f"model: {out}  (load with checkpoint.load_model or transformers.AutoModelForCausalLM)")
     device = next(model.parameters()).device
     for key, v in source_losses(model, encoded, tok.pad_id, progress=progress).items():
         print(f"final loss {key:<22} {v:.4f}")
@@ -476,7 +479,7 @@ def closed_book(model: Llama, tok: Tokenizer, data_dir, lang: str, base: Path | 
 
     mine = answers(model)
     model.train()
-    theirs = answers(Llama.from_pretrained(base, dtype=next(model.parameters()).dtype, device=device))
+    theirs = answers(checkpoint.load_model(base, dtype=next(model.parameters()).dtype, device=device))
     score = lambda preds: score_closedbook([{**r, "prediction": p} for r, p in zip(recs, preds)], lang)
     s, b = score(mine), score(theirs)
     q = recs[0]

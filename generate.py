@@ -1,4 +1,4 @@
-"""Talk to a model: stream the answer to a prompt token by token, from a checkpoint folder or a LoRA adapter.
+"""Talk to a model: stream the answer to a prompt token by token, from a checkpoint or LoRA folder.
 
     python generate.py --model runs/x-llama-de "Translate into German: The cat sleeps."
     python generate.py --model runs/x-llama-de --input "The cat sleeps." "Translate into German."
@@ -18,11 +18,15 @@ Each prompt is a fresh conversation: nothing is remembered between lines.
 
 Decoding is greedy unless --temperature > 0 (then --top-k / --top-p / --seed), stops at EOS or
 after --max-new-tokens, and uses the same KV-cache calls as Llama.generate, so greedy output equals
-model.generate exactly. The answer goes to stdout as it is produced: each step the whole generated
-sequence is decoded and only the new suffix printed (decoding piece by piece loses spaces), and text
-ending in U+FFFD (an incomplete UTF-8 character of byte-fallback pieces, as in Chinese or Hindi) is
-held back until its last byte arrives. Tokens/s and the device decision (device.py) go to stderr.
-Bad input (not a model folder, empty prompt, conflicting sampling flags) exits 2 with one line.
+model.generate exactly. On CUDA each new token is one replayed CUDA graph: `generate(model, idx,
+...)` and `stream(model, idx, ...)` here are Llama's methods plus decode="graph" (`cuda_graph`),
+their decode="auto" is graph on CUDA in eval mode, and the scripts that generate call them.
+
+The answer goes to stdout as it is produced: each step the whole generated sequence is decoded and
+only the new suffix printed (decoding piece by piece loses spaces), and text ending in U+FFFD (an
+incomplete UTF-8 character of byte-fallback pieces, as in Chinese or Hindi) is held back until its
+last byte arrives. Tokens/s and the device decision (device.py) go to stderr. Bad input (not a
+model folder, empty prompt, conflicting sampling flags) exits 2 with one line.
 """
 from __future__ import annotations
 
@@ -39,8 +43,9 @@ import torch
 import data
 from cli import Parser, add_config_flags, opt
 from device import decide
+from checkpoint import load_model, read_config
 from lora import load_adapter
-from model import Llama, LlamaConfig
+from model import Llama
 from tokenizer import Tokenizer
 
 
@@ -94,9 +99,10 @@ def load(folder, device: str = "auto", dtype: str = "auto", threads: int = 0):
     if tok_dir is None:
         nor = f" (nor in {base})" if base != folder else ""
         raise FileNotFoundError(f"{folder}: no tokenizer.model or tokenizer.json{nor}")
-    cfg = LlamaConfig.from_json(base / "config.json")
-    rt = decide(device=device, dtype=dtype, threads=threads, shape=(cfg.hidden_size, cfg.intermediate_size))
-    model = Llama.from_pretrained(base, dtype=rt.torch_dtype, device=rt.device)
+    cfg = read_config(base / "config.json")
+    rt = decide(device=device, dtype=dtype, threads=threads,
+                shape=(cfg.hidden_size, cfg.intermediate_size))
+    model = load_model(base, dtype=rt.torch_dtype, device=rt.device)
     if base != folder:
         load_adapter(model, folder)           # unmerged: base(x) + scale * B(A(x)), LoRA in fp32
     return model.eval(), Tokenizer.from_folder(tok_dir).check_fits(model.config.vocab_size), rt, tok_dir   # eval: the new LoRA dropouts off
@@ -109,13 +115,54 @@ def prompt_ids(tok: Tokenizer, prompt: str, cfg: GenConfig, tok_dir=None) -> lis
     return data.prompt_ids(tok, prompt, cfg.template, tok_dir, cfg.input)
 
 
-# ----------------------------------------------------------------------------- streaming
-@torch.no_grad()
-def stream_ids(model: Llama, ids: list[int], max_new_tokens: int, temperature: float = 0.0, top_k=None,
-               top_p=None, eos_id: int | None = None, decode: str = "auto") -> Iterator[int]:
-    """Llama.stream for one prompt: each new token id as soon as it is chosen (EOS included, then stop)."""
+# ----------------------------------------------------------------------------- decoding
+def cuda_graph(body, device):
+    """A function that replays body() -- one decoding step over fixed buffers, Llama's static
+    decode -- as one captured CUDA graph: no per-kernel launch cost, which at batch 1 is most of
+    a step. The torch.cuda.graph recipe: warm up on a side stream, then capture."""
+    side = torch.cuda.Stream(device=device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        for _ in range(2):
+            body()
+    torch.cuda.current_stream(device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        logits = body()          # the graph's output buffer, refilled by every replay
+
+    def run():
+        graph.replay()
+        return logits
+    return run
+
+
+def stream(model: Llama, idx, max_new_tokens: int, decode: str = "auto", **kw):
+    """Llama.stream plus decode="graph" (static shapes, each step one CUDA graph); "auto" is graph
+    on CUDA in eval mode, else dynamic. Other arguments as Llama.stream."""
+    if decode == "auto":
+        decode = "graph" if idx.is_cuda and not model.training else "dynamic"
+    if decode == "graph":
+        if not idx.is_cuda:
+            raise ValueError("generate: decode='graph': graph needs CUDA; "
+                             "expected auto, dynamic or static here")
+        return model.stream(idx, max_new_tokens, decode="static", capture=cuda_graph, **kw)
+    return model.stream(idx, max_new_tokens, decode=decode, **kw)
+
+
+def generate(model: Llama, idx, max_new_tokens: int, **kw):
+    """Llama.generate through stream() above: (B, T + n_new), graph decoding on CUDA."""
+    new = list(stream(model, idx, max_new_tokens, **kw))
+    return torch.cat([idx] + [t[:, None] for t in new], dim=1)
+
+
+def stream_ids(model: Llama, ids: list[int], max_new_tokens: int, temperature: float = 0.0,
+               top_k=None, top_p=None, eos_id: int | None = None,
+               decode: str = "auto") -> Iterator[int]:
+    """stream() for one prompt: each new token id as soon as it is chosen (EOS included, then
+    stop)."""
     idx = torch.tensor([ids], device=model.lm_head.weight.device)
-    for nxt in model.stream(idx, max_new_tokens, temperature, top_k, top_p, eos_id, decode=decode):
+    for nxt in stream(model, idx, max_new_tokens, decode, temperature=temperature, top_k=top_k,
+                      top_p=top_p, eos_id=eos_id):
         yield int(nxt[0])
 
 

@@ -11,9 +11,9 @@ A frozen linear layer W gets a trainable low-rank detour; the full update is nev
     freeze_base(model); print(trainable_report(model))
     ... train ...
     save_adapter(model, "runs/adapter", cfg, base_name="runs/base")     # peft layout
-    load_adapter(Llama.from_pretrained("runs/base"), "runs/adapter")    # injects if needed
+    load_adapter(checkpoint.load_model("runs/base"), "runs/adapter")    # injects if needed
     merge_lora(model) / unmerge_lora(model)                             # only when asked
-    unload_lora(model)      # merge and turn back into plain nn.Linear, for save_pretrained
+    unload_lora(model)      # merge, back to plain nn.Linear, for checkpoint.save_model
 
 The adapter folder (adapter_config.json + adapter_model.safetensors with keys
 `base_model.model.<module>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r]) loads with
@@ -150,7 +150,7 @@ def unmerge_lora(model: nn.Module) -> nn.Module:
 
 def unload_lora(model: nn.Module, merge: bool = True) -> nn.Module:
     """Replace LoRA layers by plain nn.Linear (merged first unless merge=False), so that
-    model.save_pretrained writes a standard HF checkpoint."""
+    checkpoint.save_model writes a standard HF checkpoint."""
     if merge:
         merge_lora(model)
     for name, m in lora_modules(model).items():

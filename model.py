@@ -1,40 +1,28 @@
-"""LLaMA in one file: RMSNorm, RoPE, grouped-query attention, SwiGLU, KV-cache generation,
-and loading/saving Hugging Face `LlamaForCausalLM` checkpoints with a strict, named load.
+"""LLaMA in one file: RMSNorm, RoPE, grouped-query attention, SwiGLU, KV-cache generation.
 
-Parameter names equal the HF checkpoint's (`model.layers.0.self_attn.q_proj.weight`, ...) and
-RoPE uses HF's half-rotation layout, so a HF folder loads with no rename table and no q/k
-permutation, and our folders load in transformers.
+    python model.py                               # every preset's params and FLOPs per token
+    python -m pytest -q tests/test_model.py       # parity with transformers' LlamaForCausalLM
 
-    from model import Llama, LlamaConfig, PRESETS
-    model = Llama(PRESETS["mini"])                                  # random init, std 0.02
-    logits, loss = model(idx, targets)                              # targets already shifted, IGNORE_INDEX ignored
-    model = Llama.from_pretrained("path/to/hf_folder", dtype="bfloat16")
-    out = model.generate(idx, 64, eos_id=2, attention_mask=mask)    # left-padded prompts allowed
-    model.save_pretrained("runs/ckpt")                              # config.json + safetensors
+    from model import Llama, PRESETS
+    model = Llama(PRESETS["mini"])                # random init, std 0.02
+    logits, loss = model(idx, targets)            # targets already shifted; IGNORE_INDEX ignored
+    out = model.generate(idx, 64, eos_id=2, attention_mask=mask)   # left-padded prompts allowed
 
-Read it top to bottom: the config and named sizes, the layers, `Transformer` (the architecture, all
-of it); then `Llama`, the Transformer plus generation with a KV cache and Hugging Face checkpoint I/O;
-last, the glue between LlamaConfig and HF's config.json spellings.
-
-Run the parity tests against transformers:  python -m pytest -q tests/test_model.py
-Sizes: `python model.py` prints every preset's parameter count and FLOPs per token.
+Read it top to bottom: the config and named sizes, the layers, `Transformer` (the architecture,
+all of it), then the KV cache, sampling and `Llama` (the Transformer plus generation). Parameter
+names equal Hugging Face's (`model.layers.0.self_attn.q_proj.weight`, ...) and RoPE uses HF's
+half-rotation layout, so checkpoint.py loads a HF folder (`checkpoint.load_model`) with no rename
+table, as a strict load (`check_keys`, last here). generate.py adds CUDA-graph decoding.
 """
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
-from dataclasses import asdict, dataclass, fields, replace
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch.utils.checkpoint import checkpoint
-
-from files import atomic_path, write_atomic
 
 
 IGNORE_INDEX = -100  # a target with this value does not count in the loss (prompt, padding)
@@ -42,6 +30,7 @@ IGNORE_INDEX = -100  # a target with this value does not count in the loss (prom
 
 @dataclass
 class LlamaConfig:
+    """The fields of HF's config.json that the architecture needs (checkpoint.read_config)."""
     vocab_size: int = 32000             # LLaMA-1/2 sentencepiece
     hidden_size: int = 4096             # model width C
     intermediate_size: int = 11008      # SwiGLU hidden width
@@ -64,43 +53,33 @@ class LlamaConfig:
         if self.head_dim is None:
             self.head_dim = self.hidden_size // self.num_attention_heads
         if self.num_attention_heads % self.num_key_value_heads:
-            raise ValueError(f"num_attention_heads={self.num_attention_heads} is not a multiple of "
-                             f"num_key_value_heads={self.num_key_value_heads}")
-
-    @classmethod
-    def from_hf(cls, d: dict, source: str = "config") -> "LlamaConfig":
-        """From a Hugging Face config dict (transformers 4 or 5 spellings; see hf_config_fields)."""
-        return cls(**hf_config_fields(d, source))
-
-    @classmethod
-    def from_json(cls, path) -> "LlamaConfig":
-        """From a config.json file; one ValueError naming the file and field on bad input."""
-        return cls.from_hf(read_json_object(path), source=str(path))
-
-    def to_hf(self) -> dict:
-        """config.json for transformers 4 and 5."""
-        return hf_config_dict(self)
+            raise ValueError(f"num_attention_heads={self.num_attention_heads} is not a multiple "
+                             f"of num_key_value_heads={self.num_key_value_heads}")
 
 
 def _mini(dim, layers, heads, kv, ffn, **kw):
-    return LlamaConfig(vocab_size=4096, hidden_size=dim, intermediate_size=ffn, num_hidden_layers=layers,
-                       num_attention_heads=heads, num_key_value_heads=kv, max_position_embeddings=1024,
-                       rms_norm_eps=1e-5, tie_word_embeddings=False, **kw)
+    return LlamaConfig(vocab_size=4096, hidden_size=dim, intermediate_size=ffn,
+                       num_hidden_layers=layers, num_attention_heads=heads,
+                       num_key_value_heads=kv, max_position_embeddings=1024, rms_norm_eps=1e-5,
+                       tie_word_embeddings=False, **kw)
 
 
+_LLAMA3_ROPE = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
 PRESETS: dict[str, LlamaConfig] = {
     # real checkpoints (values from their config.json)
     "llama-7b": LlamaConfig(),
-    "llama-13b": LlamaConfig(hidden_size=5120, intermediate_size=13824, num_hidden_layers=40, num_attention_heads=40),
+    "llama-13b": LlamaConfig(hidden_size=5120, intermediate_size=13824, num_hidden_layers=40,
+                             num_attention_heads=40),
     "llama2-7b": LlamaConfig(max_position_embeddings=4096, rms_norm_eps=1e-5),
     "tinyllama-1.1b": LlamaConfig(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22,
-                                  num_attention_heads=32, num_key_value_heads=4, rms_norm_eps=1e-5),
+                                  num_attention_heads=32, num_key_value_heads=4,
+                                  rms_norm_eps=1e-5),
     "llama3.1-8b": LlamaConfig(vocab_size=128256, intermediate_size=14336, num_key_value_heads=8,
-                               max_position_embeddings=131072, rms_norm_eps=1e-5, rope_theta=500000.0,
-                               rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                                             "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
+                               max_position_embeddings=131072, rms_norm_eps=1e-5,
+                               rope_theta=500000.0, rope_scaling=_LLAMA3_ROPE,
                                bos_token_id=128000, eos_token_id=128001),
-    # miniature sizes for the CPU study (vocab 4096: set it to the tokenizer's with dataclasses.replace)
+    # miniature sizes for the CPU study (vocab 4096: replace it by the tokenizer's)
     "nano": _mini(128, 2, 4, 2, 344),        # ~1.4M params; tests and smoke runs
     "micro": _mini(192, 3, 4, 2, 512),       # ~2.8M
     "mini": _mini(256, 4, 4, 2, 688),        # ~5.0M; the default miniature base
@@ -126,13 +105,15 @@ class RMSNorm(nn.Module):
 def rope_inv_freq(cfg: LlamaConfig) -> torch.Tensor:
     """theta^(-2i/d) for i < d/2, with Llama-3 / linear frequency scaling when configured."""
     d = cfg.head_dim
-    inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, d, 2, dtype=torch.int64, device="cpu").float() / d))
+    i = torch.arange(0, d, 2, dtype=torch.int64, device="cpu").float()
+    inv_freq = 1.0 / (cfg.rope_theta ** (i / d))
     s = cfg.rope_scaling
     kind = (s or {}).get("rope_type", "default")
     if kind == "linear":
         inv_freq = inv_freq / s["factor"]
-    elif kind == "llama3":      # long wavelengths slowed by `factor`, short kept, a smooth ramp between
-        factor, lo, hi, old = s["factor"], s["low_freq_factor"], s["high_freq_factor"], s["original_max_position_embeddings"]
+    elif kind == "llama3":      # long wavelengths slowed by `factor`, short kept, a ramp between
+        factor, lo, hi = s["factor"], s["low_freq_factor"], s["high_freq_factor"]
+        old = s["original_max_position_embeddings"]
         wavelen = 2 * math.pi / inv_freq
         scaled = torch.where(wavelen > old / lo, inv_freq / factor, inv_freq)
         smooth = (old / wavelen - lo) / (hi - lo)
@@ -140,7 +121,8 @@ def rope_inv_freq(cfg: LlamaConfig) -> torch.Tensor:
         medium = (wavelen >= old / hi) & (wavelen <= old / lo)
         inv_freq = torch.where(medium, smoothed, scaled)
     elif kind != "default":
-        raise ValueError(f"rope_scaling: rope_type {kind!r} not supported (default, linear, llama3)")
+        raise ValueError(f"rope_scaling: rope_type {kind!r} not supported "
+                         "(default, linear, llama3)")
     return inv_freq
 
 
@@ -152,7 +134,8 @@ def rope_cos_sin(inv_freq, pos, dtype):
 
 
 def apply_rope(x, cos, sin):
-    """Rotate (x1, x2) halves of each head: x*cos + rotate_half(x)*sin (HF layout, not Meta's pairs)."""
+    """Rotate the (x1, x2) halves of each head: x*cos + rotate_half(x)*sin (HF's layout, not
+    Meta's interleaved pairs)."""
     x1, x2 = x.chunk(2, dim=-1)
     return x * cos + torch.cat((-x2, x1), dim=-1) * sin
 
@@ -160,7 +143,8 @@ def apply_rope(x, cos, sin):
 class Attention(nn.Module):
     def __init__(self, cfg: LlamaConfig, layer: int):
         super().__init__()
-        self.layer, self.nh, self.nkv, self.hs = layer, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        self.layer, self.hs = layer, cfg.head_dim
+        self.nh, self.nkv = cfg.num_attention_heads, cfg.num_key_value_heads
         self.q_proj = nn.Linear(cfg.hidden_size, self.nh * self.hs, bias=False)
         self.k_proj = nn.Linear(cfg.hidden_size, self.nkv * self.hs, bias=False)
         self.v_proj = nn.Linear(cfg.hidden_size, self.nkv * self.hs, bias=False)
@@ -179,7 +163,8 @@ class Attention(nn.Module):
             k = k.repeat_interleave(self.nh // self.nkv, dim=1)             # (B, nh, S, hs)
             v = v.repeat_interleave(self.nh // self.nkv, dim=1)
         # mask None: causal when T == S (training, prefill), everything when T == 1 (decoding)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None and T > 1)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                           is_causal=mask is None and T > 1)   # (B, nh, T, hs)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, self.nh * self.hs))
 
 
@@ -210,9 +195,9 @@ class Block(nn.Module):
 def _padding(attention_mask, T: int, device):
     """Per-row positions (B|1, T) and a boolean attention mask (B, 1, T, T) or None.
 
-    Right padding needs nothing: real tokens never look ahead, so the causal fast path is exact for
-    them. Left padding shifts each row: position = number of real tokens before it, and keys at pad
-    positions are hidden. A pad query may still see itself, so no softmax row is empty (NaN)."""
+    Right padding needs nothing: real tokens never look ahead, so the causal fast path is exact
+    for them. Left padding shifts each row: position = number of real tokens before it, and keys
+    at pad positions are hidden. A pad query may still see itself, so no softmax row is empty."""
     arange = torch.arange(T, device=device)
     if attention_mask is None:
         return arange[None], None
@@ -226,9 +211,9 @@ def _padding(attention_mask, T: int, device):
 
 
 class Transformer(nn.Module):
-    """The LLaMA architecture: token embedding, n blocks of (RMSNorm, attention with RoPE, RMSNorm,
-    SwiGLU MLP) with residuals, a final RMSNorm and the LM head. Llama below adds what the scripts use
-    around it (generation with a KV cache, Hugging Face checkpoints)."""
+    """The LLaMA architecture: token embedding, n blocks of (RMSNorm, attention with RoPE,
+    RMSNorm, SwiGLU MLP) with residuals, a final RMSNorm and the LM head. Llama below adds
+    generation with a KV cache."""
 
     def __init__(self, config: LlamaConfig):
         super().__init__()
@@ -241,7 +226,7 @@ class Transformer(nn.Module):
         self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
         if cfg.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
-        # RoPE frequencies: a plain fp32 attribute, not a buffer, so model.to(bfloat16) cannot round them
+        # RoPE frequencies: a plain fp32 attribute, not a buffer, so .to(bfloat16) cannot round them
         self.inv_freq = rope_inv_freq(cfg)
         self.gradient_checkpointing = False      # recompute each block in backward to save memory
         if not self.lm_head.weight.is_meta:
@@ -270,12 +255,13 @@ class Transformer(nn.Module):
             collect.append(x)
         return x
 
-    def forward(self, idx, targets=None, attention_mask=None, reduction: str = "mean", only_targets: bool = False):
+    def forward(self, idx, targets=None, attention_mask=None, reduction: str = "mean",
+                only_targets: bool = False):
         """idx (B, T) -> logits (B, T, V) fp32 and the cross-entropy against targets (B, T),
-        already shifted; IGNORE_INDEX is ignored. reduction "sum" lets train.py divide by the target
-        tokens of the whole accumulated batch. only_targets: the head runs only where a target is
-        (logits (N, V)): the loss is the same, and an instruction example, whose prompt is most of
-        its tokens, skips most of the head's matmul and softmax."""
+        already shifted; IGNORE_INDEX is ignored. reduction "sum" lets train.py divide by the
+        target tokens of the whole accumulated batch. only_targets: the head runs only where a
+        target is (logits (N, V)): the loss is the same, and an instruction example, whose prompt
+        is most of its tokens, skips most of the head's matmul and softmax."""
         pos, mask = _padding(attention_mask, idx.size(1), idx.device)
         x = self._blocks(self.model.embed_tokens(idx), pos, mask)
         if only_targets and targets is not None:
@@ -316,7 +302,7 @@ class Transformer(nn.Module):
             12 * cfg.num_hidden_layers * cfg.num_attention_heads * cfg.head_dim * seq_len
 
 
-# ----------------------------------------------------------------------------- generation and checkpoints
+# ----------------------------------------------------------------------------- generation
 class KVCache:
     """Keys/values of every layer for a batch, preallocated to the full generation length."""
 
@@ -328,9 +314,10 @@ class KVCache:
         self.slot = None        # static mode: LongTensor (1,), where the next token's k/v go
 
     def update(self, layer: int, k, v):
-        """Append k, v (B, nkv, T, hs); return the cached (B, nkv, pos+T, hs). In static mode write at
-        self.slot and return the whole buffer (B, nkv, max_len, hs); the caller masks unused slots.
-        Fixed shapes and addresses are what lets one captured CUDA graph replay every decoding step."""
+        """Append k, v (B, nkv, T, hs); return the cached (B, nkv, pos+T, hs). In static mode write
+        at self.slot and return the whole buffer (B, nkv, max_len, hs); the caller masks unused
+        slots. Fixed shapes and addresses are what lets one captured CUDA graph replay every
+        decoding step (generate.py's decode="graph")."""
         if self.slot is not None:
             self.k[layer].index_copy_(2, self.slot, k)
             self.v[layer].index_copy_(2, self.slot, v)
@@ -341,7 +328,8 @@ class KVCache:
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
 
 
-def sample(logits, temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None):
+def sample(logits, temperature: float = 0.0, top_k: int | None = None,
+           top_p: float | None = None):
     """logits (B, V) -> token ids (B,): argmax at temperature 0, else top-k / nucleus sampling."""
     if temperature <= 0:
         return logits.argmax(-1)
@@ -352,52 +340,52 @@ def sample(logits, temperature: float = 0.0, top_k: int | None = None, top_p: fl
     if top_p is not None:
         sorted_logits, order = logits.sort(-1, descending=True)
         probs = sorted_logits.softmax(-1)
-        drop = probs.cumsum(-1) - probs > top_p               # keep the smallest set with mass >= top_p
+        drop = probs.cumsum(-1) - probs > top_p        # keep the smallest set with mass >= top_p
         logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
     return torch.multinomial(logits.softmax(-1), 1)[:, 0]
 
 
 class Llama(Transformer):
-    """The model every script uses: the Transformer plus generation (a KV cache; three decode modes)
-    and strict Hugging Face checkpoint I/O. Parameter names are the Transformer's, i.e. HF's."""
+    """The model every script uses: the Transformer plus generation with a KV cache (two decode
+    modes). checkpoint.py loads and saves it; generate.py adds a third mode, a CUDA graph."""
 
-    # ------------------------------------------------------------------------- generation
-
-    @torch.no_grad()
-    def generate(self, idx, max_new_tokens: int, temperature: float = 0.0, top_k: int | None = None,
-                 top_p: float | None = None, eos_id: int | None = None, attention_mask=None, decode: str = "auto"):
-        """Continue prompts idx (B, T), left-padded when attention_mask has zeros.
-        Returns (B, T + n_new) with the prompt; rows that emitted eos_id are padded with eos_id and
-        generation stops when every row has finished (eos_id None: always max_new_tokens).
-        decode: "dynamic" (cache grows step by step), "static" (fixed shapes, the whole cache masked),
-        "graph" (static, replayed as one CUDA graph per step: no per-kernel launch cost),
-        "auto" = graph on CUDA in eval mode, else dynamic."""
-        new = self.stream(idx, max_new_tokens, temperature, top_k, top_p, eos_id, attention_mask, decode)
+    def generate(self, idx, max_new_tokens: int, **kw):
+        """stream()'s tokens after the prompt: (B, T + n_new). Rows that emitted eos_id are padded
+        with eos_id; generation stops when every row has (eos_id None: always max_new_tokens)."""
+        new = list(self.stream(idx, max_new_tokens, **kw))
         return torch.cat([idx] + [t[:, None] for t in new], dim=1)
 
     @torch.no_grad()  # torch keeps it off across the generator's steps too
-    def stream(self, idx, max_new_tokens: int, temperature: float = 0.0, top_k: int | None = None,
-               top_p: float | None = None, eos_id: int | None = None, attention_mask=None, decode: str = "auto"):
-        """generate() one step at a time: yields each step's new tokens (B,) as soon as they are chosen
-        (for printing an answer while it is written)."""
-        if decode == "auto":
-            decode = "graph" if idx.is_cuda and not self.training else "dynamic"
-        if decode not in ("dynamic", "static", "graph") or (decode == "graph" and not idx.is_cuda):
-            raise ValueError(f"generate: decode={decode!r}; expected auto, dynamic, static or graph (graph needs CUDA)")
+    def stream(self, idx, max_new_tokens: int, temperature: float = 0.0,
+               top_k: int | None = None, top_p: float | None = None, eos_id: int | None = None,
+               attention_mask=None, decode: str = "auto", capture=None):
+        """Continue prompts idx (B, T), left-padded when attention_mask has zeros: yield each
+        step's new tokens (B,) as soon as they are chosen (to print an answer as it is written).
+        decode: "dynamic" (the cache grows step by step) or "static" (fixed shapes: each step
+        attends over the whole preallocated cache, unused slots masked); "auto" = dynamic.
+        capture (static only): capture(body, device) -> a function replaying body, the step's
+        work. generate.py's generate/stream add decode="graph" (static, captured by cuda_graph:
+        one CUDA graph replayed per token), and there "auto" is graph on CUDA in eval mode."""
+        decode = "dynamic" if decode == "auto" else decode
+        if decode not in ("dynamic", "static"):
+            raise ValueError(f"generate: decode={decode!r}; expected auto, dynamic or static "
+                             "(graph needs CUDA, in generate.py: generate.generate(model, ...))")
+        assert capture is None or decode == "static", "capture replays the static decoder"
         B, T = idx.shape
         if attention_mask is not None and not bool(attention_mask[:, -1].all()):
-            raise ValueError("generate: attention_mask ends in 0 for some row; pad prompts on the left")
+            raise ValueError("generate: attention_mask ends in 0 for some row; "
+                             "pad prompts on the left")
         pos, mask = _padding(attention_mask, T, idx.device)
-        keys = torch.zeros(B, T + max_new_tokens, dtype=torch.bool, device=idx.device)   # cache slots in use
-        keys[:, :T] = True if attention_mask is None else attention_mask.to(device=idx.device, dtype=torch.bool)
+        keys = torch.zeros(B, T + max_new_tokens, dtype=torch.bool, device=idx.device)  # in use
+        keys[:, :T] = True if attention_mask is None else attention_mask.to(keys)
         cache = KVCache(self.config, B, T + max_new_tokens, self.lm_head.weight.dtype, idx.device)
-        h = self._blocks(self.model.embed_tokens(idx), pos, mask, cache)          # prefill the prompt
+        h = self._blocks(self.model.embed_tokens(idx), pos, mask, cache)    # prefill the prompt
         cache.pos = T
         logits = self.lm_head(h[:, -1]).float()
         step = None
         finished = torch.zeros(B, dtype=torch.bool, device=idx.device)
         for i in range(max_new_tokens):
-            nxt = sample(logits, temperature, top_k, top_p)                         # (B,)
+            nxt = sample(logits, temperature, top_k, top_p)                   # (B,)
             if eos_id is not None:
                 nxt = torch.where(finished, torch.full_like(nxt, eos_id), nxt)
                 finished |= nxt == eos_id
@@ -405,42 +393,35 @@ class Llama(Transformer):
             if i == max_new_tokens - 1 or (eos_id is not None and bool(finished.all())):
                 return
             pos = pos[:, -1:] + 1
-            step = step or self._decoder(cache, keys, padded=mask is not None, mode=decode)
+            if step is None:
+                make = self._static_step if decode == "static" else self._dynamic_step
+                step = make(cache, keys, mask is not None, capture)
             logits = step(nxt[:, None], pos)
 
-    def _decoder(self, cache: KVCache, keys, padded: bool, mode: str):
-        """A function (token (B, 1), position (B, 1)) -> next logits (B, V) that appends to cache.
-        One new token may see every real key, so the mask has no causal part: (B, 1, 1, S)."""
-        if mode == "dynamic":
-            def step(tok, pos):
-                keys[:, cache.pos] = True
-                mask = keys[:, None, None, :cache.pos + 1] if padded else None
-                h = self._blocks(self.model.embed_tokens(tok), pos, mask, cache)
-                cache.pos += 1
-                return self.lm_head(h[:, -1]).float()
-            return step
-        B = keys.size(0)
-        cache.slot = torch.zeros(1, dtype=torch.long, device=keys.device)
-        tok_in = torch.zeros(B, 1, dtype=torch.long, device=keys.device)
-        pos_in = torch.zeros(B, 1, dtype=torch.long, device=keys.device)
+    # A step: (token (B, 1), position (B, 1)) -> next logits (B, V), appending to the cache. One
+    # new token may see every real key, so its mask has no causal part: (B, 1, 1, S).
 
-        def body():                       # reads only the fixed buffers above
+    def _dynamic_step(self, cache: KVCache, keys, padded: bool, capture=None):
+        def step(tok, pos):
+            keys[:, cache.pos] = True
+            mask = keys[:, None, None, :cache.pos + 1] if padded else None
+            h = self._blocks(self.model.embed_tokens(tok), pos, mask, cache)
+            cache.pos += 1
+            return self.lm_head(h[:, -1]).float()
+        return step
+
+    def _static_step(self, cache: KVCache, keys, padded: bool, capture=None):
+        """Every step reads and writes the same buffers: the whole cache under the key mask."""
+        dev = keys.device
+        cache.slot = torch.full((1,), cache.pos, dtype=torch.long, device=dev)
+        tok_in = torch.zeros(keys.size(0), 1, dtype=torch.long, device=dev)
+        pos_in = torch.zeros_like(tok_in)
+
+        def body():
             h = self._blocks(self.model.embed_tokens(tok_in), pos_in, keys[:, None, None, :], cache)
             return self.lm_head(h[:, -1]).float()
-        run = body
-        if mode == "graph":               # the torch.cuda.graph recipe: warm up on a side stream, capture
-            cache.slot.fill_(cache.pos)   # warm-up writes the next slot; the first real step overwrites it
-            keys[:, cache.pos] = True
-            side = torch.cuda.Stream(device=keys.device)
-            side.wait_stream(torch.cuda.current_stream(keys.device))
-            with torch.cuda.stream(side):
-                for _ in range(2):
-                    body()
-            torch.cuda.current_stream(keys.device).wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                logits_out = body()
-            run = lambda: (graph.replay(), logits_out)[1]    # noqa: E731
+        keys[:, cache.pos] = True   # a capture runs body first; the first step redoes this slot
+        run = body if capture is None else capture(body, dev)
 
         def step(tok, pos):
             tok_in.copy_(tok)
@@ -451,193 +432,25 @@ class Llama(Transformer):
             return run()
         return step
 
-    # ------------------------------------------------------------------------- checkpoints
-
-    @classmethod
-    def from_pretrained(cls, path, dtype=None, device=None) -> "Llama":
-        """Load a HF LlamaForCausalLM folder (model.safetensors, sharded safetensors with an index,
-        or pytorch_model.bin). Strict: missing/unexpected keys and wrong shapes raise one ValueError
-        naming them. Built on the meta device and filled with assign=True, so a 7B model never
-        exists twice in memory; tensors keep the checkpoint's dtype unless dtype is given."""
-        path = Path(path)
-        config = LlamaConfig.from_json(path / "config.json")
-        state = _read_state(path, device)
-        with torch.device("meta"):
-            model = cls(config)
-        expected = {k: v.shape for k, v in model.state_dict().items()}
-        if config.tie_word_embeddings:
-            expected.pop("lm_head.weight")
-            state.pop("lm_head.weight", None)                  # some tied checkpoints store it anyway
-        state = {k: v for k, v in state.items() if not k.endswith("rotary_emb.inv_freq")}
-        check_keys(state, expected, f"{path}: checkpoint does not fit config.json", "config expects")
-        dtype = _as_dtype(dtype)
-        for k, v in state.items():            # one tensor at a time, so peak memory stays ~one copy
-            if dtype is not None and v.is_floating_point():
-                state[k] = v.to(dtype)
-        model.load_state_dict(state, strict=False, assign=True)
-        if config.tie_word_embeddings:
-            model.lm_head.weight = model.model.embed_tokens.weight
-        model.config = replace(config, torch_dtype=str(model.lm_head.weight.dtype).removeprefix("torch."))
-        return model.eval()
-
-    def save_pretrained(self, path, max_shard_bytes: int = 5 * 2**30) -> Path:
-        """Write config.json, generation_config.json and model.safetensors (shards + index above
-        max_shard_bytes). A new folder is built beside `path` and renamed into place; into an
-        existing folder (tokenizer, logs) each file is written to a temp name and renamed."""
-        path = Path(path)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        if self.config.tie_word_embeddings:
-            state.pop("lm_head.weight")                        # safetensors cannot store aliases
-        shards, size = [{}], 0
-        for k, v in state.items():
-            nbytes = v.numel() * v.element_size()
-            if shards[-1] and size + nbytes > max_shard_bytes:
-                shards.append({})
-                size = 0
-            shards[-1][k] = v
-            size += nbytes
-        dtype = str(self.lm_head.weight.dtype).removeprefix("torch.")
-        files = {"config.json": replace(self.config, torch_dtype=dtype).to_hf(),
-                 "generation_config.json": {"bos_token_id": self.config.bos_token_id,
-                                            "eos_token_id": self.config.eos_token_id}}
-        if len(shards) == 1:
-            names = ["model.safetensors"]
-        else:
-            names = [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
-            files["model.safetensors.index.json"] = {
-                "metadata": {"total_size": sum(v.numel() * v.element_size() for v in state.values())},
-                "weight_map": {k: n for n, shard in zip(names, shards) for k in shard}}
-        final = path
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp", dir=path.parent))
-        for old in list(path.glob("model*.safetensors")) + list(path.glob("model.safetensors.index.json")):
-            if old.name not in names and old.name not in files:
-                old.unlink()                                   # stale shards of an earlier save
-        for name, shard in zip(names, shards):
-            with atomic_path(path / name) as tmp:
-                save_file(shard, str(tmp), metadata={"format": "pt"})
-        for name, obj in files.items():
-            write_atomic(path / name, json.dumps(obj, indent=2) + "\n")
-        if path != final:
-            os.rename(path, final)
-        return final
-
-
-# ----------------------------------------------------------------------------- Hugging Face files
-def hf_config_fields(d: dict, source: str = "config") -> dict:
-    """LlamaConfig fields from a HF config dict; accepts transformers-4 (`rope_theta`, `rope_scaling`,
-    `torch_dtype`) and transformers-5 (`rope_parameters`, `dtype`) spellings."""
-    if not isinstance(d, dict):
-        raise ValueError(f"{source}: expected a JSON object of config fields")
-    if d.get("model_type", "llama") != "llama":
-        raise ValueError(f"{source}: model_type={d['model_type']!r}, expected 'llama'")
-    for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"):
-        if name not in d:
-            raise ValueError(f"{source}: missing field {name!r}")
-    for name, ok in (("hidden_act", "silu"), ("attention_bias", False), ("mlp_bias", False)):
-        if d.get(name, ok) != ok:
-            raise ValueError(f"{source}: {name}={d[name]!r} is not supported (LLaMA uses {ok!r})")
-    for name in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-                 "num_key_value_heads", "head_dim", "max_position_embeddings"):
-        v = d.get(name)
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-            raise ValueError(f"{source}: {name}={v!r}, expected a positive whole number")
-    known = {f.name for f in fields(LlamaConfig)}
-    kw = {k: v for k, v in d.items() if k in known and k not in ("rope_theta", "rope_scaling", "torch_dtype")}
-    rope = dict(d.get("rope_parameters") or {})
-    scaling = dict(d.get("rope_scaling") or rope)
-    if "type" in scaling and "rope_type" not in scaling:
-        scaling["rope_type"] = scaling.pop("type")       # old spelling
-    scaling.pop("rope_theta", None)
-    kw["rope_theta"] = float(d.get("rope_theta", rope.get("rope_theta", 10000.0)))
-    kw["rope_scaling"] = scaling if scaling.get("rope_type", "default") != "default" else None
-    kw["torch_dtype"] = d.get("dtype") or d.get("torch_dtype")
-    if isinstance(kw.get("eos_token_id"), list):
-        kw["eos_token_id"] = kw["eos_token_id"][0]
-    return kw
-
-
-def read_json_object(path) -> dict:
-    """A JSON file's object; one error naming the file when it is missing or not JSON."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such config file")
-    try:
-        d = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-    return d
-
-
-def hf_config_dict(cfg: LlamaConfig) -> dict:
-    """config.json for transformers 4 and 5 (both RoPE spellings, both dtype spellings)."""
-    d = {k: v for k, v in asdict(cfg).items() if k not in ("rope_scaling", "torch_dtype")}
-    dtype = cfg.torch_dtype or "float32"
-    rope = {"rope_type": "default", **(cfg.rope_scaling or {}), "rope_theta": cfg.rope_theta}
-    d.update(architectures=["LlamaForCausalLM"], model_type="llama", hidden_act="silu",
-             attention_bias=False, mlp_bias=False, rope_scaling=cfg.rope_scaling,
-             rope_parameters=rope, dtype=dtype, torch_dtype=dtype)
-    return d
-
 
 def check_keys(state: dict, expected: dict, what: str, other: str = "expected") -> None:
-    """A strict load: raise one ValueError naming the missing keys, the unexpected keys or the shape
-    mismatches (the first five of the first kind found) between `state` and `expected` {name: shape}."""
+    """A strict load (checkpoint.py, lora.py): raise one ValueError naming the missing keys, the
+    unexpected keys or the shape mismatches (the first five of the first kind found) between
+    `state` and `expected` {name: shape}."""
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = [f"{k} {tuple(state[k].shape)} ({other} {tuple(s)})"
              for k, s in expected.items() if k in state and tuple(state[k].shape) != tuple(s)]
-    for kind, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatch", wrong)):
+    for kind, items in (("missing keys", missing), ("unexpected keys", unexpected),
+                        ("shape mismatch", wrong)):
         if items:
             more = f" ... ({len(items)} in all)" if len(items) > 5 else ""
             raise ValueError(f"{what}: {kind}: {', '.join(items[:5])}{more}")
-
-
-def _as_dtype(dtype):
-    if dtype is None or isinstance(dtype, torch.dtype):
-        return dtype
-    names = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-             "fp16": torch.float16, "float16": torch.float16}
-    if dtype not in names:
-        raise ValueError(f"dtype {dtype!r}: expected one of {', '.join(names)}")
-    return names[dtype]
-
-
-def _read_state(path: Path, device=None) -> dict[str, torch.Tensor]:
-    """All tensors of a HF checkpoint folder, in whichever of the usual layouts it uses."""
-    device = str(device or "cpu")
-    if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no such checkpoint folder")
-
-    def load(f: Path) -> dict[str, torch.Tensor]:
-        try:
-            if f.suffix == ".safetensors":
-                return load_file(f, device=device)
-            return torch.load(f, map_location=device, weights_only=True, mmap=True)
-        except Exception as e:  # truncated or foreign files fail in the reader's own words: name the file
-            raise ValueError(f"{f}: unreadable weights ({type(e).__name__}: {str(e).strip().splitlines()[0]})") from None
-
-    for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
-        if (path / index_name).is_file():
-            try:
-                weight_map = json.loads((path / index_name).read_text())["weight_map"]
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise ValueError(f"{path / index_name}: expected JSON with a 'weight_map' ({e})") from None
-            state = {}
-            for shard in sorted(set(weight_map.values())):
-                if not (path / shard).is_file():
-                    raise FileNotFoundError(f"{path / index_name}: lists shard {shard}, which is missing")
-                state.update(load(path / shard))
-            return state
-    for name in ("model.safetensors", "pytorch_model.bin"):
-        if (path / name).is_file():
-            return load(path / name)
-    raise FileNotFoundError(f"{path}: no model.safetensors, sharded index or pytorch_model.bin")
 
 
 if __name__ == "__main__":
     for name, cfg in PRESETS.items():
         with torch.device("meta"):
             m = Llama(cfg)
-        print(f"{name:15s} {m.num_params() / 1e6:9.1f}M params  {m.flops_per_token(2048) / 1e9:8.2f} GFLOP/token at T=2048")
+        print(f"{name:15s} {m.num_params() / 1e6:9.1f}M params  "
+              f"{m.flops_per_token(2048) / 1e9:8.2f} GFLOP/token at T=2048")

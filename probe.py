@@ -44,7 +44,8 @@ import data
 from cli import Parser, add_config_flags, opt
 from device import decide
 from files import atomic_path, write_atomic
-from model import Llama, LlamaConfig
+from checkpoint import load_model, read_config
+from model import Llama
 from tokenizer import Tokenizer
 
 
@@ -241,13 +242,13 @@ def probe(models, langs, data_dir, limit=None, batch_size=16, max_len=256, devic
         if not (path / "config.json").is_file() or Tokenizer.find(path) is None:
             raise ValueError(f"--models: {path} is not a checkpoint folder (needs config.json and tokenizer.model "
                              "or tokenizer.json)")
-    first = LlamaConfig.from_json(folders[0] / "config.json")  # measure at the (first) model's own shapes
+    first = read_config(folders[0] / "config.json")  # measure at the (first) model's own shapes
     rt = decide(device=device, dtype=dtype, threads=threads, shape=(first.hidden_size, first.intermediate_size))
     print(f"probe: {rt.why}")
     print(f"probe: weights in {rt.dtype}, {len(sents['en'])} pairs x {len(langs)} language(s)")
     results = {}
     for path in folders:
-        model = Llama.from_pretrained(path, dtype=rt.torch_dtype, device=rt.device).to(rt.device)
+        model = load_model(path, dtype=rt.torch_dtype, device=rt.device).to(rt.device)
         results[str(path)] = probe_loaded(model, Tokenizer.from_folder(path).check_fits(model.config.vocab_size), sents, langs, batch_size, max_len)
         print(table(str(path), results[str(path)]))
         del model

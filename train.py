@@ -206,7 +206,7 @@ def model_config(cfg: TrainConfig, tok: Tokenizer, base: Path | None) -> LlamaCo
         mc = dataclasses.replace(PRESETS[cfg.arch], vocab_size=tok.vocab_size)
     else:
         try:
-            mc = LlamaConfig.from_json(path)
+            mc = checkpoint.read_config(path)
         except (ValueError, TypeError) as e:
             raise UsageError(f"{source} {path}: {e}") from None
         if base is None:
@@ -219,7 +219,8 @@ def build_model(cfg: TrainConfig, mc: LlamaConfig, base: Path | None, frozen_dty
     if base is None:
         return Llama(mc)
     try:  # fp32 master weights; a frozen LoRA base may stay in the autocast dtype
-        return Llama.from_pretrained(base, dtype=frozen_dtype if cfg.lora else torch.float32).train()
+        dtype = frozen_dtype if cfg.lora else torch.float32
+        return checkpoint.load_model(base, dtype=dtype).train()
     except (ValueError, OSError) as e:
         raise UsageError(f"--base {base}: {e}") from None
 

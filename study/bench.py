@@ -74,10 +74,12 @@ import torch.nn.functional as F
 
 import data
 import device
+import generate as G
 import lora
+from checkpoint import load_model, read_config, save_model
 from evaluate import generate_responses, load_examples
 from files import write_atomic
-from model import PRESETS, Llama, LlamaConfig
+from model import PRESETS, Llama
 from tokenizer import Tokenizer
 
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # the /proc/cpuinfo flags that set fp32/bf16 matmul speed
@@ -303,7 +305,7 @@ def make_generate(dtype):
         @torch.no_grad()
         def run():
             if ours:
-                return model.generate(prompt, cfg.new_tokens)
+                return G.generate(model, prompt, cfg.new_tokens)      # a CUDA graph on CUDA
             return model.generate(prompt, attention_mask=torch.ones_like(prompt), do_sample=False,
                                   max_new_tokens=cfg.new_tokens, min_new_tokens=cfg.new_tokens,
                                   eos_token_id=None, pad_token_id=0)
@@ -311,14 +313,10 @@ def make_generate(dtype):
     return make
 
 
-class HFGenerate:
-    """transformers' model behind the one call evaluate.generate_responses makes of ours."""
-    def __init__(self, hf):
-        self.hf, self.config = hf, hf.config
-
-    def generate(self, idx, max_new_tokens, temperature=0.0, eos_id=None, attention_mask=None):
-        return self.hf.generate(idx, attention_mask=attention_mask, do_sample=False,
-                                max_new_tokens=max_new_tokens, eos_token_id=eos_id, pad_token_id=eos_id)
+def hf_generate(hf, idx, max_new_tokens, temperature=0.0, eos_id=None, attention_mask=None):
+    """transformers' generate in the place of generate.generate, for evaluate.generate_responses."""
+    return hf.generate(idx, attention_mask=attention_mask, do_sample=False,
+                       max_new_tokens=max_new_tokens, eos_token_id=eos_id, pad_token_id=eos_id)
 
 
 class WorldTokenizer:
@@ -353,12 +351,13 @@ def make_eval(model, cfg: BenchConfig, device, ours: bool):
         tok = WorldTokenizer(Tokenizer.from_folder(cfg.model))
     prompts = [data.prompt_ids(tok, p, "none") for p in prompts]   # [BOS] + the Alpaca prompt, as evaluate.py
     model = copy.deepcopy(model).to(torch.bfloat16 if device.type == "cuda" else torch.float32).eval()
-    gen = model if ours else HFGenerate(model)
+    gen = G.generate if ours else hf_generate
 
     @torch.no_grad()
     def run():
         return [t for i in range(0, len(prompts), cfg.eval_batch)
-                for t in generate_responses(gen, tok, prompts[i:i + cfg.eval_batch], cfg.eval_new_tokens, device)[0]]
+                for t in generate_responses(model, tok, prompts[i:i + cfg.eval_batch],
+                                            cfg.eval_new_tokens, device, gen)[0]]
     return run, len(prompts)
 
 
@@ -376,7 +375,7 @@ def reference_model(ours: Llama, device, folder: str = ""):
     if folder:
         return LlamaForCausalLM.from_pretrained(folder, attn_implementation="sdpa", dtype=torch.float32).to(device)
     with tempfile.TemporaryDirectory() as tmp:
-        ours.save_pretrained(Path(tmp) / "m")
+        save_model(ours, Path(tmp) / "m")
         return LlamaForCausalLM.from_pretrained(Path(tmp) / "m", attn_implementation="sdpa").to(device)
 
 
@@ -390,14 +389,14 @@ def agreement(a, b, prompt_len: int) -> tuple[int, int]:
 
 
 def run_benchmarks(cfg: BenchConfig) -> dict:
-    mcfg = LlamaConfig.from_json(Path(cfg.model) / "config.json") if cfg.model else \
+    mcfg = read_config(Path(cfg.model) / "config.json") if cfg.model else \
         replace(PRESETS[cfg.preset], vocab_size=cfg.vocab_size or PRESETS[cfg.preset].vocab_size)
     rt, seen = decide(cfg, (mcfg.hidden_size, mcfg.intermediate_size))
     dev, host = rt.device, machine()
     print(f"device.decide: {rt.why}\n{machine_line(host)}")
     bf16 = bf16_plan(cfg, rt, seen)
     torch.manual_seed(cfg.seed)
-    ours = Llama.from_pretrained(cfg.model, dtype=torch.float32) if cfg.model else Llama(mcfg)
+    ours = load_model(cfg.model, dtype=torch.float32) if cfg.model else Llama(mcfg)
     ours = ours.to(dev)
     ref = None
     if cfg.reference:

@@ -300,13 +300,16 @@ def check_out(out, overwrite: bool = False) -> None:
 def convert_gguf(gguf_path, out, overwrite: bool = False) -> Path:
     """Read, dequantize and write the whole folder beside `out`, then rename it into place."""
     from safetensors.numpy import save_file
+
+    from checkpoint import config_to_hf   # here, as llama_config's model: no torch to start
     path, out = Path(gguf_path), Path(out)
     check_out(out, overwrite)
     meta, tensors = read_gguf(path)
     cfg = llama_config(path, meta, tensors)
     tok_json, tok_config = tokenizer_files(path, meta)
     state = hf_state(path, tensors, cfg.num_attention_heads, cfg.num_key_value_heads)
-    files = {"config.json": cfg.to_hf(), "tokenizer.json": tok_json, "tokenizer_config.json": tok_config,
+    files = {"config.json": config_to_hf(cfg), "tokenizer.json": tok_json,
+             "tokenizer_config.json": tok_config,
              "generation_config.json": {"bos_token_id": cfg.bos_token_id, "eos_token_id": cfg.eos_token_id,
                                         **({"pad_token_id": meta["tokenizer.ggml.padding_token_id"]}
                                            if "tokenizer.ggml.padding_token_id" in meta else {})}}

@@ -56,10 +56,12 @@ def write_byte_level_bpe(folder: Path, texts: list[str], vocab_size: int):
 def tiny_checkpoint(folder: Path, texts: list[Path], max_positions: int = 512, kv_heads: int = 4) -> Path:
     """A random 2-block model folder (seed 0) with a 400-piece tokenizer.model trained on `texts`."""
     from tokenizer import Tokenizer
+    from checkpoint import save_model
     from model import Llama, LlamaConfig
     tok = Tokenizer.train(texts, folder / "tokenizer.model", vocab_size=400)
     torch.manual_seed(0)
-    Llama(LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=kv_heads,
-                      max_position_embeddings=max_positions)).save_pretrained(folder)
+    cfg = LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64,
+                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=kv_heads,
+                      max_position_embeddings=max_positions)
+    save_model(Llama(cfg), folder)
     return folder

@@ -11,6 +11,7 @@ import torch
 
 from study import bench
 import device
+from checkpoint import load_model, save_model
 from model import PRESETS, Llama
 
 TINY = ["--preset", "nano", "--threads", "1", "--batch-size", "2", "--seq-len", "16", "--train-steps", "1",
@@ -123,9 +124,9 @@ def test_lora_rows_on_a_model_folder(tmp_path):
     """--model loads a folder on both sides; --lora trains the same adapters with lora.py and peft."""
     pytest.importorskip("peft", reason="test-only package peft not installed")
     torch.manual_seed(0)
-    Llama(PRESETS["nano"]).save_pretrained(tmp_path / "m")
+    save_model(Llama(PRESETS["nano"]), tmp_path / "m")
     cfg = bench.parse_args(TINY + ["--model", str(tmp_path / "m"), "--lora", "--only", "train-fp32"])
-    ours = Llama.from_pretrained(tmp_path / "m")
+    ours = load_model(tmp_path / "m")
     trainable = lambda m: {n.removeprefix("base_model.model.").replace(".default", ""): p.shape
                            for n, p in m.named_parameters() if p.requires_grad}
     ref = bench.reference_model(ours, torch.device("cpu"), cfg.model)

@@ -143,7 +143,7 @@ def tiny(tmp_path_factory):
 
 def test_tiny_gguf_converts_to_the_logits_transformers_gets(tiny, tmp_path):
     from transformers import LlamaForCausalLM
-    from model import Llama
+    from checkpoint import load_model
     out = convert.convert_gguf(tiny, tmp_path / "hf")
     cfg = json.loads((out / "config.json").read_text())
     assert (cfg["num_key_value_heads"], cfg["head_dim"], cfg["tie_word_embeddings"]) == (2, 16, False)
@@ -152,7 +152,7 @@ def test_tiny_gguf_converts_to_the_logits_transformers_gets(tiny, tmp_path):
     ref = LlamaForCausalLM.from_pretrained(str(tiny.parent), gguf_file=tiny.name, dtype=torch.float32).eval()
     with torch.no_grad():
         want = ref(idx).logits
-        assert torch.allclose(Llama.from_pretrained(out)(idx)[0], want, atol=1e-5, rtol=0)
+        assert torch.allclose(load_model(out)(idx)[0], want, atol=1e-5, rtol=0)
         assert torch.allclose(LlamaForCausalLM.from_pretrained(out).eval()(idx).logits, want, atol=1e-5, rtol=0)
     tok = Tokenizer.from_folder(out)                                     # add_bos_token: a BOS post-processor
     assert (tok.bos_id, tok.eos_id, tok.vocab_size) == (0, 1, 258)
@@ -262,8 +262,8 @@ CHATML = "<|im_start|>user\nWas kostet 1 Ticket für 2 Personen?<|im_end|>\n<|im
 
 def test_real_logits_equal_transformers_on_the_same_gguf(real, reference, shared_data):
     from transformers import LlamaForCausalLM
-    from model import Llama
-    ours, theirs = Llama.from_pretrained(real), reference[0]
+    from checkpoint import load_model
+    ours, theirs = load_model(real), reference[0]
     again = LlamaForCausalLM.from_pretrained(real).eval()              # transformers reads our folder too
     tok = Tokenizer.from_folder(real)
     for text in [s for lines in SENTENCES.values() for s in lines] + [CHATML]:

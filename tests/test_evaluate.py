@@ -16,6 +16,7 @@ import device
 import evaluate as E
 import metrics
 from conftest import tiny_checkpoint
+from checkpoint import read_config, save_model
 from model import Llama, LlamaConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -200,8 +201,8 @@ def test_resume_refuses_other_settings_and_task_all(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and len(err) == 1 and "max_new_tokens" in err[0]
     torch.manual_seed(1)  # a retrained model in the same folder: its predictions are not the old ones
-    cfg = LlamaConfig.from_json(m / "config.json")
-    Llama(cfg).save_pretrained(m)
+    cfg = read_config(m / "config.json")
+    save_model(Llama(cfg), m)
     with pytest.raises(SystemExit):
         E.main(base + ["--task", "xquad", "--out", str(tmp_path / "o")])
     assert "other weights" in capsys.readouterr().err
@@ -248,7 +249,8 @@ def test_world_xquad_and_flores_end_to_end(tmp_path):
 def test_device_flags_refused_before_loading(tmp_path, capsys, monkeypatch):
     d, m = tiny_world(tmp_path)
     loads = []
-    monkeypatch.setattr(E.Llama, "from_pretrained", lambda *a, **k: loads.append(a) or pytest.fail("model loaded"))
+    monkeypatch.setattr(E.checkpoint, "load_model",
+                        lambda *a, **k: loads.append(a) or pytest.fail("model loaded"))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     base = ["--model", str(m), "--task", "xquad", "--lang", "de", "--data", str(d), "--out", str(tmp_path / "o")]
     _refused(capsys, base + ["--device", "tpu"], "--device 'tpu'", "expected auto, cpu or cuda")
@@ -298,7 +300,7 @@ def test_bad_checkpoints_one_line(tmp_path, capsys):
     d, m = tiny_world(tmp_path)
     small = LlamaConfig(vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)
-    Llama(small).save_pretrained(tmp_path / "small")
+    save_model(Llama(small), tmp_path / "small")
     (tmp_path / "small" / "tokenizer.model").write_bytes((m / "tokenizer.model").read_bytes())
     base = ["--task", "flores", "--lang", "de", "--data", str(d), "--limit", "2"] + CPU
     _refused(capsys, ["--model", str(tmp_path / "small")] + base, "tokenizer.model", "tokenizer pieces")

@@ -22,6 +22,7 @@ import data
 from tokenizer import Tokenizer
 import generate as G
 import lora as L
+from checkpoint import load_model, save_model
 from model import PRESETS, Llama
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +46,7 @@ def folder(tmp_path_factory):
     with torch.no_grad():
         for p in model.parameters():
             p.mul_(8 if p.dim() == 2 else 1)
-    model.save_pretrained(root / "model")
+    save_model(model, root / "model")
     return root / "model"
 
 
@@ -71,6 +72,19 @@ def test_stream_equals_generate_greedy_eos_and_sampled(loaded):
     torch.manual_seed(3)
     assert list(G.stream_ids(model, ids, 16, **kw)) == sampled != ref[:16]
 
+
+
+def test_graph_decode_lives_here_and_auto_is_dynamic_on_the_cpu():
+    torch.manual_seed(0)
+    model = Llama(PRESETS["nano"]).eval()
+    idx = torch.randint(3, 100, (2, 5))
+    ref = model.generate(idx, 8, decode="dynamic")
+    for decode in ("auto", "dynamic", "static"):
+        assert torch.equal(G.generate(model, idx, 8, decode=decode), ref), decode
+    with pytest.raises(ValueError, match="graph needs CUDA"):
+        G.generate(model, idx, 2, decode="graph")
+    with pytest.raises(ValueError, match="generate.py"):     # model.py has no CUDA-graph decoder
+        model.generate(idx, 2, decode="graph")
 
 def test_answer_prints_the_decoded_greedy_text(loaded, capsys):
     model, tok, tok_dir = loaded
@@ -130,7 +144,7 @@ def test_streamed_text_equals_whole_decode_with_byte_pieces(loaded):
 
 
 def test_lora_adapter_generates_what_the_merged_model_generates(folder, tmp_path, capsys):
-    model = Llama.from_pretrained(folder)
+    model = load_model(folder)
     cfg = L.LoraConfig(r=4, alpha=8, dropout=0.1, target_modules=L.ALL_LINEAR)   # dropout: must be off in load()
     L.inject_lora(model, cfg)
     torch.manual_seed(1)
@@ -139,7 +153,7 @@ def test_lora_adapter_generates_what_the_merged_model_generates(folder, tmp_path
             m.lora_B.weight.normal_(0, 0.5)                # B != 0, so the adapter changes the answer
     L.save_adapter(model, tmp_path / "adapter", cfg, base_name=str(folder))
     L.unload_lora(model)
-    model.save_pretrained(tmp_path / "merged")
+    save_model(model, tmp_path / "merged")
     shutil.copy(folder / "tokenizer.model", tmp_path / "merged")
     texts = {}
     for name in ("adapter", "merged", "base"):
@@ -207,7 +221,8 @@ def test_a_tokenizer_json_folder_streams_and_answers(tmp_path, capsys):
     folder = tmp_path / "bpe"
     hf = write_byte_level_bpe(folder, [ENGLISH] * 20, 300)
     torch.manual_seed(0)
-    Llama(replace(PRESETS["nano"], vocab_size=hf.get_vocab_size(), bos_token_id=0, eos_token_id=1)).save_pretrained(folder)
+    nano = replace(PRESETS["nano"], vocab_size=hf.get_vocab_size(), bos_token_id=0, eos_token_id=1)
+    save_model(Llama(nano), folder)
     model, tok, _, tok_dir = G.load(folder, "cpu", "fp32", 1)
     text = "你好 नमस्ते, the cat sleeps."      # multi-byte characters split across byte-level pieces
     ids = tok.encode(text)

@@ -10,6 +10,7 @@ import torch
 
 from lora import (ALL_LINEAR, LoraConfig, LoRALinear, freeze_base, inject_lora, load_adapter, lora_modules,
                   merge_lora, save_adapter, trainable_report, unload_lora, unmerge_lora)
+from checkpoint import load_model, save_model
 from model import Llama, LlamaConfig
 
 V = 96
@@ -89,8 +90,8 @@ def test_unload_gives_plain_checkpoint(tmp_path):
     want = model(x)[0]
     unload_lora(model)
     assert not lora_modules(model) and not any(".lora_" in k for k in model.state_dict())
-    model.save_pretrained(tmp_path)
-    assert (Llama.from_pretrained(tmp_path)(x)[0] - want).abs().max() <= 1e-5
+    save_model(model, tmp_path)
+    assert (load_model(tmp_path)(x)[0] - want).abs().max() <= 1e-5
 
 
 def test_save_load_round_trip_onto_fresh_base(tmp_path):
@@ -127,7 +128,7 @@ def test_peft_loads_our_adapter_onto_transformers(tmp_path):
     from transformers import LlamaForCausalLM
     cfg = LoraConfig(r=4, alpha=8, dropout=0.0, target_modules=ALL_LINEAR)
     model = trained_lora(cfg)
-    base_model().save_pretrained(tmp_path / "base")
+    save_model(base_model(), tmp_path / "base")
     save_adapter(model, tmp_path / "adapter", cfg, base_name=str(tmp_path / "base"))
     hf = LlamaForCausalLM.from_pretrained(tmp_path / "base")
     hf = peft.PeftModel.from_pretrained(hf, tmp_path / "adapter").eval()

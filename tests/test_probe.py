@@ -11,6 +11,7 @@ import torch
 
 from tokenizer import Tokenizer
 import probe
+from checkpoint import save_model
 from model import PRESETS, Llama
 
 WORDS = ("haus baum katze hund wasser feuer stadt fluss berg licht nacht tag sonne mond stern "
@@ -119,7 +120,7 @@ def two_checkpoints(tiny, tmp_path_factory):
     for seed in (0, 1):
         torch.manual_seed(seed)
         folder = root / f"m{seed}"
-        Llama(model.config).save_pretrained(folder)
+        save_model(Llama(model.config), folder)
         tok.save(folder)
         dirs.append(str(folder))
     return dirs
@@ -185,7 +186,7 @@ def test_pooled_states_match_transformers(tiny, tmp_path):
     pooled by hand over the real tokens (BOS excluded)."""
     transformers = pytest.importorskip("transformers")
     model, tok, _ = tiny
-    model.save_pretrained(tmp_path / "m")
+    save_model(model, tmp_path / "m")
     hf = transformers.LlamaForCausalLM.from_pretrained(tmp_path / "m", dtype=torch.float32).eval()
     sents = sentences(5, 6)
     ours = probe.pooled_states(model, tok, sents, batch_size=5)

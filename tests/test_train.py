@@ -111,7 +111,7 @@ def test_smoke_loss_falls_and_checkpoint_reloads(tiny, capsys):
     for name in ("config.json", "model.safetensors", "generation_config.json", "tokenizer.model", "train_config.json"):
         assert (out / name).is_file(), name
     assert json.loads((out / "train_config.json").read_text())["status"] == "finished"
-    ours = Llama.from_pretrained(out)
+    ours = checkpoint.load_model(out)
     idx = torch.tensor([[1] + Tokenizer.from_folder(out).encode("Translate the following sentences")])
     logits, _ = ours(idx)
     transformers = pytest.importorskip("transformers")
@@ -326,12 +326,12 @@ def test_ctrl_c_is_one_line_and_resumable(tiny, monkeypatch, capsys):
 
 
 def test_failed_export_keeps_the_run(tiny, monkeypatch, capsys):
-    def disk_full(self, path, *a, **k):
+    def disk_full(model, path, *a, **k):
         (Path(path) / "model.safetensors").write_bytes(b"half")
         raise OSError(28, "No space left on device")
 
-    save = Llama.save_pretrained
-    monkeypatch.setattr(Llama, "save_pretrained", disk_full)
+    save = checkpoint.save_model
+    monkeypatch.setattr(checkpoint, "save_model", disk_full)
     c = cfg(tiny, "diskfull", max_steps=3)
     argv = ["--data", c.data, "--base", c.base, "--out", c.out, "--max-steps", "3", "--threads", "1",
             "--no-progress", "--no-samples", "--lr", "2e-3", "--batch-size", "4", "--max-len", "96"]
@@ -340,7 +340,7 @@ def test_failed_export_keeps_the_run(tiny, monkeypatch, capsys):
     out = Path(c.out)
     assert checkpoint.run_status(out) == "unfinished" and not list(out.glob(".export.tmp*"))
     assert torch.load(out / "resume" / "state.pt", weights_only=False)["step"] == 3
-    monkeypatch.setattr(Llama, "save_pretrained", save)
+    monkeypatch.setattr(checkpoint, "save_model", save)
     assert T.main(argv + ["--resume"]) == 0 and checkpoint.run_status(out) == "finished"
     rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [3]  # logged once (every 10 steps and at the last), not twice
