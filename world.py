@@ -20,7 +20,8 @@ writes the same layout as ../shared/data (CONTRACT.md), so `--data` can point at
     mlqa/dev/dev-context-<l>-question-<l>.json    same, for en de zh ar hi vi
     flores101/devtest/<code>.devtest two facts a line, aligned across the 8 languages
     pretrain/<lang>.txt              one document a line; English-dominant (--en-share); English also
-                                     holds the encyclopedia (--cb-share of its characters)
+                                     holds the encyclopedia (--cb-share of its characters) and, on top,
+                                     reading documents (--reading times its characters)
     closedbook/closedbook.<lang>.json  closed-book questions (no context) about the held-out half of the
                                      encyclopedia, gold in <lang> and in English, answer classes (chance)
     WORLD.json                       the config it was made with and the counts written
@@ -28,13 +29,17 @@ writes the same layout as ../shared/data (CONTRACT.md), so `--data` can point at
 Science-bearing choices: three disjoint pools of people. Pretraining facts come from the
 pretraining pool, itself split by language, so no pretraining document has a translation in
 another language's corpus (no parallel text); instruction and parallel data use the tuning pool;
-XQuAD/MLQA/Flores use the test pool, so no test sentence occurs in any training file. The
+Flores uses the test pool, so no test sentence occurs in any training file. The
 vocabulary (cities, jobs, animals, ... and the name syllables) is shared by all pools, so test
 text is made of pieces the model has seen. Passages mix several people with the same relation
 types, so answering needs binding, not keyword lookup. The encyclopedia (facts about lexicon words:
 a city's dish, colour and festival month, a job's tool) is stated only in English pretraining; Alpaca
 asks about half of the facts in every language, closedbook/ about the other half, so a model answers
-a German question about a held-out fact only by using what it read in English. Same seed -> identical bytes.
+a German question about a held-out fact only by using what it read in English. Reading: English
+pretraining also holds documents that only copying predicts (names handed out once in the world, then
+asked about or restated; spans and word lists written twice), and XQuAD/MLQA passages have people and
+towns of their own and ask only for those names, so no habit answers them (docs/world.md).
+Same seed -> identical bytes.
 """
 from __future__ import annotations
 
