@@ -187,7 +187,8 @@ class Namer:
             for lang in scripts:
                 self.seen[lang].add(names[lang])
             return dict.fromkeys(LANGS, names["en"]) if latin_only else names
-        raise ValueError(f"the {len(self.sylls) ** 3} three-syllable names are used up: lower --reading or --people-*")
+        raise ValueError(f"the {len(self.sylls) ** 3} three-syllable names are used up: "
+                         "lower --reading or --people-*")
 
 
 def make_people(namer: Namer, n: int) -> list[Person]:
@@ -502,12 +503,13 @@ def reading_doc(rng, namer: Namer, kind: str, vocab: list[str]) -> str:
         half = " ".join(rng.choice(vocab) for _ in range(rng.randint(5, 15)))
         return f"{half} {half}"
     k = rng.randint(1, 2) if kind == "qa" else 1
-    facts = passage(rng, fresh_people(rng, namer, k, 0.5, latin_only=True), (k, k), (2, 4) if kind == "qa" else (1, 3))
+    people = fresh_people(rng, namer, k, 0.5, latin_only=True)
+    facts = passage(rng, people, (k, k), (2, 4) if kind == "qa" else (1, 3))
     text = " ".join(sentence(f, "en")[0] for f in facts)
     if kind == "span":
         return f"{text} {text}"
-    again = [f"Q: {question(f, 'en')} A: {value_text(f, 'en')}." if rng.random() < 0.6 else sentence(f, "en")[0]
-             for f in rng.sample(facts, rng.randint(1, min(3, len(facts))))]
+    again = [f"Q: {question(f, 'en')} A: {value_text(f, 'en')}." if rng.random() < 0.6
+             else sentence(f, "en")[0] for f in rng.sample(facts, rng.randint(1, min(3, len(facts))))]
     return " ".join([text] + again)
 
 
@@ -542,8 +544,8 @@ def squad(rng, namer: Namer, n_passages: int, n_questions: int, langs, prefix: s
             p.facts["teacher"] = rng.choice([q for q in people if q is not p] + [extra])
         facts = []
         for p in people:  # one to three asked relations, then zero to two others, shuffled
-            rels = rng.sample(ASKED, rng.randint(1, 3)) + rng.sample([r for r in L.RELATIONS if r not in ASKED],
-                                                                      rng.randint(0, 2))
+            others = [r for r in L.RELATIONS if r not in ASKED]
+            rels = rng.sample(ASKED, rng.randint(1, 3)) + rng.sample(others, rng.randint(0, 2))
             facts += [(r, p, p.facts[r]) for r in rng.sample(rels, len(rels))]
         askable = [j for j, f in enumerate(facts) if f[0] in ASKED]
         asked = sorted(rng.sample(askable, min(n_questions, len(askable))))
@@ -634,7 +636,8 @@ def build(cfg: WorldConfig) -> dict[str, str]:
               "flores_lines": cfg.flores,
               "pretrain_chars": {lang: len(files[f"pretrain/{lang}.txt"]) for lang in LANGS},
               "reading": {"documents": len(reading), "chars": sum(len(t) + 1 for _, t in reading),
-                          **{f"{kind}_documents": sum(k == kind for k, _ in reading) for kind, _ in READING_KINDS}},
+                          **{f"{kind}_documents": sum(k == kind for k, _ in reading)
+                             for kind, _ in READING_KINDS}},
               "closedbook": {"facts_tune": len(cb_tune), "facts_held_out": len(cb_held), "statements_per_fact": rounds,
                              "encyclopedia_chars": enc_chars,
                              "alpaca_questions": sum(ex["en"]["instruction"] in cb_questions for ex in examples)}}
