@@ -20,7 +20,8 @@ writes the same layout as ../shared/data (CONTRACT.md), so `--data` can point at
     mlqa/dev/dev-context-<l>-question-<l>.json    same, for en de zh ar hi vi
     flores101/devtest/<code>.devtest two facts a line, aligned across the 8 languages
     pretrain/<lang>.txt              one document a line; English-dominant (--en-share); English also
-                                     holds the encyclopedia (--cb-share of its characters)
+                                     holds the encyclopedia (--cb-share of its characters) and, on top,
+                                     reading documents (--reading times its characters)
     closedbook/closedbook.<lang>.json  closed-book questions (no context) about the held-out half of the
                                      encyclopedia, gold in <lang> and in English, answer classes (chance)
     WORLD.json                       the config it was made with and the counts written
@@ -28,13 +29,17 @@ writes the same layout as ../shared/data (CONTRACT.md), so `--data` can point at
 Science-bearing choices: three disjoint pools of people. Pretraining facts come from the
 pretraining pool, itself split by language, so no pretraining document has a translation in
 another language's corpus (no parallel text); instruction and parallel data use the tuning pool;
-XQuAD/MLQA/Flores use the test pool, so no test sentence occurs in any training file. The
+Flores uses the test pool, so no test sentence occurs in any training file. The
 vocabulary (cities, jobs, animals, ... and the name syllables) is shared by all pools, so test
 text is made of pieces the model has seen. Passages mix several people with the same relation
 types, so answering needs binding, not keyword lookup. The encyclopedia (facts about lexicon words:
 a city's dish, colour and festival month, a job's tool) is stated only in English pretraining; Alpaca
 asks about half of the facts in every language, closedbook/ about the other half, so a model answers
-a German question about a held-out fact only by using what it read in English. Same seed -> identical bytes.
+a German question about a held-out fact only by using what it read in English. Reading: English
+pretraining also holds documents that only copying predicts (names handed out once in the world, then
+asked about or restated; spans and word lists written twice), and XQuAD/MLQA passages have people and
+towns of their own and ask only for those names, so no habit answers them (docs/world.md).
+Same seed -> identical bytes.
 """
 from __future__ import annotations
 
@@ -79,6 +84,9 @@ class WorldConfig:
     cb_paraphrases: int = field(default=4, metadata={"help": "English paraphrases per relation stated in pretraining (1-4)"})
     cb_share: float = field(default=0.15, metadata={"help": "encyclopedia share of the English pretraining text (0: never stated)"})
     cb_tune: float = field(default=0.25, metadata={"help": "share of Alpaca examples that are closed-book questions (tuning half)"})
+    # 2.0: with 4000 micro steps the base copied fresh names and values at 97 % (shared/research/reading.md)
+    reading: float = field(default=2.0, metadata={"help": "reading documents added to English pretraining, "
+                                                          "in multiples of its characters (0: none)"})
 
     def share_map(self) -> dict[str, float]:
         if self.shares:
@@ -117,6 +125,8 @@ class WorldConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be in [2, {len(getattr(L, table))}], got {n}")
         if not 1 <= self.cb_paraphrases <= N_PARAPHRASES:
             raise ValueError(f"--cb-paraphrases must be in [1, {N_PARAPHRASES}], got {self.cb_paraphrases}")
+        if not 0 <= self.reading <= 10:
+            raise ValueError(f"--reading must be in [0, 10], got {self.reading}")
         for name in ("cb_share", "cb_tune"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(self, name)}")
@@ -155,21 +165,36 @@ def _spell(sylls: list[str]) -> dict[str, str]:
     return names
 
 
-def make_people(rng: random.Random, n: int) -> list[Person]:
-    """n people with names unique in every script and distinct from every lexicon word."""
-    sylls = sorted(L.ZH_SYLLABLES)
-    words = {w.lower() for table in (L.CITIES, L.JOBS, L.NOUNS, L.COLORS, L.FOODS, L.LANGUAGES, L.MONTHS)
-             for row in table for cell in row for w in re.split(r"[ /|]", cell)}
-    seen = {lang: set() for lang in LANGS}
-    people = []
-    while len(people) < n:
-        names = _spell([rng.choice(sylls) for _ in range(3)])  # 3 syllables: rarely a real word
-        if names["en"].lower() in words or any(names[l] in seen[l] for l in LANGS):
-            continue
-        for lang in LANGS:
-            seen[lang].add(names[lang])
-        people.append(Person(names, rng.choice("mf")))
-    return people
+LEXICON_WORDS = {w.lower() for table in (L.CITIES, L.JOBS, L.NOUNS, L.COLORS, L.FOODS, L.LANGUAGES, L.MONTHS)
+                 for row in table for cell in row for w in re.split(r"[ /|]", cell)}
+
+
+class Namer:
+    """Hands out 3-syllable names (3 syllables: rarely a real word), each at most once in the world:
+    unique in every script (people of the pools and of the test passages, who are written in all 8
+    languages) or in Latin only (the English reading documents). One Namer per world, so a fresh
+    name is fresh everywhere."""
+
+    def __init__(self, rng: random.Random):
+        self.rng, self.sylls = rng, sorted(L.ZH_SYLLABLES)
+        self.seen = {lang: set() for lang in LANGS}
+
+    def __call__(self, latin_only: bool = False) -> dict[str, str]:
+        scripts = ("en",) if latin_only else LANGS  # en, de, tr, vi share the Latin spelling
+        for _ in range(10_000):
+            names = _spell([self.rng.choice(self.sylls) for _ in range(3)])
+            if names["en"].lower() in LEXICON_WORDS or any(names[l] in self.seen[l] for l in scripts):
+                continue
+            for lang in scripts:
+                self.seen[lang].add(names[lang])
+            return dict.fromkeys(LANGS, names["en"]) if latin_only else names
+        raise ValueError(f"the {len(self.sylls) ** 3} three-syllable names are used up: "
+                         "lower --reading or --people-*")
+
+
+def make_people(namer: Namer, n: int) -> list[Person]:
+    """n people with fresh names (unique in every script, distinct from every lexicon word)."""
+    return [Person(namer(), namer.rng.choice("mf")) for _ in range(n)]
 
 
 def give_facts(rng: random.Random, pool: list[Person]) -> None:
@@ -202,7 +227,7 @@ def slots(rel: str, p: Person, value, lang: str) -> dict[str, tuple[str, str]]:
     k, s = K[lang], p.forms(lang, "P")
     if rel in TABLES:
         name, table = TABLES[rel]
-        s[name] = (table[value][k], "m")
+        s[name] = (value[lang] if isinstance(value, dict) else table[value][k], "m")  # dict: a fresh town
     elif rel == "job":
         s["job"] = (pick(L.JOBS[value][k], p.gender), "m")
     elif rel == "age":
@@ -450,14 +475,81 @@ def closedbook_test(tune, held, lang: str) -> dict:
     return {"lang": lang, "split": "held-out", "classes": classes, "majority": majority, "questions": items}
 
 
+# ---------------------------------------------------------------------------------- reading documents
+# Extractive QA is answered by looking back into the passage and copying. The people documents do not
+# teach it: every value is one of a few lexicon words the model can guess from habit, and every name
+# recurs across the corpus, so memorising pays as well as reading. Reading documents add text that only
+# copying predicts: names (people, and towns in "from"/"lives") handed out once in the whole world,
+# that the document comes back to. They are English only and added on top of the mix (--reading).
+READING_KINDS = (("qa", 0.50), ("span", 0.25), ("words", 0.25))
+
+
+def fresh_people(rng, namer: Namer, k: int, towns: float, latin_only: bool) -> list[Person]:
+    """k people with fresh names and facts; teachers are fresh people too (from a pool of at least 2, so
+    with k = 1 the teacher is a fresh name seen only as a teacher); each of "from"/"lives" is a fresh
+    town with probability `towns`, else a lexicon city."""
+    pool = [Person(namer(latin_only), rng.choice("mf")) for _ in range(max(k, 2))]
+    give_facts(rng, pool)
+    for p in pool:
+        for rel in ("from", "lives"):
+            if rng.random() < towns:
+                p.facts[rel] = namer(latin_only)
+    return pool[:k]
+
+
+def reading_doc(rng, namer: Namer, kind: str, vocab: list[str]) -> str:
+    """qa: a passage about 1-2 fresh people, then 1-3 of its facts again as "Q: ... A: ..." or restated;
+    span: 1-3 sentences about a fresh person written twice; words: 5-15 corpus words written twice."""
+    if kind == "words":
+        half = " ".join(rng.choice(vocab) for _ in range(rng.randint(5, 15)))
+        return f"{half} {half}"
+    k = rng.randint(1, 2) if kind == "qa" else 1
+    people = fresh_people(rng, namer, k, 0.5, latin_only=True)
+    facts = passage(rng, people, (k, k), (2, 4) if kind == "qa" else (1, 3))
+    text = " ".join(sentence(f, "en")[0] for f in facts)
+    if kind == "span":
+        return f"{text} {text}"
+    again = [f"Q: {question(f, 'en')} A: {value_text(f, 'en')}." if rng.random() < 0.6
+             else sentence(f, "en")[0] for f in rng.sample(facts, rng.randint(1, min(3, len(facts))))]
+    return " ".join([text] + again)
+
+
+def reading_documents(rng, namer: Namer, vocab: list[str], budget: int) -> list[tuple[str, str]]:
+    """(kind, text) reading documents, kinds drawn by READING_KINDS' weights, until `budget` characters."""
+    docs, chars = [], 0
+    kinds, weights = zip(*READING_KINDS)
+    while chars < budget:
+        kind = rng.choices(kinds, weights)[0]
+        docs.append((kind, reading_doc(rng, namer, kind, vocab)))
+        chars += len(docs[-1][1]) + 1
+    return docs
+
+
 # ---------------------------------------------------------------------------------- the world
 
-def squad(rng, pool, n_passages: int, n_questions: int, langs, prefix: str) -> dict[str, list]:
-    """SQuAD-format articles per language: one passage per article, same ids in every language."""
+ASKED = ("from", "lives", "teacher")  # the relations whose answer is a fresh name in the test passages
+
+
+def squad(rng, namer: Namer, n_passages: int, n_questions: int, langs, prefix: str) -> dict[str, list]:
+    """SQuAD-format articles per language: one passage per article, same ids in every language.
+    Each passage is about 2-3 people of its own, with fresh names in every script, who come from and
+    live in fresh towns and are taught by fresh people (or by each other); it asks only "from", "lives"
+    and "teacher" questions, so every answer is a name found in this passage and nowhere else in the
+    world: reading is the only way to it, and a model shown the question alone stays at 0 %."""
     out = {lang: [] for lang in langs}
     for i in range(n_passages):
-        facts = passage(rng, pool, (2, 3), (2, 3))
-        asked = sorted(rng.sample(range(len(facts)), min(n_questions, len(facts))))
+        k = rng.randint(2, 3)
+        people = fresh_people(rng, namer, k + 1, towns=1.0, latin_only=False)
+        people, extra = people[:k], people[k]
+        for p in people:  # a teacher from the passage or fresh (seen only as a teacher)
+            p.facts["teacher"] = rng.choice([q for q in people if q is not p] + [extra])
+        facts = []
+        for p in people:  # one to three asked relations, then zero to two others, shuffled
+            others = [r for r in L.RELATIONS if r not in ASKED]
+            rels = rng.sample(ASKED, rng.randint(1, 3)) + rng.sample(others, rng.randint(0, 2))
+            facts += [(r, p, p.facts[r]) for r in rng.sample(rels, len(rels))]
+        askable = [j for j, f in enumerate(facts) if f[0] in ASKED]
+        asked = sorted(rng.sample(askable, min(n_questions, len(askable))))
         for lang in langs:
             ctx, spans = passage_text(facts, lang)
             qas = [{"answers": [{"answer_start": spans[j][0], "text": ctx[slice(*spans[j])]}],
@@ -487,7 +579,8 @@ def build(cfg: WorldConfig) -> dict[str, str]:
     """Every file of the world as relative path -> text (nothing written)."""
     cfg.validate()
     rng = random.Random(cfg.seed)
-    people = make_people(rng, cfg.people_pretrain + cfg.people_tune + cfg.people_test)
+    namer = Namer(rng)
+    people = make_people(namer, cfg.people_pretrain + cfg.people_tune + cfg.people_test)
     pre, tune, test = (people[:cfg.people_pretrain], people[cfg.people_pretrain:-cfg.people_test],
                        people[-cfg.people_test:])
     cb_tune, cb_held = encyclopedia(rng, cfg)
@@ -507,7 +600,10 @@ def build(cfg: WorldConfig) -> dict[str, str]:
         while chars < budget:
             docs.append(passage_text(passage(rng, pool, (1, 3), (2, 5)), lang)[0])
             chars += len(docs[-1]) + 1
-        if lang == "en":
+        if lang == "en":  # reading documents on top of the mix, then everything shuffled together
+            vocab = sorted({w.strip(".,?") for d in docs for w in d.split()} - {""})
+            reading = reading_documents(rng, namer, vocab, round(cfg.reading * budget))
+            docs += [text for _, text in reading]
             rng.shuffle(docs)
         files[f"pretrain/{lang}.txt"] = "".join(d + "\n" for d in docs)
     give_facts(rng, tune)
@@ -524,7 +620,7 @@ def build(cfg: WorldConfig) -> dict[str, str]:
         files[f"parallel/en-{lang}/world.{lang}"] = "".join(l + "\n" for l in lines[lang])
     # test sets from the test pool only
     for name, n, langs, prefix in (("xquad", cfg.xquad_passages, LANGS, "x"), ("mlqa", cfg.mlqa_passages, MLQA_DATA_LANGS, "m")):
-        for lang, articles in squad(rng, test, n, cfg.questions, langs, prefix).items():
+        for lang, articles in squad(rng, namer, n, cfg.questions, langs, prefix).items():
             path = f"xquad/xquad.{lang}.json" if name == "xquad" else f"mlqa/dev/dev-context-{lang}-question-{lang}.json"
             files[path] = json.dumps({"data": articles, "version": "1.1" if name == "xquad" else 1.0},
                                      ensure_ascii=False, indent=1) + "\n"
@@ -540,6 +636,9 @@ def build(cfg: WorldConfig) -> dict[str, str]:
               "mlqa_questions_per_lang": _n_questions(files["mlqa/dev/dev-context-en-question-en.json"]),
               "flores_lines": cfg.flores,
               "pretrain_chars": {lang: len(files[f"pretrain/{lang}.txt"]) for lang in LANGS},
+              "reading": {"documents": len(reading), "chars": sum(len(t) + 1 for _, t in reading),
+                          **{f"{kind}_documents": sum(k == kind for k, _ in reading)
+                             for kind, _ in READING_KINDS}},
               "closedbook": {"facts_tune": len(cb_tune), "facts_held_out": len(cb_held), "statements_per_fact": rounds,
                              "encyclopedia_chars": enc_chars,
                              "alpaca_questions": sum(ex["en"]["instruction"] in cb_questions for ex in examples)}}

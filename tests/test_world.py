@@ -133,7 +133,8 @@ def test_vocabulary_shared_between_train_and_test(tiny):
 
 def test_pretraining_english_dominant_and_not_parallel(tiny):
     chars = {l: len((tiny / "pretrain" / f"{l}.txt").read_text(encoding="utf-8")) for l in LANGS}
-    assert chars["en"] / sum(chars.values()) == pytest.approx(0.85, abs=0.02)
+    chars["en"] -= json.loads((tiny / "WORLD.json").read_text(encoding="utf-8"))["counts"]["reading"]["chars"]
+    assert chars["en"] / sum(chars.values()) == pytest.approx(0.85, abs=0.02)  # the mix; reading comes on top
     names = {l: _latin_names((tiny / "pretrain" / f"{l}.txt").read_text(encoding="utf-8")) for l in ("en", "de", "tr", "vi")}
     for a in names:
         for b in names:
