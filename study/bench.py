@@ -113,6 +113,7 @@ class BenchConfig:
     main_job_args: str = ""       # more train.py flags for --main-job, e.g. "--max-steps 5"
     model: str = ""               # HF LlamaForCausalLM folder whose weights both sides load ("": random --preset)
     lora: bool = False            # train rows: LoRA adapters (lora.py vs peft) instead of full fine-tuning
+    compile: bool = False         # train rows: torch.compile each side's forward + loss (both sides alike)
 
 
 def sync(device):
@@ -269,11 +270,13 @@ def make_train(amp_dtype):
                 logits = model(input_ids=x).logits       # the same loss as ours, same shifted targets
                 return F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1))
 
+        step_loss = torch.compile(loss_of) if cfg.compile else loss_of
+
         def run():
             model.train()
             for _ in range(cfg.train_steps):
                 opt.zero_grad(set_to_none=True)
-                loss_of().backward()
+                step_loss().backward()
                 opt.step()
             opt.zero_grad(set_to_none=True)     # gradients freed between calls, as after a real step
             return None
@@ -526,7 +529,8 @@ def parse_args(argv=None) -> BenchConfig:
              "main_job_args": "more flags for train.py under --main-job, e.g. '--max-steps 5'",
              "model": "HF LlamaForCausalLM folder both sides load instead of --preset's random weights "
                       "(e.g. runs/smollm2 from download.py --model)",
-             "lora": "train rows train LoRA adapters (train.py's defaults): ours with lora.py, transformers with peft"}
+             "lora": "train rows train LoRA adapters (train.py's defaults): ours with lora.py, transformers with peft",
+             "compile": "train rows: torch.compile each side's forward and loss (the same for both sides)"}
     for f in fields(BenchConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.type.startswith("bool"):
