@@ -11,18 +11,20 @@ end of every run; for any run folder, finished or not:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+from cli import Parser, add_config_flags, guard, opt
 from files import atomic_path
 
 
 def read_curves(run: Path) -> dict[str, list[tuple[int, float]]]:
-    """{source: [(step, loss), ...]} from RUN/metrics.jsonl; 'all' is each row's loss over all sources."""
+    """{source: [(step, loss), ...]} from RUN/metrics.jsonl; 'all' is each row's loss over all
+    sources."""
     path = run / "metrics.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found (expected a train.py run folder)")
@@ -33,9 +35,11 @@ def read_curves(run: Path) -> dict[str, list[tuple[int, float]]]:
         try:
             row = json.loads(line)
             step = int(row["step"])
-            points = {"all": float(row["loss"]), **{k: float(v) for k, v in row.get("source_loss", {}).items()}}
+            points = {"all": float(row["loss"]),
+                      **{k: float(v) for k, v in row.get("source_loss", {}).items()}}
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{path}:{i}: expected a metrics row with step and loss ({e})") from None
+            raise ValueError(f"{path}:{i}: expected a metrics row with step and loss ({e})") \
+                from None
         for k, v in points.items():
             if math.isfinite(v):
                 curves.setdefault(k, []).append((step, v))
@@ -45,16 +49,17 @@ def read_curves(run: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def text_chart(curves: dict[str, list[tuple[int, float]]], rows: int = 12) -> str:
-    """A table of the curves at up to `rows` evenly spaced logged steps (what a terminal can show)."""
+    """A table of the curves at up to `rows` evenly spaced logged steps (what a terminal shows)."""
     steps = sorted({s for pts in curves.values() for s, _ in pts})
     n = min(rows, len(steps))
-    pick = [steps[round(i * (len(steps) - 1) / max(n - 1, 1))] for i in range(n)]  # first and last included
+    # evenly spaced, the first and the last included
+    pick = [steps[round(i * (len(steps) - 1) / max(n - 1, 1))] for i in range(n)]
     names = sorted(curves, key=lambda k: (k != "all", k))
     lookup = {k: dict(v) for k, v in curves.items()}
     lines = [f"{'step':>7} " + " ".join(f"{k:>16}" for k in names)]
     for s in dict.fromkeys(pick):
-        lines.append(f"{s:>7} " + " ".join(f"{lookup[k][s]:>16.4f}" if s in lookup[k] else f"{'':>16}"
-                                          for k in names))
+        cells = (f"{lookup[k][s]:>16.4f}" if s in lookup[k] else f"{'':>16}" for k in names)
+        lines.append(f"{s:>7} " + " ".join(cells))
     return "loss per data source (train.py metrics.jsonl)\n" + "\n".join(lines) + "\n"
 
 
@@ -94,17 +99,20 @@ def _write(path: Path, save) -> None:
         save(tmp)
 
 
+@dataclass
+class PlotConfig:
+    runs: list[str] | None = opt(None, "run folders written by train.py", positional=True)
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="Plot a train.py run's loss per data source (metrics.jsonl).")
-    p.add_argument("runs", nargs="+", help="run folders written by train.py")
-    a = p.parse_args(argv)
-    for run in a.runs:
-        try:
+    """Exit 0, or 2 with one line when a folder has no readable metrics.jsonl."""
+    parser = add_config_flags(Parser(prog="plot.py", doc=__doc__), PlotConfig)
+    cfg = PlotConfig(**vars(parser.parse_args(argv)))
+
+    def body():
+        for run in cfg.runs:
             print(f"wrote {plot_run(run)}")
-        except (FileNotFoundError, ValueError) as e:
-            print(f"plot.py: error: {e}", file=sys.stderr)
-            return 2
-    return 0
+    return guard("plot.py", body, usage=(FileNotFoundError, ValueError))
 
 
 if __name__ == "__main__":
