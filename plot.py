@@ -38,8 +38,8 @@ def read_curves(run: Path) -> dict[str, list[tuple[int, float]]]:
             points = {"all": float(row["loss"]),
                       **{k: float(v) for k, v in row.get("source_loss", {}).items()}}
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{path}:{i}: expected a metrics row with step and loss ({e})") \
-                from None
+            msg = f"{path}:{i}: expected a metrics row with step and loss ({e})"
+            raise ValueError(msg) from None
         for k, v in points.items():
             if math.isfinite(v):
                 curves.setdefault(k, []).append((step, v))
