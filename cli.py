@@ -104,7 +104,9 @@ def add_config_flags(parser: argparse.ArgumentParser, cls, skip=()) -> argparse.
             raise TypeError(f"{cls.__name__}.{f.name}: no command-line type for {annotation!r}")
         default = f.default if f.default is not dataclasses.MISSING else None
         need, alone = f.metadata.get("required"), f.metadata.get("positional")
-        h = f.metadata.get("help", "")
+        h, choices = f.metadata.get("help", ""), f.metadata.get("choices")
+        if choices:
+            h = f"{h} [{'|'.join(map(str, choices))}]"
         if not (need or alone or "(default:" in h):
             h = f"{h} (default: {default})"
         kw = {"help": h.replace("%", "%%"), "default": argparse.SUPPRESS}  # argparse %-formats help

@@ -1,7 +1,7 @@
-"""mixture.py — the training data of each model in the paper: CoIT and MuIT mixtures and the ablations.
+"""mixture.py — the training data of each model in the paper: CoIT, MuIT and the ablations.
 
     mix = build_mixture("coit", "../shared/data", ["zh"], n_translation=600, n_alpaca=600, seed=0)
-    print(composition(mix, tok))        # examples per source x language, target tokens, tokens per char
+    print(composition(mix, tok))  # examples per source x language, target tokens, tokens per char
 
 A recipe names the parts (PAPER.md):
 
@@ -24,11 +24,12 @@ language, so train.py can log the loss of each part.
 """
 from __future__ import annotations
 
-import argparse
 import random
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+from cli import Parser, add_config_flags, check_config, guard, opt
 from data import (DataError, alpaca_path, check_lang, encode_example, load_json, read_alpaca,
                   read_parallel, translation_example)
 from tokenizer import Tokenizer
@@ -45,13 +46,15 @@ RECIPES = {  # recipe -> (English Alpaca, translated Alpaca, translation directi
 
 def even_split(langs, budget: int) -> dict[str, int]:
     """B/L pairs each, the remainder one each to the first B mod L languages in the order given.
-    The one uniform split: train.py --budget (translation_counts) and scaling.uniform_split use it."""
+    The one uniform split: train.py --budget (translation_counts) and scaling.uniform_split."""
     q, r = divmod(int(budget), len(langs))
     return {l: q + (i < r) for i, l in enumerate(langs)}
 
 
-def translation_counts(langs, available: dict, n_translation=None, budget=None, allocation=None) -> dict:
-    """Pairs per language: allocation (dict or JSON file) | budget split uniformly | n_translation each | all."""
+def translation_counts(langs, available: dict, n_translation=None, budget=None,
+                       allocation=None) -> dict:
+    """Pairs per language: allocation (dict or JSON file) | budget split uniformly |
+    n_translation each | all."""
     if sum(x is not None for x in (n_translation, budget, allocation)) > 1:
         raise ValueError("give at most one of n_translation, budget, allocation")
     if allocation is not None:
@@ -62,7 +65,8 @@ def translation_counts(langs, available: dict, n_translation=None, budget=None, 
         extra = set(allocation) - set(langs)
         missing = set(langs) - set(allocation)
         if extra or missing:
-            raise DataError(f"allocation languages {sorted(allocation)} do not match --langs {list(langs)}")
+            raise DataError(f"allocation languages {sorted(allocation)} do not match --langs "
+                            f"{list(langs)}")
         counts = {}
         for l in langs:
             v = allocation[l]
@@ -77,12 +81,13 @@ def translation_counts(langs, available: dict, n_translation=None, budget=None, 
         counts = dict(available)
     for l, n in counts.items():
         if n > available[l]:
-            raise DataError(f"asked for {n} en-{l} translation pairs but only {available[l]} exist")
+            raise DataError(f"asked for {n} en-{l} translation pairs but only {available[l]} "
+                            "exist")
     return counts
 
 
-def build_mixture(recipe: str, data_dir, langs, *, n_translation=None, budget=None, allocation=None,
-                  n_alpaca=None, seed: int = 0) -> list[dict]:
+def build_mixture(recipe: str, data_dir, langs, *, n_translation=None, budget=None,
+                  allocation=None, n_alpaca=None, seed: int = 0) -> list[dict]:
     """The training mixture of a recipe, shuffled with `seed`; each example carries source and lang.
 
     First-N subsets: n_alpaca and the translation counts take the FIRST N of each file/corpus.
@@ -109,7 +114,8 @@ def build_mixture(recipe: str, data_dir, langs, *, n_translation=None, budget=No
         exs = read_alpaca(alpaca_path(data_dir, lang))
         if n_alpaca is not None:
             if n_alpaca > len(exs):
-                raise DataError(f"asked for {n_alpaca} Alpaca examples but {alpaca_path(data_dir, lang)} has {len(exs)}")
+                raise DataError(f"asked for {n_alpaca} Alpaca examples but "
+                                f"{alpaca_path(data_dir, lang)} has {len(exs)}")
             exs = exs[:n_alpaca]
         out.extend({**e, "source": "alpaca", "lang": lang} for e in exs)
 
@@ -132,7 +138,8 @@ def build_mixture(recipe: str, data_dir, langs, *, n_translation=None, budget=No
 
 
 def composition(examples: list[dict], tok: Tokenizer | None = None) -> str:
-    """Table: examples per source x language (+ target tokens and tokens per character with a tokenizer)."""
+    """Table: examples per source x language (+ target tokens and tokens per character with a
+    tokenizer)."""
     rows: dict[tuple, list] = {}
     for ex in examples:
         r = rows.setdefault((ex.get("source", "?"), ex.get("lang", "?")), [0, 0, 0])
@@ -140,40 +147,45 @@ def composition(examples: list[dict], tok: Tokenizer | None = None) -> str:
         if tok is not None:
             r[1] += len(tok.encode(ex["output"])) + 1  # + EOS
             r[2] += len(ex["output"])
-    head = f"{'source':<12} {'lang':<5} {'examples':>9}" + (f" {'target_tokens':>14} {'tok/char':>9}" if tok else "")
-    lines = [head, "-" * len(head)]
-    tot = [0, 0, 0]
-    for (src, lang), (n, t, c) in sorted(rows.items()):
-        line = f"{src:<12} {lang:<5} {n:>9}"
-        if tok:
-            line += f" {t:>14} {(t - n) / max(c, 1):>9.3f}"  # tokens per character of the output text
-        lines.append(line)
-        tot = [tot[0] + n, tot[1] + t, tot[2] + c]
-    lines.append("-" * len(head))
-    lines.append(f"{'total':<12} {'':<5} {tot[0]:>9}" + (f" {tot[1]:>14} {(tot[1] - tot[0]) / max(tot[2], 1):>9.3f}" if tok else ""))
-    return "\n".join(lines)
+
+    def line(src, lang, n, t, c):  # (t - n) / c: target tokens without EOS per output character
+        cols = f"{src:<12} {lang:<5} {n:>9}"
+        return cols + (f" {t:>14} {(t - n) / max(c, 1):>9.3f}" if tok else "")
+    head = f"{'source':<12} {'lang':<5} {'examples':>9}"
+    head += f" {'target_tokens':>14} {'tok/char':>9}" if tok else ""
+    lines = [head, "-" * len(head)] + [line(*k, *v) for k, v in sorted(rows.items())]
+    total = [sum(v[i] for v in rows.values()) for i in range(3)]
+    return "\n".join(lines + ["-" * len(head), line("total", "", *total)])
+
+
+@dataclass
+class MixtureConfig:
+    data: str | None = opt(None, "data folder (../shared/data or a world)", required=True)
+    recipe: str = opt("coit", "mixture recipe", choices=tuple(RECIPES))
+    langs: str = opt("de", "comma-separated non-English languages")
+    tokenizer: str | None = opt(None, "model folder with tokenizer.model or tokenizer.json (adds "
+                                      "token columns)")
+    n_translation: int | None = opt(None, "first N translation pairs per language",
+                                    range="[0, inf)")
+    budget: int | None = opt(None, "translation pairs in total, split uniformly", range="[0, inf)")
+    allocation: str | None = opt(None, "JSON file {lang: pairs} (from scaling.py allocate)")
+    n_alpaca: int | None = opt(None, "first N Alpaca examples per language", range="[0, inf)")
+    seed: int = opt(0, "shuffling seed")
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="mixture.py", description="Build a recipe's training mixture and print its composition.")
-    p.add_argument("--data", required=True, help="data folder (../shared/data or a world)")
-    p.add_argument("--recipe", default="coit", choices=list(RECIPES), help="mixture recipe")
-    p.add_argument("--langs", default="de", help="comma-separated non-English languages")
-    p.add_argument("--tokenizer", default=None, help="model folder with tokenizer.model or tokenizer.json (adds token columns)")
-    p.add_argument("--n-translation", type=int, default=None, help="first N translation pairs per language")
-    p.add_argument("--budget", type=int, default=None, help="translation pairs in total, split uniformly")
-    p.add_argument("--allocation", default=None, help="JSON file {lang: pairs} (from scaling.py)")
-    p.add_argument("--n-alpaca", type=int, default=None, help="first N Alpaca examples per language")
-    p.add_argument("--seed", type=int, default=0, help="shuffling seed")
-    a = p.parse_args(argv)
-    try:
-        tok = Tokenizer.from_folder(a.tokenizer) if a.tokenizer else None
-        mix = build_mixture(a.recipe, a.data, a.langs.split(","), n_translation=a.n_translation, budget=a.budget,
-                            allocation=a.allocation, n_alpaca=a.n_alpaca, seed=a.seed)
-    except (ValueError, FileNotFoundError) as e:  # bad user input: one line, exit code 2
-        p.exit(2, f"{p.prog}: error: {e}\n")
-    print(composition(mix, tok))
-    return 0
+    """Build a recipe's training mixture and print its composition; exit 2 on bad input."""
+    parser = add_config_flags(Parser(prog="mixture.py", doc=__doc__), MixtureConfig)
+    cfg = MixtureConfig(**vars(parser.parse_args(argv)))
+
+    def body():
+        check_config(cfg)
+        tok = Tokenizer.from_folder(cfg.tokenizer) if cfg.tokenizer else None
+        mix = build_mixture(cfg.recipe, cfg.data, cfg.langs.split(","),
+                            n_translation=cfg.n_translation, budget=cfg.budget,
+                            allocation=cfg.allocation, n_alpaca=cfg.n_alpaca, seed=cfg.seed)
+        print(composition(mix, tok))
+    return guard("mixture.py", body, usage=(ValueError, FileNotFoundError))
 
 
 def check_data(data_dir, recipe: str, langs: list[str]) -> None:
@@ -199,7 +211,8 @@ def check_data(data_dir, recipe: str, langs: list[str]) -> None:
 
 
 def encoded_mixture(cfg, tok: Tokenizer) -> list[dict]:
-    """train.py's mixture for a TrainConfig `cfg`, tokenized; examples truncated away are dropped."""
+    """train.py's mixture for a TrainConfig `cfg`, tokenized; examples truncated away are
+    dropped."""
     langs = cfg.langs.split(",") if cfg.recipe == "muit" else [cfg.lang]
     budget, allocation = cfg.budget, None  # uniform: build_mixture splits the budget evenly
     if cfg.allocation != "uniform":
