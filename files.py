@@ -19,20 +19,21 @@ from pathlib import Path
 
 
 _UMASK = os.umask(0o022)
-os.umask(_UMASK)  # read, then put back: the mode a plain open() would give a new file is 0o666 & ~umask
+os.umask(_UMASK)  # read, then put back: a plain open() gives a new file the mode 0o666 & ~umask
 
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temp path beside `path`; rename it onto `path` when the block succeeds, remove it when
-    the block raises (the error is re-raised). Missing parent folders are created; the file gets the
-    mode a plain open() would give it."""
+    """Yield a temp path beside `path`; rename it onto `path` when the block succeeds, remove it
+    when the block raises (the error is re-raised). Missing parent folders are created; the file
+    gets the mode a plain open() would give it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_UMASK)  # some writers (safetensors) create 0600 files; a model is for others too
+        # some writers (safetensors) create 0600 files; a model is for others to read too
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)  # gone already after a successful rename
