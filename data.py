@@ -88,11 +88,12 @@ def _read_lines(path: Path) -> list[str]:
 
 
 def load_json(path: Path):
-    text = read_text(path)
+    text = read_text(path).removeprefix("\ufeff")  # a Windows editor's byte-order mark is no error
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise DataError(f"{path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+        raise DataError(f"{path} line {e.lineno} column {e.colno}: not valid JSON ({e.msg})") \
+            from None
 
 
 def read_alpaca(path) -> list[dict]:
@@ -105,7 +106,8 @@ def read_alpaca(path) -> list[dict]:
                 try:
                     records.append(json.loads(line))
                 except json.JSONDecodeError as e:
-                    raise DataError(f"{path}: malformed JSON at line {i + 1} column {e.colno}: {e.msg}") from None
+                    raise DataError(f"{path} line {i + 1} column {e.colno}: not valid JSON "
+                                    f"({e.msg})") from None
                 where.append(f"line {i + 1}")
     else:
         records = load_json(path)

@@ -14,6 +14,11 @@ A recipe names the parts (PAPER.md):
     instr_only   English Alpaca + Alpaca in X                ablation (no translation)
     coit_x2en    like coit with X->en pairs                  ablation (direction)
 
+The translation budget of muit is split evenly (even_split, the remainder to the first languages
+given) or by scaling laws fitted to a sweep: allocate() maximises the sum of predicted scores
+subject to the budget and bounds (equal marginal gains, then integer sizes; scaling.py explains
+the laws and writes the allocation file).
+
 Subsets are the FIRST N examples of each Alpaca file and the FIRST N pairs of each corpus (stems in
 sorted order), as in the scaling study; each translation pair becomes an instruction with one of the
 33 paraphrases of data.TRANSLATION_INSTRUCTIONS (by index), and every example carries its source and
@@ -24,6 +29,7 @@ language, so train.py can log the loss of each part.
 """
 from __future__ import annotations
 
+import math
 import random
 import sys
 from dataclasses import dataclass
@@ -46,7 +52,7 @@ RECIPES = {  # recipe -> (English Alpaca, translated Alpaca, translation directi
 
 def even_split(langs, budget: int) -> dict[str, int]:
     """B/L pairs each, the remainder one each to the first B mod L languages in the order given.
-    The one uniform split: train.py --budget (translation_counts) and scaling.uniform_split."""
+    The one uniform split: train.py --budget (translation_counts) and uniform_split."""
     q, r = divmod(int(budget), len(langs))
     return {l: q + (i < r) for i, l in enumerate(langs)}
 
@@ -85,6 +91,120 @@ def translation_counts(langs, available: dict, n_translation=None, budget=None,
                             "exist")
     return counts
 
+
+# ----------------------------------------------------------------------------- allocation
+# The translation budget of a MuIT mixture split by fitted scaling laws (scaling.LawFit: predict,
+# marginal, inverse_marginal, unit_gain), or uniformly within bounds.
+
+def _bounds(langs, budget, minimum, available):
+    if budget != int(budget) or budget <= 0:
+        raise ValueError(f"--budget must be a positive whole number, got {budget}")
+    low = minimum.get if isinstance(minimum, dict) else (lambda l, default: minimum)
+    lo = {l: int(math.ceil(low(l, 1))) for l in langs}
+    hi = {l: (int(available[l]) if available and l in available else None) for l in langs}
+    for l in langs:
+        if lo[l] <= 0:
+            raise ValueError(f"--min: sizes must be positive (the laws are undefined at 0), "
+                             f"got {lo[l]} for {l}")
+        if hi[l] is not None and hi[l] < lo[l]:
+            raise ValueError(f"--available: {l} has {hi[l]} pairs, below the minimum {lo[l]}")
+    if budget < sum(lo.values()):
+        raise ValueError(f"--budget {budget} is below the sum of minimums {sum(lo.values())} "
+                         f"({len(langs)} langs)")
+    if all(h is not None for h in hi.values()) and budget > sum(hi.values()):
+        raise ValueError(f"--budget {budget} is above the sum of available data "
+                         f"{sum(hi.values())}")
+    return lo, hi
+
+
+def _water_level(f, budget, lo, hi, langs, lo_t, hi_t, decreasing):
+    """Bisection on t (log scale) so that sum_l clip(f(l, t), lo_l, hi_l) = budget."""
+    def clipped(l, t):
+        return min(max(f(l, t), lo[l]), math.inf if hi[l] is None else hi[l])
+    for _ in range(300):
+        mid = math.sqrt(lo_t * hi_t)
+        if (sum(clipped(l, mid) for l in langs) > budget) == decreasing:
+            lo_t = mid
+        else:
+            hi_t = mid
+    t = math.sqrt(lo_t * hi_t)
+    return {l: clipped(l, t) for l in langs}
+
+
+def _to_integers(x, budget, lo, hi, gain):
+    """Round down, hand out the remainder by largest unit gain, then unit moves until none
+    helps."""
+    n = {l: min(max(int(math.floor(v)), lo[l]), v if hi[l] is None else hi[l])
+         for l, v in x.items()}
+    n = {l: int(v) for l, v in n.items()}
+    cap = lambda l: math.inf if hi[l] is None else hi[l]  # noqa: E731
+    while sum(n.values()) < budget:
+        l = max((l for l in n if n[l] < cap(l)), key=lambda l: gain(l, n[l]))
+        n[l] += 1
+    while sum(n.values()) > budget:
+        l = min((l for l in n if n[l] > lo[l]), key=lambda l: gain(l, n[l] - 1))
+        n[l] -= 1
+    for _ in range(10 * len(n) + 1000):  # concave + separable: no improving move = optimal
+        up = [l for l in n if n[l] < cap(l)]
+        down = [l for l in n if n[l] > lo[l]]
+        if not up or not down:
+            break
+        i = max(up, key=lambda l: gain(l, n[l]))
+        j = min((l for l in down if l != i), key=lambda l: gain(l, n[l] - 1), default=None)
+        if j is None or gain(i, n[i]) <= gain(j, n[j] - 1) * (1 + 1e-12) + 1e-15:
+            break
+        n[i] += 1
+        n[j] -= 1
+    assert sum(n.values()) == budget
+    return n
+
+
+def objective(fits, sizes, weights=None) -> float:
+    return float(sum((weights or {}).get(l, 1.0) * fits[l].predict(sizes[l]) for l in sizes))
+
+
+def allocate(fits: dict[str, LawFit], budget: int, minimum=1, available=None,
+             weights=None) -> dict[str, int]:
+    """Integer sizes maximising sum_l w_l S_l(X_l) with sum X_l = budget and
+    min <= X_l <= available."""
+    langs = sorted(fits)
+    w = {l: float((weights or {}).get(l, 1.0)) for l in langs}
+    for l in langs:
+        f = fits[l]
+        if f.alpha <= 0 or (f.form == "power" and f.beta <= 0) or w[l] <= 0:
+            raise ValueError(f"{l}: the law must be increasing (alpha, beta > 0) and its weight "
+                             f"> 0 to allocate; got alpha={f.alpha:g} beta={f.beta:g} "
+                             f"weight={w[l]:g}")
+    lo, hi = _bounds(langs, budget, minimum, available)
+    # equal marginal gains: X_l(lambda) = inverse of w_l S_l'; sum is decreasing in lambda
+    lam_hi = max(w[l] * float(fits[l].marginal(lo[l])) for l in langs) * 2
+    lam_lo = min(w[l] * float(fits[l].marginal(max(budget, 1))) for l in langs) / 2
+    x = _water_level(lambda l, lam: fits[l].inverse_marginal(lam / w[l]), budget, lo, hi, langs,
+                     lam_lo, lam_hi, decreasing=True)
+    return _to_integers(x, budget, lo, hi, lambda l, v: w[l] * fits[l].unit_gain(v))
+
+
+def uniform_split(langs, budget: int, minimum=1, available=None) -> dict[str, int]:
+    """even_split, clipped to the bounds with the rest spread over the others
+    (integers, sum = B)."""
+    langs = list(langs)
+    lo, hi = _bounds(langs, budget, minimum, available)
+    even = even_split(langs, budget)
+    if all(lo[l] <= n and (hi[l] is None or n <= hi[l]) for l, n in even.items()):
+        return even
+    pos = {l: i for i, l in enumerate(langs)}
+    x = _water_level(lambda l, t: t, budget, lo, hi, langs, 1e-9, 2.0 * budget + 1,
+                     decreasing=False)
+    n = {l: max(lo[l], int(math.floor(v + 1e-9))) for l, v in x.items()}
+    while sum(n.values()) < budget:  # the remainder, one unit at a time to the smallest open share
+        open_ = (l for l in langs if hi[l] is None or n[l] < hi[l])
+        n[min(open_, key=lambda l: (n[l], pos[l]))] += 1
+    while sum(n.values()) > budget:
+        n[max((l for l in langs if n[l] > lo[l]), key=lambda l: (n[l], pos[l]))] -= 1
+    return n
+
+
+# ----------------------------------------------------------------------------- mixtures
 
 def build_mixture(recipe: str, data_dir, langs, *, n_translation=None, budget=None,
                   allocation=None, n_alpaca=None, seed: int = 0) -> list[dict]:
