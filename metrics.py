@@ -85,7 +85,8 @@ _13A_RULES = [  # mteval-v13a, as sacreBLEU's TokenizerRegexp
 def tokenize_13a(line: str) -> str:
     line = line.replace("<skipped>", "").replace("-\n", "").replace("\n", " ")
     if "&" in line:
-        line = line.replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+        line = line.replace("&quot;", '"').replace("&amp;", "&").replace("&lt;",
+                                                                         "<").replace("&gt;", ">")
     line = f" {line} "
     for pattern, repl in _13A_RULES:
         line = pattern.sub(repl, line)
@@ -96,10 +97,14 @@ def tokenize_13a(line: str) -> str:
 # writes two supplementary-plane ranges as "\u20000".."\u2a6d6" (two-character strings), which
 # under string comparison select U+2001..U+2A6D (general punctuation, arrows, math symbols ...)
 # instead of CJK Extension B; we reproduce that behaviour on purpose, for score parity.
-_ZH_RANGES = [(0x3400, 0x4DB5), (0x4E00, 0x9FA5), (0x9FA6, 0x9FBB), (0xF900, 0xFA2D), (0xFA30, 0xFA6A),
-              (0xFA70, 0xFAD9), (0x2001, 0x2A6D), (0x2F81, 0x2FA1), (0xFF00, 0xFFEF), (0x2E80, 0x2EFF),
-              (0x3000, 0x303F), (0x31C0, 0x31EF), (0x2F00, 0x2FDF), (0x2FF0, 0x2FFF), (0x3100, 0x312F),
-              (0x31A0, 0x31BF), (0xFE10, 0xFE1F), (0xFE30, 0xFE4F), (0x2600, 0x26FF), (0x2700, 0x27BF),
+_ZH_RANGES = [(0x3400, 0x4DB5), (0x4E00, 0x9FA5), (0x9FA6, 0x9FBB), (0xF900, 0xFA2D), (0xFA30,
+                                                                                       0xFA6A),
+              (0xFA70, 0xFAD9), (0x2001, 0x2A6D), (0x2F81, 0x2FA1), (0xFF00, 0xFFEF), (0x2E80,
+                                                                                       0x2EFF),
+              (0x3000, 0x303F), (0x31C0, 0x31EF), (0x2F00, 0x2FDF), (0x2FF0, 0x2FFF), (0x3100,
+                                                                                       0x312F),
+              (0x31A0, 0x31BF), (0xFE10, 0xFE1F), (0xFE30, 0xFE4F), (0x2600, 0x26FF), (0x2700,
+                                                                                       0x27BF),
               (0x3200, 0x32FF), (0x3300, 0x33FF)]
 
 
@@ -176,7 +181,8 @@ def _bleu_stats(hyp: str, ref: str, max_n: int = 4) -> list[int]:
     return [len(h), len(r)] + correct + total
 
 
-def _bleu_from_stats(stats, smooth="exp", smooth_value=None, effective_order=False, max_n=4) -> BLEUResult:
+def _bleu_from_stats(stats, smooth="exp", smooth_value=None, effective_order=False,
+                     max_n=4) -> BLEUResult:
     sys_len, ref_len = stats[0], stats[1]
     correct, total = list(stats[2:2 + max_n]), list(stats[2 + max_n:])
     if smooth not in SMOOTH_DEFAULTS:
@@ -217,7 +223,8 @@ def _bleu_signature(tokenize, smooth, eff):
     return f"BLEU|nrefs:1|case:mixed|eff:{'yes' if eff else 'no'}|tok:{_tok_signature(tokenize)}|smooth:{smooth}|version:{VERSION}"
 
 
-def corpus_bleu(hyps, refs, tokenize="13a", smooth="exp", smooth_value=None, use_effective_order=False) -> BLEUResult:
+def corpus_bleu(hyps, refs, tokenize="13a", smooth="exp", smooth_value=None,
+                use_effective_order=False) -> BLEUResult:
     """Corpus BLEU of line-aligned hypotheses and references (one reference each), sacreBLEU 2.x rules."""
     _check_lengths(hyps, refs)
     tok = get_tokenizer(tokenize)
@@ -230,9 +237,11 @@ def corpus_bleu(hyps, refs, tokenize="13a", smooth="exp", smooth_value=None, use
     return res
 
 
-def sentence_bleu(hyp, ref, tokenize="13a", smooth="exp", smooth_value=None, use_effective_order=True) -> BLEUResult:
+def sentence_bleu(hyp, ref, tokenize="13a", smooth="exp", smooth_value=None,
+                  use_effective_order=True) -> BLEUResult:
     tok = get_tokenizer(tokenize)
-    res = _bleu_from_stats(_bleu_stats(tok(hyp.rstrip()), tok(ref.rstrip())), smooth, smooth_value, use_effective_order)
+    res = _bleu_from_stats(_bleu_stats(tok(hyp.rstrip()), tok(ref.rstrip())), smooth, smooth_value,
+                           use_effective_order)
     res.signature = _bleu_signature(tokenize, smooth, use_effective_order)
     return res
 
@@ -268,10 +277,12 @@ def _chrf_stats(hyp: str, ref: str, char_order: int, word_order: int) -> list[in
     stats = []
     hc, rc = "".join(hyp.split()), "".join(ref.split())
     grams = [(Counter(hc[i:i + n] for i in range(len(hc) - n + 1)),
-              Counter(rc[i:i + n] for i in range(len(rc) - n + 1))) for n in range(1, char_order + 1)]
+              Counter(rc[i:i + n] for i in range(len(rc) - n + 1))) for n in range(1,
+                                                                                   char_order + 1)]
     hw, rw = _chrf_words(hyp), _chrf_words(ref)
     grams += [(Counter(tuple(hw[i:i + n]) for i in range(len(hw) - n + 1)),
-               Counter(tuple(rw[i:i + n]) for i in range(len(rw) - n + 1))) for n in range(1, word_order + 1)]
+               Counter(tuple(rw[i:i + n]) for i in range(len(rw) - n + 1))) for n in range(1,
+                                                                                           word_order + 1)]
     for h, r in grams:
         # sacreBLEU counts a hypothesis's n-grams only when the reference has some of that order:
         # otherwise a spaced-out zh hypothesis against a one-word zh reference lowers corpus precision.
@@ -394,7 +405,8 @@ ANSWER_LABELS = ("response", "answer", "output")  # Alpaca's section names a mod
 
 @lru_cache(maxsize=64)
 def _label_pattern(labels: tuple[str, ...]):
-    return re.compile(r"^\s*(#{1,4}\s*)?(" + "|".join(map(re.escape, labels)) + r")\s*[:：]\s*", re.IGNORECASE)
+    return re.compile(r"^\s*(#{1,4}\s*)?(" + "|".join(map(re.escape, labels)) + r")\s*[:：]\s*",
+                      re.IGNORECASE)
 
 
 def extract_answer(text: str, labels: tuple[str, ...] = ANSWER_LABELS) -> str:
@@ -412,12 +424,14 @@ def extract_answer(text: str, labels: tuple[str, ...] = ANSWER_LABELS) -> str:
 
 
 # ----------------------------------------------------------------------------- response language
-_SCRIPTS = {"zh": r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]", "ar": r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]",
+_SCRIPTS = {"zh": r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]",
+            "ar": r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]",
             "el": r"[\u0370-\u03ff\u1f00-\u1fff]", "hi": r"[\u0900-\u097f]"}
 _SCRIPTS = {k: re.compile(v) for k, v in _SCRIPTS.items()}
 _LATIN = re.compile(r"[a-zA-Z\u00c0-\u024f\u1e00-\u1eff]")
 # Latin-script languages: letters only that language uses (among en/de/tr/vi), and frequent function words.
-_MARKS = {"de": set("äß"), "tr": set("ığşçİ"), "vi": set("ăâđêôơư") | {chr(c) for c in range(0x1EA0, 0x1EFA)}}
+_MARKS = {"de": set("äß"), "tr": set("ığşçİ"), "vi": set("ăâđêôơư") | {chr(c) for c in range(0x1EA0,
+                                                                                             0x1EFA)}}
 _STOP = {
     "en": "the and of to is in that it for was on are with as this be by not or have from what which".split(),
     "de": ("der die das und ist nicht ein eine zu mit den von auf für sich dem auch es im wird sind wurde "
@@ -495,7 +509,8 @@ def score_translation(hyps, refs, tgt_lang: str, spm_path: str | None = None) ->
     """BLEU (13a, or zh for Chinese), chrF++, and spBLEU (effective order) when a sentencepiece model is given."""
     tok = "zh" if tgt_lang == "zh" else "13a"
     b, c = corpus_bleu(hyps, refs, tokenize=tok), chrf(hyps, refs, word_order=2)
-    out = {"n": len(hyps), "bleu": b.score, "chrf++": c.score, "lang_rate": percent(language_rate(hyps, tgt_lang)),
+    out = {"n": len(hyps), "bleu": b.score, "chrf++": c.score,
+           "lang_rate": percent(language_rate(hyps, tgt_lang)),
            "signatures": {"bleu": b.signature, "chrf++": c.signature}}
     if spm_path:
         s = corpus_bleu(hyps, refs, tokenize=f"spm:{spm_path}", use_effective_order=True)
