@@ -3,8 +3,8 @@
 Everything between files on disk and training batches. The folder layout (identical for the real
 data in ../shared/data and for the miniature world written by world.py):
 
-    DATA/alpaca/alpaca_<lang>.json                  JSON list (or .jsonl) of {instruction,input,output}
-    DATA/parallel/en-<lang>/<stem>.eng + <stem>.<lang>   line-aligned pairs, several stems = one corpus
+    DATA/alpaca/alpaca_<lang>.json           JSON list (or .jsonl) of {instruction,input,output}
+    DATA/parallel/en-<lang>/<stem>.eng + .<lang>      line-aligned pairs; several stems, one corpus
     DATA/xquad/xquad.<lang>.json                    SQuAD v1.1 format
     DATA/mlqa/dev/dev-context-<l>-question-<l>.json SQuAD format
     DATA/flores101/devtest/<code>.devtest           one sentence a line, aligned across languages
@@ -17,9 +17,9 @@ Pipeline (what train.py does with it; the tokenizer is tokenizer.py, the recipes
     for ex_list in iterate_batches(enc, max_tokens=8192, seed=0, epoch=0):
         batch = make_batch(ex_list, tok.pad_id)     # idx, targets (shifted, -100), attention_mask
 
-Conventions (../shared/CONVENTIONS.md): prompt and response are tokenized separately (encode() adds
-neither BOS nor EOS), BOS goes first, the prompt is masked with -100, EOS is appended, and an example
-whose response is truncated away entirely is dropped (and counted).
+Conventions (../shared/CONVENTIONS.md): prompt and response are tokenized separately (encode()
+adds neither BOS nor EOS), BOS goes first, the prompt is masked with -100, EOS is appended, and an
+example whose response is truncated away entirely is dropped (and counted).
 
 Prompts: the Stanford Alpaca template for every language, a model folder's own chat template
 (--template chat), the translation instruction (33 paraphrases) and the QA prompt in 8 languages.
@@ -55,7 +55,8 @@ def check_lang(lang: str, allow_en: bool = True) -> str:
     if lang not in LANGS:
         raise DataError(f"unknown language code {lang!r} (expected one of {ok})")
     if lang == "en" and not allow_en:
-        raise DataError(f"language code 'en' is not accepted here (expected a non-English one of {ok})")
+        raise DataError(f"language code 'en' is not accepted here (expected a non-English one "
+                        f"of {ok})")
     return lang
 
 
@@ -63,7 +64,8 @@ def check_lang(lang: str, allow_en: bool = True) -> str:
 # ------------------------------------------------------------------------------------- readers
 
 def read_text(path, allow_empty: bool = False) -> str:
-    """A UTF-8 text file, or one line naming the file: missing, not UTF-8, empty (unless allowed)."""
+    """A UTF-8 text file, or one line naming the file: missing, not UTF-8, empty (unless
+    allowed)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file not found")
@@ -88,15 +90,17 @@ def _read_lines(path: Path) -> list[str]:
 
 
 def load_json(path: Path):
-    text = read_text(path)
+    text = read_text(path).removeprefix("\ufeff")  # a Windows editor's byte-order mark is no error
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise DataError(f"{path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+        raise DataError(f"{path} line {e.lineno} column {e.colno}: not valid JSON ({e.msg})") \
+            from None
 
 
 def read_alpaca(path) -> list[dict]:
-    """A JSON list (or JSON-lines file) of {instruction, input, output}; extra fields are dropped."""
+    """A JSON list (or JSON-lines file) of {instruction, input, output}; extra fields are
+    dropped."""
     path = Path(path)
     if path.suffix == ".jsonl":
         records, where = [], []
@@ -105,12 +109,14 @@ def read_alpaca(path) -> list[dict]:
                 try:
                     records.append(json.loads(line))
                 except json.JSONDecodeError as e:
-                    raise DataError(f"{path}: malformed JSON at line {i + 1} column {e.colno}: {e.msg}") from None
+                    raise DataError(f"{path} line {i + 1} column {e.colno}: not valid JSON "
+                                    f"({e.msg})") from None
                 where.append(f"line {i + 1}")
     else:
         records = load_json(path)
         if not isinstance(records, list):
-            raise DataError(f"{path}: expected a JSON list of {{instruction,input,output}}, got {type(records).__name__}")
+            raise DataError(f"{path}: expected a JSON list of {{instruction,input,output}}, got "
+                            f"{type(records).__name__}")
         where = [f"record {i}" for i in range(len(records))]
     if not records:
         raise DataError(f"{path}: no examples")
@@ -135,7 +141,8 @@ def read_parallel_files(src: Path, tgt: Path) -> list[tuple[str, str]]:
 
 
 def read_parallel(data_dir, lang: str) -> list[tuple[str, str]]:
-    """All (english, X) pairs of DATA/parallel/en-<lang>: every <stem>.eng with its <stem>.<lang>, by stem."""
+    """All (english, X) pairs of DATA/parallel/en-<lang>: every <stem>.eng with its
+    <stem>.<lang>, in the order of the stems."""
     check_lang(lang, allow_en=False)
     folder = Path(data_dir) / "parallel" / f"en-{lang}"
     if not folder.is_dir():
@@ -177,9 +184,9 @@ def read_squad(path) -> list[dict]:
                     texts.append(_field(x, "text", path, f"{w}.answers[{i}]", str))
                     starts.append(_field(x, "answer_start", path, f"{w}.answers[{i}]", int))
                     if not 0 <= starts[-1] <= len(context) - len(texts[-1]):
-                        raise DataError(f"{path}: {w}.answers[{i}]: field 'answer_start' = {starts[-1]} puts the "
-                                        f"{len(texts[-1])}-character answer outside the "
-                                        f"{len(context)}-character context")
+                        raise DataError(f"{path}: {w}.answers[{i}]: field 'answer_start' = "
+                                        f"{starts[-1]} puts the {len(texts[-1])}-character "
+                                        f"answer outside the {len(context)}-character context")
                 out.append({"id": _field(qa, "id", path, w, str), "title": art.get("title", ""),
                             "context": context, "question": _field(qa, "question", path, w, str),
                             "answers": texts, "answer_starts": starts})
@@ -207,7 +214,8 @@ def read_flores(data_dir, lang: str) -> list[str]:
 def flores_path(data_dir, lang: str) -> Path:
     code = FLORES_CODES[check_lang(lang)]
     d = Path(data_dir)
-    folder = d if (d / f"{code}.devtest").is_file() else d / "flores101" / "devtest"  # DATA or the devtest folder
+    # d is DATA or the devtest folder itself
+    folder = d if (d / f"{code}.devtest").is_file() else d / "flores101" / "devtest"
     return _must_exist(folder / f"{code}.devtest", "Flores-101 devtest")
 
 
@@ -223,7 +231,8 @@ def xquad_path(data_dir, lang: str) -> Path:
 
 def mlqa_path(data_dir, lang: str, split: str = "dev") -> Path:
     l = check_lang(lang)
-    return _must_exist(Path(data_dir) / "mlqa" / split / f"{split}-context-{l}-question-{l}.json", "MLQA")
+    return _must_exist(Path(data_dir) / "mlqa" / split / f"{split}-context-{l}-question-{l}.json",
+                       "MLQA")
 
 
 def alpaca_path(data_dir, lang: str) -> Path:
@@ -240,7 +249,8 @@ PROMPT_INPUT = ("Below is an instruction that describes a task, paired with an i
                 "further context. Write a response that appropriately completes the request.\n\n"
                 "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:")
 PROMPT_NO_INPUT = ("Below is an instruction that describes a task. Write a response that "
-                   "appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:")
+                   "appropriately completes the request.\n\n"
+                   "### Instruction:\n{instruction}\n\n### Response:")
 
 
 def format_prompt(instruction: str, input: str = "") -> str:
@@ -253,22 +263,25 @@ TEMPLATES = ("alpaca", "chat", "none")
 
 
 def chat_template(tok_dir) -> tuple[str, dict]:
-    """The folder's chat template and its special tokens as text: {"bos_token": ..., "eos_token": ...}."""
+    """The folder's chat template and its special tokens as text: {"bos_token": ...,
+    "eos_token": ...}."""
     path = Path(tok_dir) / "tokenizer_config.json"
     tc = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     template = tc.get("chat_template")
-    if isinstance(template, list):            # named templates: [{"name": "default", "template": ...}, ...]
+    if isinstance(template, list):  # named: [{"name": "default", "template": ...}, ...]
         template = next((t["template"] for t in template if t.get("name") == "default"), None)
-    if template is None and (Path(tok_dir) / "chat_template.jinja").is_file():   # transformers >= 4.43
+    if template is None and (Path(tok_dir) / "chat_template.jinja").is_file():  # transformers 4.43+
         template = (Path(tok_dir) / "chat_template.jinja").read_text(encoding="utf-8")
     if not template:
         raise ValueError(f"{path}: no chat_template in {tok_dir}; use --template alpaca or none")
     special = {k: tc.get(k) for k in ("bos_token", "eos_token")}
-    return template, {k: (v.get("content") if isinstance(v, dict) else v) or "" for k, v in special.items()}
+    text = {k: (v.get("content") if isinstance(v, dict) else v) or "" for k, v in special.items()}
+    return template, text
 
 
 def render_chat(template: str, prompt: str, special: dict | None = None) -> str:
-    """One user turn + the assistant's opening, exactly as transformers' apply_chat_template renders it."""
+    """One user turn + the assistant's opening, exactly as transformers' apply_chat_template
+    renders it."""
     def raise_exception(msg):
         raise ValueError(f"chat_template: {msg}")
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
@@ -277,20 +290,21 @@ def render_chat(template: str, prompt: str, special: dict | None = None) -> str:
                                             add_generation_prompt=True, **(special or {}))
 
 
-def prompt_ids(tok: Tokenizer, prompt: str, template: str = "alpaca", folder=None, input: str = "") -> list[int]:
-    """Token ids of a prompt wrapped in `template`: "alpaca" (format_prompt, the paper's), "chat" (the
-    model folder's own chat template, one user turn holding the prompt and then the input) or "none"
-    (the raw text); BOS first unless the chat template already starts with it (its text "<s>" is
-    replaced by the BOS id)."""
+def prompt_ids(tok: Tokenizer, prompt: str, template: str = "alpaca", folder=None,
+               input: str = "") -> list[int]:
+    """Token ids of a prompt wrapped in `template`: "alpaca" (format_prompt, the paper's), "chat"
+    (the model folder's own chat template, one user turn holding the prompt and then the input)
+    or "none" (the raw text); BOS first unless the chat template already starts with it (its text
+    "<s>" is replaced by the BOS id)."""
     if template not in TEMPLATES:
         raise ValueError(f"--template {template!r}: expected one of {', '.join(TEMPLATES)}")
     if template == "chat":
         chat, special = chat_template(folder)
         text = render_chat(chat, f"{prompt}\n\n{input}" if input else prompt, special)
         bos = special["bos_token"]
-        if not (bos and text.startswith(bos)):            # the template decides whether there is a BOS
+        if not (bos and text.startswith(bos)):  # the template decides whether there is a BOS
             return tok.encode(text)
-        text = text[len(bos):]                            # its text "<s>" is not the BOS id: put the id
+        text = text[len(bos):]                  # its text "<s>" is not the BOS id: put the id
     else:
         text = format_prompt(prompt, input) if template == "alpaca" else prompt
     return [tok.bos_id] + tok.encode(text)
@@ -337,16 +351,19 @@ TRANSLATION_INSTRUCTIONS = [
 
 def translation_example(src_text: str, tgt_text: str, src_lang: str, tgt_lang: str,
                         index: int | None = None) -> dict:
-    """index None -> the canonical instruction (test time); else paraphrase index % 33 (training)."""
+    """index None -> the canonical instruction (test time); else paraphrase index % 33
+    (training)."""
     tmpl = TRANSLATION_INSTRUCTIONS[0 if index is None else index % len(TRANSLATION_INSTRUCTIONS)]
-    instruction = tmpl.format(source=LANG_NAMES[check_lang(src_lang)], target=LANG_NAMES[check_lang(tgt_lang)])
+    instruction = tmpl.format(source=LANG_NAMES[check_lang(src_lang)],
+                              target=LANG_NAMES[check_lang(tgt_lang)])
     return {"instruction": instruction, "input": src_text, "output": tgt_text}
 
 
-# QA prompts written in the target language, laid out as the paper's zero-shot prompt (NJUNLP/x-LLM
-# data/xquad/xquad.py, data/mlqa/mlqa.py): a one-sentence instruction, and an input of three lines:
-# context label + context, question label + question, answer label with nothing after it. The wording
-# is our own; "answer" is also the label a model may echo (metrics.extract_answer strips it).
+# QA prompts written in the target language, laid out as the paper's zero-shot prompt
+# (NJUNLP/x-LLM data/xquad/xquad.py, data/mlqa/mlqa.py): a one-sentence instruction, and an input
+# of three lines: context label + context, question label + question, answer label with nothing
+# after it. The wording is our own; "answer" is also the label a model may echo
+# (metrics.extract_answer strips it).
 QA_PROMPTS = {
     "en": {"instruction": "Answer the question using the context.",
            "context": "Context", "question": "Question", "answer": "Answer"},
@@ -368,10 +385,12 @@ QA_PROMPTS = {
 
 
 def qa_example(context: str, question: str, lang: str, answer: str = "") -> dict:
-    """Extractive QA in `lang`; the input ends with the bare answer label, as the paper's prompt does."""
+    """Extractive QA in `lang`; the input ends with the bare answer label, as the paper's prompt
+    does."""
     p = QA_PROMPTS[check_lang(lang)]
     return {"instruction": p["instruction"],
-            "input": f"{p['context']}: {context}\n{p['question']}: {question}\n{p['answer']}:", "output": answer}
+            "input": f"{p['context']}: {context}\n{p['question']}: {question}\n{p['answer']}:",
+            "output": answer}
 
 
 # ------------------------------------------------------------------------- supervised examples
@@ -401,7 +420,8 @@ def encode_examples(tok: Tokenizer, examples: list[dict], max_len: int, desc: st
         else:
             out.append(e)
     if verbose and dropped:
-        print(f"dropped {dropped} of {len(examples)} examples: no response token fits in max_len={max_len}")
+        print(f"dropped {dropped} of {len(examples)} examples: no response token fits in "
+              f"max_len={max_len}")
     return out, dropped
 
 
@@ -420,13 +440,14 @@ def make_batch(encoded: list[dict], pad_id: int) -> dict:
     return {"idx": idx, "targets": targets, "attention_mask": mask}
 
 
-def iterate_batches(encoded: list[dict], batch_size: int | None = None, max_tokens: int | None = None,
-                    seed: int = 0, epoch: int = 0, group: int = 64):
+def iterate_batches(encoded: list[dict], batch_size: int | None = None,
+                    max_tokens: int | None = None, seed: int = 0, epoch: int = 0, group: int = 64):
     """Yield lists of examples, each example exactly once per epoch, grouped by length.
 
-    Shuffle (seed, epoch), cut into chunks of `group` batches, sort each chunk by length, cut it into
-    batches of `batch_size` examples, or of at most `max_tokens` padded tokens (B * longest), then
-    shuffle the batch order. A single example longer than max_tokens forms its own batch.
+    Shuffle (seed, epoch), cut into chunks of `group` batches, sort each chunk by length, cut it
+    into batches of `batch_size` examples, or of at most `max_tokens` padded tokens
+    (B * longest), then shuffle the batch order. A single example longer than max_tokens forms
+    its own batch.
     The order is a pure function of (seed, epoch), so a resumed run can skip the batches it saw.
     """
     if (batch_size is None) == (max_tokens is None):

@@ -17,20 +17,23 @@ peak. Every choice comes back with one line saying why, which each script prints
     rt = decide(device="auto", dtype="auto", threads=0, shape=(hidden, ffn))
     print(rt.why); model.to(rt.device); with rt.autocast(): ...
 
-    python device.py            # what this machine gets, and the measurements behind it
+    python device.py [--device cpu] [--dtype bf16] [--threads 2]   # what this machine gets, and
+                                                                    # the measurements behind it
 
 Under torchrun (`torchrun --nproc_per_node 8 train.py ... [--fsdp]`) every process holds the same
 model and reads a different slice of each global micro-batch:
 - DDP: every process holds all weights; after the backward pass the gradients are all-reduced.
 - FSDP2 (`fully_shard`): each block's parameters, gradients and AdamW moments are split across the
   processes; a block's full weights are gathered just for its forward and backward, and gradients
-  are reduce-scattered. Memory per process falls with the number of processes; the maths is the same.
+  are reduce-scattered. Memory per process falls with the number of processes; the maths is the
+  same.
 On a CPU the processes talk over gloo (tested with 2 processes), on GPUs over NCCL.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,16 +43,16 @@ import torch.distributed as dist
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 from torch.distributed.fsdp import fully_shard
 
-from cli import UsageError
+from cli import Parser, UsageError, add_config_flags, check_config, guard, opt
 from model import Llama
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}  # the torch spellings, accepted too
+ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}  # torch's spellings, accepted
 BF16_MARGIN = 1.3     # bf16 must beat fp32 by this factor to be chosen: "clearly faster", not noise
-THREADS_MARGIN = 1.0  # all cores unless one thread is faster now (a busy machine: OpenMP threads wait)
+THREADS_MARGIN = 1.0  # all cores unless one is faster now (busy machine: OpenMP threads wait)
 EMULATED = 4          # bf16 this many times slower than fp32: no bf16 hardware, torch emulates it
-PEAK_ROWS = 1024      # the MFU peak: a matmul as tall as a training micro-batch (128 rows run below it)
-# Stated dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from NVIDIA's data sheets; first match wins.
+PEAK_ROWS = 1024      # MFU peak: a matmul as tall as a training micro-batch (128 rows run below)
+# Stated dense bf16 tensor-core peaks (TFLOP/s, no sparsity), NVIDIA data sheets; first match wins.
 GPU_BF16_PEAK = (("H100 PCIe", 756.0), ("H100", 989.4), ("H200", 989.4), ("A100", 312.0))
 
 
@@ -75,25 +78,28 @@ class Runtime:
         return None if self.dtype == "fp32" else DTYPES[self.dtype]
 
     def autocast(self):
-        return torch.autocast(self.device.type, dtype=self.amp) if self.amp else contextlib.nullcontext()
+        if self.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp)
 
 
 def canonical_dtype(name: str, flag: str = "--dtype") -> str:
     """'auto', 'fp32', 'bf16' or 'fp16' from either spelling; DeviceError otherwise."""
     name = ALIASES.get(name, name)
     if name != "auto" and name not in DTYPES:
-        raise DeviceError(f"{flag} {name!r}: expected auto, fp32, bf16 or fp16 (float32/bfloat16/float16 also accepted)")
+        raise DeviceError(f"{flag} {name!r}: expected auto, fp32, bf16 or fp16 "
+                          "(float32/bfloat16/float16 also accepted)")
     return name
 
 
 def stated_bf16_peak(gpu_name: str) -> float | None:
-    """The data-sheet dense bf16 TFLOP/s of a GPU named like torch.cuda.get_device_name, None if unknown
-    (first match wins, so "H100 PCIe" is looked for before "H100")."""
+    """The data-sheet dense bf16 TFLOP/s of a GPU named like torch.cuda.get_device_name, None if
+    unknown (first match wins, so "H100 PCIe" is looked for before "H100")."""
     return next((p for k, p in GPU_BF16_PEAK if k in gpu_name), None)
 
 
 def cpu_name() -> str:
-    """The CPU model and torch's kernel level (e.g. 'AMD EPYC, AVX2'): recorded beside every figure."""
+    """The CPU model and torch's kernel level ('AMD EPYC, AVX2'): recorded beside every figure."""
     name = "unknown CPU"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -104,7 +110,9 @@ def cpu_name() -> str:
 
 
 def available_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def matmul_flops(dtype: torch.dtype, threads: int, shape: tuple[int, int], rows: int = 128,
@@ -117,7 +125,8 @@ def matmul_flops(dtype: torch.dtype, threads: int, shape: tuple[int, int], rows:
     torch.set_num_threads(threads)
     try:
         a, b = torch.randn(rows, k).to(dtype), torch.randn(k, n).to(dtype)
-        torch.matmul(a if dtype is torch.float32 else a[:8], b)  # warm-up: wake the thread pool, pick kernels
+        # warm-up: wake the thread pool, pick kernels
+        torch.matmul(a if dtype is torch.float32 else a[:8], b)
         best = 0.0
         for _ in range(windows):
             calls, t0 = 0, time.perf_counter()
@@ -130,8 +139,9 @@ def matmul_flops(dtype: torch.dtype, threads: int, shape: tuple[int, int], rows:
         torch.set_num_threads(old)
 
 
-def decide(device: str = "auto", dtype: str = "auto", threads: int = 0, shape: tuple[int, int] = (256, 688),
-           local_rank: int = 0, peak_tflops: float | None = None, measure=matmul_flops) -> Runtime:
+def decide(device: str = "auto", dtype: str = "auto", threads: int = 0,
+           shape: tuple[int, int] = (256, 688), local_rank: int = 0,
+           peak_tflops: float | None = None, measure=matmul_flops) -> Runtime:
     """The one decision. threads=0 measures (CPU); shape = (hidden, ffn) of the model to run;
     `measure(dtype, threads, shape, rows=...) -> FLOP/s` is replaceable for tests."""
     dtype = canonical_dtype(dtype)
@@ -140,7 +150,8 @@ def decide(device: str = "auto", dtype: str = "auto", threads: int = 0, shape: t
     if threads < 0:
         raise DeviceError(f"--threads {threads}: expected 0 (measure) or a positive count")
     if device == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("--device cuda: no CUDA GPU is visible to torch here; use --device cpu or auto")
+        raise DeviceError("--device cuda: no CUDA GPU is visible to torch here; use --device cpu "
+                          "or auto")
     if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
         return _decide_cuda(dtype, local_rank, peak_tflops)
     if dtype == "fp16":
@@ -162,7 +173,8 @@ def _decide_cuda(dtype: str, local_rank: int, peak_tflops: float | None) -> Runt
         src = f"measured {peak:.0f} TFLOP/s {dtype} matmul (GPU not in GPU_BF16_PEAK)"
     else:
         src = f"peak {peak:g} TFLOP/s ({'--peak-tflops' if peak_tflops else 'stated bf16 dense'})"
-    return Runtime(dev, dtype, torch.get_num_threads(), peak * 1e12, f"device {dev} ({gpu}), {dtype}, TF32 on, {src}")
+    why = f"device {dev} ({gpu}), {dtype}, TF32 on, {src}"
+    return Runtime(dev, dtype, torch.get_num_threads(), peak * 1e12, why)
 
 
 def _cuda_matmul_tflops(dt: torch.dtype, n: int = 8192, reps: int = 10) -> float:
@@ -182,9 +194,11 @@ def _decide_cpu(dtype: str, threads: int, shape, peak_tflops, measure) -> Runtim
         cores = available_cores()
         threads = 1
         if cores > 1:
-            one, many = measure(torch.float32, 1, shape, rows=512), measure(torch.float32, cores, shape, rows=512)
+            one = measure(torch.float32, 1, shape, rows=512)
+            many = measure(torch.float32, cores, shape, rows=512)
             threads = cores if many > THREADS_MARGIN * one else 1
-            notes.append(f"{threads} thread(s): fp32 matmul {one / 1e9:.1f} GFLOP/s on 1, {many / 1e9:.1f} on {cores}")
+            notes.append(f"{threads} thread(s): fp32 matmul {one / 1e9:.1f} GFLOP/s on 1, "
+                         f"{many / 1e9:.1f} on {cores}")
         else:
             notes.append("1 thread (1 core)")
     else:
@@ -197,19 +211,24 @@ def _decide_cpu(dtype: str, threads: int, shape, peak_tflops, measure) -> Runtim
         bf16 = measure(torch.bfloat16, threads, shape)
     if dtype == "auto":
         dtype = "bf16" if bf16 > BF16_MARGIN * fp32 else "fp32"
-        verdict = "faster" if dtype == "bf16" else ("emulated, slower" if bf16 < fp32 / EMULATED else "not clearly faster")
-        notes.append(f"{dtype}: bf16 matmul {bf16 / 1e9:.1f} GFLOP/s vs fp32 {fp32 / 1e9:.1f} ({verdict})")
+        verdict = ("faster" if dtype == "bf16" else
+                   "emulated, slower" if bf16 < fp32 / EMULATED else "not clearly faster")
+        notes.append(f"{dtype}: bf16 matmul {bf16 / 1e9:.1f} GFLOP/s vs fp32 {fp32 / 1e9:.1f} "
+                     f"({verdict})")
     else:
         emulated = bf16 is not None and fp32 is not None and bf16 < fp32 / EMULATED
-        notes.append(f"{dtype} (--dtype)" + (f", although bf16 is emulated here: {bf16 / 1e9:.1f} GFLOP/s vs "
-                                             f"fp32 {fp32 / 1e9:.1f}" if emulated else ""))
+        note = f"{dtype} (--dtype)"
+        if emulated:
+            note += (f", although bf16 is emulated here: {bf16 / 1e9:.1f} GFLOP/s vs fp32 "
+                     f"{fp32 / 1e9:.1f}")
+        notes.append(note)
     peak = peak_tflops * 1e12 if peak_tflops else (bf16 if dtype == "bf16" else fp32)
-    if not peak_tflops and peak > fp32 / EMULATED:  # the peak on as many rows as a training batch feeds
+    if not peak_tflops and peak > fp32 / EMULATED:  # the peak on as many rows as a batch feeds
         peak = max(peak, measure(DTYPES[dtype], threads, shape, rows=PEAK_ROWS))
     src = "--peak-tflops" if peak_tflops else f"measured {dtype} matmul at the model's shapes"
     notes.append(f"MFU peak {peak / 1e9:.1f} GFLOP/s ({src})")
-    return Runtime(torch.device("cpu"), dtype, threads, peak, f"device cpu ({cpu_name()}), " + "; ".join(notes))
-
+    why = f"device cpu ({cpu_name()}), " + "; ".join(notes)
+    return Runtime(torch.device("cpu"), dtype, threads, peak, why)
 
 
 def decide_for_training(device: str, dtype: str, threads: int, mc, local: int, world: int,
@@ -237,7 +256,8 @@ def oom_message(e: Exception) -> str:
 
 # ----------------------------------------------------------------------------- several processes
 def setup_processes(device: str) -> tuple[int, int, int, bool]:
-    """(rank, world size, local rank, whether we created the process group); torchrun sets the env."""
+    """(rank, world size, local rank, whether we created the process group); torchrun sets the
+    environment."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return 0, 1, 0, False
@@ -250,19 +270,21 @@ def setup_processes(device: str) -> tuple[int, int, int, bool]:
 
 
 def wrap(raw: Llama, fsdp: bool, device: torch.device, local: int, world: int) -> torch.nn.Module:
-    """FSDP2 (per block, then the root for the embeddings, final norm and head) or DDP under torchrun;
-    the plain model alone."""
+    """FSDP2 (per block, then the root for the embeddings, final norm and head) or DDP under
+    torchrun; the plain model alone."""
     if fsdp:
         for block in raw.model.layers:
             fully_shard(block)
         return fully_shard(raw)
     if world > 1:
-        return torch.nn.parallel.DistributedDataParallel(raw, device_ids=[local] if device.type == "cuda" else None)
+        ids = [local] if device.type == "cuda" else None
+        return torch.nn.parallel.DistributedDataParallel(raw, device_ids=ids)
     return raw
 
 
 def clip_grad_norm(model, clip: float) -> float:
-    """Clip the global gradient norm (clip 0: only measure it); FSDP2's DTensor norm made a plain float."""
+    """Clip the global gradient norm (clip 0: only measure it); FSDP2's DTensor norm made a plain
+    float."""
     params = [p for p in model.parameters() if p.grad is not None]
     norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
     return float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
@@ -270,7 +292,8 @@ def clip_grad_norm(model, clip: float) -> float:
 
 def gather_full(model, raw: Llama, device, master: bool) -> Llama:
     """FSDP: gather the full weights (every rank takes part) into a plain model on rank 0."""
-    full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    full = get_model_state_dict(model, options=options)
     if not master:
         return raw
     plain = Llama(raw.config)
@@ -278,5 +301,24 @@ def gather_full(model, raw: Llama, device, master: bool) -> Llama:
     return plain.to(device)
 
 
+@dataclass
+class DeviceConfig:
+    device: str = opt("auto", "where to run", choices=("auto", "cpu", "cuda"))
+    dtype: str = opt("auto", "compute dtype: auto, fp32, bf16 or fp16 (or the torch spellings)")
+    threads: int = opt(0, "CPU threads; 0 measures whether more than one helps now",
+                       range="[0, inf)")
+
+
+def main(argv=None) -> int:
+    """Print what this machine gets and the measurements behind it; exit 2 on a bad choice."""
+    parser = add_config_flags(Parser(prog="device.py", doc=__doc__), DeviceConfig)
+    cfg = DeviceConfig(**vars(parser.parse_args(argv)))
+
+    def body():
+        check_config(cfg)
+        print(decide(cfg.device, cfg.dtype, cfg.threads).why)
+    return guard("device.py", body, usage=(DeviceError,))
+
+
 if __name__ == "__main__":
-    print(decide().why)
+    sys.exit(main())

@@ -5,7 +5,7 @@ XQuAD/MLQA, answer extraction, and the language a response is written in.
     import metrics
     metrics.corpus_bleu(hyps, refs, tokenize="13a")         # .score, .signature, .counts, .bp ...
     metrics.chrf(hyps, refs, word_order=2)                  # chrF++
-    metrics.score_qa(responses, golds, "de")                # what evaluate.py reports for XQuAD/MLQA
+    metrics.score_qa(responses, golds, "de")                # evaluate.py's XQuAD/MLQA scores
     metrics.score_translation(hyps, refs, "zh", spm_path)   # what evaluate.py reports for Flores
 
 From the command line (files, no model), through evaluate.py:
@@ -44,14 +44,10 @@ Exact rules:
 - response_language: script counts, then for Latin script characteristic letters + stopwords of
   en/de/tr/vi (see its docstring); language_rate counts only the texts it can decide.
 
-How it was checked (tests/test_metrics.py: `python -m pytest -q tests/test_metrics.py`):
-parity with sacrebleu 2.6.0 on Flores-101 devtest lines of de zh ar el hi tr vi with perturbed
-hypotheses (dropped/swapped words, truncation, empty lines, characters spaced apart, punctuation
-only, very short lines) for corpus BLEU 13a and zh, chrF, chrF+, chrF++ and sentence BLEU (largest
-|diff| 1.4e-14 on all 1012 lines; the test uses 500, and synthetic lines that need no data), every
-smoothing with and without effective order, sacreBLEU's own TokenizerZh, spBLEU against sacreBLEU
-on the same pieces; SQuAD v1.1 and MLQA rules as worked examples taken from the official scripts'
-behaviour; response_language identifies 99.8-100% of Flores-101 devtest references per language.
+How it was checked (`python -m pytest -q tests/test_metrics.py`; docs/evaluation.md has the
+figures): parity with sacrebleu 2.6.0 on perturbed Flores-101 devtest lines for every BLEU, chrF
+and tokenizer variant above; SQuAD v1.1 and MLQA rules as worked examples of the official
+scripts' behaviour; response_language on Flores-101 devtest references.
 """
 from __future__ import annotations
 
@@ -66,8 +62,8 @@ from functools import lru_cache
 from pathlib import Path
 
 VERSION = "xllama-1"  # the `version:` field of our signatures; never sacreBLEU's number
-# Languages with MLQA normalization rules (the official script's seven). mlqa_em_f1 also takes el and
-# tr (XQuAD only), with no article list.
+# Languages with MLQA normalization rules (the official script's seven). mlqa_em_f1 also takes
+# el and tr (XQuAD only), with no article list.
 MLQA_LANGS = ("en", "ar", "de", "es", "hi", "vi", "zh")
 QA_LANGS = MLQA_LANGS + ("el", "tr")  # every language mlqa_em_f1 accepts
 
@@ -85,7 +81,8 @@ _13A_RULES = [  # mteval-v13a, as sacreBLEU's TokenizerRegexp
 def tokenize_13a(line: str) -> str:
     line = line.replace("<skipped>", "").replace("-\n", "").replace("\n", " ")
     if "&" in line:
-        line = line.replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+        for entity, ch in (("&quot;", '"'), ("&amp;", "&"), ("&lt;", "<"), ("&gt;", ">")):
+            line = line.replace(entity, ch)
     line = f" {line} "
     for pattern, repl in _13A_RULES:
         line = pattern.sub(repl, line)
@@ -96,10 +93,11 @@ def tokenize_13a(line: str) -> str:
 # writes two supplementary-plane ranges as "\u20000".."\u2a6d6" (two-character strings), which
 # under string comparison select U+2001..U+2A6D (general punctuation, arrows, math symbols ...)
 # instead of CJK Extension B; we reproduce that behaviour on purpose, for score parity.
-_ZH_RANGES = [(0x3400, 0x4DB5), (0x4E00, 0x9FA5), (0x9FA6, 0x9FBB), (0xF900, 0xFA2D), (0xFA30, 0xFA6A),
-              (0xFA70, 0xFAD9), (0x2001, 0x2A6D), (0x2F81, 0x2FA1), (0xFF00, 0xFFEF), (0x2E80, 0x2EFF),
-              (0x3000, 0x303F), (0x31C0, 0x31EF), (0x2F00, 0x2FDF), (0x2FF0, 0x2FFF), (0x3100, 0x312F),
-              (0x31A0, 0x31BF), (0xFE10, 0xFE1F), (0xFE30, 0xFE4F), (0x2600, 0x26FF), (0x2700, 0x27BF),
+_ZH_RANGES = [(0x3400, 0x4DB5), (0x4E00, 0x9FA5), (0x9FA6, 0x9FBB), (0xF900, 0xFA2D),
+              (0xFA30, 0xFA6A), (0xFA70, 0xFAD9), (0x2001, 0x2A6D), (0x2F81, 0x2FA1),
+              (0xFF00, 0xFFEF), (0x2E80, 0x2EFF), (0x3000, 0x303F), (0x31C0, 0x31EF),
+              (0x2F00, 0x2FDF), (0x2FF0, 0x2FFF), (0x3100, 0x312F), (0x31A0, 0x31BF),
+              (0xFE10, 0xFE1F), (0xFE30, 0xFE4F), (0x2600, 0x26FF), (0x2700, 0x27BF),
               (0x3200, 0x32FF), (0x3300, 0x33FF)]
 
 
@@ -160,7 +158,8 @@ class BLEUResult:
 
     def __str__(self) -> str:
         p = "/".join(f"{x:.1f}" for x in self.precisions)
-        return (f"BLEU = {self.score:.2f} {p} (BP = {self.bp:.3f} ratio = {self.sys_len / max(self.ref_len, 1):.3f} "
+        ratio = self.sys_len / max(self.ref_len, 1)
+        return (f"BLEU = {self.score:.2f} {p} (BP = {self.bp:.3f} ratio = {ratio:.3f} "
                 f"hyp_len = {self.sys_len} ref_len = {self.ref_len})  {self.signature}")
 
 
@@ -176,7 +175,8 @@ def _bleu_stats(hyp: str, ref: str, max_n: int = 4) -> list[int]:
     return [len(h), len(r)] + correct + total
 
 
-def _bleu_from_stats(stats, smooth="exp", smooth_value=None, effective_order=False, max_n=4) -> BLEUResult:
+def _bleu_from_stats(stats, smooth="exp", smooth_value=None, effective_order=False,
+                     max_n=4) -> BLEUResult:
     sys_len, ref_len = stats[0], stats[1]
     correct, total = list(stats[2:2 + max_n]), list(stats[2 + max_n:])
     if smooth not in SMOOTH_DEFAULTS:
@@ -210,15 +210,19 @@ def _bleu_from_stats(stats, smooth="exp", smooth_value=None, effective_order=Fal
 
 def _check_lengths(hyps, refs):
     if len(hyps) != len(refs):
-        raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} references: they must be line-aligned")
+        raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} references: they must be "
+                         "line-aligned")
 
 
 def _bleu_signature(tokenize, smooth, eff):
-    return f"BLEU|nrefs:1|case:mixed|eff:{'yes' if eff else 'no'}|tok:{_tok_signature(tokenize)}|smooth:{smooth}|version:{VERSION}"
+    return (f"BLEU|nrefs:1|case:mixed|eff:{'yes' if eff else 'no'}|tok:{_tok_signature(tokenize)}"
+            f"|smooth:{smooth}|version:{VERSION}")
 
 
-def corpus_bleu(hyps, refs, tokenize="13a", smooth="exp", smooth_value=None, use_effective_order=False) -> BLEUResult:
-    """Corpus BLEU of line-aligned hypotheses and references (one reference each), sacreBLEU 2.x rules."""
+def corpus_bleu(hyps, refs, tokenize="13a", smooth="exp", smooth_value=None,
+                use_effective_order=False) -> BLEUResult:
+    """Corpus BLEU of line-aligned hypotheses and references (one reference each), sacreBLEU 2.x
+    rules."""
     _check_lengths(hyps, refs)
     tok = get_tokenizer(tokenize)
     stats = [0] * 10
@@ -230,9 +234,11 @@ def corpus_bleu(hyps, refs, tokenize="13a", smooth="exp", smooth_value=None, use
     return res
 
 
-def sentence_bleu(hyp, ref, tokenize="13a", smooth="exp", smooth_value=None, use_effective_order=True) -> BLEUResult:
+def sentence_bleu(hyp, ref, tokenize="13a", smooth="exp", smooth_value=None,
+                  use_effective_order=True) -> BLEUResult:
     tok = get_tokenizer(tokenize)
-    res = _bleu_from_stats(_bleu_stats(tok(hyp.rstrip()), tok(ref.rstrip())), smooth, smooth_value, use_effective_order)
+    stats = _bleu_stats(tok(hyp.rstrip()), tok(ref.rstrip()))
+    res = _bleu_from_stats(stats, smooth, smooth_value, use_effective_order)
     res.signature = _bleu_signature(tokenize, smooth, use_effective_order)
     return res
 
@@ -267,21 +273,25 @@ def _chrf_stats(hyp: str, ref: str, char_order: int, word_order: int) -> list[in
     """Per order: [hyp n-grams, ref n-grams, matched]; chars (whitespace removed) then words."""
     stats = []
     hc, rc = "".join(hyp.split()), "".join(ref.split())
-    grams = [(Counter(hc[i:i + n] for i in range(len(hc) - n + 1)),
-              Counter(rc[i:i + n] for i in range(len(rc) - n + 1))) for n in range(1, char_order + 1)]
     hw, rw = _chrf_words(hyp), _chrf_words(ref)
-    grams += [(Counter(tuple(hw[i:i + n]) for i in range(len(hw) - n + 1)),
-               Counter(tuple(rw[i:i + n]) for i in range(len(rw) - n + 1))) for n in range(1, word_order + 1)]
+
+    def ngrams(seq, n):  # chars as strings, words as tuples
+        return Counter(seq[i:i + n] if isinstance(seq, str) else tuple(seq[i:i + n])
+                       for i in range(len(seq) - n + 1))
+    grams = [(ngrams(hc, n), ngrams(rc, n)) for n in range(1, char_order + 1)]
+    grams += [(ngrams(hw, n), ngrams(rw, n)) for n in range(1, word_order + 1)]
     for h, r in grams:
         # sacreBLEU counts a hypothesis's n-grams only when the reference has some of that order:
-        # otherwise a spaced-out zh hypothesis against a one-word zh reference lowers corpus precision.
+        # otherwise a spaced-out zh hypothesis against a one-word zh reference lowers corpus
+        # precision.
         n_hyp = sum(h.values()) if r else 0
         stats += [n_hyp, sum(r.values()), sum(min(c, r[g]) for g, c in h.items() if g in r)]
     return stats
 
 
 def _chrf_from_stats(stats, beta=2) -> float:
-    """Average precision and recall over the orders present in both sides, then F-beta (sacreBLEU 2.x)."""
+    """Average precision and recall over the orders present in both sides, then F-beta
+    (sacreBLEU 2.x)."""
     f = beta ** 2
     avg_p = avg_r = 0.0
     eff = 0
@@ -310,7 +320,8 @@ def chrf(hyps, refs, word_order=0, char_order=6, beta=2) -> ChrFResult:
         total = s if total is None else [a + b for a, b in zip(total, s)]
     score = _chrf_from_stats(total or [], beta)
     name = f"chrF{beta}" + "+" * word_order  # sacreBLEU's naming
-    sig = f"{name}|nrefs:1|case:mixed|eff:yes|nc:{char_order}|nw:{word_order}|space:no|version:{VERSION}"
+    sig = (f"{name}|nrefs:1|case:mixed|eff:yes|nc:{char_order}|nw:{word_order}|space:no"
+           f"|version:{VERSION}")
     return ChrFResult(score, sig)
 
 
@@ -338,9 +349,11 @@ def squad_em_f1(pred: str, golds) -> tuple[float, float]:
     return em, f1
 
 
-_UNICODE_PUNCT = {chr(i) for i in range(sys.maxunicode + 1) if unicodedata.category(chr(i)).startswith("P")}
+_UNICODE_PUNCT = {chr(i) for i in range(sys.maxunicode + 1)
+                  if unicodedata.category(chr(i)).startswith("P")}
 _UNICODE_PUNCT |= _ASCII_PUNCT  # MLQA adds string.punctuation ($+<=>^`|~ are symbols, not P*)
-_ARTICLES = {  # MLQA's per-language article patterns; none for hi and zh, nor for el and tr (not in MLQA)
+# MLQA's per-language article patterns; none for hi and zh, nor for el and tr (not in MLQA)
+_ARTICLES = {
     "en": r"\b(a|an|the)\b",
     "es": r"\b(un|una|unos|unas|el|la|los|las)\b",
     "de": r"\b(ein|eine|einen|einem|eines|einer|der|die|das|den|dem|des)\b",
@@ -351,7 +364,8 @@ _HAN = re.compile(r"[\u4e00-\u9fa5]")
 
 
 def _mixed_segmentation(text: str) -> list[str]:
-    """MLQA's zh tokenisation: every Han character (and punctuation mark) is a token, the rest split on spaces."""
+    """MLQA's zh tokenisation: every Han character (and punctuation mark) is a token, the rest
+    split on spaces."""
     out, buf = [], ""
     for ch in text:
         if _HAN.match(ch) or ch in _UNICODE_PUNCT:
@@ -384,7 +398,8 @@ def mlqa_em_f1(pred: str, golds, lang: str) -> tuple[float, float]:
 
 
 def containment(pred: str, golds) -> float:
-    """The paper's QA metric: 1.0 when the lower-cased FIRST gold answer occurs in the lower-cased prediction."""
+    """The paper's QA metric: 1.0 when the lower-cased FIRST gold answer occurs in the
+    lower-cased prediction."""
     first = golds if isinstance(golds, str) else golds[0]
     return float(first.lower() in pred.lower())
 
@@ -394,13 +409,15 @@ ANSWER_LABELS = ("response", "answer", "output")  # Alpaca's section names a mod
 
 @lru_cache(maxsize=64)
 def _label_pattern(labels: tuple[str, ...]):
-    return re.compile(r"^\s*(#{1,4}\s*)?(" + "|".join(map(re.escape, labels)) + r")\s*[:：]\s*", re.IGNORECASE)
+    names = "|".join(map(re.escape, labels))
+    return re.compile(r"^\s*(#{1,4}\s*)?(" + names + r")\s*[:：]\s*", re.IGNORECASE)
 
 
 def extract_answer(text: str, labels: tuple[str, ...] = ANSWER_LABELS) -> str:
-    """The answer inside a generated response: text after the last echoed "### Response:", then the
-    first non-empty line, with a leading answer label removed ("Answer:", "### Response:", and the
-    prompt's own labels that evaluate.py adds: "Antwort:", "答案：" ...), stripped. "" when nothing is left."""
+    """The answer inside a generated response: text after the last echoed "### Response:", then
+    the first non-empty line, with a leading answer label removed ("Answer:", "### Response:", and
+    the prompt's own labels that evaluate.py adds: "Antwort:", "答案：" ...), stripped; "" when
+    nothing is left."""
     if "### Response:" in text:
         text = text.rsplit("### Response:", 1)[1]
     pattern = _label_pattern(tuple(sorted({l.lower() for l in labels})))
@@ -412,29 +429,36 @@ def extract_answer(text: str, labels: tuple[str, ...] = ANSWER_LABELS) -> str:
 
 
 # ----------------------------------------------------------------------------- response language
-_SCRIPTS = {"zh": r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]", "ar": r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]",
+_SCRIPTS = {"zh": r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]",
+            "ar": r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]",
             "el": r"[\u0370-\u03ff\u1f00-\u1fff]", "hi": r"[\u0900-\u097f]"}
 _SCRIPTS = {k: re.compile(v) for k, v in _SCRIPTS.items()}
 _LATIN = re.compile(r"[a-zA-Z\u00c0-\u024f\u1e00-\u1eff]")
-# Latin-script languages: letters only that language uses (among en/de/tr/vi), and frequent function words.
-_MARKS = {"de": set("äß"), "tr": set("ığşçİ"), "vi": set("ăâđêôơư") | {chr(c) for c in range(0x1EA0, 0x1EFA)}}
+# Latin-script languages: letters only that language uses (among en/de/tr/vi), and frequent
+# function words.
+_MARKS = {"de": set("äß"), "tr": set("ığşçİ"),
+          "vi": set("ăâđêôơư") | {chr(c) for c in range(0x1EA0, 0x1EFA)}}
 _STOP = {
-    "en": "the and of to is in that it for was on are with as this be by not or have from what which".split(),
-    "de": ("der die das und ist nicht ein eine zu mit den von auf für sich dem auch es im wird sind wurde "
-           "werden hatte vom bis als nach bei aus er sie wir ich zum zur einen einer eines am").split(),
-    "tr": "ve bir bu için ile da de çok olarak daha gibi ne var en mi olan ama kadar sonra değil veya".split(),
+    "en": ("the and of to is in that it for was on are with as this be by not or have from what "
+           "which").split(),
+    "de": ("der die das und ist nicht ein eine zu mit den von auf für sich dem auch es im wird "
+           "sind wurde werden hatte vom bis als nach bei aus er sie wir ich zum zur einen einer "
+           "eines am").split(),
+    "tr": ("ve bir bu için ile da de çok olarak daha gibi ne var en mi olan ama kadar sonra değil "
+           "veya").split(),
     "vi": "và của là có không những được cho trong một các người này với đã để khi thì".split(),
 }
 
 
 def response_language(text: str) -> str | None:
-    """Language code (en de zh ar el hi tr vi) a text is written in; None when undecidable (no letters,
-    or Latin letters without any characteristic letter or stopword, e.g. a bare name like "Berlin").
+    """Language code (en de zh ar el hi tr vi) a text is written in; None when undecidable (no
+    letters, or Latin letters without any characteristic letter or stopword, e.g. "Berlin").
 
-    Non-Latin scripts win by character count (Han -> zh, Arabic -> ar, Greek -> el, Devanagari -> hi)
-    when they make up at least a third of the letters. Otherwise, for Latin script, each of en/de/tr/vi
-    scores 2 per characteristic letter (de äß, tr ığşç, vi ăâđêôơư and tone-marked vowels; ö ü are
-    shared by de and tr and count 1 for each) plus 1 per stopword; the best wins, English on ties.
+    Non-Latin scripts win by character count (Han -> zh, Arabic -> ar, Greek -> el, Devanagari ->
+    hi) when they make up at least a third of the letters. Otherwise, for Latin script, each of
+    en/de/tr/vi scores 2 per characteristic letter (de äß, tr ığşç, vi ăâđêôơư and tone-marked
+    vowels; ö ü are shared by de and tr and count 1 for each) plus 1 per stopword; the best wins,
+    English on ties.
     Measured on Flores-101 devtest references: see tests/test_metrics.py."""
     counts = {k: len(p.findall(text)) for k, p in _SCRIPTS.items()}
     latin = len(_LATIN.findall(text))
@@ -458,21 +482,24 @@ def response_language(text: str) -> str | None:
 
 def in_language(text: str, lang: str) -> bool | None:
     """Is text written in lang? None when undecidable. For a non-Latin target (zh ar el hi), a text
-    with letters but none of that script is decidably not in lang, even when response_language cannot
-    name its language (a bare "Berlin" is not Chinese); for a Latin target it is undecidable."""
+    with letters but none of that script is decidably not in lang, even when response_language
+    cannot name its language (a bare "Berlin" is not Chinese); for a Latin target it is
+    undecidable."""
     found = response_language(text)
-    if found is None and lang in _SCRIPTS and _LATIN.search(text) and not _SCRIPTS[lang].search(text):
+    foreign = lang in _SCRIPTS and _LATIN.search(text) and not _SCRIPTS[lang].search(text)
+    if found is None and foreign:
         return False
     return None if found is None else found == lang
 
 
 def language_rate(texts, lang: str) -> float | None:
-    """Share (0..1) of the decidable texts (in_language not None) written in `lang`; None if none is."""
+    """Share (0..1) of the decidable texts (in_language not None) written in `lang`; None if none
+    is."""
     found = [x for x in (in_language(t, lang) for t in texts) if x is not None]
     return sum(found) / len(found) if found else None
 
 
-# ----------------------------------------------------------------------------- scoring a task's outputs
+# ----------------------------------------------------------------------------- a task's scores
 def percent(x):
     """A 0..1 share in percent; None (nothing decidable) stays None."""
     return None if x is None else 100.0 * x
@@ -488,14 +515,17 @@ def score_qa(responses, golds, lang: str, labels: tuple[str, ...] = ANSWER_LABEL
     return {"n": n, "contain": pct(containment(r, g) for r, g in zip(responses, golds)),
             "em": pct(e for e, _ in emf1), "f1": pct(f for _, f in emf1),
             "lang_rate": percent(language_rate(responses, lang)),
-            "metric_note": f"contain = first gold answer in raw response; em/f1 = MLQA rules (lang {lang}) on extracted answer"}
+            "metric_note": f"contain = first gold answer in raw response; em/f1 = MLQA rules "
+                           f"(lang {lang}) on extracted answer"}
 
 
 def score_translation(hyps, refs, tgt_lang: str, spm_path: str | None = None) -> dict:
-    """BLEU (13a, or zh for Chinese), chrF++, and spBLEU (effective order) when a sentencepiece model is given."""
+    """BLEU (13a, or zh for Chinese), chrF++, and spBLEU (effective order) when a sentencepiece
+    model is given."""
     tok = "zh" if tgt_lang == "zh" else "13a"
     b, c = corpus_bleu(hyps, refs, tokenize=tok), chrf(hyps, refs, word_order=2)
-    out = {"n": len(hyps), "bleu": b.score, "chrf++": c.score, "lang_rate": percent(language_rate(hyps, tgt_lang)),
+    out = {"n": len(hyps), "bleu": b.score, "chrf++": c.score,
+           "lang_rate": percent(language_rate(hyps, tgt_lang)),
            "signatures": {"bleu": b.signature, "chrf++": c.signature}}
     if spm_path:
         s = corpus_bleu(hyps, refs, tokenize=f"spm:{spm_path}", use_effective_order=True)

@@ -1,7 +1,7 @@
-"""mixture.py — the training data of each model in the paper: CoIT and MuIT mixtures and the ablations.
+"""mixture.py — the training data of each model in the paper: CoIT, MuIT and the ablations.
 
     mix = build_mixture("coit", "../shared/data", ["zh"], n_translation=600, n_alpaca=600, seed=0)
-    print(composition(mix, tok))        # examples per source x language, target tokens, tokens per char
+    print(composition(mix, tok))  # examples per source x language, target tokens, tokens per char
 
 A recipe names the parts (docs/paper.md):
 
@@ -14,6 +14,11 @@ A recipe names the parts (docs/paper.md):
     instr_only   English Alpaca + Alpaca in X                ablation (no translation)
     coit_x2en    like coit with X->en pairs                  ablation (direction)
 
+The translation budget of muit is split evenly (even_split, the remainder to the first languages
+given) or by scaling laws fitted to a sweep: allocate() maximises the sum of predicted scores
+subject to the budget and bounds (equal marginal gains, then integer sizes; scaling.py explains
+the laws and writes the allocation file).
+
 Subsets are the FIRST N examples of each Alpaca file and the FIRST N pairs of each corpus (stems in
 sorted order), as in the scaling study; each translation pair becomes an instruction with one of the
 33 paraphrases of data.TRANSLATION_INSTRUCTIONS (by index), and every example carries its source and
@@ -24,11 +29,13 @@ language, so train.py can log the loss of each part.
 """
 from __future__ import annotations
 
-import argparse
+import math
 import random
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+from cli import Parser, add_config_flags, check_config, guard, opt
 from data import (DataError, alpaca_path, check_lang, encode_example, load_json, read_alpaca,
                   read_parallel, translation_example)
 from tokenizer import Tokenizer
@@ -45,13 +52,15 @@ RECIPES = {  # recipe -> (English Alpaca, translated Alpaca, translation directi
 
 def even_split(langs, budget: int) -> dict[str, int]:
     """B/L pairs each, the remainder one each to the first B mod L languages in the order given.
-    The one uniform split: train.py --budget (translation_counts) and scaling.uniform_split use it."""
+    The one uniform split: train.py --budget (translation_counts) and uniform_split."""
     q, r = divmod(int(budget), len(langs))
     return {l: q + (i < r) for i, l in enumerate(langs)}
 
 
-def translation_counts(langs, available: dict, n_translation=None, budget=None, allocation=None) -> dict:
-    """Pairs per language: allocation (dict or JSON file) | budget split uniformly | n_translation each | all."""
+def translation_counts(langs, available: dict, n_translation=None, budget=None,
+                       allocation=None) -> dict:
+    """Pairs per language: allocation (dict or JSON file) | budget split uniformly |
+    n_translation each | all."""
     if sum(x is not None for x in (n_translation, budget, allocation)) > 1:
         raise ValueError("give at most one of n_translation, budget, allocation")
     if allocation is not None:
@@ -62,7 +71,8 @@ def translation_counts(langs, available: dict, n_translation=None, budget=None, 
         extra = set(allocation) - set(langs)
         missing = set(langs) - set(allocation)
         if extra or missing:
-            raise DataError(f"allocation languages {sorted(allocation)} do not match --langs {list(langs)}")
+            raise DataError(f"allocation languages {sorted(allocation)} do not match --langs "
+                            f"{list(langs)}")
         counts = {}
         for l in langs:
             v = allocation[l]
@@ -77,12 +87,127 @@ def translation_counts(langs, available: dict, n_translation=None, budget=None, 
         counts = dict(available)
     for l, n in counts.items():
         if n > available[l]:
-            raise DataError(f"asked for {n} en-{l} translation pairs but only {available[l]} exist")
+            raise DataError(f"asked for {n} en-{l} translation pairs but only {available[l]} "
+                            "exist")
     return counts
 
 
-def build_mixture(recipe: str, data_dir, langs, *, n_translation=None, budget=None, allocation=None,
-                  n_alpaca=None, seed: int = 0) -> list[dict]:
+# ----------------------------------------------------------------------------- allocation
+# The translation budget of a MuIT mixture split by fitted scaling laws (scaling.LawFit: predict,
+# marginal, inverse_marginal, unit_gain), or uniformly within bounds.
+
+def _bounds(langs, budget, minimum, available):
+    if budget != int(budget) or budget <= 0:
+        raise ValueError(f"--budget must be a positive whole number, got {budget}")
+    low = minimum.get if isinstance(minimum, dict) else (lambda l, default: minimum)
+    lo = {l: int(math.ceil(low(l, 1))) for l in langs}
+    hi = {l: (int(available[l]) if available and l in available else None) for l in langs}
+    for l in langs:
+        if lo[l] <= 0:
+            raise ValueError(f"--min: sizes must be positive (the laws are undefined at 0), "
+                             f"got {lo[l]} for {l}")
+        if hi[l] is not None and hi[l] < lo[l]:
+            raise ValueError(f"--available: {l} has {hi[l]} pairs, below the minimum {lo[l]}")
+    if budget < sum(lo.values()):
+        raise ValueError(f"--budget {budget} is below the sum of minimums {sum(lo.values())} "
+                         f"({len(langs)} langs)")
+    if all(h is not None for h in hi.values()) and budget > sum(hi.values()):
+        raise ValueError(f"--budget {budget} is above the sum of available data "
+                         f"{sum(hi.values())}")
+    return lo, hi
+
+
+def _water_level(f, budget, lo, hi, langs, lo_t, hi_t, decreasing):
+    """Bisection on t (log scale) so that sum_l clip(f(l, t), lo_l, hi_l) = budget."""
+    def clipped(l, t):
+        return min(max(f(l, t), lo[l]), math.inf if hi[l] is None else hi[l])
+    for _ in range(300):
+        mid = math.sqrt(lo_t * hi_t)
+        if (sum(clipped(l, mid) for l in langs) > budget) == decreasing:
+            lo_t = mid
+        else:
+            hi_t = mid
+    t = math.sqrt(lo_t * hi_t)
+    return {l: clipped(l, t) for l in langs}
+
+
+def _to_integers(x, budget, lo, hi, gain):
+    """Round down, hand out the remainder by largest unit gain, then unit moves until none
+    helps."""
+    n = {l: min(max(int(math.floor(v)), lo[l]), v if hi[l] is None else hi[l])
+         for l, v in x.items()}
+    n = {l: int(v) for l, v in n.items()}
+    cap = lambda l: math.inf if hi[l] is None else hi[l]  # noqa: E731
+    while sum(n.values()) < budget:
+        l = max((l for l in n if n[l] < cap(l)), key=lambda l: gain(l, n[l]))
+        n[l] += 1
+    while sum(n.values()) > budget:
+        l = min((l for l in n if n[l] > lo[l]), key=lambda l: gain(l, n[l] - 1))
+        n[l] -= 1
+    for _ in range(10 * len(n) + 1000):  # concave + separable: no improving move = optimal
+        up = [l for l in n if n[l] < cap(l)]
+        down = [l for l in n if n[l] > lo[l]]
+        if not up or not down:
+            break
+        i = max(up, key=lambda l: gain(l, n[l]))
+        j = min((l for l in down if l != i), key=lambda l: gain(l, n[l] - 1), default=None)
+        if j is None or gain(i, n[i]) <= gain(j, n[j] - 1) * (1 + 1e-12) + 1e-15:
+            break
+        n[i] += 1
+        n[j] -= 1
+    assert sum(n.values()) == budget
+    return n
+
+
+def objective(fits, sizes, weights=None) -> float:
+    return float(sum((weights or {}).get(l, 1.0) * fits[l].predict(sizes[l]) for l in sizes))
+
+
+def allocate(fits: dict[str, LawFit], budget: int, minimum=1, available=None,
+             weights=None) -> dict[str, int]:
+    """Integer sizes maximising sum_l w_l S_l(X_l) with sum X_l = budget and
+    min <= X_l <= available."""
+    langs = sorted(fits)
+    w = {l: float((weights or {}).get(l, 1.0)) for l in langs}
+    for l in langs:
+        f = fits[l]
+        if f.alpha <= 0 or (f.form == "power" and f.beta <= 0) or w[l] <= 0:
+            raise ValueError(f"{l}: the law must be increasing (alpha, beta > 0) and its weight "
+                             f"> 0 to allocate; got alpha={f.alpha:g} beta={f.beta:g} "
+                             f"weight={w[l]:g}")
+    lo, hi = _bounds(langs, budget, minimum, available)
+    # equal marginal gains: X_l(lambda) = inverse of w_l S_l'; sum is decreasing in lambda
+    lam_hi = max(w[l] * float(fits[l].marginal(lo[l])) for l in langs) * 2
+    lam_lo = min(w[l] * float(fits[l].marginal(max(budget, 1))) for l in langs) / 2
+    x = _water_level(lambda l, lam: fits[l].inverse_marginal(lam / w[l]), budget, lo, hi, langs,
+                     lam_lo, lam_hi, decreasing=True)
+    return _to_integers(x, budget, lo, hi, lambda l, v: w[l] * fits[l].unit_gain(v))
+
+
+def uniform_split(langs, budget: int, minimum=1, available=None) -> dict[str, int]:
+    """even_split, clipped to the bounds with the rest spread over the others
+    (integers, sum = B)."""
+    langs = list(langs)
+    lo, hi = _bounds(langs, budget, minimum, available)
+    even = even_split(langs, budget)
+    if all(lo[l] <= n and (hi[l] is None or n <= hi[l]) for l, n in even.items()):
+        return even
+    pos = {l: i for i, l in enumerate(langs)}
+    x = _water_level(lambda l, t: t, budget, lo, hi, langs, 1e-9, 2.0 * budget + 1,
+                     decreasing=False)
+    n = {l: max(lo[l], int(math.floor(v + 1e-9))) for l, v in x.items()}
+    while sum(n.values()) < budget:  # the remainder, one unit at a time to the smallest open share
+        open_ = (l for l in langs if hi[l] is None or n[l] < hi[l])
+        n[min(open_, key=lambda l: (n[l], pos[l]))] += 1
+    while sum(n.values()) > budget:
+        n[max((l for l in langs if n[l] > lo[l]), key=lambda l: (n[l], pos[l]))] -= 1
+    return n
+
+
+# ----------------------------------------------------------------------------- mixtures
+
+def build_mixture(recipe: str, data_dir, langs, *, n_translation=None, budget=None,
+                  allocation=None, n_alpaca=None, seed: int = 0) -> list[dict]:
     """The training mixture of a recipe, shuffled with `seed`; each example carries source and lang.
 
     First-N subsets: n_alpaca and the translation counts take the FIRST N of each file/corpus.
@@ -109,7 +234,8 @@ def build_mixture(recipe: str, data_dir, langs, *, n_translation=None, budget=No
         exs = read_alpaca(alpaca_path(data_dir, lang))
         if n_alpaca is not None:
             if n_alpaca > len(exs):
-                raise DataError(f"asked for {n_alpaca} Alpaca examples but {alpaca_path(data_dir, lang)} has {len(exs)}")
+                raise DataError(f"asked for {n_alpaca} Alpaca examples but "
+                                f"{alpaca_path(data_dir, lang)} has {len(exs)}")
             exs = exs[:n_alpaca]
         out.extend({**e, "source": "alpaca", "lang": lang} for e in exs)
 
@@ -132,7 +258,8 @@ def build_mixture(recipe: str, data_dir, langs, *, n_translation=None, budget=No
 
 
 def composition(examples: list[dict], tok: Tokenizer | None = None) -> str:
-    """Table: examples per source x language (+ target tokens and tokens per character with a tokenizer)."""
+    """Table: examples per source x language (+ target tokens and tokens per character with a
+    tokenizer)."""
     rows: dict[tuple, list] = {}
     for ex in examples:
         r = rows.setdefault((ex.get("source", "?"), ex.get("lang", "?")), [0, 0, 0])
@@ -140,40 +267,45 @@ def composition(examples: list[dict], tok: Tokenizer | None = None) -> str:
         if tok is not None:
             r[1] += len(tok.encode(ex["output"])) + 1  # + EOS
             r[2] += len(ex["output"])
-    head = f"{'source':<12} {'lang':<5} {'examples':>9}" + (f" {'target_tokens':>14} {'tok/char':>9}" if tok else "")
-    lines = [head, "-" * len(head)]
-    tot = [0, 0, 0]
-    for (src, lang), (n, t, c) in sorted(rows.items()):
-        line = f"{src:<12} {lang:<5} {n:>9}"
-        if tok:
-            line += f" {t:>14} {(t - n) / max(c, 1):>9.3f}"  # tokens per character of the output text
-        lines.append(line)
-        tot = [tot[0] + n, tot[1] + t, tot[2] + c]
-    lines.append("-" * len(head))
-    lines.append(f"{'total':<12} {'':<5} {tot[0]:>9}" + (f" {tot[1]:>14} {(tot[1] - tot[0]) / max(tot[2], 1):>9.3f}" if tok else ""))
-    return "\n".join(lines)
+
+    def line(src, lang, n, t, c):  # (t - n) / c: target tokens without EOS per output character
+        cols = f"{src:<12} {lang:<5} {n:>9}"
+        return cols + (f" {t:>14} {(t - n) / max(c, 1):>9.3f}" if tok else "")
+    head = f"{'source':<12} {'lang':<5} {'examples':>9}"
+    head += f" {'target_tokens':>14} {'tok/char':>9}" if tok else ""
+    lines = [head, "-" * len(head)] + [line(*k, *v) for k, v in sorted(rows.items())]
+    total = [sum(v[i] for v in rows.values()) for i in range(3)]
+    return "\n".join(lines + ["-" * len(head), line("total", "", *total)])
+
+
+@dataclass
+class MixtureConfig:
+    data: str | None = opt(None, "data folder (../shared/data or a world)", required=True)
+    recipe: str = opt("coit", "mixture recipe", choices=tuple(RECIPES))
+    langs: str = opt("de", "comma-separated non-English languages")
+    tokenizer: str | None = opt(None, "model folder with tokenizer.model or tokenizer.json (adds "
+                                      "token columns)")
+    n_translation: int | None = opt(None, "first N translation pairs per language",
+                                    range="[0, inf)")
+    budget: int | None = opt(None, "translation pairs in total, split uniformly", range="[0, inf)")
+    allocation: str | None = opt(None, "JSON file {lang: pairs} (from scaling.py allocate)")
+    n_alpaca: int | None = opt(None, "first N Alpaca examples per language", range="[0, inf)")
+    seed: int = opt(0, "shuffling seed")
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="mixture.py", description="Build a recipe's training mixture and print its composition.")
-    p.add_argument("--data", required=True, help="data folder (../shared/data or a world)")
-    p.add_argument("--recipe", default="coit", choices=list(RECIPES), help="mixture recipe")
-    p.add_argument("--langs", default="de", help="comma-separated non-English languages")
-    p.add_argument("--tokenizer", default=None, help="model folder with tokenizer.model or tokenizer.json (adds token columns)")
-    p.add_argument("--n-translation", type=int, default=None, help="first N translation pairs per language")
-    p.add_argument("--budget", type=int, default=None, help="translation pairs in total, split uniformly")
-    p.add_argument("--allocation", default=None, help="JSON file {lang: pairs} (from scaling.py)")
-    p.add_argument("--n-alpaca", type=int, default=None, help="first N Alpaca examples per language")
-    p.add_argument("--seed", type=int, default=0, help="shuffling seed")
-    a = p.parse_args(argv)
-    try:
-        tok = Tokenizer.from_folder(a.tokenizer) if a.tokenizer else None
-        mix = build_mixture(a.recipe, a.data, a.langs.split(","), n_translation=a.n_translation, budget=a.budget,
-                            allocation=a.allocation, n_alpaca=a.n_alpaca, seed=a.seed)
-    except (ValueError, FileNotFoundError) as e:  # bad user input: one line, exit code 2
-        p.exit(2, f"{p.prog}: error: {e}\n")
-    print(composition(mix, tok))
-    return 0
+    """Build a recipe's training mixture and print its composition; exit 2 on bad input."""
+    parser = add_config_flags(Parser(prog="mixture.py", doc=__doc__), MixtureConfig)
+    cfg = MixtureConfig(**vars(parser.parse_args(argv)))
+
+    def body():
+        check_config(cfg)
+        tok = Tokenizer.from_folder(cfg.tokenizer) if cfg.tokenizer else None
+        mix = build_mixture(cfg.recipe, cfg.data, cfg.langs.split(","),
+                            n_translation=cfg.n_translation, budget=cfg.budget,
+                            allocation=cfg.allocation, n_alpaca=cfg.n_alpaca, seed=cfg.seed)
+        print(composition(mix, tok))
+    return guard("mixture.py", body, usage=(ValueError, FileNotFoundError))
 
 
 def check_data(data_dir, recipe: str, langs: list[str]) -> None:
@@ -199,7 +331,8 @@ def check_data(data_dir, recipe: str, langs: list[str]) -> None:
 
 
 def encoded_mixture(cfg, tok: Tokenizer) -> list[dict]:
-    """train.py's mixture for a TrainConfig `cfg`, tokenized; examples truncated away are dropped."""
+    """train.py's mixture for a TrainConfig `cfg`, tokenized; examples truncated away are
+    dropped."""
     langs = cfg.langs.split(",") if cfg.recipe == "muit" else [cfg.lang]
     budget, allocation = cfg.budget, None  # uniform: build_mixture splits the budget evenly
     if cfg.allocation != "uniform":

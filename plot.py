@@ -1,4 +1,4 @@
-"""plot.py — a training run's loss per data source over the steps, as a picture.
+"""plot.py — pictures: a training run's loss per data source, and a scaling law's fit.
 
 train.py logs one row per interval to RUN/metrics.jsonl: the loss over that interval (`loss`, per
 target token) and the loss of each data source (`source_loss`: alpaca/en, alpaca/de,
@@ -8,21 +8,28 @@ end of every run; for any run folder, finished or not:
 
     python plot.py runs/x-llama-de                 # -> runs/x-llama-de/loss.png (or loss.txt)
     python plot.py runs/base runs/x-llama-de       # several runs, one file each
+
+plot_law draws the points of a data-size sweep and the laws scaling.py fitted to them, the same
+way: OUT.png, or the text chart law_chart in OUT.txt.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from files import atomic_path
+import numpy as np
+
+from cli import Parser, add_config_flags, guard, opt
+from files import atomic_path, write_atomic
 
 
 def read_curves(run: Path) -> dict[str, list[tuple[int, float]]]:
-    """{source: [(step, loss), ...]} from RUN/metrics.jsonl; 'all' is each row's loss over all sources."""
+    """{source: [(step, loss), ...]} from RUN/metrics.jsonl; 'all' is each row's loss over all
+    sources."""
     path = run / "metrics.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found (expected a train.py run folder)")
@@ -33,9 +40,11 @@ def read_curves(run: Path) -> dict[str, list[tuple[int, float]]]:
         try:
             row = json.loads(line)
             step = int(row["step"])
-            points = {"all": float(row["loss"]), **{k: float(v) for k, v in row.get("source_loss", {}).items()}}
+            points = {"all": float(row["loss"]),
+                      **{k: float(v) for k, v in row.get("source_loss", {}).items()}}
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{path}:{i}: expected a metrics row with step and loss ({e})") from None
+            msg = f"{path}:{i}: expected a metrics row with step and loss ({e})"
+            raise ValueError(msg) from None
         for k, v in points.items():
             if math.isfinite(v):
                 curves.setdefault(k, []).append((step, v))
@@ -45,66 +54,123 @@ def read_curves(run: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def text_chart(curves: dict[str, list[tuple[int, float]]], rows: int = 12) -> str:
-    """A table of the curves at up to `rows` evenly spaced logged steps (what a terminal can show)."""
+    """A table of the curves at up to `rows` evenly spaced logged steps (what a terminal shows)."""
     steps = sorted({s for pts in curves.values() for s, _ in pts})
     n = min(rows, len(steps))
-    pick = [steps[round(i * (len(steps) - 1) / max(n - 1, 1))] for i in range(n)]  # first and last included
+    # evenly spaced, the first and the last included
+    pick = [steps[round(i * (len(steps) - 1) / max(n - 1, 1))] for i in range(n)]
     names = sorted(curves, key=lambda k: (k != "all", k))
     lookup = {k: dict(v) for k, v in curves.items()}
     lines = [f"{'step':>7} " + " ".join(f"{k:>16}" for k in names)]
     for s in dict.fromkeys(pick):
-        lines.append(f"{s:>7} " + " ".join(f"{lookup[k][s]:>16.4f}" if s in lookup[k] else f"{'':>16}"
-                                          for k in names))
+        cells = (f"{lookup[k][s]:>16.4f}" if s in lookup[k] else f"{'':>16}" for k in names)
+        lines.append(f"{s:>7} " + " ".join(cells))
     return "loss per data source (train.py metrics.jsonl)\n" + "\n".join(lines) + "\n"
+
+
+def save_picture(out: Path, text, draw) -> Path:
+    """OUT.png drawn by draw(plt) -> figure when matplotlib is installed, else OUT.txt holding
+    text(), the chart a terminal can show; written atomically (files.atomic_path), so a reader
+    never sees half a picture. Returns the path written."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        path = out.with_suffix(".txt")
+        write_atomic(path, text())
+        return path
+    fig = draw(plt)
+    fig.tight_layout()
+    path = out.with_suffix(".png")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")  # at the figure's own dpi
+    plt.close(fig)
+    return path
 
 
 def plot_run(run: str | os.PathLike) -> Path:
     """Write RUN/loss.png (matplotlib) or RUN/loss.txt; return the path written."""
     run = Path(run)
     curves = read_curves(run)
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        out = run / "loss.txt"
-        _write(out, lambda tmp: tmp.write_text(text_chart(curves), encoding="utf-8"))
-        return out
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for name in sorted(curves, key=lambda k: (k != "all", k)):
-        steps, losses = zip(*curves[name])
-        ax.plot(steps, losses, label=name, linewidth=2.5 if name == "all" else 1.2,
-                color="black" if name == "all" else None)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss per target token")
-    ax.set_yscale("log")
-    ax.set_title(f"{run.name}: training loss per data source")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out = run / "loss.png"
-    _write(out, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)
-    return out
+
+    def draw(plt):
+        fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+        for name in sorted(curves, key=lambda k: (k != "all", k)):
+            steps, losses = zip(*curves[name])
+            ax.plot(steps, losses, label=name, linewidth=2.5 if name == "all" else 1.2,
+                    color="black" if name == "all" else None)
+        ax.set(xlabel="optimizer step", ylabel="loss per target token", yscale="log",
+               title=f"{run.name}: training loss per data source")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        return fig
+    return save_picture(run / "loss", lambda: text_chart(curves), draw)
 
 
-def _write(path: Path, save) -> None:
-    """save(tmp) then rename: a reader never sees half a picture (files.atomic_path)."""
-    with atomic_path(path) as tmp:
-        save(tmp)
+# ----------------------------------------------------------------------------- scaling laws
+
+def _r2(law) -> str:
+    return "n/a" if law.r2 is None else str(round(law.r2, 3))
+
+
+def law_chart(sizes, scores, laws, width: int = 60, height: int = 16) -> str:
+    """Points (*) and fitted curves (first letter of the form) on a log-X grid; `laws` are
+    scaling.LawFit (form, r2, predict)."""
+    x, y = np.asarray(sizes, float), np.asarray(scores, float)
+    lo, hi = math.log(x.min() / 1.5), math.log(x.max() * 1.5)
+    grid = np.exp(np.linspace(lo, hi, width))
+    curves = [(f.form[0], f.predict(grid)) for f in laws]
+    ys = np.concatenate([y] + [c for _, c in curves])
+    ymin, ymax = float(ys.min()), float(ys.max())
+    ymax = ymax if ymax > ymin else ymin + 1.0
+    rows = [[" "] * width for _ in range(height)]
+
+    def put(col, val, ch):
+        rows[height - 1 - int(round((val - ymin) / (ymax - ymin) * (height - 1)))][col] = ch
+    for ch, c in curves:
+        for col, v in enumerate(c):
+            put(col, v, ch)
+    for xi, yi in zip(x, y):
+        put(int(round((math.log(xi) - lo) / (hi - lo) * (width - 1))), yi, "*")
+    lines = [f"{ymax:8.2f} |" + "".join(rows[0])]
+    lines += [" " * 9 + "|" + "".join(r) for r in rows[1:-1]]
+    lines += [f"{ymin:8.2f} |" + "".join(rows[-1]), " " * 9 + "+" + "-" * width,
+              f"{'':9} {grid[0]:<10.0f}{'size (log scale)':^{width - 20}}{grid[-1]:>10.0f}",
+              "  * measured   " + "   ".join(f"{f.form[0]} {f.form} law (R2 {_r2(f)})"
+                                           for f in laws)]
+    return "\n".join(lines)
+
+
+def plot_law(lang, sizes, scores, laws, out: Path) -> Path:
+    """OUT.png (matplotlib) or OUT.txt (law_chart): the measured points and the fitted laws."""
+    def draw(plt):
+        grid = np.geomspace(min(sizes) / 1.5, max(sizes) * 1.5, 200)
+        fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+        ax.scatter(sizes, scores, color="k", label="measured", zorder=3)
+        for f in laws:
+            ax.plot(grid, f.predict(grid), label=f"{f.form} (R² {_r2(f)})")
+        ax.set(xscale="log", xlabel=f"en-{lang} translation pairs", ylabel="score",
+               title=f"scaling law, {lang}")
+        ax.legend()
+        return fig
+    return save_picture(Path(out), lambda: law_chart(sizes, scores, laws) + "\n", draw)
+
+
+@dataclass
+class PlotConfig:
+    runs: list[str] | None = opt(None, "run folders written by train.py", positional=True)
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="Plot a train.py run's loss per data source (metrics.jsonl).")
-    p.add_argument("runs", nargs="+", help="run folders written by train.py")
-    a = p.parse_args(argv)
-    for run in a.runs:
-        try:
+    """Exit 0, or 2 with one line when a folder has no readable metrics.jsonl."""
+    parser = add_config_flags(Parser(prog="plot.py", doc=__doc__), PlotConfig)
+    cfg = PlotConfig(**vars(parser.parse_args(argv)))
+
+    def body():
+        for run in cfg.runs:
             print(f"wrote {plot_run(run)}")
-        except (FileNotFoundError, ValueError) as e:
-            print(f"plot.py: error: {e}", file=sys.stderr)
-            return 2
-    return 0
+    return guard("plot.py", body, usage=(FileNotFoundError, ValueError))
 
 
 if __name__ == "__main__":

@@ -1,37 +1,40 @@
 """tokenizer.py — text <-> token ids with LLaMA's conventions, for sentencepiece and tokenizer.json.
 
-    tok = Tokenizer.from_folder("runs/base")         # tokenizer.model (sentencepiece), else tokenizer.json
-    ids = tok.encode("Hallo Welt")                   # no BOS, no EOS: data.py puts them where they belong
-    tok.decode([tok.bos_id] + ids + [tok.eos_id])    # "Hallo Welt" (special ids are skipped)
+    tok = Tokenizer.from_folder("runs/base")       # tokenizer.model, else tokenizer.json
+    ids = tok.encode("Hallo Welt")                 # no BOS, no EOS: data.py puts them in place
+    tok.decode([tok.bos_id] + ids + [tok.eos_id])  # "Hallo Welt" (special ids are skipped)
     Tokenizer.train(["a.txt", "b.txt"], "runs/spm/tokenizer.model", vocab_size=8000)
 
 Conventions (../shared/CONVENTIONS.md): sentencepiece with unk=0 bos=1 eos=2 and no pad piece
 (pad_id=0 only ever sits under a mask); BPE with byte fallback, so no text maps to unk, and digits
-split one by one. A Hugging Face tokenizer.json (LLaMA-3, SmolLM; convert.py writes one from a
+split one by one. A Hugging Face tokenizer.json (LLaMA-3, SmolLM; study/convert.py writes one from a
 GGUF) is read through the optional `tokenizers` package; its BOS/EOS come from tokenizer_config.json
 and its pad_id is the EOS id (again only under a mask).
 
-Command line (the miniature world's tokenizer is trained this way by runs.py on first use):
+Command line (train.py trains the miniature world's tokenizer the same way, through
+train_on_data, on first use; an existing OUT/tokenizer.model is refused unless --overwrite):
 
-    python tokenizer.py --text ../shared/data/flores101/devtest/*.devtest --out runs/spm --vocab-size 8000
-                          # an existing OUT/tokenizer.model is refused unless --overwrite
+    python tokenizer.py --text ../shared/data/flores101/devtest/*.devtest --out runs/spm \
+        --vocab-size 8000
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import sentencepiece as spm
 
+from cli import Parser, add_config_flags, check_config, guard, opt
 from data import DataError, format_prompt, read_alpaca
 from files import copy_atomic, write_atomic
 
 
 class Tokenizer:
-    """sentencepiece with LLaMA conventions: encode() adds no BOS/EOS, decode() takes a whole sequence."""
+    """LLaMA conventions for sentencepiece and tokenizer.json: encode() adds no BOS/EOS, decode()
+    takes a whole sequence."""
 
     def __init__(self, model_path: str | os.PathLike):
         self.path = Path(model_path)
@@ -44,7 +47,8 @@ class Tokenizer:
             self.sp = spm.SentencePieceProcessor(model_file=str(self.path))
             self.vocab_size = self.sp.get_piece_size()
             self.bos_id, self.eos_id = self.sp.bos_id(), self.sp.eos_id()
-            self.pad_id = self.sp.pad_id() if self.sp.pad_id() >= 0 else self.sp.unk_id()  # LLaMA: 0 (unk)
+            pad = self.sp.pad_id()
+            self.pad_id = pad if pad >= 0 else self.sp.unk_id()  # LLaMA: 0 (unk)
         if self.bos_id is None or self.bos_id < 0 or self.eos_id is None or self.eos_id < 0:
             raise DataError(f"{self.path}: tokenizer has no BOS/EOS token")
         self._skip = {self.bos_id, self.eos_id, self.pad_id}
@@ -53,7 +57,8 @@ class Tokenizer:
         try:
             from tokenizers import Tokenizer as HFTokenizer
         except ImportError:
-            raise DataError(f"{self.path}: reading tokenizer.json needs the optional package 'tokenizers'") from None
+            raise DataError(f"{self.path}: reading tokenizer.json needs the optional package "
+                            "'tokenizers'") from None
         self.hf = HFTokenizer.from_file(str(self.path))
         cfg_path = self.path.with_name("tokenizer_config.json")
         cfg = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
@@ -68,23 +73,29 @@ class Tokenizer:
         self.pad_id = pad if pad is not None else self.eos_id  # only ever under a mask
 
     def check_fits(self, vocab_size: int) -> "Tokenizer":
-        """A model with fewer embeddings than this tokenizer has pieces would fail at the first rare id."""
+        """A model with fewer embeddings than this tokenizer has pieces would fail at the first
+        rare id."""
         if self.vocab_size > vocab_size:
-            raise DataError(f"{self.path}: {self.vocab_size} tokenizer pieces but the model has {vocab_size} "
-                            "embeddings; use the tokenizer the model was trained with")
+            raise DataError(f"{self.path}: {self.vocab_size} tokenizer pieces but the model has "
+                            f"{vocab_size} embeddings; use the tokenizer the model was trained "
+                            "with")
         return self
 
     @staticmethod
     def find(folder: str | os.PathLike) -> Path | None:
-        """A model folder's tokenizer file: tokenizer.model (sentencepiece), else tokenizer.json; None if neither."""
-        return next((p for p in (Path(folder) / "tokenizer.model", Path(folder) / "tokenizer.json") if p.is_file()), None)
+        """A model folder's tokenizer file: tokenizer.model (sentencepiece), else tokenizer.json;
+        None if neither."""
+        paths = (Path(folder) / "tokenizer.model", Path(folder) / "tokenizer.json")
+        return next((p for p in paths if p.is_file()), None)
 
     @classmethod
     def from_folder(cls, folder: str | os.PathLike) -> "Tokenizer":
-        """tokenizer.model (sentencepiece), else tokenizer.json (+ tokenizer_config.json for BOS/EOS)."""
+        """tokenizer.model (sentencepiece), else tokenizer.json (+ tokenizer_config.json for
+        BOS/EOS)."""
         path = cls.find(folder)
         if path is None:
-            raise FileNotFoundError(f"{folder}: no tokenizer.model or tokenizer.json in the model folder")
+            raise FileNotFoundError(f"{folder}: no tokenizer.model or tokenizer.json in the model "
+                                    "folder")
         return cls(path)
 
     @classmethod
@@ -97,7 +108,8 @@ class Tokenizer:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         corpus = out_path.with_name(out_path.stem + "_corpus.txt")
         lines = [format_prompt(ex["instruction"], ex["input"]) + " " + ex["output"]
-                 for f in sorted((data_dir / "alpaca").glob("alpaca_*.json")) for ex in read_alpaca(f)]
+                 for f in sorted((data_dir / "alpaca").glob("alpaca_*.json"))
+                 for ex in read_alpaca(f)]
         write_atomic(corpus, "\n".join(x.replace("\n", " ") for x in lines) + "\n")
         files = sorted(str(p) for p in (data_dir / "pretrain").glob("*.txt")) + [str(corpus)]
         try:
@@ -113,16 +125,19 @@ class Tokenizer:
         Rare characters not covered by `character_coverage` become byte pieces (ids 3..258),
         so nothing ever maps to unk. Written atomically to out_path (e.g. DIR/tokenizer.model).
         """
-        files = [str(f) for f in ([text_files] if isinstance(text_files, (str, Path)) else text_files)]
+        one = isinstance(text_files, (str, Path))
+        files = [str(f) for f in ([text_files] if one else text_files)]
         for f in files:
             if not Path(f).is_file() or Path(f).stat().st_size == 0:
                 raise DataError(f"{f}: tokenizer training text missing or empty")
         if vocab_size < 300:
-            raise DataError(f"vocab_size={vocab_size}: need >= 300 (259 special+byte pieces come first)")
+            raise DataError(f"vocab_size={vocab_size}: need >= 300 (259 special+byte pieces come "
+                            "first)")
         out_path = Path(out_path)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         spm.set_random_generator_seed(seed)
-        prefix = out_path.parent / f".{out_path.name}.training"  # fixed name: same inputs -> same bytes
+        # a fixed name: the same inputs give the same bytes
+        prefix = out_path.parent / f".{out_path.name}.training"
         try:
             spm.SentencePieceTrainer.train(
                 input=files, model_prefix=str(prefix), model_type="bpe", vocab_size=vocab_size,
@@ -134,14 +149,17 @@ class Tokenizer:
                 num_threads=2, minloglevel=2)
         except RuntimeError as e:  # e.g. "Vocabulary size is smaller than required_chars"
             raise DataError(f"sentencepiece training failed (vocab_size={vocab_size}, "
-                            f"character_coverage={character_coverage}): {str(e).splitlines()[-1]}") from None
+                            f"character_coverage={character_coverage}): "
+                            f"{str(e).splitlines()[-1]}") from None
         finally:
             Path(f"{prefix}.vocab").unlink(missing_ok=True)
         os.replace(f"{prefix}.model", out_path)
         return cls(out_path)
 
     def encode(self, text: str) -> list[int]:
-        return self.sp.encode(text) if self.sp else self.hf.encode(text, add_special_tokens=False).ids
+        if self.sp:
+            return self.sp.encode(text)
+        return self.hf.encode(text, add_special_tokens=False).ids
 
     def decode(self, ids) -> str:
         ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
@@ -160,25 +178,31 @@ class Tokenizer:
         return dst
 
 
+@dataclass
+class TokenizerConfig:
+    text: list[str] | None = opt(None, "training text files (one sentence or document a line)",
+                                 required=True)
+    out: str | None = opt(None, "folder to write tokenizer.model into", required=True)
+    vocab_size: int = opt(8000, "pieces in total, incl. 259 special and byte pieces",
+                          range="[300, inf)")
+    seed: int = opt(0, "sentencepiece sampling seed")
+    overwrite: bool = opt(False, "replace an existing OUT/tokenizer.model (a checkpoint's ids "
+                                 "would no longer match it)")
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="tokenizer.py", description="Train a sentencepiece tokenizer (LLaMA conventions) on text files.")
-    p.add_argument("--text", nargs="+", required=True, help="training text files (one sentence/document a line)")
-    p.add_argument("--out", required=True, help="folder to write tokenizer.model into")
-    p.add_argument("--vocab-size", type=int, default=8000, help="pieces in total, incl. 259 special+byte pieces")
-    p.add_argument("--seed", type=int, default=0, help="sentencepiece sampling seed")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing OUT/tokenizer.model (a checkpoint's ids would no longer match it)")
-    a = p.parse_args(argv)
-    dst = Path(a.out) / "tokenizer.model"
-    try:
-        if dst.exists() and not a.overwrite:  # a checkpoint's token ids belong to its tokenizer
-            raise DataError(f"{dst} exists; a new tokenizer would not match the ids of a model trained "
-                            f"with it (pass --overwrite to replace it)")
-        tok = Tokenizer.train(a.text, dst, a.vocab_size, a.seed)
-    except (ValueError, FileNotFoundError) as e:  # bad user input: one line, exit code 2
-        p.exit(2, f"{p.prog}: error: {e}\n")
-    print(f"wrote {tok.path} ({tok.vocab_size} pieces)")
-    return 0
+    parser = add_config_flags(Parser(prog="tokenizer.py", doc=__doc__), TokenizerConfig)
+    cfg = TokenizerConfig(**vars(parser.parse_args(argv)))
+
+    def body():
+        check_config(cfg)
+        dst = Path(cfg.out) / "tokenizer.model"
+        if dst.exists() and not cfg.overwrite:  # a checkpoint's token ids belong to its tokenizer
+            raise DataError(f"{dst} exists; a new tokenizer would not match the ids of a model "
+                            "trained with it (pass --overwrite to replace it)")
+        tok = Tokenizer.train(cfg.text, dst, cfg.vocab_size, cfg.seed)
+        print(f"wrote {tok.path} ({tok.vocab_size} pieces)")
+    return guard("tokenizer.py", body, usage=(FileNotFoundError,))
 
 
 if __name__ == "__main__":

@@ -273,7 +273,7 @@ def test_bad_input_one_clear_line(tmp_path):
     bad.write_text('[\n{"instruction": "a", "input": "", "output": "b"},\n{"instruction": "c" "input"}\n]')
     with pytest.raises(D.DataError) as e:
         D.read_alpaca(bad)
-    _one_line(e, bad, "line 3", "malformed JSON")
+    _one_line(e, bad, "line 3", "not valid JSON")
     miss = tmp_path / "miss.json"
     miss.write_text(json.dumps([{"instruction": "a", "input": "", "output": "b"}, {"instruction": "a", "input": ""}]))
     with pytest.raises(D.DataError) as e:

@@ -97,6 +97,31 @@ def test_fits_json_round_trip(tmp_path):
     np.testing.assert_allclose(back["zh"].predict(SIZES), log_law(SIZES, 4.0, -10), atol=1e-6)
 
 
+def test_fit_refuses_to_replace_its_own_points(tmp_path, capsys):
+    pts = tmp_path / "points.csv"
+    pts.write_text("lang,size,score\n" + "".join(f"de,{x},{10 + i}\n" for i, x in enumerate(SIZES)))
+    before = pts.read_text()
+    msg = _err(capsys, ["fit", "--points", str(pts), "--out", str(tmp_path / "." / "points.csv")])
+    assert "is the --points file" in msg, msg
+    assert pts.read_text() == before
+
+
+def test_allocate_replaces_only_an_allocation_unless_overwrite(tmp_path, capsys):
+    fits = tmp_path / "FITS.json"
+    fits.write_text(json.dumps({l: LawFit("power", 300, 0.35).to_json() for l in ("de", "zh")}))
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"title": "my notes"}')
+    base = ["allocate", "--fits", str(fits), "--budget", "1000"]
+    msg = _err(capsys, base + ["--out", str(notes)])
+    assert "is not an allocation" in msg and "--overwrite" in msg, msg
+    assert notes.read_text() == '{"title": "my notes"}'
+    assert "is the --fits file" in _err(capsys, base + ["--out", str(fits), "--overwrite"])
+    assert main(base + ["--out", str(notes), "--overwrite"]) == 0
+    assert json.loads(notes.read_text()) == {"de": 500, "zh": 500}
+    assert main(base + ["--budget", "1001", "--out", str(notes)]) == 0    # its own result: replaced
+    assert f"replaced {notes}" in capsys.readouterr().out
+
+
 # ------------------------------------------------------------------ allocation
 
 def random_fits(rng, k):
