@@ -44,10 +44,12 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from study.claims import MLQA_XLANGS, XLANGS, best_layer, check_claims, gains, probe_curves
 from study.noise import at_chance, chance, fmt, mean, n_items, values, with_predictions
+from cli import Parser, UsageError, add_config_flags, guard, opt
 from files import write_atomic
 
 
@@ -582,25 +584,35 @@ def regenerate(out: Path, argv: str, report: Path | None = None) -> Path:
     return report
 
 
+@dataclass
+class ReportConfig:
+    results: str | None = opt(None, "a results.json written by reproduce.py, "
+                                    "e.g. runs/study/results.json (required)")
+    report: str | None = opt(None, "where to write the Markdown (default: RESULTS.md beside "
+                                   "results.json); its figures go to figures/<its name>-*.png beside it")
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m study.report", description="Rewrite RESULTS.md (beside results.json) from a study's results.json.")
-    ap.error = lambda msg: ap.exit(2, f"report.py: error: {msg}\n")  # one line, no usage block
-    ap.add_argument("--results", required=True, help="a results.json written by reproduce.py, e.g. runs/study/results.json")
-    ap.add_argument("--report", default=None, help="where to write the Markdown (default: RESULTS.md beside results.json); "
-                    "its figures go to figures/<its name>-*.png beside it")
-    a = ap.parse_args(argv)
-    path = Path(a.results)
-    if path.name != "results.json":
-        ap.error(f"--results: expected a path to results.json, got {path}")
-    if a.report is not None and (Path(a.report).suffix != ".md" or Path(a.report).is_dir()):
-        ap.error(f"--report: expected a path to a .md file, got {a.report}")
-    try:
-        report = regenerate(path.parent, shlex.join(["python", "-m", "study.report", *(sys.argv[1:] if argv is None else argv)]),
-                            a.report)
-    except ValueError as e:  # ResultsError: names the file and the field
-        ap.error(f"--results: {e}")
-    print(f"wrote {report}")
-    return 0
+    """The command line; exit 0, 2 (a bad flag or results.json) or 1 (the disk)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = Parser(prog="python -m study.report", description=__doc__.split("\n\n")[0],
+                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                    epilog=__doc__.split("\n\n", 1)[1])
+    cfg = ReportConfig(**vars(add_config_flags(parser, ReportConfig).parse_args(argv)))
+
+    def body():
+        if cfg.results is None or Path(cfg.results).name != "results.json":
+            raise UsageError(f"--results: expected a path to results.json, got {cfg.results}")
+        report = cfg.report
+        if report is not None and (Path(report).suffix != ".md" or Path(report).is_dir()):
+            raise UsageError(f"--report: expected a path to a .md file, got {report}")
+        try:
+            written = regenerate(Path(cfg.results).parent,
+                                 shlex.join(["python", "-m", "study.report", *argv]), report)
+        except ValueError as e:  # ResultsError: names the file and the field
+            raise UsageError(f"--results: {e}") from None
+        print(f"wrote {written}")
+    return guard("python -m study.report", body)
 
 
 if __name__ == "__main__":
