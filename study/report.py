@@ -357,70 +357,101 @@ def headline_table(results: dict) -> str:
                    "Flores en→X BLEU: Alpaca", "x-LLaMA", "m-LLaMA"], rows)
 
 
-def write_report(results: dict, name: str = "RESULTS") -> str:
-    """The Markdown of the report saved as <name>.md; its figure links point at figures/<name>-*.png beside it."""
-    cfg = results.get("config", {})
-    figs = figure_data(results)
-    link = lambda kind: [f"![{CAPTIONS[kind]}](figures/{name}-{kind}.png)", ""] if kind in figs else []  # noqa: E731
-    langs = list(cfg.get("langs", XLANGS))
-    claims = check_claims(results)
-    kinds = {k: [[c.claim, c.paper, c.here, f"**{c.verdict}**", c.reason or "—"] for c in claims if c.kind == k]
-             for k in ("claim", "gate", "sanity")}
-    mlqa = [l for l in langs if l in MLQA_XLANGS]
-    parts = [
-        "# Results: the paper in miniature", "",
-        "Every number below was produced by the run described in *Setup*, on the miniature world (world.py), "
-        "not on real LLaMA-7B or the real benchmarks: they test whether the paper's *mechanisms* show up at toy "
-        "scale, not its absolute numbers.", "",
-        "## Headline", "", headline_table(results), "",
-        f"{MARK}: within noise of the chance level (or below it). Chance = containment expected from answering with the "
-        "gold answer of another test question of the same kind (evaluate.qa_chance).", "", *link("headline"),
-        "## Claims of the paper, checked", "",
-        "Every comparison is judged against a noise term: seed spread (t × pooled standard error) and a paired "
-        "bootstrap over the test items (binomial without predictions), combined. A difference within it, or two "
-        "models at chance, is **inconclusive**, never a reproduction (claims.py, noise.py).", "",
+INTRO = ("Every number below was produced by the run described in *Setup*, on the miniature world "
+         "(world.py), not on real LLaMA-7B or the real benchmarks: they test whether the paper's "
+         "*mechanisms* show up at toy scale, not its absolute numbers.")
+CHANCE_NOTE = (f"{MARK}: within noise of the chance level (or below it). Chance = containment "
+               "expected from answering with the gold answer of another test question of the same "
+               "kind (evaluate.qa_chance).")
+NOISE_NOTE = ("Every comparison is judged against a noise term: seed spread (t × pooled standard "
+              "error) and a paired bootstrap over the test items (binomial without predictions), "
+              "combined. A difference within it, or two models at chance, is **inconclusive**, "
+              "never a reproduction (claims.py, noise.py).")
+METRIC_NOTES = [
+    "- **contain**: containment accuracy (%), the paper's QA metric — the lower-cased first gold "
+    "answer is a substring of the lower-cased response. **EM/F1** (in parentheses): SQuAD-style "
+    "exact match and token F1 (×100) on the extracted answer with MLQA's per-language "
+    "normalisation (evaluate.py).",
+    "- **BLEU**: corpus BLEU of evaluate.py (sacreBLEU-compatible: 13a tokenization, `zh` for "
+    "Chinese, exp smoothing; not spBLEU); **chrF++**: character 6-grams + word bigrams, β=2. On the "
+    "miniature world's Flores-style devtest.",
+    "- **chance**: the containment expected from answering each question with the first gold "
+    "answer of a random other question of the same kind (same question wording once names are "
+    "removed; evaluate.qa_chance). "
+    f"{MARK} marks a score within the one-sided 95% binomial margin of it (or below it).",
+    "- **relative gain over Alpaca** = (x − alpaca) / alpaca × 100 per language, where x and "
+    "alpaca are XQuAD containment accuracies (seed means), only where Alpaca is above chance; "
+    "elsewhere the gain in points.",
+    "- **response language ID**: % of XQuAD responses whose detected language "
+    "(metrics.in_language: script and character statistics) is the question's language, among the "
+    "decidable ones (a bare Latin-script word is undecidable for tr/vi, but decidably not "
+    "ar/el/hi/zh). It is language identification only, not the paper's judged instruction "
+    "following.",
+]
+PROBE_NOTE = ("Cell = mean over languages of (mean cosine of translation pairs − mean cosine of "
+              "non-pairs) of mean-pooled hidden states / top-1 retrieval accuracy English→X; the "
+              "layer with the largest gap is the strongest alignment.")
+COPY_NOTE = ("Cell = greedy next-token accuracy (%) on tokens 2..L of a Flores-style test sentence, "
+             "first copy → second copy, when the sentence is fed twice. A model that can copy from "
+             "its context scores near 100% on the second copy; extractive QA (the answer is a span "
+             "of the passage) needs that ability.")
+
+
+def claims_part(results: dict) -> list[str]:
+    """The claims table, then the gates (when any) and the sanity checks, each its own table."""
+    kinds = {k: [[c.claim, c.paper, c.here, f"**{c.verdict}**", c.reason or "—"]
+                 for c in check_claims(results) if c.kind == k] for k in ("claim", "gate", "sanity")}
+    gates = ["### Gates (preconditions of the closed-book claims)", "",
+             _table(["what must hold", "", "here", "verdict", "likely reason"], kinds["gate"]), ""]
+    return [
+        "## Claims of the paper, checked", "", NOISE_NOTE, "",
         _table(["claim", "paper", "here", "verdict", "likely reason"], kinds["claim"]), "",
-        *(["### Gates (preconditions of the closed-book claims)", "",
-           _table(["what must hold", "", "here", "verdict", "likely reason"], kinds["gate"]), ""] if kinds["gate"] else []),
+        *(gates if kinds["gate"] else []),
         "### Sanity checks (true by construction: they test the pipeline, not the paper)", "",
         _table(["check", "why", "here", "verdict", "likely reason"], kinds["sanity"]), "",
-        "## Setup", "", setup_section(results), "",
-        "## Metrics", "",
-        "- **contain**: containment accuracy (%), the paper's QA metric — the lower-cased first gold answer is a "
-        "substring of the lower-cased response. **EM/F1** (in parentheses): SQuAD-style exact match and token F1 (×100) "
-        "on the extracted answer with MLQA's per-language normalisation (evaluate.py).",
-        "- **BLEU**: corpus BLEU of evaluate.py (sacreBLEU-compatible: 13a tokenization, `zh` for Chinese, exp smoothing; "
-        "not spBLEU); **chrF++**: character 6-grams + word bigrams, β=2. On the miniature world's Flores-style devtest.",
-        "- **chance**: the containment expected from answering each question with the first gold answer of a random other "
-        "question of the same kind (same question wording once names are removed; evaluate.qa_chance). "
-        f"{MARK} marks a score within the one-sided 95% binomial margin of it (or below it).",
-        "- **relative gain over Alpaca** = (x − alpaca) / alpaca × 100 per language, where x and alpaca are XQuAD "
-        "containment accuracies (seed means), only where Alpaca is above chance; elsewhere the gain in points.",
-        "- **response language ID**: % of XQuAD responses whose detected language (metrics.in_language: script and "
-        "character statistics) is the question's language, among the decidable ones (a bare Latin-script word is "
-        "undecidable for tr/vi, but decidably not ar/el/hi/zh). It is language identification only, not the paper's "
-        "judged instruction following.", "",
-        f"## QA — XQuAD-style, contain (EM/F1), {cfg.get('eval_limit', '?')} questions per language", "",
-        qa_table(results, "xquad", ["en"] + langs), "",
     ]
-    if mlqa:
-        parts += ["## QA — MLQA-style, contain (EM/F1)", "", qa_table(results, "mlqa", mlqa), ""]
-    parts += [
+
+
+def scores_part(results: dict, langs: list[str], link) -> list[str]:
+    """QA, gains, translation, response language, scaling, alignment and copying, in that order."""
+    limit = results.get("config", {}).get("eval_limit", "?")
+    mlqa = [l for l in langs if l in MLQA_XLANGS]
+    return [
+        f"## QA — XQuAD-style, contain (EM/F1), {limit} questions per language", "",
+        qa_table(results, "xquad", ["en"] + langs), "",
+        *(["## QA — MLQA-style, contain (EM/F1)", "", qa_table(results, "mlqa", mlqa), ""]
+          if mlqa else []),
         "## Relative gain over Alpaca (XQuAD containment)", "", gain_table(results, langs), "",
-        f"## Translation — Flores-style en→X, BLEU / chrF++, {cfg.get('eval_limit', '?')} sentences", "",
+        f"## Translation — Flores-style en→X, BLEU / chrF++, {limit} sentences", "",
         flores_table(results, langs, "en-X"), "",
-        "## Translation — Flores-style X→en, BLEU / chrF++", "", flores_table(results, langs, "X-en"), "",
-        "## Response language ID (% of XQuAD responses detected as the question's language)", "", resp_table(results, langs), "",
-        "## Scaling law of translation data and budget allocation", "", scaling_section(results), "",
-        "## Layer-wise alignment (probe.py)", "",
-        "Cell = mean over languages of (mean cosine of translation pairs − mean cosine of non-pairs) of mean-pooled hidden "
-        "states / top-1 retrieval accuracy English→X; the layer with the largest gap is the strongest alignment.", "",
+        "## Translation — Flores-style X→en, BLEU / chrF++", "",
+        flores_table(results, langs, "X-en"), "",
+        "## Response language ID (% of XQuAD responses detected as the question's language)", "",
+        resp_table(results, langs), "",
+        "## Scaling law of translation data and budget allocation", "",
+        scaling_section(results), "",
+        "## Layer-wise alignment (probe.py)", "", PROBE_NOTE, "",
         probe_section(results), "", *link("alignment"),
-        "## In-context copying (probe.py)", "",
-        "Cell = greedy next-token accuracy (%) on tokens 2..L of a Flores-style test sentence, first copy → second copy, "
-        "when the sentence is fed twice. A model that can copy from its context scores near 100% on the second copy; "
-        "extractive QA (the answer is a span of the passage) needs that ability.", "",
+        "## In-context copying (probe.py)", "", COPY_NOTE, "",
         copy_section(results), "",
+    ]
+
+
+def write_report(results: dict, name: str = "RESULTS") -> str:
+    """The Markdown of the report saved as <name>.md; its figure links point at
+    figures/<name>-*.png beside it."""
+    figs = figure_data(results)
+
+    def link(kind: str) -> list[str]:
+        return [f"![{CAPTIONS[kind]}](figures/{name}-{kind}.png)", ""] if kind in figs else []
+    langs = list(results.get("config", {}).get("langs", XLANGS))
+    parts = [
+        "# Results: the paper in miniature", "", INTRO, "",
+        "## Headline", "", headline_table(results), "", CHANCE_NOTE, "", *link("headline"),
+        *claims_part(results),
+        "## Setup", "", setup_section(results), "",
+        "## Metrics", "", *METRIC_NOTES, "",
+        *scores_part(results, langs, link),
     ]
     return "\n".join(parts)
 
