@@ -39,6 +39,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import shutil
 import sys
 import time
@@ -49,8 +50,12 @@ from tqdm import tqdm
 
 from study.claims import MLQA_XLANGS, XLANGS
 from study.noise import eval_key, metric
+from cli import Parser, UsageError, add_config_flags, check_config, guard, opt
 from files import write_atomic
 from study.report import git_commit, load_results, regenerate, save_report, save_results
+
+
+PROG = "python -m study.reproduce"
 
 
 @dataclass
@@ -486,42 +491,58 @@ def run_study(cfg: StudyConfig) -> Path:
 
 # ----------------------------------------------------------------------------- command line
 
+@dataclass
+class ReproduceConfig:
+    """The command line: a preset and the few fields a study is usually run with."""
+    quick: bool = opt(False, "small preset: fewer languages, sizes and steps (<= 10 min)")
+    out: str | None = opt(None, "output folder (default: runs/study, with --quick runs/study-quick)")
+    seeds: int | None = opt(None, "seeds for the Alpaca, x-LLaMA and instr_only runs (default: 3)",
+                            range="[1, inf)")
+    steps: int | None = opt(None, "optimizer steps per fine-tuning run (default: the preset's)",
+                            range="[1, inf)")
+    eval_limit: int | None = opt(None, "questions / sentences per evaluation "
+                                       "(default: the preset's)", range="[1, inf)")
+    threads: int | None = opt(None, "CPU threads for every run (default: 0, all cores if a short "
+                                    "measurement shows them faster than one, decided once for "
+                                    "the study)", range="[0, inf)")
+    overwrite: bool = opt(False, "start again even if OUT holds a finished study")
+    report_only: bool = opt(False, "only rewrite OUT/RESULTS.md from OUT/results.json")
+
+
+def study_config(flags: ReproduceConfig) -> StudyConfig:
+    """The preset, then the flags given; every flag checked (one UsageError naming it)."""
+    check_config(flags)
+    out = flags.out or ("runs/study-quick" if flags.quick else "runs/study")
+    cfg = preset(flags.quick, out=out, seeds=flags.seeds, steps=flags.steps,
+                 eval_limit=flags.eval_limit, threads=flags.threads,
+                 overwrite=flags.overwrite or None)
+    if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
+        raise UsageError(f"--out {cfg.out} is a file; expected a study folder (new, or one to resume)")
+    return cfg
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m study.reproduce", description="Run the paper's study in miniature and write RESULTS.md.")
-    ap.error = lambda msg: ap.exit(2, f"reproduce.py: error: {msg}\n")  # one line, no usage block
-    ap.add_argument("--quick", action="store_true", help="small preset: fewer languages, sizes and steps (<= 10 min)")
-    ap.add_argument("--out", default=None, help="output folder (default runs/study, runs/study-quick with --quick)")
-    ap.add_argument("--seeds", type=int, default=None, help="seeds for the Alpaca, x-LLaMA and instr_only runs (default 3)")
-    ap.add_argument("--steps", type=int, default=None, help="optimizer steps per fine-tuning run (preset default)")
-    ap.add_argument("--eval-limit", type=int, default=None, help="questions / sentences per evaluation (preset default)")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="CPU threads for every run (default 0: all cores if a short measurement shows them faster "
-                         "than one, decided once for the study)")
-    ap.add_argument("--overwrite", action="store_true", help="start again even if OUT holds a finished study")
-    ap.add_argument("--report-only", action="store_true", help="only rewrite OUT/RESULTS.md from OUT/results.json")
-    a = ap.parse_args(argv)
-    for flag, low in (("seeds", 1), ("steps", 1), ("eval_limit", 1), ("threads", 0)):
-        if getattr(a, flag) is not None and getattr(a, flag) < low:
-            ap.error(f"--{flag.replace('_', '-')} must be at least {low}, got {getattr(a, flag)}")
-    cfg = preset(a.quick, out=a.out or ("runs/study-quick" if a.quick else "runs/study"), seeds=a.seeds,
-                 steps=a.steps, eval_limit=a.eval_limit, threads=a.threads, overwrite=a.overwrite or None)
-    out = Path(cfg.out)
-    if out.exists() and not out.is_dir():
-        ap.error(f"--out {out} is a file; expected a study folder (new, or one to resume)")
-    try:
-        if a.report_only:
-            report = regenerate(out, " ".join(["python -m study.reproduce"] + [_q(x) for x in sys.argv[1:]]))
-            print(f"wrote {report}")
-        else:
-            run_study(cfg)
-    except ValueError as e:  # bad flags or a results.json it must not touch: one line, exit 2
-        ap.error(f"--report-only: {e}" if a.report_only else str(e))
-    return 0
+    """The command line; exit 0, 2 (a bad flag or input), 130 (Ctrl-C: how to continue) or 1."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = Parser(prog=PROG, description=__doc__.split("\n\n")[0],
+                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                    epilog=__doc__.split("\n\n", 1)[1])
+    flags = ReproduceConfig(**vars(add_config_flags(parser, ReproduceConfig).parse_args(argv)))
+    command = shlex.join(["python", "-m", "study.reproduce", *argv])
+
+    def body():
+        cfg = study_config(flags)
+        try:
+            if flags.report_only:
+                print(f"wrote {regenerate(Path(cfg.out), command)}")
+            else:
+                run_study(cfg)
+        except UsageError:
+            raise
+        except ValueError as e:  # a results.json it must not touch: one line, exit 2
+            raise UsageError(f"--report-only: {e}" if flags.report_only else str(e)) from None
+    return guard(PROG, body, resume=command)  # the same command resumes: finished runs are kept
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback
-        print("\nreproduce.py: interrupted; the same command resumes: finished runs are kept", file=sys.stderr)
-        sys.exit(130)
+    sys.exit(main())
