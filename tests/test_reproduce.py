@@ -388,8 +388,9 @@ def test_recorded_train_commands_are_exact(tmp_path, monkeypatch):
     import shlex
     import dataclasses
     import train
+    import world
     seen = []
-    monkeypatch.setattr(runs, "train", lambda cfg: seen.append(cfg) or Path(cfg.out))
+    monkeypatch.setattr(train, "run", lambda cfg: seen.append(cfg) or Path(cfg.out))
     ctx = R.Context(R.preset(False), tmp_path, data_dir=tmp_path / "world", base_dir=tmp_path / "base",
                     threads=3, dtype="bf16")
     plan = [r for r in R.build_plan(ctx.cfg, AVAILABLE) if r.kind == "train"]
@@ -402,8 +403,8 @@ def test_recorded_train_commands_are_exact(tmp_path, monkeypatch):
         assert (seen[-1].threads, seen[-1].dtype) == (3, "bf16")   # the study's one decision
     assert {c.recipe for c in seen} == {"alpaca", "coit", "muit", "coit_x2en", "instr_only"}
     # the base: the recorded pretraining command equals what ensure_base runs
-    monkeypatch.setattr(runs, "ensure_world", lambda d, seed=0, **kw: Path(d))
-    monkeypatch.setattr(runs, "ensure_base", lambda d, out, **kw: seen.append(
+    monkeypatch.setattr(world, "ensure", lambda d, seed=0, **kw: Path(d))
+    monkeypatch.setattr(train, "ensure_base", lambda d, out, **kw: seen.append(
         train.TrainConfig(**{**train.BASE_PRETRAIN, **kw, "data": str(d), "out": str(out)})) or Path(out))
     monkeypatch.setattr(R, "_count_pairs", lambda data_dir, langs: dict(AVAILABLE))
     _, _, _, cmd = R.prepare_world(ctx)
