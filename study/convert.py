@@ -23,7 +23,7 @@ model.safetensors in float32, tokenizer.json, tokenizer_config.json, generation_
 our model.Llama, tokenizer.Tokenizer and transformers all load.
 
     python -m study.download --model smollm2-135m-instruct --out runs/smollm2 --gguf FILE.gguf   # convert
-    python -m study.convert FILE.gguf                                   # print header, metadata, tensors
+    python -m study.convert --gguf FILE.gguf                     # print header, metadata, tensors
     from study.convert import convert_gguf;  convert_gguf("FILE.gguf", "runs/smollm2")
 
 Anything this file cannot convert faithfully (another architecture, GGUF version, tensor type or
@@ -32,13 +32,20 @@ the file and what was expected. Tests: python -m pytest -q tests/test_convert.py
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from cli import Parser, UsageError, add_config_flags, guard, opt
+
+
+PROG = "python -m study.convert"
 
 
 class GGUFError(ValueError):
@@ -197,7 +204,7 @@ def hf_name(path: Path, name: str) -> str:
 
 def llama_config(path: Path, meta: dict, tensors: dict):
     """model.LlamaConfig from the llama.* metadata; tied embeddings when there is no output.weight."""
-    from model import LlamaConfig  # here: `python -m study.convert FILE` and download.py start without torch
+    from model import LlamaConfig  # here: `python -m study.convert --gguf FILE` and download.py start without torch
     arch = meta.get("general.architecture")
     if arch != "llama":
         raise GGUFError(f"{path}: general.architecture = {arch!r}; expected 'llama'")
@@ -345,11 +352,29 @@ def describe(path) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class ConvertConfig:
+    gguf: str | None = opt(None, "the GGUF file whose header, metadata and tensors to print; "
+                                 "convert it with python -m study.download --model "
+                                 "(default: none, the flag is required)")
+
+
+def main(argv=None) -> int:
+    """The command line: print what is in a GGUF file; exit 0, 2 (a bad flag or file) or 1."""
+    parser = Parser(prog=PROG, description=__doc__.split("\n\n")[0],
+                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                    epilog=__doc__.split("\n\n", 1)[1])
+    cfg = ConvertConfig(**vars(add_config_flags(parser, ConvertConfig).parse_args(argv)))
+
+    def body():
+        if cfg.gguf is None:
+            raise UsageError("--gguf FILE.gguf: expected the file to describe")
+        try:
+            print(describe(cfg.gguf))
+        except GGUFError as e:
+            raise UsageError(str(e)) from None
+    return guard(PROG, body)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
-        sys.exit("usage: python -m study.convert FILE.gguf   (prints what is in it; convert with download.py --model)")
-    try:
-        print(describe(sys.argv[1]))
-    except GGUFError as e:
-        print(f"convert.py: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main())

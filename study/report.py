@@ -705,8 +705,8 @@ def regenerate(out: Path, argv: str, report: Path | None = None) -> Path:
 
 @dataclass
 class ReportConfig:
-    results: str | None = opt(None, "a results.json written by reproduce.py, "
-                                    "e.g. runs/study/results.json (required)")
+    results: str | None = opt(None, "a results.json written by reproduce.py, e.g. "
+                                    "runs/study/results.json (default: none, the flag is required)")
     report: str | None = opt(None, "where to write the Markdown (default: RESULTS.md beside "
                                    "results.json); its figures go to figures/<its name>-*.png "
                                    "beside it")
