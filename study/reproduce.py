@@ -69,20 +69,26 @@ class StudyConfig:
     sweep_sizes: tuple = (300, 1500)     # first-N pairs per sweep run (+ the full x-LLaMA run)
     budget: int = 3000                   # m-LLaMA's total translation pairs (uniform vs allocated)
     ablation_lang: str = "zh"            # en->X vs X->en ablation language
-    instr_langs: tuple = ("ar", "hi", "zh")  # instr_only ablation languages (each a subset of langs, every seed)
+    # instr_only ablation languages (each a subset of langs, every seed)
+    instr_langs: tuple = ("ar", "hi", "zh")
     probe_langs: tuple = ("ar", "hi", "zh")
-    law_form: str = "power"              # law used for allocation ("power" or "log"); both are fitted
+    # law used for allocation ("power" or "log"); both are fitted
+    law_form: str = "power"
     world: dict = field(default_factory=dict)  # world.py size flags ({} = its defaults)
-    arch: str = "micro"                  # model.PRESETS size of the miniature base (as train.py's main job)
+    # model.PRESETS size of the miniature base (as train.py's main job)
+    arch: str = "micro"
     base_steps: int | None = 1000        # pretraining steps (None: train.py's one epoch)
-    steps: int = 250                     # optimizer steps per fine-tuning run (equal compute for all)
+    # optimizer steps per fine-tuning run (equal compute for all)
+    steps: int = 250
     eval_limit: int = 200                # questions / sentences per evaluation
     eval_batch: int = 16                 # prompts per generate() call
     max_new_tokens: int = 48             # generation cap (world's Flores lines are <= 34 tokens)
-    cb_max_new_tokens: int = 16          # closed-book and cloze cap (answers are one word, <= 8 tokens)
+    # closed-book and cloze cap (answers are one word, <= 8 tokens)
+    cb_max_new_tokens: int = 16
     probe_limit: int = 100               # parallel sentences per probed language
     world_seed: int = 0                  # seed of the miniature world
-    threads: int = 0                     # CPU threads for every run; 0 = measured once (device.decide)
+    # CPU threads for every run; 0 = measured once (device.decide)
+    threads: int = 0
     overwrite: bool = False              # replace a finished study in OUT
 
 
@@ -196,7 +202,8 @@ class Context:
     data_dir: Path | None = None
     base_dir: Path | None = None
     available: dict = field(default_factory=dict)   # translation pairs per language in the world
-    threads: int = 0                                # decided once per study (device.decide), passed to every run
+    # decided once per study (device.decide), passed to every run
+    threads: int = 0
     dtype: str = "auto"
 
 
@@ -276,7 +283,8 @@ def probe_models(models: dict[str, Path], langs, ctx: Context) -> tuple[dict, st
     import probe
     out = ctx.out / "probe.json"
     kw = dict(langs=",".join(langs), data=str(ctx.data_dir), limit=ctx.cfg.probe_limit, dtype=ctx.dtype,
-              threads=ctx.threads, out=str(out), overwrite=True)  # the study's own probe.json is replaced
+              # the study's own probe.json is replaced
+              threads=ctx.threads, out=str(out), overwrite=True)
     cmd = cli("probe.py", dict(models=",".join(str(p) for p in models.values()), **kw))
     res = probe.probe([str(p) for p in models.values()], list(langs), ctx.data_dir, limit=ctx.cfg.probe_limit,
                       dtype=ctx.dtype, threads=ctx.threads)
@@ -316,7 +324,8 @@ def fit_and_allocate(points: list[dict], langs, budget: int, ctx: Context) -> tu
         rec["predicted"] = {k: {l: float(chosen[l].predict(rec[k][l])) for l in muit} for k in ("uniform", "allocation")}
         break
     rec["charts"], rec["plots"] = {}, {}
-    for l in fits:   # PNG when matplotlib is installed, else a text chart (kept for the report either way)
+    # PNG when matplotlib is installed, else a text chart (kept for the report either way)
+    for l in fits:
         rec["charts"][l] = scaling.text_chart(*pts[l], list(fits[l].values()))
         rec["plots"][l] = Path(scaling.save_plot(l, *pts[l], list(fits[l].values()), ctx.out / f"scaling-{l}")).name
     pfile, ffile, afile = ctx.out / "sweep_points.csv", ctx.out / "fits.json", ctx.out / "allocation.json"
@@ -444,7 +453,8 @@ def run_study(cfg: StudyConfig) -> Path:
     fresh = cfg.overwrite or not results["runs"]
     rt = decide_runtime(cfg, {} if fresh else results.get("runtime", {}))
     print(f"study: {rt.why}")
-    if cfg.overwrite:       # train.py and evaluate.py would otherwise reuse the old checkpoints and predictions
+    # train.py and evaluate.py would otherwise reuse the old checkpoints and predictions
+    if cfg.overwrite:
         for sub in ("models", "base", "world"):
             shutil.rmtree(out / sub, ignore_errors=True)
     if fresh:
