@@ -470,6 +470,25 @@ def decide_runtime(cfg: StudyConfig, saved: dict):
     return device.decide(threads=cfg.threads, dtype=saved.get("dtype", "auto"), shape=shape)
 
 
+def run_plan(plan: list[Run], ctx: Context, results: dict) -> None:
+    """Every run of the plan not finished earlier, in order; results.json saved after each."""
+    bar = tqdm(plan, desc="study", unit="run", file=sys.stdout)
+    for run in bar:
+        if results["runs"].get(run.name, {}).get("status") in ("done", "skipped"):
+            bar.write(f"{run.name}: finished earlier, skipped")
+            continue
+        bar.set_postfix_str(run.name)
+        bar.write(f"== {run.name} ({run.kind} {run.recipe} {','.join(run.langs)})")
+        try:
+            results["runs"][run.name] = execute(run, ctx, results)
+        except Exception as e:  # recorded, shown in the report, retried on the next resume
+            results["runs"][run.name] = {"kind": run.kind, "group": run.group,
+                                         "langs": list(run.langs),
+                                         "status": "failed", "error": f"{type(e).__name__}: {e}"}
+            bar.write(f"{run.name} FAILED: {type(e).__name__}: {e}")
+        save_results(ctx.out, results)
+
+
 def run_study(cfg: StudyConfig) -> Path:
     """Run (or resume) the study in cfg.out; ValueError, one line, for an --out it must not
     touch."""
@@ -511,21 +530,7 @@ def run_study(cfg: StudyConfig) -> Path:
     plan = build_plan(cfg, ctx.available)
     results["plan"] = [r.name for r in plan]
     save_results(out, results)
-    bar = tqdm(plan, desc="study", unit="run", file=sys.stdout)
-    for run in bar:
-        if results["runs"].get(run.name, {}).get("status") in ("done", "skipped"):
-            bar.write(f"{run.name}: finished earlier, skipped")
-            continue
-        bar.set_postfix_str(run.name)
-        bar.write(f"== {run.name} ({run.kind} {run.recipe} {','.join(run.langs)})")
-        try:
-            results["runs"][run.name] = execute(run, ctx, results)
-        except Exception as e:  # recorded, shown in the report, retried on the next resume
-            results["runs"][run.name] = {"kind": run.kind, "group": run.group,
-                                         "langs": list(run.langs),
-                                         "status": "failed", "error": f"{type(e).__name__}: {e}"}
-            bar.write(f"{run.name} FAILED: {type(e).__name__}: {e}")
-        save_results(out, results)
+    run_plan(plan, ctx, results)
     results["closedbook"] = closedbook_summary(results["runs"])
     failed = [n for n, r in results["runs"].items() if r.get("status") == "failed"]
     results["finished"] = not failed      # a report with failed runs can be completed by rerunning
