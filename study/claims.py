@@ -103,18 +103,23 @@ def gain_summary(results, group, langs, task="xquad") -> str:
 
 @dataclass
 class Claim:
-    claim: str                     # what the paper says (or, for a sanity check or gate, what must hold)
+    # what the paper says (or, for a sanity check or gate, what must hold)
+    claim: str
     paper: str                     # the paper's number (or "qualitative")
     here: str = "not measured"     # what this run measured
-    verdict: str = "not measured"  # reproduces | partly reproduces | does not reproduce | inconclusive | not
-    #                                measured; sanity checks and gates: passes | fails | inconclusive | not measured
+    # reproduces | partly reproduces | does not reproduce | inconclusive | not
+    verdict: str = "not measured"
+    # measured; sanity checks and gates: passes | fails | inconclusive | not measured
     reason: str = ""               # why, chosen from the numbers
-    kind: str = "claim"            # claim | sanity (true by construction) | gate (a precondition of other claims)
+    # claim | sanity (true by construction) | gate (a precondition of other claims)
+    kind: str = "claim"
 
 
-FLOOR = {"%": 5.0, "BLEU": 1.0}   # below this for both sides there is no signal (QA: unless the chance level is known)
+# below this for both sides there is no signal (QA: unless the chance level is known)
+FLOOR = {"%": 5.0, "BLEU": 1.0}
 CEILING = {"%": 90.0, "BLEU": 90.0}
-COPY_GAIN = 20.0  # points of next-token accuracy a repeated sentence must gain to call a model a copier
+# points of next-token accuracy a repeated sentence must gain to call a model a copier
+COPY_GAIN = 20.0
 
 
 def no_signal(a, b, unit, noise: Noise | None, level: float | None = None, what="both models") -> tuple[str, str] | None:
@@ -251,7 +256,8 @@ def claim_flores(results, langs) -> Claim:
                      "+18.89% over earlier LLaMA-based models")
     c = Claim("x-LLaMA translates en→X better than another LLaMA-based model trained on X (Flores)",
               f"+18.89% over earlier LLaMA-based models (here: over {label})")
-    clear = cmp.noise is not None and cmp.ma - cmp.noise.half >= FLOOR["BLEU"]   # a ratio needs a baseline off the floor
+    # a ratio needs a baseline off the floor
+    clear = cmp.noise is not None and cmp.ma - cmp.noise.half >= FLOOR["BLEU"]
     rel = (f"{(cmp.mb - cmp.ma) / cmp.ma * 100:+.1f}% relative" if clear else
            f"{cmp.mb - cmp.ma:+.1f} BLEU (the baseline is not clearly above {FLOOR['BLEU']:.0f} BLEU: no relative gain)")
     c.here = (f"mean en→X BLEU {cmp.ma:.1f} ({label}) → {cmp.mb:.1f} (x-LLaMA) over {', '.join(cmp.langs)}: {rel}; "
@@ -282,7 +288,8 @@ def claim_scaling(results) -> Claim:
         pts = sorted((p["size"], p["score"], p.get("run")) for p in fit["points"] if p["lang"] == l)
         r2 = max((f["r2"] for f in forms.values() if f.get("r2") is not None), default=None)
         rise, nz = _rise(results, pts, l)
-        up = nz is not None and rise - nz.half > 0 and rise >= FLOOR["BLEU"]     # rises by 1 BLEU, beyond noise
+        # rises by 1 BLEU, beyond noise
+        up = nz is not None and rise - nz.half > 0 and rise >= FLOOR["BLEU"]
         state[l] = ("floor" if max(p[1] for p in pts) < FLOOR["BLEU"] else "no noise" if nz is None else
                     ("fits" if r2 is not None and r2 >= 0.8 else "rises") if up else
                     "flat" if rise + nz.half < FLOOR["BLEU"] else "unresolved")
@@ -378,7 +385,8 @@ def _lang_gaps(rec) -> dict[str, list]:
 def claim_response_lang(results, langs) -> Claim:
     c = Claim("m-LLaMA responds in the question's language (language ID of the response)",
               "qualitative (MI-Eval: a GPT judge of instruction following, which also checks the language)")
-    cmp = compare(results, "alpaca", "mllama-uniform", "xquad", langs, name="resp_lang")  # undecidable rates are missing
+    # undecidable rates are missing
+    cmp = compare(results, "alpaca", "mllama-uniform", "xquad", langs, name="resp_lang")
     if not cmp:
         return c
     c.here = (f"XQuAD responses whose detected language is the question's: {cmp.ma:.1f}% (Alpaca) vs {cmp.mb:.1f}% "
@@ -406,11 +414,12 @@ def sanity_checks(results, langs, lang) -> list[Claim]:
     return rows
 
 
-# ----------------------------------------------------------------------------- closed-book knowledge transfer (hooks)
-# Facts stated only in English pretraining; closed-book QA tuning on half of them; the test asks about the
-# other half (evaluate.py --task closedbook / cloze).
+# ----------------------------------------------------------------------------- closed-book
+# knowledge transfer (hooks) Facts stated only in English pretraining; closed-book QA tuning on half
+# of them; the test asks about the other half (evaluate.py --task closedbook / cloze).
 CLOSED_BOOK, CLOZE = "closedbook", "cloze"
-CLOSED_BOOK_METRIC = "contain"   # or "em": both carry the test's chance level (1 / size of the answer class)
+# or "em": both carry the test's chance level (1 / size of the answer class)
+CLOSED_BOOK_METRIC = "contain"
 
 
 def gate(results, group, task, lang, what, name=CLOSED_BOOK_METRIC) -> Claim:

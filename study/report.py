@@ -1,28 +1,30 @@
-"""RESULTS.md from a study's results.json: the tables, and the paper's claims with claims.py's verdicts.
+"""RESULTS.md from a study's results.json: the tables, and the paper's claims with their verdicts.
 
     python -m study.report --results runs/study/results.json      # rewrite runs/study/RESULTS.md
     python -m study.reproduce --report-only --out runs/study      # the same, from reproduce.py
-    python -m study.report --results runs/q/results.json --report RESULTS-quick.md   # the Markdown elsewhere
+    python -m study.report --results runs/q/results.json --report RESULTS-quick.md   # elsewhere
 
 reproduce.py runs the study and records it in OUT/results.json; this file only reads that
 record (and, when regenerating, stamps who regenerated it and when into both files), so a
-report can be rewritten after a change here without training anything again. The noise terms also read
-the predictions.jsonl files of the runs under the study folder, when they are there (noise.py).
+report can be rewritten after a change here without training anything again. The noise terms
+also read the predictions.jsonl files of the runs under the study folder, when they are there
+(noise.py).
 
 What RESULTS.md holds (`write_report`), every cell from results.json, "—" where a run is missing:
   Headline        per language: XQuAD containment (with its chance level) and Flores en→X BLEU of
                   Alpaca, x-LLaMA, m-LLaMA
-  Claims          one row per claim of the paper: its number, ours with the noise term, the verdict, the
-                  likely reason (claims.py); then the gates (closed-book) and the sanity checks (true by
-                  construction), each in its own table
+  Claims          one row per claim of the paper: its number, ours with the noise term, the
+                  verdict, the likely reason (claims.py); then the gates (closed-book) and the
+                  sanity checks (true by construction), each in its own table
   Setup           machine, torch, seeds, git commit, wall time per stage, the configuration and the
                   exact command of every stage, the runs that failed or were skipped
-  QA              XQuAD (en + each language) and MLQA: containment, mean±std over seeds (EM/F1), a chance
-                  row (noise.chance), † on a score within noise of chance
-  Relative gain   per language (x − alpaca) / alpaca × 100 on XQuAD containment; points, not %, where
-                  Alpaca is at chance
+  QA              XQuAD (en + each language) and MLQA: containment, mean±std over seeds
+                  (EM/F1), a chance row (noise.chance), † on a score within noise of chance
+  Relative gain   per language (x − alpaca) / alpaca × 100 on XQuAD containment; points, not %,
+                  where Alpaca is at chance
   Translation     Flores en→X and X→en: BLEU / chrF++
-  Response lang.  language ID of the response: % of XQuAD responses detected as the question's language
+  Response lang.  language ID of the response: % of XQuAD responses detected as the question's
+                  language
   Scaling         sweep points, both fitted laws with R², the budget allocation against the uniform
                   split (predicted and measured), a text chart per language
   Alignment       probe.py's pair−non-pair cosine gap (and retrieval) per layer, strongest layer
@@ -44,24 +46,29 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from study.claims import MLQA_XLANGS, XLANGS, best_layer, check_claims, gains, probe_curves
 from study.noise import at_chance, chance, fmt, mean, n_items, values, with_predictions
+from cli import Parser, UsageError, add_config_flags, guard, opt
 from files import write_atomic
 
 
-# ----------------------------------------------------------------------------- results.json (reproduce.py writes it)
-# What the report and the claims read from results.json, so that a damaged or hand-made file is refused
+# ------------------------------------------------------- results.json (reproduce.py writes it)
+# What the report and the claims read from results.json, so that a damaged or hand-made file is
+# refused
 # in one line naming the field, not met by a traceback half way through. A dict spec lists the keys
 # a value may have (a trailing "!" marks a required one; "*" stands for every key), [spec] is a list
 # of such items, a type or tuple of types is checked with isinstance. Other keys are not looked at.
 NUM = (int, float)
-RUN = {"group": str, "status": str, "kind": str, "langs": [str], "seed": int, "n_translation": (int, type(None)),
-       "scores": {"*": (dict, type(None))}, "wall_s": {"*": NUM}, "commands": [str], "error": str, "reason": str}
-FIT = {"points": [{"lang!": str, "size!": NUM, "score!": NUM}], "fits": {"*": {"*": {"params!": {"alpha!": NUM, "beta!": NUM}}}},
-       "allocation": {"*": int}, "uniform": {"*": int}, "predicted": {"*": {"*": NUM}}, "minimum": NUM,
-       "notes": [str], "charts": {"*": str}, "plots": {"*": str}}
+RUN = {"group": str, "status": str, "kind": str, "langs": [str], "seed": int,
+       "n_translation": (int, type(None)), "scores": {"*": (dict, type(None))},
+       "wall_s": {"*": NUM}, "commands": [str], "error": str, "reason": str}
+FIT = {"points": [{"lang!": str, "size!": NUM, "score!": NUM}],
+       "fits": {"*": {"*": {"params!": {"alpha!": NUM, "beta!": NUM}}}},
+       "allocation": {"*": int}, "uniform": {"*": int}, "predicted": {"*": {"*": NUM}},
+       "minimum": NUM, "notes": [str], "charts": {"*": str}, "plots": {"*": str}}
 RESULTS = {"runs!": {"*": RUN, "fit": FIT, "probe": {"probe": {"*": dict}}},
            "stages": {"*": {"wall_s": NUM, "command": str}},
            "config": {"langs": [str], "muit_langs": [str], "ablation_lang": str}, "machine": dict,
@@ -93,7 +100,8 @@ def _check(value, spec, where: str) -> None:
             _check(v, spec[0], f"{where}[{i}]")
     elif not isinstance(value, spec) or (isinstance(value, bool) and spec in (int, NUM)):
         want = " or ".join(t.__name__ for t in (spec if isinstance(spec, tuple) else (spec,)))
-        raise ResultsError(f"{where}: expected {want}, got {type(value).__name__} {json.dumps(value)[:40]}")
+        got = f"{type(value).__name__} {json.dumps(value)[:40]}"
+        raise ResultsError(f"{where}: expected {want}, got {got}")
 
 
 def load_results(out: Path) -> dict:
@@ -102,7 +110,8 @@ def load_results(out: Path) -> dict:
     if not path.exists():
         return {"runs": {}, "stages": {}}
     if not path.is_file():
-        raise ResultsError(f"{path} is a folder; expected the results.json file reproduce.py writes")
+        raise ResultsError(f"{path} is a folder; expected the results.json file reproduce.py "
+                           "writes")
     try:
         results = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as e:
@@ -120,7 +129,8 @@ def load_results(out: Path) -> dict:
 
 
 def _check_fit(fit: dict, config: dict) -> None:
-    """What the fit run's parts must agree on, beyond their types (the report looks them up by language)."""
+    """What the fit run's parts must agree on, beyond their types (the report looks them up by
+    language)."""
     where = "results.runs.fit"
     if "fits" in fit and not {l for l in fit["fits"]} <= {p["lang"] for p in fit.get("points", [])}:
         raise ResultsError(f"{where}: every language in 'fits' needs its 'points'")
@@ -131,15 +141,18 @@ def _check_fit(fit: dict, config: dict) -> None:
         for key in ("uniform", "predicted", "form", "minimum"):
             if key not in fit:
                 raise ResultsError(f"{where}: has 'allocation' but no {key!r}")
-        for name, d in (("uniform", fit["uniform"]), ("predicted.uniform", fit["predicted"].get("uniform", {})),
+        for name, d in (("uniform", fit["uniform"]),
+                        ("predicted.uniform", fit["predicted"].get("uniform", {})),
                         ("predicted.allocation", fit["predicted"].get("allocation", {})),
                         ("config.muit_langs", dict.fromkeys(config.get("muit_langs", langs)))):
             if set(d) != langs:
-                raise ResultsError(f"{where}: {name} covers {sorted(d)}, expected the allocation's {sorted(langs)}")
+                raise ResultsError(f"{where}: {name} covers {sorted(d)}, "
+                                   f"expected the allocation's {sorted(langs)}")
 
 
 def save_results(out: Path, results: dict) -> None:
-    write_atomic(out / "results.json", json.dumps(results, indent=1, ensure_ascii=False, default=str))
+    write_atomic(out / "results.json",
+                 json.dumps(results, indent=1, ensure_ascii=False, default=str))
 
 
 def git_commit() -> str:
@@ -147,7 +160,8 @@ def git_commit() -> str:
     try:
         git = lambda *a: subprocess.run(["git", *a], capture_output=True, text=True,  # noqa: E731
                                         cwd=Path(__file__).parent, timeout=10).stdout.strip()
-        return git("rev-parse", "--short", "HEAD") + (" + uncommitted changes" if git("status", "--porcelain", "-uno") else "")
+        dirty = " + uncommitted changes" if git("status", "--porcelain", "-uno") else ""
+        return git("rev-parse", "--short", "HEAD") + dirty
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -157,44 +171,54 @@ def git_commit() -> str:
 ROWS = (("alpaca", "Alpaca (English only)"), ("xllama", "x-LLaMA (its own language)"),
         ("mllama-uniform", "m-LLaMA, uniform budget"), ("mllama-fitted", "m-LLaMA, law allocation"),
         ("x2en", "x-LLaMA, X→en data (ablation)"))
-HEAD_MODELS = (("alpaca", "Alpaca"), ("xllama", "x-LLaMA"), ("mllama-uniform", "m-LLaMA"))  # the headline's columns
+HEAD_MODELS = (("alpaca", "Alpaca"), ("xllama", "x-LLaMA"),  # the headline's columns
+               ("mllama-uniform", "m-LLaMA"))
 
 
 def _table(head: list[str], rows: list[list[str]]) -> str:
-    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows])
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                     + ["| " + " | ".join(r) + " |" for r in rows])
 
 
 def _avg_cell(cells: list[float | None], n: int) -> str:
     have = [c for c in cells if c is not None]
-    return "—" if not have else f"{statistics.fmean(have):.1f}" + ("" if len(have) == n else f" ({len(have)} langs)")
+    if not have:
+        return "—"
+    return f"{statistics.fmean(have):.1f}" + ("" if len(have) == n else f" ({len(have)} langs)")
 
 
 MARK = "†"   # a QA score within noise of its chance level (or below it)
 
 
 def _mark(results, group, task, langs, score) -> str:
-    """MARK when `score` (the mean over langs) is at chance (claims.at_chance over the questions behind it)."""
+    """MARK when `score` (the mean over langs) is at chance (claims.at_chance over the questions
+    behind it)."""
     levels = [chance(results, task, l) for l in langs]
     if score is None or None in levels:
         return ""
-    return f" {MARK}" if at_chance(score, statistics.fmean(levels), n_items(results, group, task, langs)) else ""
+    n = n_items(results, group, task, langs)
+    return f" {MARK}" if at_chance(score, statistics.fmean(levels), n) else ""
 
 
 def qa_table(results, task, langs) -> str:
     levels = [chance(results, task, l) for l in langs]
-    rows = [["chance (answer class)"] + ["—" if c is None else f"{c:.1f}" for c in levels] + [_avg_cell(levels, len(langs))]]
+    rows = [["chance (answer class)"] + ["—" if c is None else f"{c:.1f}" for c in levels]
+            + [_avg_cell(levels, len(langs))]]
     for group, label in ROWS:
         cells, accs = [], []
         for l in langs:
             acc = values(results, group, task, l)
-            em, f1 = mean(values(results, group, task, l, name="em")), mean(values(results, group, task, l, name="f1"))
+            em = mean(values(results, group, task, l, name="em"))
+            f1 = mean(values(results, group, task, l, name="f1"))
             accs.append(mean(acc))
-            cells.append("—" if not acc else fmt(acc) + ("" if em is None else f" ({em:.1f}/{f1:.1f})")
+            cells.append("—" if not acc
+                         else fmt(acc) + ("" if em is None else f" ({em:.1f}/{f1:.1f})")
                          + _mark(results, group, task, [l], mean(acc)))
         have = [l for l, a in zip(langs, accs) if a is not None]
         if have:
             avg = statistics.fmean(a for a in accs if a is not None)
-            rows.append([label] + cells + [_avg_cell(accs, len(langs)) + _mark(results, group, task, have, avg)])
+            rows.append([label] + cells
+                        + [_avg_cell(accs, len(langs)) + _mark(results, group, task, have, avg)])
     return _table(["model"] + list(langs) + ["avg contain"], rows)
 
 
@@ -203,7 +227,8 @@ def flores_table(results, langs, direction) -> str:
     for group, label in ROWS:
         cells, bleus = [], []
         for l in langs:
-            b, c = values(results, group, "flores", l, direction, "bleu"), values(results, group, "flores", l, direction, "chrf")
+            b = values(results, group, "flores", l, direction, "bleu")
+            c = values(results, group, "flores", l, direction, "chrf")
             bleus.append(mean(b))
             cells.append("—" if not b else f"{fmt(b)} / {fmt(c)}")
         if any(b is not None for b in bleus):
@@ -212,19 +237,25 @@ def flores_table(results, langs, direction) -> str:
 
 
 def gain_table(results, langs) -> str:
-    """Relative gain where Alpaca is above chance; the gain in points (and why) where it is at chance."""
+    """Relative gain where Alpaca is above chance; the gain in points (and why) where it is at
+    chance."""
     rows = []
     for group, label in ROWS[1:4]:
         g = gains(results, group, langs)
         if not g:
             continue
-        cell = lambda l: "—" if l not in g else f"{g[l][1]:+.1f}%" if g[l][0] == "%" else f"{g[l][1]:+.1f} pts"  # noqa: E731
+        def cell(l):
+            if l not in g:
+                return "—"
+            return f"{g[l][1]:+.1f}%" if g[l][0] == "%" else f"{g[l][1]:+.1f} pts"
         rel, pts = ([v for u, v in g.values() if u == k] for k in ("%", "points"))
-        avg = "; ".join(([f"{statistics.fmean(rel):+.1f}%"] if rel else []) + ([f"{statistics.fmean(pts):+.1f} pts"] if pts else []))
+        avg = "; ".join(([f"{statistics.fmean(rel):+.1f}%"] if rel else [])
+                        + ([f"{statistics.fmean(pts):+.1f} pts"] if pts else []))
         rows.append([label] + [cell(l) for l in langs] + [avg])
     if not rows:
         return "Not measured (no Alpaca and x-LLaMA / m-LLaMA QA scores in the same languages)."
-    return ("A ratio over a baseline at chance measures nothing: where Alpaca's containment is within noise of the "
+    return ("A ratio over a baseline at chance measures nothing: where Alpaca's containment is "
+            "within noise of the "
             "chance level (or 0), the cell is the gain in points (pts), not a percentage.\n\n"
             + _table(["model"] + list(langs) + ["mean"], rows))
 
@@ -234,7 +265,8 @@ def resp_table(results, langs) -> str:
     for group, label in ROWS[:4]:
         v = [mean(values(results, group, "xquad", l, name="resp_lang")) for l in langs]
         if any(x is not None for x in v):
-            rows.append([label] + ["—" if x is None else f"{x:.1f}" for x in v] + [_avg_cell(v, len(langs))])
+            rows.append([label] + ["—" if x is None else f"{x:.1f}" for x in v]
+                        + [_avg_cell(v, len(langs))])
     return _table(["model"] + list(langs) + ["avg"], rows)
 
 
@@ -242,30 +274,38 @@ def scaling_section(results) -> str:
     fit = results["runs"].get("fit", {})
     if not fit.get("fits"):
         return "Not measured (no fit run in results.json)."
+    points = sorted(fit["points"], key=lambda p: (p["lang"], p["size"]))
     pts = _table(["lang", "translation pairs", "en→X BLEU", "run"],
-                 [[p["lang"], str(p["size"]), f"{p['score']:.2f}", p.get("run", "")] for p in sorted(fit["points"], key=lambda p: (p["lang"], p["size"]))])
+                 [[p["lang"], str(p["size"]), f"{p['score']:.2f}", p.get("run", "")]
+                  for p in points])
     rows = []
     for l, forms in sorted(fit["fits"].items()):
         for f, d in forms.items():
             r2 = d.get("r2")
             rows.append([l, f, f"{d['params']['alpha']:.4g}", f"{d['params']['beta']:.4g}",
-                         "n/a" if r2 is None else f"{r2:.3f}", f"{d.get('rmse', 0):.2f}", str(d.get("n", ""))])
-    out = [pts, "", "Fitted laws (least squares on the points above; power: S = 100 − α·X^(−β), log: S = α·ln X + β; γ folded into α):",
+                         "n/a" if r2 is None else f"{r2:.3f}", f"{d.get('rmse', 0):.2f}",
+                         str(d.get("n", ""))])
+    out = [pts, "", "Fitted laws (least squares on the points above; power: S = 100 − α·X^(−β), "
+                    "log: S = α·ln X + β; γ folded into α):",
            "", _table(["lang", "form", "α", "β", "R²", "RMSE (BLEU)", "points"], rows)]
     if "allocation" in fit:
-        out += ["", f"Allocation of the m-LLaMA budget ({sum(fit['uniform'].values())} pairs, {fit['form']} law, "
-                f"at least {fit['minimum']} per language) against the uniform split, with the measured scores of both m-LLaMAs:", ""]
+        out += ["", f"Allocation of the m-LLaMA budget ({sum(fit['uniform'].values())} pairs, "
+                f"{fit['form']} law, at least {fit['minimum']} per language) against the uniform "
+                "split, with the measured scores of both m-LLaMAs:", ""]
         rows = []
         for l in sorted(fit["allocation"]):
             mu = fmt(values(results, "mllama-uniform", "flores", l, "en-X", "bleu"))
             mf = fmt(values(results, "mllama-fitted", "flores", l, "en-X", "bleu"))
-            rows.append([l, str(fit["uniform"][l]), str(fit["allocation"][l]), f"{fit['predicted']['uniform'][l]:.2f}",
-                         f"{fit['predicted']['allocation'][l]:.2f}", mu, mf])
-        out.append(_table(["lang", "uniform pairs", "allocated pairs", "predicted BLEU (uniform)", "predicted BLEU (allocated)",
-                           "measured BLEU (uniform)", "measured BLEU (allocated)"], rows))
+            pred = fit["predicted"]
+            rows.append([l, str(fit["uniform"][l]), str(fit["allocation"][l]),
+                         f"{pred['uniform'][l]:.2f}", f"{pred['allocation'][l]:.2f}", mu, mf])
+        out.append(_table(["lang", "uniform pairs", "allocated pairs", "predicted BLEU (uniform)",
+                           "predicted BLEU (allocated)", "measured BLEU (uniform)",
+                           "measured BLEU (allocated)"], rows))
     out += [f"\n{n}" for n in fit.get("notes", [])]
     for l, chart in sorted(fit.get("charts", {}).items()):
-        out += ["", f"{l}: en→X BLEU against translation pairs (plot `{fit['plots'][l]}` beside results.json)", "",
+        out += ["", f"{l}: en→X BLEU against translation pairs "
+                    f"(plot `{fit['plots'][l]}` beside results.json)", "",
                 "```", chart, "```"]
     return "\n".join(out)
 
@@ -278,8 +318,12 @@ def probe_section(results) -> str:
         return "Not measured (no probe run in results.json)."
     names = list(curves)
     depth = max(len(c["gap"]) for c in curves.values())
-    rows = [[str(k)] + [f"{curves[n]['gap'][k]:.3f}" + (f" / {curves[n]['retrieval'][k]:.0f}%" if "retrieval" in curves[n] else "")
-                        if k < len(curves[n]["gap"]) else "—" for n in names] for k in range(depth)]
+
+    def cell(c: dict, k: int) -> str:
+        if k >= len(c["gap"]):
+            return "—"
+        return f"{c['gap'][k]:.3f}" + (f" / {c['retrieval'][k]:.0f}%" if "retrieval" in c else "")
+    rows = [[str(k)] + [cell(curves[n], k) for n in names] for k in range(depth)]
     rows.append(["**strongest**"] + [f"layer {best_layer(curves[n]['gap'])}" for n in names])
     text = _table(["layer (0 = embeddings)"] + names, rows)
     chart = probe.get("_chart", {})
@@ -294,19 +338,45 @@ def copy_section(results) -> str:
     for name, rec in probe.items():
         if name.startswith("_") or not isinstance(rec, dict) or "repeat" not in rec:
             continue
-        reps = {"en": rec["repeat"], **{l: v["repeat"] for l, v in rec.get("langs", {}).items() if "repeat" in v}}
+        reps = {"en": rec["repeat"], **{l: v["repeat"] for l, v in rec.get("langs", {}).items()
+                                        if "repeat" in v}}
         rows.append((name, reps))
     if not rows:
         return "Not measured (probe run without repeat_accuracy)."
     langs = list(rows[0][1])
-    return _table(["model"] + langs, [[n] + [f"{r[l]['first']:.1f} → {r[l]['second']:.1f}" if l in r else "—" for l in langs]
-                                      for n, r in rows])
+    cells = [[n] + [f"{r[l]['first']:.1f} → {r[l]['second']:.1f}" if l in r else "—"
+                    for l in langs] for n, r in rows]
+    return _table(["model"] + langs, cells)
+
+
+def _provenance(results: dict, m: dict, cfg: dict, total: float) -> str:
+    """The Setup section's paragraph: who ran what, where, with which preset and seeds."""
+    gpu = f", GPU {m['gpu']} (train.py/evaluate.py use it)" if m.get("gpu") else " (no GPU)"
+    why = results.get("runtime", {}).get("why")
+    decided = f"Device, dtype and threads, decided once for every run (device.py): {why}. "
+    regenerated = ("" if "report_only" not in results else
+                   " This text was regenerated from that run's results.json by `{argv}` at {time} "
+                   "(git {git_commit}); the numbers are unchanged."
+                   .format(**results["report_only"]))
+    return (f"Generated by `{results.get('argv', 'python -m study.reproduce')}` "
+            f"(started {results.get('started', '?')}, git {m.get('git_commit', '?')}) "
+            f"on {m.get('cpu', '?')}, {m.get('cores', '?')} cores" + gpu + ", "
+            f"torch {m.get('torch', '?')} (threads: {m.get('torch_threads', '?')}), "
+            f"Python {m.get('python', '?')}. " + (decided if why else "")
+            + f"Preset: {'--quick' if cfg.get('quick') else 'default'} "
+            f"({cfg.get('arch', '?')} base, {cfg.get('base_steps')} pretraining steps, "
+            f"{cfg.get('steps', '?')} steps per fine-tuning run). "
+            f"Seeds: {cfg.get('seeds', '?')} for Alpaca and x-LLaMA "
+            "(cells show mean±std over seeds when >1), seed 0 for the rest; "
+            f"world seed {cfg.get('world_seed', '?')}. "
+            f"Total wall time {total / 60:.1f} min." + regenerated)
 
 
 def setup_section(results) -> str:
     m, cfg = results.get("machine", {}), results.get("config", {})
     runs = results["runs"]
-    stage = {"prepare (world + tokenizer + base)": results.get("stages", {}).get("prepare", {}).get("wall_s", 0)}
+    prepare_s = results.get("stages", {}).get("prepare", {}).get("wall_s", 0)
+    stage = {"prepare (world + tokenizer + base)": prepare_s}
     for r in runs.values():
         for part in ("train", "eval"):
             if part in r.get("wall_s", {}):
@@ -315,21 +385,11 @@ def setup_section(results) -> str:
         if r.get("kind") in ("fit", "probe"):
             stage[r["kind"]] = r.get("wall_s", {}).get("total", 0)
     total = sum(stage.values())
-    lines = [f"Generated by `{results.get('argv', 'python -m study.reproduce')}` (started {results.get('started', '?')}, "
-             f"git {m.get('git_commit', '?')}) on {m.get('cpu', '?')}, {m.get('cores', '?')} cores"
-             + (f", GPU {m['gpu']} (train.py/evaluate.py use it)" if m.get("gpu") else " (no GPU)") + ", "
-             f"torch {m.get('torch', '?')} (threads: {m.get('torch_threads', '?')}), Python {m.get('python', '?')}. "
-             + (f"Device, dtype and threads, decided once for every run (device.py): {results['runtime']['why']}. "
-                if results.get("runtime", {}).get("why") else "") +
-             f"Preset: {'--quick' if cfg.get('quick') else 'default'} ({cfg.get('arch', '?')} base, "
-             f"{cfg.get('base_steps')} pretraining steps, {cfg.get('steps', '?')} steps per fine-tuning run). "
-             f"Seeds: {cfg.get('seeds', '?')} for Alpaca and x-LLaMA (cells show mean±std over seeds when >1), "
-             f"seed 0 for the rest; world seed {cfg.get('world_seed', '?')}. Total wall time {total / 60:.1f} min."
-             + (" This text was regenerated from that run's results.json by `{argv}` at {time} (git {git_commit}); "
-                "the numbers are unchanged.".format(**results["report_only"]) if "report_only" in results else ""),
-             "", _table(["stage", "wall time (s)"], [[k, f"{v:.0f}"] for k, v in stage.items()] + [["total", f"{total:.0f}"]]),
-             "", "<details><summary>Configuration and the exact command of every stage</summary>", "",
-             "```json", json.dumps(cfg), "```", "", "```"]
+    lines = [_provenance(results, m, cfg, total), "",
+             _table(["stage", "wall time (s)"], [[k, f"{v:.0f}"] for k, v in stage.items()]
+                    + [["total", f"{total:.0f}"]]),
+             "", "<details><summary>Configuration and the exact command of every stage</summary>",
+             "", "```json", json.dumps(cfg), "```", "", "```"]
     lines.append(results.get("stages", {}).get("prepare", {}).get("command", ""))
     for name, r in runs.items():
         lines += [f"# {name}"] + [c for c in r.get("commands", []) if c]
@@ -337,17 +397,20 @@ def setup_section(results) -> str:
     failed = {n: r for n, r in runs.items() if r.get("status") in ("failed", "skipped")}
     if failed:
         lines += ["", "**Runs that did not finish** (their cells show —):", ""]
-        lines += [f"- `{n}` {r['status']}: {r.get('error') or r.get('reason')}" for n, r in failed.items()]
+        lines += [f"- `{n}` {r['status']}: {r.get('error') or r.get('reason')}"
+                  for n, r in failed.items()]
     return "\n".join(lines)
 
 
 def headline_table(results: dict) -> str:
-    """Per language: XQuAD containment (its chance level beside it) and Flores en→X BLEU of Alpaca, x-LLaMA
+    """Per language: XQuAD containment (its chance level beside it) and Flores en→X BLEU of
+    Alpaca, x-LLaMA
     and m-LLaMA (the README's table)."""
     langs = list(results.get("config", {}).get("langs", XLANGS))
     rows = []
     for l in langs:
-        q = [fmt(v := values(results, g, "xquad", l)) + _mark(results, g, "xquad", [l], mean(v)) for g, _ in HEAD_MODELS]
+        q = [fmt(v := values(results, g, "xquad", l)) + _mark(results, g, "xquad", [l], mean(v))
+             for g, _ in HEAD_MODELS]
         c = chance(results, "xquad", l)
         b = [fmt(values(results, g, "flores", l, "en-X", "bleu")) for g, _ in HEAD_MODELS]
         rows.append([l] + q + ["—" if c is None else f"{c:.1f}"] + b)
@@ -355,104 +418,147 @@ def headline_table(results: dict) -> str:
                    "Flores en→X BLEU: Alpaca", "x-LLaMA", "m-LLaMA"], rows)
 
 
-def write_report(results: dict, name: str = "RESULTS") -> str:
-    """The Markdown of the report saved as <name>.md; its figure links point at figures/<name>-*.png beside it."""
-    cfg = results.get("config", {})
-    figs = figure_data(results)
-    link = lambda kind: [f"![{CAPTIONS[kind]}](figures/{name}-{kind}.png)", ""] if kind in figs else []  # noqa: E731
-    langs = list(cfg.get("langs", XLANGS))
-    claims = check_claims(results)
-    kinds = {k: [[c.claim, c.paper, c.here, f"**{c.verdict}**", c.reason or "—"] for c in claims if c.kind == k]
+INTRO = ("Every number below was produced by the run described in *Setup*, on the miniature world "
+         "(world.py), not on real LLaMA-7B or the real benchmarks: they test whether the paper's "
+         "*mechanisms* show up at toy scale, not its absolute numbers.")
+CHANCE_NOTE = (f"{MARK}: within noise of the chance level (or below it). Chance = containment "
+               "expected from answering with the gold answer of another test question of the same "
+               "kind (evaluate.qa_chance).")
+NOISE_NOTE = ("Every comparison is judged against a noise term: seed spread (t × pooled standard "
+              "error) and a paired bootstrap over the test items (binomial without predictions), "
+              "combined. A difference within it, or two models at chance, is **inconclusive**, "
+              "never a reproduction (claims.py, noise.py).")
+METRIC_NOTES = [
+    "- **contain**: containment accuracy (%), the paper's QA metric — the lower-cased first gold "
+    "answer is a substring of the lower-cased response. **EM/F1** (in parentheses): SQuAD-style "
+    "exact match and token F1 (×100) on the extracted answer with MLQA's per-language "
+    "normalisation (evaluate.py).",
+    "- **BLEU**: corpus BLEU of evaluate.py (sacreBLEU-compatible: 13a tokenization, `zh` for "
+    "Chinese, exp smoothing; not spBLEU); **chrF++**: character 6-grams + word bigrams, β=2. On "
+    "the miniature world's Flores-style devtest.",
+    "- **chance**: the containment expected from answering each question with the first gold "
+    "answer of a random other question of the same kind (same question wording once names are "
+    "removed; evaluate.qa_chance). "
+    f"{MARK} marks a score within the one-sided 95% binomial margin of it (or below it).",
+    "- **relative gain over Alpaca** = (x − alpaca) / alpaca × 100 per language, where x and "
+    "alpaca are XQuAD containment accuracies (seed means), only where Alpaca is above chance; "
+    "elsewhere the gain in points.",
+    "- **response language ID**: % of XQuAD responses whose detected language "
+    "(metrics.in_language: script and character statistics) is the question's language, among the "
+    "decidable ones (a bare Latin-script word is undecidable for tr/vi, but decidably not "
+    "ar/el/hi/zh). It is language identification only, not the paper's judged instruction "
+    "following.",
+]
+PROBE_NOTE = ("Cell = mean over languages of (mean cosine of translation pairs − mean cosine of "
+              "non-pairs) of mean-pooled hidden states / top-1 retrieval accuracy English→X; the "
+              "layer with the largest gap is the strongest alignment.")
+COPY_NOTE = ("Cell = greedy next-token accuracy (%) on tokens 2..L of a Flores-style test "
+             "sentence, first copy → second copy, when the sentence is fed twice. A model that can "
+             "copy from "
+             "its context scores near 100% on the second copy; extractive QA (the answer is a span "
+             "of the passage) needs that ability.")
+
+
+def claims_part(results: dict) -> list[str]:
+    """The claims table, then the gates (when any) and the sanity checks, each its own table."""
+    kinds = {k: [[c.claim, c.paper, c.here, f"**{c.verdict}**", c.reason or "—"]
+                 for c in check_claims(results) if c.kind == k]
              for k in ("claim", "gate", "sanity")}
-    mlqa = [l for l in langs if l in MLQA_XLANGS]
-    parts = [
-        "# Results: the paper in miniature", "",
-        "Every number below was produced by the run described in *Setup*, on the miniature world (world.py), "
-        "not on real LLaMA-7B or the real benchmarks: they test whether the paper's *mechanisms* show up at toy "
-        "scale, not its absolute numbers.", "",
-        "## Headline", "", headline_table(results), "",
-        f"{MARK}: within noise of the chance level (or below it). Chance = containment expected from answering with the "
-        "gold answer of another test question of the same kind (evaluate.qa_chance).", "", *link("headline"),
-        "## Claims of the paper, checked", "",
-        "Every comparison is judged against a noise term: seed spread (t × pooled standard error) and a paired "
-        "bootstrap over the test items (binomial without predictions), combined. A difference within it, or two "
-        "models at chance, is **inconclusive**, never a reproduction (claims.py, noise.py).", "",
+    gates = ["### Gates (preconditions of the closed-book claims)", "",
+             _table(["what must hold", "", "here", "verdict", "likely reason"], kinds["gate"]), ""]
+    return [
+        "## Claims of the paper, checked", "", NOISE_NOTE, "",
         _table(["claim", "paper", "here", "verdict", "likely reason"], kinds["claim"]), "",
-        *(["### Gates (preconditions of the closed-book claims)", "",
-           _table(["what must hold", "", "here", "verdict", "likely reason"], kinds["gate"]), ""] if kinds["gate"] else []),
+        *(gates if kinds["gate"] else []),
         "### Sanity checks (true by construction: they test the pipeline, not the paper)", "",
         _table(["check", "why", "here", "verdict", "likely reason"], kinds["sanity"]), "",
-        "## Setup", "", setup_section(results), "",
-        "## Metrics", "",
-        "- **contain**: containment accuracy (%), the paper's QA metric — the lower-cased first gold answer is a "
-        "substring of the lower-cased response. **EM/F1** (in parentheses): SQuAD-style exact match and token F1 (×100) "
-        "on the extracted answer with MLQA's per-language normalisation (evaluate.py).",
-        "- **BLEU**: corpus BLEU of evaluate.py (sacreBLEU-compatible: 13a tokenization, `zh` for Chinese, exp smoothing; "
-        "not spBLEU); **chrF++**: character 6-grams + word bigrams, β=2. On the miniature world's Flores-style devtest.",
-        "- **chance**: the containment expected from answering each question with the first gold answer of a random other "
-        "question of the same kind (same question wording once names are removed; evaluate.qa_chance). "
-        f"{MARK} marks a score within the one-sided 95% binomial margin of it (or below it).",
-        "- **relative gain over Alpaca** = (x − alpaca) / alpaca × 100 per language, where x and alpaca are XQuAD "
-        "containment accuracies (seed means), only where Alpaca is above chance; elsewhere the gain in points.",
-        "- **response language ID**: % of XQuAD responses whose detected language (metrics.in_language: script and "
-        "character statistics) is the question's language, among the decidable ones (a bare Latin-script word is "
-        "undecidable for tr/vi, but decidably not ar/el/hi/zh). It is language identification only, not the paper's "
-        "judged instruction following.", "",
-        f"## QA — XQuAD-style, contain (EM/F1), {cfg.get('eval_limit', '?')} questions per language", "",
-        qa_table(results, "xquad", ["en"] + langs), "",
     ]
-    if mlqa:
-        parts += ["## QA — MLQA-style, contain (EM/F1)", "", qa_table(results, "mlqa", mlqa), ""]
-    parts += [
+
+
+def scores_part(results: dict, langs: list[str], link) -> list[str]:
+    """QA, gains, translation, response language, scaling, alignment and copying, in that order."""
+    limit = results.get("config", {}).get("eval_limit", "?")
+    mlqa = [l for l in langs if l in MLQA_XLANGS]
+    return [
+        f"## QA — XQuAD-style, contain (EM/F1), {limit} questions per language", "",
+        qa_table(results, "xquad", ["en"] + langs), "",
+        *(["## QA — MLQA-style, contain (EM/F1)", "", qa_table(results, "mlqa", mlqa), ""]
+          if mlqa else []),
         "## Relative gain over Alpaca (XQuAD containment)", "", gain_table(results, langs), "",
-        f"## Translation — Flores-style en→X, BLEU / chrF++, {cfg.get('eval_limit', '?')} sentences", "",
+        f"## Translation — Flores-style en→X, BLEU / chrF++, {limit} sentences", "",
         flores_table(results, langs, "en-X"), "",
-        "## Translation — Flores-style X→en, BLEU / chrF++", "", flores_table(results, langs, "X-en"), "",
-        "## Response language ID (% of XQuAD responses detected as the question's language)", "", resp_table(results, langs), "",
-        "## Scaling law of translation data and budget allocation", "", scaling_section(results), "",
-        "## Layer-wise alignment (probe.py)", "",
-        "Cell = mean over languages of (mean cosine of translation pairs − mean cosine of non-pairs) of mean-pooled hidden "
-        "states / top-1 retrieval accuracy English→X; the layer with the largest gap is the strongest alignment.", "",
+        "## Translation — Flores-style X→en, BLEU / chrF++", "",
+        flores_table(results, langs, "X-en"), "",
+        "## Response language ID (% of XQuAD responses detected as the question's language)", "",
+        resp_table(results, langs), "",
+        "## Scaling law of translation data and budget allocation", "",
+        scaling_section(results), "",
+        "## Layer-wise alignment (probe.py)", "", PROBE_NOTE, "",
         probe_section(results), "", *link("alignment"),
-        "## In-context copying (probe.py)", "",
-        "Cell = greedy next-token accuracy (%) on tokens 2..L of a Flores-style test sentence, first copy → second copy, "
-        "when the sentence is fed twice. A model that can copy from its context scores near 100% on the second copy; "
-        "extractive QA (the answer is a span of the passage) needs that ability.", "",
+        "## In-context copying (probe.py)", "", COPY_NOTE, "",
         copy_section(results), "",
+    ]
+
+
+def write_report(results: dict, name: str = "RESULTS") -> str:
+    """The Markdown of the report saved as <name>.md; its figure links point at
+    figures/<name>-*.png beside it."""
+    figs = figure_data(results)
+
+    def link(kind: str) -> list[str]:
+        return [f"![{CAPTIONS[kind]}](figures/{name}-{kind}.png)", ""] if kind in figs else []
+    langs = list(results.get("config", {}).get("langs", XLANGS))
+    parts = [
+        "# Results: the paper in miniature", "", INTRO, "",
+        "## Headline", "", headline_table(results), "", CHANCE_NOTE, "", *link("headline"),
+        *claims_part(results),
+        "## Setup", "", setup_section(results), "",
+        "## Metrics", "", *METRIC_NOTES, "",
+        *scores_part(results, langs, link),
     ]
     return "\n".join(parts)
 
 
 # ----------------------------------------------------------------------------- figures
-# Drawn from results.json alone into figures/ beside the report, named by the report's stem so that two
-# reports in one folder (RESULTS.md, RESULTS-quick.md) keep their own. The links in the Markdown depend
+# Drawn from results.json alone into figures/ beside the report, named by the report's stem so
+# that two reports in one folder (RESULTS.md, RESULTS-quick.md) keep their own. The links in the
+# Markdown depend
 # only on results.json (`figure_data`), never on whether matplotlib is installed.
 
-HEAD_METRICS = (("xquad", "contain", "XQuAD containment (%)"), ("flores", "bleu", "Flores en→X BLEU"))
-CAPTIONS = {"headline": "Headline per language: XQuAD containment and Flores en→X BLEU of Alpaca, x-LLaMA and "
-                        "m-LLaMA (bar: mean over seeds, whisker: std over seeds)",
-            "alignment": "Alignment per layer: pair − non-pair cosine gap of each probed model, mean over languages"}
+HEAD_METRICS = (("xquad", "contain", "XQuAD containment (%)"),
+                ("flores", "bleu", "Flores en→X BLEU"))
+CAPTIONS = {"headline": "Headline per language: XQuAD containment and Flores en→X BLEU of "
+                        "Alpaca, x-LLaMA and m-LLaMA (bar: mean over seeds, whisker: std over "
+                        "seeds)",
+            "alignment": "Alignment per layer: pair − non-pair cosine gap of each probed model, "
+                         "mean over languages"}
 
 
 def figure_data(results: dict) -> dict:
     """What each figure shows, for the figures that have a number to show:
-    headline: {"langs": [...], "panels": {metric: {model: [seed values per lang]}}}; alignment: {model: gap per layer}."""
+    headline: {"langs": [...], "panels": {metric: {model: [seed values per lang]}}};
+    alignment: {model: gap per layer}."""
     langs = list(results.get("config", {}).get("langs", XLANGS))
-    panels = {title: {label: [values(results, g, task, l, "en-X", name) for l in langs] for g, label in HEAD_MODELS}
+    panels = {title: {label: [values(results, g, task, l, "en-X", name) for l in langs]
+                      for g, label in HEAD_MODELS}
               for task, name, title in HEAD_METRICS}
-    keep = [k for k in range(len(langs)) if any(cells[k] for rows in panels.values() for cells in rows.values())]
-    gaps = {n: probe_curves(p).get("gap") for n, p in results["runs"].get("probe", {}).get("probe", {}).items()}
+    keep = [k for k in range(len(langs))
+            if any(cells[k] for rows in panels.values() for cells in rows.values())]
+    probed = results["runs"].get("probe", {}).get("probe", {})
+    gaps = {n: probe_curves(p).get("gap") for n, p in probed.items()}
     figs = {}
     if keep:
         figs["headline"] = {"langs": [langs[k] for k in keep],
-                            "panels": {t: {m: [c[k] for k in keep] for m, c in rows.items()} for t, rows in panels.items()}}
+                            "panels": {t: {m: [c[k] for k in keep] for m, c in rows.items()}
+                                       for t, rows in panels.items()}}
     if any(gaps.values()):
         figs["alignment"] = {n: g for n, g in gaps.items() if g}
     return figs
 
 
 def draw_figures(results: dict, report: Path) -> list[Path]:
-    """figures/<stem>-headline.png and -alignment.png beside `report` (text charts in .txt without matplotlib)."""
+    """figures/<stem>-headline.png and -alignment.png beside `report` (text charts in .txt
+    without matplotlib)."""
     folder, stem = Path(report).parent / "figures", Path(report).stem
     try:
         import matplotlib
@@ -466,20 +572,24 @@ def draw_figures(results: dict, report: Path) -> list[Path]:
         if plt is None:
             write_atomic(path, {"headline": _text_headline, "alignment": _text_alignment}[kind](d))
         else:
-            _save_png(plt, {"headline": _plot_headline, "alignment": _plot_alignment}[kind](plt, d), path)
+            plot = {"headline": _plot_headline, "alignment": _plot_alignment}[kind]
+            _save_png(plt, plot(plt, d), path)
         written.append(path)
-    for kind in CAPTIONS:  # a figure of other numbers must not stay behind a link: drop what was not drawn now
+    # a figure of other numbers must not stay behind a link: drop what was not drawn now
+    for kind in CAPTIONS:
         for old in (folder / f"{stem}-{kind}.png", folder / f"{stem}-{kind}.txt"):
             if old not in written:
                 old.unlink(missing_ok=True)
     if plt is None and written:
-        print(f"report.py: matplotlib is not installed, so the PNGs that {Path(report).name} links were not drawn; "
+        print(f"report.py: matplotlib is not installed, so the PNGs that {Path(report).name} "
+              "links were not drawn; "
               f"text charts instead: {', '.join(p.name for p in written)} in {folder}")
     return written
 
 
 def _save_png(plt, fig, path: Path) -> None:
-    """savefig to a temp file, then one rename (the temp file goes on failure); no version stamp in the bytes."""
+    """savefig to a temp file, then one rename (the temp file goes on failure); no version
+    stamp in the bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
@@ -497,7 +607,8 @@ def _plot_headline(plt, d):
     width = 0.8 / len(HEAD_MODELS)
     for ax, (title, rows) in zip(axes, d["panels"].items()):
         for i, (model, cells) in enumerate(rows.items()):
-            pts = [(k + (i - (len(rows) - 1) / 2) * width, v) for k, v in enumerate(cells) if v]  # missing: no bar
+            pts = [(k + (i - (len(rows) - 1) / 2) * width, v)  # missing: no bar
+                   for k, v in enumerate(cells) if v]
             if pts:
                 ax.bar([x for x, _ in pts], [mean(v) for _, v in pts], width, label=model)
             err = [(x, mean(v), statistics.stdev(v)) for x, v in pts if len(v) > 1]
@@ -527,80 +638,101 @@ def _plot_alignment(plt, gaps: dict[str, list[float]]):
     return fig
 
 
-def _text_bars(title: str, groups: dict[str, list[tuple[str, float | None, str]]], width: int = 40) -> str:
-    """A text chart: under each group's heading one bar per (label, value, shown text), all on one scale."""
+def _text_bars(title: str, groups: dict[str, list[tuple[str, float | None, str]]],
+               width: int = 40) -> str:
+    """A text chart: under each group's heading one bar per (label, value, shown text), all on
+    one scale."""
     vals = [v for rows in groups.values() for _, v, _ in rows if v is not None]
     lo, hi = min([0.0, *vals]), max([0.0, *vals])
     scale = width / (hi - lo) if hi > lo else 0.0
     lines = [f"{title} (bar from {lo:.3g} to {hi:.3g})"]
     for head, rows in groups.items():
         lines.append(head)
-        lines += [f"  {label:<9}|{'#' * round(((lo if v is None else v) - lo) * scale):<{width}}| {text}"
+        lines += [f"  {label:<9}|{'#' * round(((lo if v is None else v) - lo) * scale):<{width}}"
+                  f"| {text}"
                   for label, v, text in rows]
     return "\n".join(lines) + "\n"
 
 
 def _text_headline(d) -> str:
-    return "\n".join(_text_bars(f"{title}, mean±std over seeds", {l: [(m, mean(c[k]), fmt(c[k])) for m, c in rows.items()]
-                                                                for k, l in enumerate(d["langs"])})
+    return "\n".join(_text_bars(f"{title}, mean±std over seeds",
+                                {l: [(m, mean(c[k]), fmt(c[k])) for m, c in rows.items()]
+                                 for k, l in enumerate(d["langs"])})
                      for title, rows in d["panels"].items())
 
 
 def _text_alignment(gaps: dict[str, list[float]]) -> str:
     return _text_bars("pair − non-pair cosine gap per layer (0 = embeddings), mean over languages",
-                      {n: [(f"layer {k}", v, f"{v:.4f}") for k, v in enumerate(g)] for n, g in gaps.items()})
+                      {n: [(f"layer {k}", v, f"{v:.4f}") for k, v in enumerate(g)]
+                       for n, g in gaps.items()})
 
 
 # ----------------------------------------------------------------------------- regeneration
 
-KEEP = ("<!-- real-model -->", "<!-- /real-model -->")   # the bounds of realmodel.py's section (realmodel.BEGIN, END)
+# the bounds of realmodel.py's section (realmodel.BEGIN, END)
+KEEP = ("<!-- real-model -->", "<!-- /real-model -->")
 
 
 def save_report(results: dict, report: Path, study: Path | None = None) -> None:
-    """REPORT (e.g. OUT/RESULTS.md) and its figures, from results and the predictions.jsonl files under the
-    `study` folder (default: the report's own folder), which give the noise terms their per-item scores."""
+    """REPORT (e.g. OUT/RESULTS.md) and its figures, from results and the predictions.jsonl
+    files under the `study` folder (default: the report's own folder), which give the noise
+    terms their per-item scores."""
     draw_figures(results, Path(report))
     results = with_predictions(results, Path(study) if study is not None else Path(report).parent)
     text = write_report(results, Path(report).stem)
     old = Path(report).read_text(encoding="utf-8") if Path(report).is_file() else ""
-    if KEEP[0] in old and KEEP[1] in old:  # realmodel.py's section is its own; a regenerated report keeps it
-        text = text.rstrip("\n") + "\n\n" + old[old.index(KEEP[0]):old.index(KEEP[1]) + len(KEEP[1])] + "\n"
+    if KEEP[0] in old and KEEP[1] in old:  # realmodel.py's section is its own: kept
+        section = old[old.index(KEEP[0]):old.index(KEEP[1]) + len(KEEP[1])]
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
     write_atomic(report, text)
 
 
 def regenerate(out: Path, argv: str, report: Path | None = None) -> Path:
-    """Rewrite OUT/RESULTS.md (or `report`) from OUT/results.json, recording `argv`, the time and the commit in both."""
+    """Rewrite OUT/RESULTS.md (or `report`) from OUT/results.json, recording `argv`, the time
+    and the commit in both."""
     out = Path(out)
     report = Path(report) if report else out / "RESULTS.md"
     results = load_results(out)
     if not results["runs"]:
         raise ValueError(f"no results in {out / 'results.json'}")
-    results["report_only"] = {"argv": argv, "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    now = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    results["report_only"] = {"argv": argv, "time": now,
                               "git_commit": git_commit()}
     save_results(out, results)
     save_report(results, report, out)
     return report
 
 
+@dataclass
+class ReportConfig:
+    results: str | None = opt(None, "a results.json written by reproduce.py, e.g. "
+                                    "runs/study/results.json (default: none, the flag is required)")
+    report: str | None = opt(None, "where to write the Markdown (default: RESULTS.md beside "
+                                   "results.json); its figures go to figures/<its name>-*.png "
+                                   "beside it")
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m study.report", description="Rewrite RESULTS.md (beside results.json) from a study's results.json.")
-    ap.error = lambda msg: ap.exit(2, f"report.py: error: {msg}\n")  # one line, no usage block
-    ap.add_argument("--results", required=True, help="a results.json written by reproduce.py, e.g. runs/study/results.json")
-    ap.add_argument("--report", default=None, help="where to write the Markdown (default: RESULTS.md beside results.json); "
-                    "its figures go to figures/<its name>-*.png beside it")
-    a = ap.parse_args(argv)
-    path = Path(a.results)
-    if path.name != "results.json":
-        ap.error(f"--results: expected a path to results.json, got {path}")
-    if a.report is not None and (Path(a.report).suffix != ".md" or Path(a.report).is_dir()):
-        ap.error(f"--report: expected a path to a .md file, got {a.report}")
-    try:
-        report = regenerate(path.parent, shlex.join(["python", "-m", "study.report", *(sys.argv[1:] if argv is None else argv)]),
-                            a.report)
-    except ValueError as e:  # ResultsError: names the file and the field
-        ap.error(f"--results: {e}")
-    print(f"wrote {report}")
-    return 0
+    """The command line; exit 0, 2 (a bad flag or results.json) or 1 (the disk)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = Parser(prog="python -m study.report", description=__doc__.split("\n\n")[0],
+                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                    epilog=__doc__.split("\n\n", 1)[1])
+    cfg = ReportConfig(**vars(add_config_flags(parser, ReportConfig).parse_args(argv)))
+
+    def body():
+        if cfg.results is None or Path(cfg.results).name != "results.json":
+            raise UsageError(f"--results: expected a path to results.json, got {cfg.results}")
+        report = cfg.report
+        if report is not None and (Path(report).suffix != ".md" or Path(report).is_dir()):
+            raise UsageError(f"--report: expected a path to a .md file, got {report}")
+        try:
+            written = regenerate(Path(cfg.results).parent,
+                                 shlex.join(["python", "-m", "study.report", *argv]), report)
+        except ValueError as e:  # ResultsError: names the file and the field
+            raise UsageError(f"--results: {e}") from None
+        print(f"wrote {written}")
+    return guard("python -m study.report", body)
 
 
 if __name__ == "__main__":

@@ -19,10 +19,10 @@ What runs (the study plan, `build_plan`, is plain data: a list of `Run`s):
               by the fitted laws
   x2en-X      the en->X vs X->en ablation (compared with xllama-X)
   probe       layer-wise alignment (probe.py) for base, Alpaca, x-LLaMA and m-LLaMA
-Closed-book QA (evaluate.py --task closedbook: questions without context about the world's held-out
-encyclopedia facts, docs/world.md) is scored for Alpaca (English and every X), x-LLaMA and instr-X (X
-and English), m-LLaMA and the X->en ablation; results.json["closedbook"] gathers it per group and
-language over seeds, beside the base's cloze gate and the chance level.
+Closed-book QA (evaluate.py --task closedbook: questions without context about the world's
+held-out encyclopedia facts, docs/world.md) is scored for Alpaca (English and every X), x-LLaMA
+and instr-X (X and English), m-LLaMA and the X->en ablation; results.json["closedbook"] gathers
+it per group and language over seeds, beside the base's cloze gate and the chance level.
 Device, dtype and CPU threads are decided once per study (device.decide at the base's shapes;
 --threads 0 and the dtype are measured) and passed to every train/evaluate/probe call, so all
 runs of a study compute alike; the decision, its reason and the CPU are recorded in the Setup
@@ -39,6 +39,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import shutil
 import sys
 import time
@@ -49,8 +50,12 @@ from tqdm import tqdm
 
 from study.claims import MLQA_XLANGS, XLANGS
 from study.noise import eval_key, metric
+from cli import Parser, UsageError, add_config_flags, check_config, guard, opt
 from files import write_atomic
 from study.report import git_commit, load_results, regenerate, save_report, save_results
+
+
+PROG = "python -m study.reproduce"
 
 
 @dataclass
@@ -64,28 +69,34 @@ class StudyConfig:
     sweep_sizes: tuple = (300, 1500)     # first-N pairs per sweep run (+ the full x-LLaMA run)
     budget: int = 3000                   # m-LLaMA's total translation pairs (uniform vs allocated)
     ablation_lang: str = "zh"            # en->X vs X->en ablation language
-    instr_langs: tuple = ("ar", "hi", "zh")  # instr_only ablation languages (each a subset of langs, every seed)
+    # instr_only ablation languages (each a subset of langs, every seed)
+    instr_langs: tuple = ("ar", "hi", "zh")
     probe_langs: tuple = ("ar", "hi", "zh")
-    law_form: str = "power"              # law used for allocation ("power" or "log"); both are fitted
+    # law used for allocation ("power" or "log"); both are fitted
+    law_form: str = "power"
     world: dict = field(default_factory=dict)  # world.py size flags ({} = its defaults)
-    arch: str = "micro"                  # model.PRESETS size of the miniature base (as train.py's main job)
+    # model.PRESETS size of the miniature base (as train.py's main job)
+    arch: str = "micro"
     base_steps: int | None = 1000        # pretraining steps (None: train.py's one epoch)
-    steps: int = 250                     # optimizer steps per fine-tuning run (equal compute for all)
+    # optimizer steps per fine-tuning run (equal compute for all)
+    steps: int = 250
     eval_limit: int = 200                # questions / sentences per evaluation
     eval_batch: int = 16                 # prompts per generate() call
     max_new_tokens: int = 48             # generation cap (world's Flores lines are <= 34 tokens)
-    cb_max_new_tokens: int = 16          # closed-book and cloze cap (answers are one word, <= 8 tokens)
+    # closed-book and cloze cap (answers are one word, <= 8 tokens)
+    cb_max_new_tokens: int = 16
     probe_limit: int = 100               # parallel sentences per probed language
     world_seed: int = 0                  # seed of the miniature world
-    threads: int = 0                     # CPU threads for every run; 0 = measured once (device.decide)
+    # CPU threads for every run; 0 = measured once (device.decide)
+    threads: int = 0
     overwrite: bool = False              # replace a finished study in OUT
 
 
-QUICK = dict(quick=True, seeds=3, langs=("ar", "zh"), muit_langs=("ar", "zh"), sweep_langs=("ar", "zh"),
-             instr_langs=("ar", "zh"),
-             sweep_sizes=(100, 300), budget=600, probe_langs=("ar", "zh"), arch="nano", base_steps=800, steps=220,
-             world=dict(pretrain_chars=600_000, alpaca=800, parallel=1000, xquad_passages=30, mlqa_passages=30,
-                        flores=120), eval_limit=120, probe_limit=100)
+QUICK = dict(quick=True, seeds=3, langs=("ar", "zh"), muit_langs=("ar", "zh"),
+             sweep_langs=("ar", "zh"), instr_langs=("ar", "zh"), sweep_sizes=(100, 300),
+             budget=600, probe_langs=("ar", "zh"), arch="nano", base_steps=800, steps=220,
+             world=dict(pretrain_chars=600_000, alpaca=800, parallel=1000, xquad_passages=30,
+                        mlqa_passages=30, flores=120), eval_limit=120, probe_limit=100)
 
 
 def preset(quick: bool, **over) -> StudyConfig:
@@ -130,14 +141,16 @@ def build_plan(cfg: StudyConfig, available: dict[str, int] | None = None) -> lis
     if len(cfg.sweep_langs) < 2:
         raise ValueError("--sweep-langs: the scaling study needs at least 2 languages")
     if missing := set(cfg.muit_langs) - set(cfg.sweep_langs):
-        raise ValueError(f"m-LLaMA languages {sorted(missing)} have no sweep, so no fitted law to allocate by")
+        raise ValueError(f"m-LLaMA languages {sorted(missing)} have no sweep, "
+                         "so no fitted law to allocate by")
     if missing := set(cfg.instr_langs) - set(cfg.langs):
         raise ValueError(f"instr_only languages {sorted(missing)} have no x-LLaMA to compare with")
     avail = available or {}
     plan = [Run("base", "base", "base", evals=(("cloze", "en", "en-X"),))]
     for s in range(cfg.seeds):
         plan.append(Run(f"alpaca-s{s}", "train", "alpaca", "alpaca", ("en",), s,
-                        evals=(("xquad", "en", "en-X"),) + _evals(cfg.langs) + _closedbook(("en",) + tuple(cfg.langs))))
+                        evals=(("xquad", "en", "en-X"),) + _evals(cfg.langs)
+                        + _closedbook(("en",) + tuple(cfg.langs))))
     for s in range(cfg.seeds):
         for lang in cfg.langs:
             plan.append(Run(f"xllama-{lang}-s{s}", "train", "xllama", "coit", (lang,), s,
@@ -150,18 +163,24 @@ def build_plan(cfg: StudyConfig, available: dict[str, int] | None = None) -> lis
         for n in cfg.sweep_sizes:
             if lang in avail and n >= avail[lang]:
                 continue                   # the full-data point comes from xllama-<lang>-s0
-            plan.append(Run(f"sweep-{lang}-{n}", "train", "sweep", "coit", (lang,), 0, n_translation=n,
+            plan.append(Run(f"sweep-{lang}-{n}", "train", "sweep", "coit", (lang,), 0,
+                            n_translation=n,
                             evals=_evals([lang], qa=False, flores=("en-X",))))
     sweep = tuple(r.name for r in plan if r.group == "sweep")
     full = tuple(f"xllama-{l}-s0" for l in cfg.sweep_langs if l in cfg.langs)
-    plan.append(Run("fit", "fit", "fit", langs=tuple(cfg.sweep_langs), budget=cfg.budget, needs=sweep + full))
+    plan.append(Run("fit", "fit", "fit", langs=tuple(cfg.sweep_langs), budget=cfg.budget,
+                    needs=sweep + full))
     for alloc in ("uniform", "fitted"):
-        plan.append(Run(f"mllama-{alloc}", "train", f"mllama-{alloc}", "muit", tuple(cfg.muit_langs), 0,
-                        budget=cfg.budget, allocation=alloc, evals=_evals(cfg.muit_langs) + _closedbook(cfg.muit_langs),
+        plan.append(Run(f"mllama-{alloc}", "train", f"mllama-{alloc}", "muit",
+                        tuple(cfg.muit_langs), 0, budget=cfg.budget, allocation=alloc,
+                        evals=_evals(cfg.muit_langs) + _closedbook(cfg.muit_langs),
                         needs=("fit",)))
-    plan.append(Run(f"x2en-{cfg.ablation_lang}", "train", "x2en", "coit_x2en", (cfg.ablation_lang,), 0,
+    plan.append(Run(f"x2en-{cfg.ablation_lang}", "train", "x2en", "coit_x2en",
+                    (cfg.ablation_lang,), 0,
                     evals=_evals([cfg.ablation_lang]) + _closedbook([cfg.ablation_lang])))
-    probed = ("base", "alpaca-s0") + tuple(f"xllama-{l}-s0" for l in cfg.probe_langs if l in cfg.langs) + ("mllama-uniform",)
+    probed = (("base", "alpaca-s0")
+              + tuple(f"xllama-{l}-s0" for l in cfg.probe_langs if l in cfg.langs)
+              + ("mllama-uniform",))
     plan.append(Run("probe", "probe", "probe", langs=tuple(cfg.probe_langs), needs=probed))
     names = [r.name for r in plan]
     assert len(names) == len(set(names)), "run names must be unique"
@@ -175,8 +194,9 @@ def machine_info() -> dict:
 
     import device
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu": device.cpu_name(), "cores": os.cpu_count(), "gpu": gpu, "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
+    return {"cpu": device.cpu_name(), "cores": os.cpu_count(), "gpu": gpu,
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "platform": platform.platform(),
             "git_commit": git_commit()}
 
 
@@ -191,13 +211,16 @@ class Context:
     data_dir: Path | None = None
     base_dir: Path | None = None
     available: dict = field(default_factory=dict)   # translation pairs per language in the world
-    threads: int = 0                                # decided once per study (device.decide), passed to every run
+    # decided once per study (device.decide), passed to every run
+    threads: int = 0
     dtype: str = "auto"
 
 
 def _q(v) -> str:
     s = ",".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)
-    return s if s and all(c.isalnum() or c in "-_./,=:" for c in s) else "'" + s.replace("'", "'\\''") + "'"
+    if s and all(c.isalnum() or c in "-_./,=:" for c in s):
+        return s
+    return "'" + s.replace("'", "'\\''") + "'"
 
 
 def cli(script: str, kw: dict) -> str:
@@ -218,12 +241,14 @@ def prepare_world(ctx: Context) -> tuple[Path, Path, dict, str]:
     import train
     import world
     data_dir = world.ensure(ctx.out / "world", seed=ctx.cfg.world_seed, **ctx.cfg.world)
-    kw = dict(arch=ctx.cfg.arch, max_steps=ctx.cfg.base_steps, seed=ctx.cfg.world_seed, threads=ctx.threads,
+    kw = dict(arch=ctx.cfg.arch, max_steps=ctx.cfg.base_steps, seed=ctx.cfg.world_seed,
+              threads=ctx.threads,
               dtype=ctx.dtype, progress=False)
     kw = {k: v for k, v in kw.items() if v is not None}
     base_dir = train.ensure_base(data_dir, ctx.out / "base", **kw)
-    cmd = (cli("world.py", dict(out=str(data_dir), seed=ctx.cfg.world_seed, **ctx.cfg.world)) + " && "
-           + cli("train.py", {**train.BASE_PRETRAIN, **kw, "data": str(data_dir), "out": str(base_dir)}))
+    world_flags = dict(out=str(data_dir), seed=ctx.cfg.world_seed, **ctx.cfg.world)
+    train_flags = {**train.BASE_PRETRAIN, **kw, "data": str(data_dir), "out": str(base_dir)}
+    cmd = cli("world.py", world_flags) + " && " + cli("train.py", train_flags)
     langs = set(ctx.cfg.langs) | set(ctx.cfg.sweep_langs) | set(ctx.cfg.muit_langs)
     return Path(data_dir), Path(base_dir), _count_pairs(data_dir, sorted(langs)), cmd
 
@@ -252,41 +277,51 @@ def train_model(run: Run, ctx: Context, allocation: dict | None) -> tuple[Path, 
     cmd = cli("train.py", kw)
     # an interrupted study resumes the run it was in; a finished one is returned as it is
     state = dict(resume=checkpoint.run_status(out_dir) == "unfinished", reuse=True)
-    return Path(train.run(train.TrainConfig(**{k: v for k, v in kw.items() if v is not None}, **state))), cmd
+    cfg = train.TrainConfig(**{k: v for k, v in kw.items() if v is not None}, **state)
+    return Path(train.run(cfg)), cmd
 
 
-def evaluate_model(model_dir: Path, task: str, lang: str, direction: str, ctx: Context) -> tuple[dict, str]:
+def evaluate_model(model_dir: Path, task: str, lang: str, direction: str,
+                   ctx: Context) -> tuple[dict, str]:
     import evaluate
-    out_dir = Path(model_dir) / "eval" / (f"{task}-{lang}" + (f"-{direction}" if task == "flores" else ""))
+    name = f"{task}-{lang}" + (f"-{direction}" if task == "flores" else "")
+    out_dir = Path(model_dir) / "eval" / name
     closed = task in ("closedbook", "cloze")
-    kw = dict(limit=ctx.cfg.eval_limit, batch_size=ctx.cfg.eval_batch, dtype=ctx.dtype, threads=ctx.threads,
+    kw = dict(limit=ctx.cfg.eval_limit, batch_size=ctx.cfg.eval_batch, dtype=ctx.dtype,
+              threads=ctx.threads,
               max_new_tokens=ctx.cfg.cb_max_new_tokens if closed else ctx.cfg.max_new_tokens)
     cmd = cli("evaluate.py", dict(model=str(model_dir), task=task, lang=lang, direction=direction,
                                   data=str(ctx.data_dir), out=str(out_dir), **kw))
-    scores = evaluate.evaluate(model_dir, task, lang, ctx.data_dir, direction=direction, out_dir=out_dir, **kw)
+    scores = evaluate.evaluate(model_dir, task, lang, ctx.data_dir, direction=direction,
+                               out_dir=out_dir, **kw)
     return dict(scores), cmd
 
 
 def probe_models(models: dict[str, Path], langs, ctx: Context) -> tuple[dict, str]:
     import probe
     out = ctx.out / "probe.json"
-    kw = dict(langs=",".join(langs), data=str(ctx.data_dir), limit=ctx.cfg.probe_limit, dtype=ctx.dtype,
-              threads=ctx.threads, out=str(out), overwrite=True)  # the study's own probe.json is replaced
+    # the study's own probe.json is replaced (overwrite)
+    kw = dict(langs=",".join(langs), data=str(ctx.data_dir), limit=ctx.cfg.probe_limit,
+              dtype=ctx.dtype, threads=ctx.threads, out=str(out), overwrite=True)
     cmd = cli("probe.py", dict(models=",".join(str(p) for p in models.values()), **kw))
-    res = probe.probe([str(p) for p in models.values()], list(langs), ctx.data_dir, limit=ctx.cfg.probe_limit,
+    res = probe.probe([str(p) for p in models.values()], list(langs), ctx.data_dir,
+                      limit=ctx.cfg.probe_limit,
                       dtype=ctx.dtype, threads=ctx.threads)
     write_atomic(out, json.dumps({"models": res}, indent=1))
     named = {name: res[str(p)] for name, p in models.items()}
-    named_chart = {"chart": probe.text_chart(named, "gap"), "plot": Path(probe.plot(named, out)).name}
+    named_chart = {"chart": probe.text_chart(named, "gap"),
+                   "plot": Path(probe.plot(named, out)).name}
     return {**named, "_chart": named_chart}, cmd
 
 
-def fit_and_allocate(points: list[dict], langs, budget: int, ctx: Context) -> tuple[dict, list[str]]:
+def fit_and_allocate(points: list[dict], langs, budget: int,
+                     ctx: Context) -> tuple[dict, list[str]]:
     """Fit both law forms per swept language; allocate the m-LLaMA budget over the m-LLaMA languages
     by cfg.law_form (the other form if that one is not increasing, recorded); the uniform split of
     the same budget."""
     import scaling
-    pts = {l: ([p["size"] for p in points if p["lang"] == l], [p["score"] for p in points if p["lang"] == l])
+    pts = {l: ([p["size"] for p in points if p["lang"] == l],
+               [p["score"] for p in points if p["lang"] == l])
            for l in langs}
     fits, notes = {}, []
     for l in langs:
@@ -297,10 +332,13 @@ def fit_and_allocate(points: list[dict], langs, budget: int, ctx: Context) -> tu
     muit = list(ctx.cfg.muit_langs)          # a subset of the swept languages (build_plan checks)
     minimum = min(ctx.cfg.sweep_sizes)       # never allocate below the fitted range
     avail = {l: ctx.available[l] for l in muit if l in ctx.available} or None
-    rec = {"points": points, "fits": {l: {f: v.to_json() for f, v in d.items()} for l, d in fits.items()},
-           "uniform": scaling.uniform_split(muit, budget, minimum, avail), "minimum": minimum, "notes": notes}
+    rec = {"points": points,
+           "fits": {l: {f: v.to_json() for f, v in d.items()} for l, d in fits.items()},
+           "uniform": scaling.uniform_split(muit, budget, minimum, avail), "minimum": minimum,
+           "notes": notes}
     lawful = all(l in fits for l in muit)
-    for form in (ctx.cfg.law_form,) + tuple(f for f in scaling.FORMS if f != ctx.cfg.law_form) if lawful else ():
+    forms = (ctx.cfg.law_form,) + tuple(f for f in scaling.FORMS if f != ctx.cfg.law_form)
+    for form in forms if lawful else ():
         chosen = {l: fits[l][form] for l in muit}
         try:
             rec["allocation"] = scaling.allocate(chosen, budget, minimum, avail)
@@ -308,20 +346,26 @@ def fit_and_allocate(points: list[dict], langs, budget: int, ctx: Context) -> tu
             rec["notes"].append(f"{form} law cannot allocate: {e}")
             continue
         rec["form"] = form
-        rec["predicted"] = {k: {l: float(chosen[l].predict(rec[k][l])) for l in muit} for k in ("uniform", "allocation")}
+        rec["predicted"] = {k: {l: float(chosen[l].predict(rec[k][l])) for l in muit}
+                            for k in ("uniform", "allocation")}
         break
     rec["charts"], rec["plots"] = {}, {}
-    for l in fits:   # PNG when matplotlib is installed, else a text chart (kept for the report either way)
+    # PNG when matplotlib is installed, else a text chart (kept for the report either way)
+    for l in fits:
         rec["charts"][l] = scaling.text_chart(*pts[l], list(fits[l].values()))
-        rec["plots"][l] = Path(scaling.save_plot(l, *pts[l], list(fits[l].values()), ctx.out / f"scaling-{l}")).name
-    pfile, ffile, afile = ctx.out / "sweep_points.csv", ctx.out / "fits.json", ctx.out / "allocation.json"
-    write_atomic(pfile, "lang,size,score\n" + "".join(f"{p['lang']},{p['size']},{p['score']}\n" for p in points))
+        plot = scaling.save_plot(l, *pts[l], list(fits[l].values()), ctx.out / f"scaling-{l}")
+        rec["plots"][l] = Path(plot).name
+    pfile, ffile = ctx.out / "sweep_points.csv", ctx.out / "fits.json"
+    afile = ctx.out / "allocation.json"
+    write_atomic(pfile, "lang,size,score\n"
+                 + "".join(f"{p['lang']},{p['size']},{p['score']}\n" for p in points))
     cmds = [f"python scaling.py fit --points {_q(pfile)} --form both --out {_q(ffile)}"]
     if "form" in rec:
         write_atomic(ffile, json.dumps({l: fits[l][rec["form"]].to_json() for l in fits}, indent=1))
         write_atomic(afile, json.dumps(rec["allocation"]))
         cmds[0] = cmds[0].replace("--form both", f"--form {rec['form']}")
-        cmds.append(f"python scaling.py allocate --fits {_q(ffile)} --langs {_q(muit)} --budget {budget} "
+        cmds.append(f"python scaling.py allocate --fits {_q(ffile)} --langs {_q(muit)} "
+                    f"--budget {budget} "
                     f"--min {minimum} --available {_q(ctx.data_dir)} --out {_q(afile)}")
     return rec, cmds
 
@@ -344,8 +388,8 @@ CLOSEDBOOK_METRICS = ("em", "contain", "right_in_en")
 def closedbook_summary(runs: dict) -> dict:
     """results.json["closedbook"]: the base's cloze gate, and per group (alpaca, xllama, instr,
     mllama-uniform, ...) and question language each metric over that group's runs, in run order
-    (one value per seed for the seeded groups; the English cell of xllama and instr gathers the models
-    of every X), with the chance level and the majority baseline."""
+    (one value per seed for the seeded groups; the English cell of xllama and instr gathers the
+    models of every X), with the chance level and the majority baseline."""
     out = {"gate": None, "groups": {}}
     for name, r in runs.items():
         if r.get("status") != "done":
@@ -355,11 +399,13 @@ def closedbook_summary(runs: dict) -> dict:
             if not s or task not in ("closedbook", "cloze"):
                 continue
             if task == "cloze":
-                out["gate"] = {"run": name, "lang": lang, "n": s["n"], "em": s["em"], "contain": s["contain"],
+                out["gate"] = {"run": name, "lang": lang, "n": s["n"], "em": s["em"],
+                               "contain": s["contain"],
                                "chance": s["chance"], "majority": s["majority"]}
                 continue
             cell = out["groups"].setdefault(r["group"], {}).setdefault(
-                lang, {"runs": [], "seeds": [], "n": s["n"], "chance": s["chance"], "majority": s["majority"]})
+                lang, {"runs": [], "seeds": [], "n": s["n"], "chance": s["chance"],
+                       "majority": s["majority"]})
             cell["runs"].append(name)
             cell["seeds"].append(r.get("seed", 0))
             for m in CLOSEDBOOK_METRICS:
@@ -370,7 +416,8 @@ def closedbook_summary(runs: dict) -> dict:
 
 def execute(run: Run, ctx: Context, results: dict) -> dict:
     """Run one plan entry; returns its record for results.json."""
-    rec = {"kind": run.kind, "group": run.group, "recipe": run.recipe, "langs": list(run.langs), "seed": run.seed,
+    rec = {"kind": run.kind, "group": run.group, "recipe": run.recipe, "langs": list(run.langs),
+           "seed": run.seed,
            "n_translation": run.n_translation, "budget": run.budget, "allocation": run.allocation,
            "commands": [], "wall_s": {}, "scores": {}}
     done = results["runs"]
@@ -406,7 +453,8 @@ def execute(run: Run, ctx: Context, results: dict) -> dict:
         rec.update(fit)
         rec["commands"] += cmds
     elif run.kind == "probe":
-        models = {n: Path(done[n]["model_dir"]) for n in run.needs if done.get(n, {}).get("status") == "done"}
+        models = {n: Path(done[n]["model_dir"]) for n in run.needs
+                  if done.get(n, {}).get("status") == "done"}
         rec["probe"], cmd = probe_models(models, run.langs, ctx)
         rec["commands"].append(cmd)
     rec["wall_s"]["total"] = time.time() - t0
@@ -422,24 +470,48 @@ def decide_runtime(cfg: StudyConfig, saved: dict):
     return device.decide(threads=cfg.threads, dtype=saved.get("dtype", "auto"), shape=shape)
 
 
+def run_plan(plan: list[Run], ctx: Context, results: dict) -> None:
+    """Every run of the plan not finished earlier, in order; results.json saved after each."""
+    bar = tqdm(plan, desc="study", unit="run", file=sys.stdout)
+    for run in bar:
+        if results["runs"].get(run.name, {}).get("status") in ("done", "skipped"):
+            bar.write(f"{run.name}: finished earlier, skipped")
+            continue
+        bar.set_postfix_str(run.name)
+        bar.write(f"== {run.name} ({run.kind} {run.recipe} {','.join(run.langs)})")
+        try:
+            results["runs"][run.name] = execute(run, ctx, results)
+        except Exception as e:  # recorded, shown in the report, retried on the next resume
+            results["runs"][run.name] = {"kind": run.kind, "group": run.group,
+                                         "langs": list(run.langs),
+                                         "status": "failed", "error": f"{type(e).__name__}: {e}"}
+            bar.write(f"{run.name} FAILED: {type(e).__name__}: {e}")
+        save_results(ctx.out, results)
+
+
 def run_study(cfg: StudyConfig) -> Path:
-    """Run (or resume) the study in cfg.out; ValueError, one line, for an --out it must not touch."""
+    """Run (or resume) the study in cfg.out; ValueError, one line, for an --out it must not
+    touch."""
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; expected a study folder (new, or one to resume)")
     results = load_results(out)
     report = out / "RESULTS.md"
     if results.get("finished") and report.exists() and not cfg.overwrite:
-        raise ValueError(f"{report} is a finished report; pass --overwrite to run the study again, or another --out")
-    conf = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items() if k != "overwrite"}
+        raise ValueError(f"{report} is a finished report; pass --overwrite to run the study "
+                         "again, or another --out")
+    conf = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()
+            if k != "overwrite"}
     if not cfg.overwrite and results["runs"] and results.get("config") != conf:
         raise ValueError(f"{out / 'results.json'} was made with a different configuration; "
-                         "pass the same flags to resume, --overwrite to start again, or another --out")
+                         "pass the same flags to resume, --overwrite to start again, "
+                         "or another --out")
     build_plan(cfg)  # a bad configuration is refused before anything is deleted
     fresh = cfg.overwrite or not results["runs"]
     rt = decide_runtime(cfg, {} if fresh else results.get("runtime", {}))
     print(f"study: {rt.why}")
-    if cfg.overwrite:       # train.py and evaluate.py would otherwise reuse the old checkpoints and predictions
+    # train.py and evaluate.py would otherwise reuse the old checkpoints and predictions
+    if cfg.overwrite:
         for sub in ("models", "base", "world"):
             shutil.rmtree(out / sub, ignore_errors=True)
     if fresh:
@@ -458,70 +530,77 @@ def run_study(cfg: StudyConfig) -> Path:
     plan = build_plan(cfg, ctx.available)
     results["plan"] = [r.name for r in plan]
     save_results(out, results)
-    bar = tqdm(plan, desc="study", unit="run", file=sys.stdout)
-    for run in bar:
-        if results["runs"].get(run.name, {}).get("status") in ("done", "skipped"):
-            bar.write(f"{run.name}: finished earlier, skipped")
-            continue
-        bar.set_postfix_str(run.name)
-        bar.write(f"== {run.name} ({run.kind} {run.recipe} {','.join(run.langs)})")
-        try:
-            results["runs"][run.name] = execute(run, ctx, results)
-        except Exception as e:  # recorded, shown in the report, retried on the next resume
-            results["runs"][run.name] = {"kind": run.kind, "group": run.group, "langs": list(run.langs),
-                                         "status": "failed", "error": f"{type(e).__name__}: {e}"}
-            bar.write(f"{run.name} FAILED: {type(e).__name__}: {e}")
-        save_results(out, results)
+    run_plan(plan, ctx, results)
     results["closedbook"] = closedbook_summary(results["runs"])
     failed = [n for n, r in results["runs"].items() if r.get("status") == "failed"]
     results["finished"] = not failed      # a report with failed runs can be completed by rerunning
-    results["total_wall_s"] = sum(r.get("wall_s", {}).get("total", 0) for r in results["runs"].values()) + \
-        results["stages"]["prepare"]["wall_s"]
+    results["total_wall_s"] = (sum(r.get("wall_s", {}).get("total", 0)
+                                   for r in results["runs"].values())
+                               + results["stages"]["prepare"]["wall_s"])
     save_results(out, results)
     save_report(results, report)
-    print(f"wrote {report}" + (f"; {len(failed)} run(s) failed ({', '.join(failed)}): rerun the same command to retry them"
-                               if failed else ""))
+    retry = (f"; {len(failed)} run(s) failed ({', '.join(failed)}): "
+             "rerun the same command to retry them")
+    print(f"wrote {report}" + (retry if failed else ""))
     return report
 
 
 # ----------------------------------------------------------------------------- command line
 
+@dataclass
+class ReproduceConfig:
+    """The command line: a preset and the few fields a study is usually run with."""
+    quick: bool = opt(False, "small preset: fewer languages, sizes and steps (<= 10 min)")
+    out: str | None = opt(None, "output folder (default: runs/study, with --quick "
+                                "runs/study-quick)")
+    seeds: int | None = opt(None, "seeds for the Alpaca, x-LLaMA and instr_only runs (default: 3)",
+                            range="[1, inf)")
+    steps: int | None = opt(None, "optimizer steps per fine-tuning run (default: the preset's)",
+                            range="[1, inf)")
+    eval_limit: int | None = opt(None, "questions / sentences per evaluation "
+                                       "(default: the preset's)", range="[1, inf)")
+    threads: int | None = opt(None, "CPU threads for every run (default: 0, all cores if a short "
+                                    "measurement shows them faster than one, decided once for "
+                                    "the study)", range="[0, inf)")
+    overwrite: bool = opt(False, "start again even if OUT holds a finished study")
+    report_only: bool = opt(False, "only rewrite OUT/RESULTS.md from OUT/results.json")
+
+
+def study_config(flags: ReproduceConfig) -> StudyConfig:
+    """The preset, then the flags given; every flag checked (one UsageError naming it)."""
+    check_config(flags)
+    out = flags.out or ("runs/study-quick" if flags.quick else "runs/study")
+    cfg = preset(flags.quick, out=out, seeds=flags.seeds, steps=flags.steps,
+                 eval_limit=flags.eval_limit, threads=flags.threads,
+                 overwrite=flags.overwrite or None)
+    if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
+        raise UsageError(f"--out {cfg.out} is a file; expected a study folder "
+                         "(new, or one to resume)")
+    return cfg
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m study.reproduce", description="Run the paper's study in miniature and write RESULTS.md.")
-    ap.error = lambda msg: ap.exit(2, f"reproduce.py: error: {msg}\n")  # one line, no usage block
-    ap.add_argument("--quick", action="store_true", help="small preset: fewer languages, sizes and steps (<= 10 min)")
-    ap.add_argument("--out", default=None, help="output folder (default runs/study, runs/study-quick with --quick)")
-    ap.add_argument("--seeds", type=int, default=None, help="seeds for the Alpaca, x-LLaMA and instr_only runs (default 3)")
-    ap.add_argument("--steps", type=int, default=None, help="optimizer steps per fine-tuning run (preset default)")
-    ap.add_argument("--eval-limit", type=int, default=None, help="questions / sentences per evaluation (preset default)")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="CPU threads for every run (default 0: all cores if a short measurement shows them faster "
-                         "than one, decided once for the study)")
-    ap.add_argument("--overwrite", action="store_true", help="start again even if OUT holds a finished study")
-    ap.add_argument("--report-only", action="store_true", help="only rewrite OUT/RESULTS.md from OUT/results.json")
-    a = ap.parse_args(argv)
-    for flag, low in (("seeds", 1), ("steps", 1), ("eval_limit", 1), ("threads", 0)):
-        if getattr(a, flag) is not None and getattr(a, flag) < low:
-            ap.error(f"--{flag.replace('_', '-')} must be at least {low}, got {getattr(a, flag)}")
-    cfg = preset(a.quick, out=a.out or ("runs/study-quick" if a.quick else "runs/study"), seeds=a.seeds,
-                 steps=a.steps, eval_limit=a.eval_limit, threads=a.threads, overwrite=a.overwrite or None)
-    out = Path(cfg.out)
-    if out.exists() and not out.is_dir():
-        ap.error(f"--out {out} is a file; expected a study folder (new, or one to resume)")
-    try:
-        if a.report_only:
-            report = regenerate(out, " ".join(["python -m study.reproduce"] + [_q(x) for x in sys.argv[1:]]))
-            print(f"wrote {report}")
-        else:
-            run_study(cfg)
-    except ValueError as e:  # bad flags or a results.json it must not touch: one line, exit 2
-        ap.error(f"--report-only: {e}" if a.report_only else str(e))
-    return 0
+    """The command line; exit 0, 2 (a bad flag or input), 130 (Ctrl-C: how to continue) or 1."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = Parser(prog=PROG, description=__doc__.split("\n\n")[0],
+                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                    epilog=__doc__.split("\n\n", 1)[1])
+    flags = ReproduceConfig(**vars(add_config_flags(parser, ReproduceConfig).parse_args(argv)))
+    command = shlex.join(["python", "-m", "study.reproduce", *argv])
+
+    def body():
+        cfg = study_config(flags)
+        try:
+            if flags.report_only:
+                print(f"wrote {regenerate(Path(cfg.out), command)}")
+            else:
+                run_study(cfg)
+        except UsageError:
+            raise
+        except ValueError as e:  # a results.json it must not touch: one line, exit 2
+            raise UsageError(f"--report-only: {e}" if flags.report_only else str(e)) from None
+    return guard(PROG, body, resume=command)  # the same command resumes: finished runs are kept
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback
-        print("\nreproduce.py: interrupted; the same command resumes: finished runs are kept", file=sys.stderr)
-        sys.exit(130)
+    sys.exit(main())

