@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import hashlib
 import json
 import math
 import random
@@ -78,7 +79,10 @@ class TrainConfig:
     n_alpaca: int | None = opt(None, "use the first N Alpaca examples per language", range="[1, inf)")
     data: str = opt("runs/world", "data folder; the default miniature world is written when missing")
     base: str | None = opt(None, "HF LLaMA checkpoint folder; default: the miniature base")
-    base_out: str = opt("runs/base", "where the miniature base is pretrained and cached")
+    base_out: str = opt("runs/base", "where the miniature base is pretrained (with --rebuild-base, "
+                                     "or for a world the shipped base was not trained on)")
+    rebuild_base: bool = opt(False, "use a base pretrained here into --base-out (made when missing, "
+                                    "~40 min on 2 CPU cores) instead of the shipped assets/base")
     out: str | None = opt(None, "output folder; default runs/x-llama-<lang>, runs/alpaca-en, ...")
     arch: str = opt("micro", "pretrain only: model.PRESETS name or a config.json path")
     vocab_size: int = opt(3000, "pretrain only: sentencepiece vocabulary", range="[300, inf)")
@@ -133,8 +137,12 @@ PRESETS_TRAIN = {  # the paper's official 7B fine-tuning (NJUNLP/x-LLM): HF Trai
                      dtype="bf16", log_every=1, save_every=200),
 }
 # The miniature base: tokenizer + pretraining hyper-parameters (docs/training.md, "The main job").
-BASE_PRETRAIN = dict(recipe="pretrain", epochs=3.0, batch_size=16, max_len=128, lr=3e-3,
+# 6000 steps (12M tokens): what reading needs (docs/world.md); the shipped base was made with them.
+BASE_PRETRAIN = dict(recipe="pretrain", max_steps=6000, batch_size=16, max_len=128, lr=3e-3,
                      min_lr_ratio=0.1, warmup_ratio=0.05, weight_decay=0.1, beta2=0.95, samples=False)
+# The base pretrained once on the default world, as the paper starts from a downloaded LLaMA
+# (assets/base/README.md: the command that rebuilds it and its checksums).
+SHIPPED_BASE = Path(__file__).resolve().parent / "assets" / "base"
 
 
 def default_out(cfg: TrainConfig) -> str:
@@ -493,6 +501,23 @@ def ensure_base(data_dir="runs/world", out="runs/base", distributed: bool = Fals
     return run(dataclasses.replace(cfg, reuse=True, resume=resume), distributed)
 
 
+def world_digest(data_dir) -> str:
+    """sha256 over DATA/pretrain/*.txt: the text a base is pretrained on (its tokenizer is shipped
+    with it), so a change elsewhere in the world (Alpaca, tests) keeps the base valid."""
+    h = hashlib.sha256()
+    for f in sorted((Path(data_dir) / "pretrain").glob("*.txt")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def shipped_base(data_dir) -> Path | None:
+    """assets/base when data_dir holds the pretraining text it was trained on, else None."""
+    want = SHIPPED_BASE / "PRETRAIN.sha256"
+    if not (want.is_file() and (Path(data_dir) / "pretrain").is_dir()):
+        return None
+    return SHIPPED_BASE if world_digest(data_dir) == want.read_text().strip() else None
+
+
 def prepare(cfg: TrainConfig, rank: int, world: int) -> Inputs:
     """Everything the run reads, checked before anything in --out is touched: the world (written
     when missing), the base (pretrained when missing), the tokenizer and the tokenized examples."""
@@ -518,8 +543,9 @@ def prepare(cfg: TrainConfig, rank: int, world: int) -> Inputs:
         return Inputs(None, tok, D.pretrain_examples(Path(cfg.data), tok, cfg.max_len))
     inherit = {k: getattr(cfg, k) for k in ("seed", "device", "dtype", "threads", "progress",
                                             "log_every")}
-    base = Path(cfg.base) if cfg.base else once(lambda: ensure_base(cfg.data, cfg.base_out,
-                                                                    **inherit))
+    base = Path(cfg.base) if cfg.base else None if cfg.rebuild_base else shipped_base(cfg.data)
+    if base is None:
+        base = once(lambda: ensure_base(cfg.data, cfg.base_out, **inherit))
     if Tokenizer.find(base) is None:
         raise UsageError(f"--base {base}: no tokenizer.model or tokenizer.json there")
     tok = Tokenizer.from_folder(base)
