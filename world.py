@@ -87,6 +87,9 @@ class WorldConfig:
     # 2.0: with 4000 micro steps the base copied fresh names and values at 97 % (shared/research/reading.md)
     reading: float = field(default=2.0, metadata={"help": "reading documents added to English pretraining, "
                                                           "in multiples of its characters (0: none)"})
+    # 0.25: tuning shows extractive QA on passage-only names in every language (docs/world.md)
+    read_qa: float = field(default=0.25, metadata={"help": "weight of reading-QA Alpaca examples (fresh "
+                                                          "names, answers only the passage holds)"})
 
     def share_map(self) -> dict[str, float]:
         if self.shares:
@@ -125,6 +128,8 @@ class WorldConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be in [2, {len(getattr(L, table))}], got {n}")
         if not 1 <= self.cb_paraphrases <= N_PARAPHRASES:
             raise ValueError(f"--cb-paraphrases must be in [1, {N_PARAPHRASES}], got {self.cb_paraphrases}")
+        if not 0 <= self.read_qa <= 10:
+            raise ValueError(f"--read-qa must be in [0, 10], got {self.read_qa}")
         if not 0 <= self.reading <= 10:
             raise ValueError(f"--reading must be in [0, 10], got {self.reading}")
         for name in ("cb_share", "cb_tune"):
@@ -530,6 +535,35 @@ def reading_documents(rng, namer: Namer, vocab: list[str], budget: int) -> list[
 ASKED = ("from", "lives", "teacher")  # the relations whose answer is a fresh name in the test passages
 
 
+def reading_passage(rng, namer: Namer) -> tuple[list, list[int]]:
+    """The facts of one passage about 2-3 people with fresh names in every script, who come from and
+    live in fresh towns and are taught by each other or by a fresh outsider; and which of the facts
+    may be asked (ASKED: their answer is a name this passage alone holds)."""
+    k = rng.randint(2, 3)
+    people = fresh_people(rng, namer, k + 1, towns=1.0, latin_only=False)
+    people, extra = people[:k], people[k]
+    for p in people:  # a teacher from the passage or fresh (seen only as a teacher)
+        p.facts["teacher"] = rng.choice([q for q in people if q is not p] + [extra])
+    facts = []
+    for p in people:  # one to three asked relations, then zero to two others, shuffled
+        others = [r for r in L.RELATIONS if r not in ASKED]
+        rels = rng.sample(ASKED, rng.randint(1, 3)) + rng.sample(others, rng.randint(0, 2))
+        facts += [(r, p, p.facts[r]) for r in rng.sample(rels, len(rels))]
+    return facts, [j for j, f in enumerate(facts) if f[0] in ASKED]
+
+
+def ex_read(rng, namer: Namer) -> dict:
+    """Extractive QA on a reading passage (fresh names): Alpaca shows the task the test asks, with
+    answers the passage alone holds, in every language."""
+    facts, askable = reading_passage(rng, namer)
+    i = rng.choice(askable)
+    out = {}
+    for lang in LANGS:
+        ctx, spans = passage_text(facts, lang)
+        out[lang] = qa_example(ctx, question(facts[i], lang), lang, ctx[slice(*spans[i])])
+    return out
+
+
 def squad(rng, namer: Namer, n_passages: int, n_questions: int, langs, prefix: str) -> dict[str, list]:
     """SQuAD-format articles per language: one passage per article, same ids in every language.
     Each passage is about 2-3 people of its own, with fresh names in every script, who come from and
@@ -538,17 +572,7 @@ def squad(rng, namer: Namer, n_passages: int, n_questions: int, langs, prefix: s
     world: reading is the only way to it, and a model shown the question alone stays at 0 %."""
     out = {lang: [] for lang in langs}
     for i in range(n_passages):
-        k = rng.randint(2, 3)
-        people = fresh_people(rng, namer, k + 1, towns=1.0, latin_only=False)
-        people, extra = people[:k], people[k]
-        for p in people:  # a teacher from the passage or fresh (seen only as a teacher)
-            p.facts["teacher"] = rng.choice([q for q in people if q is not p] + [extra])
-        facts = []
-        for p in people:  # one to three asked relations, then zero to two others, shuffled
-            others = [r for r in L.RELATIONS if r not in ASKED]
-            rels = rng.sample(ASKED, rng.randint(1, 3)) + rng.sample(others, rng.randint(0, 2))
-            facts += [(r, p, p.facts[r]) for r in rng.sample(rels, len(rels))]
-        askable = [j for j, f in enumerate(facts) if f[0] in ASKED]
+        facts, askable = reading_passage(rng, namer)
         asked = sorted(rng.sample(askable, min(n_questions, len(askable))))
         for lang in langs:
             ctx, spans = passage_text(facts, lang)
@@ -609,7 +633,9 @@ def build(cfg: WorldConfig) -> dict[str, str]:
     give_facts(rng, tune)
     give_facts(rng, test)
     # instruction data, index-aligned across languages; a cb_tune share asks about the tuning facts
-    makers = [(m, w * (1 - cfg.cb_tune)) for m, w in MAKERS] + [(lambda r, _: ex_closedbook(r, cb_tune), cfg.cb_tune)]
+    makers = [(m, w * (1 - cfg.cb_tune)) for m, w in MAKERS] \
+        + [(lambda r, _: ex_closedbook(r, cb_tune), cfg.cb_tune)] \
+        + [(lambda r, _: ex_read(r, namer), cfg.read_qa)]
     examples = [rng.choices([m for m, _ in makers], [w for _, w in makers])[0](rng, tune) for _ in range(cfg.alpaca)]
     for lang in LANGS:
         files[f"alpaca/alpaca_{lang}.json"] = "[\n" + ",\n".join(_dumps(ex[lang]) for ex in examples) + "\n]\n"

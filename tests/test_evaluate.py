@@ -250,7 +250,7 @@ def test_device_flags_refused_before_loading(tmp_path, capsys, monkeypatch):
                         lambda *a, **k: loads.append(a) or pytest.fail("model loaded"))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     base = ["--model", str(m), "--task", "xquad", "--lang", "de", "--data", str(d), "--out", str(tmp_path / "o")]
-    _refused(capsys, base + ["--device", "tpu"], "--device 'tpu'", "expected auto, cpu or cuda")
+    _refused(capsys, base + ["--device", "tpu"], "--device 'tpu'", "expected one of auto, cpu, cuda")
     _refused(capsys, base + ["--device", "cuda"], "--device cuda", "no CUDA GPU")
     _refused(capsys, base + ["--device", "cpu", "--threads", "-1"], "--threads -1")
     _refused(capsys, base + ["--device", "cpu", "--dtype", "fp16"], "--dtype fp16 needs CUDA")
@@ -274,7 +274,7 @@ def test_bad_eval_input_refused_before_generation(tmp_path, capsys, monkeypatch)
     base = ["--model", str(m), "--task", "flores", "--lang", "de", "--data", str(d), "--out", str(out)] + CPU
     for flag, v in (("--max-new-tokens", "-5"), ("--max-new-tokens", "0"), ("--limit", "0"), ("--limit", "-2"),
                     ("--batch-size", "0")):
-        _refused(capsys, base + [flag, v], f"{flag} {v}", "positive")
+        _refused(capsys, base + [flag, v], f"{flag} {v}", "[1, inf)")
     _refused(capsys, base + ["--spm", str(tmp_path / "missing.model")], "--spm", "missing.model: file not found")
     (tmp_path / "junk.model").write_text("not a model")
     _refused(capsys, base + ["--spm", str(tmp_path / "junk.model")], "--spm", "junk.model: not a sentencepiece model")
