@@ -368,6 +368,19 @@ def check_out(out: Path, overwrite: bool, resume: bool, reuse: bool) -> str:
     return "go"
 
 
+def check_same_run(out: Path, cfg) -> None:
+    """A finished run about to be reused must have been made with these flags (all but those in
+    RESUME_FREE); a base or model made with other settings is refused, naming each flag."""
+    made = json.loads((Path(out) / "train_config.json").read_text(encoding="utf-8"))
+    new = dataclasses.asdict(cfg)
+    diff = [k for k in new if k not in RESUME_FREE and made.get(k) != new[k]]
+    if diff:
+        raise UsageError(f"{out}: a finished run made with other settings ("
+                         + ", ".join(f"--{k.replace('_', '-')} {made.get(k)} -> {new[k]}"
+                                     for k in diff[:4])
+                         + "); remove it, pass --overwrite, or choose another --out")
+
+
 def clear_run(out: Path) -> None:
     """--overwrite, once every input has been checked: remove what a previous run wrote."""
     for name in ("resume", "adapter"):

@@ -560,6 +560,7 @@ def run(cfg: TrainConfig, distributed: bool = True) -> Path:
     cfg = validate(cfg)
     out = Path(cfg.out)
     if checkpoint.check_out(out, cfg.overwrite, cfg.resume, cfg.reuse) == "reuse":
+        checkpoint.check_same_run(out, cfg)  # a cached base or model made otherwise is refused
         return out
     rank, world, local, own_pg = DV.setup_processes(cfg.device) if distributed else (0, 1, 0, False)
     try:

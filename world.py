@@ -727,14 +727,26 @@ def write_world(out_dir, seed: int = 0, overwrite: bool = False, **sizes) -> Pat
 
 
 def ensure(data_dir="runs/world", seed: int = 0, **sizes) -> Path:
-    """The world at data_dir, written when it holds none (a folder with other files is refused,
-    never replaced: write_world's check_out)."""
+    """The world at data_dir, written when it holds none. A folder with other files is refused,
+    never replaced (write_world's check_out), and so is a world made with other settings."""
     data_dir = Path(data_dir)
-    if not (data_dir / "WORLD.json").is_file():
+    made = data_dir / "WORLD.json"
+    if made.is_file():
+        want = asdict(WorldConfig(seed=seed, **sizes))
         try:
-            write_world(data_dir, seed=seed, **sizes)
-        except FileExistsError as e:
-            raise UsageError(str(e)) from None
+            have = json.loads(made.read_text(encoding="utf-8"))["config"]
+        except (ValueError, KeyError, TypeError):
+            raise UsageError(f"{made}: unreadable; remove {data_dir} to have it written again") from None
+        diff = [k for k in want if have.get(k) != want[k]]
+        if diff:
+            raise UsageError(f"{data_dir}: a world made with other settings ("
+                             + ", ".join(f"{k} {have.get(k)} -> {want[k]}" for k in diff[:4])
+                             + "); remove it or choose another folder")
+        return data_dir
+    try:
+        write_world(data_dir, seed=seed, **sizes)
+    except FileExistsError as e:
+        raise UsageError(str(e)) from None
     return data_dir
 
 

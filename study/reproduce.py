@@ -245,10 +245,17 @@ def prepare_world(ctx: Context) -> tuple[Path, Path, dict, str]:
               threads=ctx.threads,
               dtype=ctx.dtype, progress=False)
     kw = {k: v for k, v in kw.items() if v is not None}
-    base_dir = train.ensure_base(data_dir, ctx.out / "base", **kw)
     world_flags = dict(out=str(data_dir), seed=ctx.cfg.world_seed, **ctx.cfg.world)
-    train_flags = {**train.BASE_PRETRAIN, **kw, "data": str(data_dir), "out": str(base_dir)}
-    cmd = cli("world.py", world_flags) + " && " + cli("train.py", train_flags)
+    cmd = cli("world.py", world_flags)
+    # the shipped base when this world's pretraining text is the one it was trained on (the
+    # default world's); otherwise a base pretrained here with the study's own steps
+    base_dir = train.shipped_base(data_dir)
+    if base_dir is None:
+        base_dir = train.ensure_base(data_dir, ctx.out / "base", **kw)
+        train_flags = {**train.BASE_PRETRAIN, **kw, "data": str(data_dir), "out": str(base_dir)}
+        cmd += " && " + cli("train.py", train_flags)
+    else:
+        cmd += f"  # base: the shipped {base_dir.parent.name}/{base_dir.name} (its README.md)"
     langs = set(ctx.cfg.langs) | set(ctx.cfg.sweep_langs) | set(ctx.cfg.muit_langs)
     return Path(data_dir), Path(base_dir), _count_pairs(data_dir, sorted(langs)), cmd
 
@@ -495,6 +502,9 @@ def run_study(cfg: StudyConfig) -> Path:
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; expected a study folder (new, or one to resume)")
+    if out.is_dir() and any(out.iterdir()) and not (out / "results.json").is_file():
+        raise ValueError(f"--out {out}: holds files but no study (results.json); this study "
+                         "never deletes what it did not make: choose another --out")
     results = load_results(out)
     report = out / "RESULTS.md"
     if results.get("finished") and report.exists() and not cfg.overwrite:
@@ -521,6 +531,7 @@ def run_study(cfg: StudyConfig) -> Path:
                    runtime={"threads": rt.threads, "dtype": rt.dtype, "why": rt.why},
                    argv=" ".join(["python -m study.reproduce"] + [_q(a) for a in sys.argv[1:]]))
     results.setdefault("started", time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
+    save_results(out, results)  # from now on OUT is a study: a rerun resumes it
     ctx = Context(cfg, out, threads=rt.threads, dtype=rt.dtype)
     t0 = time.time()
     ctx.data_dir, ctx.base_dir, ctx.available, cmd = prepare_world(ctx)
