@@ -326,16 +326,40 @@ class Job:
     world: int = 1
 
 
-def log_row(step: int, lr: float, gnorm: float, interval: dict, tokens: int, dt: float,
-            flops_tok: float, peak: float, elapsed: float) -> dict:
-    """One metrics.jsonl row: the loss over the interval, per source too, speed and MFU."""
-    loss = sum(s for s, _ in interval.values()) / max(sum(c for _, c in interval.values()), 1)
-    tps = tokens / dt
-    return dict(step=step, loss=round(loss, 5), lr=lr, grad_norm=round(gnorm, 4),
-                tokens_per_s=round(tps, 1), mfu=round(tps * flops_tok / peak, 5),
-                elapsed_s=round(elapsed, 2), tokens=tokens,
-                targets=int(sum(c for _, c in interval.values())),
-                source_loss={k: round(s / c, 5) for k, (s, c) in sorted(interval.items()) if c})
+class Meter:
+    """The log interval: loss sums and target tokens per source, input tokens and time since the
+    last log line; `log` turns them into one metrics.jsonl row and one stdout line."""
+
+    def __init__(self, peak: float):
+        self.peak, self.start, self.t, self.tokens = peak, time.time(), time.time(), 0
+        self.sums: dict[str, list[float]] = {}   # source/lang -> [loss sum, target tokens]
+        self.all_tokens, self.all_time = 0, 0.0  # over every interval: the run's tokens/s
+
+    def add(self, by_source: dict, n_in: int) -> None:
+        for k, (s, c) in by_source.items():
+            acc = self.sums.setdefault(k, [0.0, 0.0])
+            acc[0], acc[1] = acc[0] + s, acc[1] + c
+        self.tokens += n_in
+
+    def log(self, step: int, total: int, lr: float, gnorm: float, flops_tok: float) -> dict:
+        dt, targets = time.time() - self.t, sum(c for _, c in self.sums.values())
+        loss, tps = sum(s for s, _ in self.sums.values()) / max(targets, 1), self.tokens / dt
+        row = dict(step=step, loss=round(loss, 5), lr=lr, grad_norm=round(gnorm, 4),
+                   tokens_per_s=round(tps, 1), mfu=round(tps * flops_tok / self.peak, 5),
+                   elapsed_s=round(time.time() - self.start, 2), tokens=self.tokens,
+                   targets=int(targets),
+                   source_loss={k: round(s / c, 5) for k, (s, c) in sorted(self.sums.items()) if c})
+        tqdm.write(f"step {step}/{total} loss {loss:.4f} lr {lr:.2e} gnorm {gnorm:.2f} "
+                   f"tok/s {tps:.0f} mfu {100 * row['mfu']:.2f}%")
+        self.all_tokens, self.all_time = self.all_tokens + self.tokens, self.all_time + dt
+        self.sums, self.tokens, self.t = {}, 0, time.time()
+        return row
+
+    def summary(self, loss: float, step: int, flops_tok: float) -> dict:
+        tps = self.all_tokens / max(self.all_time, 1e-9)
+        return dict(final_loss=loss, steps=step, wall_s=round(time.time() - self.start, 1),
+                    tokens_per_s=round(tps, 1), mfu=round(tps * flops_tok / self.peak, 5),
+                    peak_flops=self.peak)
 
 
 def loop(cfg: TrainConfig, job: Job, step: int, consumed: int, examples: list[dict], pad_id: int,
@@ -346,10 +370,8 @@ def loop(cfg: TrainConfig, job: Job, step: int, consumed: int, examples: list[di
     metrics = open(job.out / "metrics.jsonl", "a") if master else None
     bar = tqdm(total=job.total, initial=step, disable=not (master and cfg.progress),
                desc=cfg.recipe, leave=False)
-    peak = job.rt.peak_flops * job.world  # MFU of the whole job: every process's peak
-    last_saved, t_log, tok_log, wall0, tok_all, t_all = step, time.time(), 0, time.time(), 0, 0.0
-    interval: dict[str, list[float]] = {}  # loss sum, target tokens per source since the last log
-    flops_tok = job.raw.flops_per_token(cfg.max_len)
+    meter = Meter(job.rt.peak_flops * job.world)  # MFU of the whole job: every process's peak
+    last_saved, flops_tok = step, job.raw.flops_per_token(cfg.max_len)
     try:
         while step < job.total:
             lr = get_lr(step, job.total, cfg.lr, job.warmup, cfg.min_lr_ratio)
@@ -361,33 +383,22 @@ def loop(cfg: TrainConfig, job: Job, step: int, consumed: int, examples: list[di
                 job.model, job.raw, batches, pad_id, job.rt.device, job.rt.autocast, job.scaler,
                 job.rank, job.world)
             loss = sum(s for s, _ in by_source.values()) / sum(c for _, c in by_source.values())
-            for k, (s, c) in by_source.items():
-                acc = interval.setdefault(k, [0.0, 0.0])
-                acc[0], acc[1] = acc[0] + s, acc[1] + c
+            meter.add(by_source, n_in)
             gnorm = apply_gradients(job.model, job.optimizer, job.scaler, cfg.grad_clip)
             if not math.isfinite(loss) or (job.scaler is None and not math.isfinite(gnorm)):
                 raise NonFiniteLoss(f"non-finite loss {loss} / grad norm {gnorm} at step {step + 1};"
                                     f" stopped. Last good resumable state: {state_path} (step "
                                     f"{last_saved}). Try a lower --lr, --dtype fp32 or --grad-clip 1.")
-            step, tok_log = step + 1, tok_log + n_in
+            step += 1
             bar.update(1)
-            if step % cfg.log_every == 0 or step == job.total:
-                dt = time.time() - t_log
-                row = log_row(step, lr, gnorm, interval, tok_log, dt, flops_tok, peak,
-                              time.time() - wall0)
-                interval, tok_all, t_all = {}, tok_all + tok_log, t_all + dt
-                t_log, tok_log = time.time(), 0
-                if master:
-                    metrics.write(json.dumps(row) + "\n")
-                    metrics.flush()
-                    tqdm.write(f"step {step}/{job.total} loss {row['loss']:.4f} lr {lr:.2e} gnorm "
-                               f"{gnorm:.2f} tok/s {row['tokens_per_s']:.0f} mfu "
-                               f"{100 * row['mfu']:.2f}%")
+            if (step % cfg.log_every == 0 or step == job.total) and master:
+                metrics.write(json.dumps(meter.log(step, job.total, lr, gnorm, flops_tok)) + "\n")
+                metrics.flush()
             # the last step is saved too: if the export then fails (disk full), --resume redoes it
             if step % cfg.save_every == 0 or step in (cfg.stop_after, job.total):
                 checkpoint.save_state(state_path, job.model, job.optimizer, job.scaler, step,
                                       consumed, loss, cfg, job.world, master)
-                last_saved, t_log = step, time.time()  # checkpoint time is not training time
+                last_saved, meter.t = step, time.time()  # checkpoint time is not training time
             if step == cfg.stop_after:
                 break
     except KeyboardInterrupt:
@@ -397,10 +408,7 @@ def loop(cfg: TrainConfig, job: Job, step: int, consumed: int, examples: list[di
         bar.close()
         if metrics:
             metrics.close()
-    tps = tok_all / max(t_all, 1e-9)
-    return step, dict(final_loss=loss, steps=step, wall_s=round(time.time() - wall0, 1),
-                      tokens_per_s=round(tps, 1), mfu=round(tps * flops_tok / peak, 5),
-                      peak_flops=peak)
+    return step, meter.summary(loss, step, flops_tok)
 
 
 # ----------------------------------------------------------------------------- fit
