@@ -32,6 +32,7 @@ log or save, threads, the progress bar ...); any other difference is refused, na
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import random
@@ -52,7 +53,7 @@ from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model
 import lora
 from cli import UsageError
 from files import atomic_path, write_atomic
-from model import Llama, LlamaConfig, check_keys
+from model import PRESETS, Llama, LlamaConfig, check_keys
 
 
 # ----------------------------------------------------------------------------- Hugging Face folders
@@ -388,3 +389,61 @@ def clear_run(out: Path) -> None:
     for f in out.glob("*"):
         if f.is_file():
             f.unlink()
+
+
+# ----------------------------------------------------------------------------- the model to train
+# The base pretrained once on the default world, as the paper starts from a downloaded LLaMA
+# (assets/base/README.md: the command that rebuilds it and its checksums).
+SHIPPED_BASE = Path(__file__).resolve().parent / "assets" / "base"
+
+
+def world_digest(data_dir) -> str:
+    """sha256 over DATA/pretrain/*.txt: the text a base is pretrained on (its tokenizer is shipped
+    with it), so a change elsewhere in the world (Alpaca, tests) keeps the base valid."""
+    h = hashlib.sha256()
+    for f in sorted((Path(data_dir) / "pretrain").glob("*.txt")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def shipped_base(data_dir) -> Path | None:
+    """assets/base when data_dir holds the pretraining text it was trained on, else None."""
+    want = SHIPPED_BASE / "PRETRAIN.sha256"
+    if not (want.is_file() and (Path(data_dir) / "pretrain").is_dir()):
+        return None
+    return SHIPPED_BASE if world_digest(data_dir) == want.read_text().strip() else None
+
+
+def config_to_train(base: Path | None, arch: str, tok) -> LlamaConfig:
+    """The architecture: the base's config.json, else --arch (a model.PRESETS name or a config.json)
+    with the tokenizer's vocabulary. A tokenizer with more pieces than the model has embeddings is
+    refused here, not at a lookup."""
+    source, path = ("--base", base / "config.json") if base is not None else ("--arch", arch)
+    if base is None and arch in PRESETS:
+        mc = dataclasses.replace(PRESETS[arch], vocab_size=tok.vocab_size)
+    else:
+        try:
+            mc = read_config(path)
+        except (ValueError, TypeError) as e:
+            raise UsageError(f"{source} {path}: {e}") from None
+        if base is None:
+            mc = dataclasses.replace(mc, vocab_size=tok.vocab_size)
+    tok.check_fits(mc.vocab_size)
+    return mc
+
+
+def model_to_train(mc: LlamaConfig, base: Path | None, dtype) -> Llama:
+    """A new model (pretraining), or the base's weights in `dtype` (a bad folder: one line)."""
+    if base is None:
+        return Llama(mc)
+    try:
+        return load_model(base, dtype=dtype).train()
+    except (ValueError, OSError) as e:
+        raise UsageError(f"--base {base}: {e}") from None
+
+
+def write_status(cfg, status: str, **info) -> None:
+    """OUT/train_config.json: the resolved config, the run's status and what it ran on."""
+    write_atomic(Path(cfg.out) / "train_config.json",
+                 json.dumps({**dataclasses.asdict(cfg), "status": status, **info}, indent=2,
+                            allow_nan=False))

@@ -1,25 +1,15 @@
 """train.py — pretrain the miniature base, then cross-lingual instruction tuning (x-LLaMA / m-LLaMA).
 
     python train.py --lang de          # the main job: world, base, CoIT -> runs/x-llama-de
-    python train.py --help             # every flag; recipes and real-checkpoint runs: docs/training.md
+    python train.py --help             # every flag; recipes, resume, real checkpoints, torchrun:
+                                       # docs/training.md
 
-The main job writes the miniature world if missing (world.py), trains its tokenizer, pretrains an
-English-dominant miniature LLaMA (cached at runs/base), runs CoIT (English Alpaca + Alpaca in X +
-en->X translation, mixture.py) and saves x-LLaMA as a Hugging Face folder. It ends with a first look
-at the model (evaluate.first_look): loss per data source, a sample translation and answer, and the
-closed-book check against the base.
-
-    python train.py --recipe alpaca                        # the English-only Alpaca baseline
-    python train.py --recipe muit --langs ar,zh --budget 4000
-    python train.py --lang de --resume                     # continue a killed run bit-identically
-    torchrun --nproc_per_node 8 train.py --base ~/llama-7b-hf --data ../shared/data --lang zh \\
-        --preset paper-7b --fsdp                           # the paper's full fine-tuning
-
-Read top to bottom: the config (the command line is built from it), the schedule, one optimizer
-step (forward_backward: the loss averaged over the target tokens of the whole step), the loop,
-`fit` (training on inputs that exist), the inputs made on first use, `run` (the whole job), `main`.
-Outputs in --out: the model, train_config.json (the resolved config and status), metrics.jsonl (a
-row per log interval), loss.png, and resume/state.pt while the run is unfinished (checkpoint.py).
+The main job writes the miniature world if missing (world.py), starts from the shipped base
+(assets/base; --rebuild-base pretrains one), runs CoIT (English Alpaca + Alpaca in X + en->X
+translation, mixture.py), saves x-LLaMA as a Hugging Face folder and ends with a first look at it
+(evaluate.first_look). Read top to bottom: the config (the command line is built from it), the
+schedule, one optimizer step (`forward_backward`: the loss averaged over the target tokens of the
+whole step), the loop, `fit`, the inputs made on first use, `run` (the whole job) and `main`.
 """
 from __future__ import annotations
 
@@ -140,11 +130,6 @@ PRESETS_TRAIN = {  # the paper's official 7B fine-tuning (NJUNLP/x-LLM): HF Trai
 # 6000 steps (12M tokens): what reading needs (docs/world.md); the shipped base was made with them.
 BASE_PRETRAIN = dict(recipe="pretrain", max_steps=6000, batch_size=16, max_len=128, lr=3e-3,
                      min_lr_ratio=0.1, warmup_ratio=0.05, weight_decay=0.1, beta2=0.95, samples=False)
-# The base pretrained once on the default world, as the paper starts from a downloaded LLaMA
-# (assets/base/README.md: the command that rebuilds it and its checksums).
-SHIPPED_BASE = Path(__file__).resolve().parent / "assets" / "base"
-
-
 def default_out(cfg: TrainConfig) -> str:
     return {"coit": f"runs/x-llama-{cfg.lang}", "muit": "runs/m-llama", "alpaca": "runs/alpaca-en",
             "pretrain": cfg.base_out}.get(cfg.recipe, f"runs/{cfg.recipe}-{cfg.lang}")
@@ -206,33 +191,6 @@ class Inputs:
 
 
 # ----------------------------------------------------------------------------- the model
-def model_config(cfg: TrainConfig, tok: Tokenizer, base: Path | None) -> LlamaConfig:
-    """The architecture: the base's config.json, else --arch with the tokenizer's vocabulary. A
-    tokenizer with more pieces than the model has embeddings is refused here, not at a lookup."""
-    source, path = ("--base", base / "config.json") if base is not None else ("--arch", cfg.arch)
-    if base is None and cfg.arch in PRESETS:
-        mc = dataclasses.replace(PRESETS[cfg.arch], vocab_size=tok.vocab_size)
-    else:
-        try:
-            mc = checkpoint.read_config(path)
-        except (ValueError, TypeError) as e:
-            raise UsageError(f"{source} {path}: {e}") from None
-        if base is None:
-            mc = dataclasses.replace(mc, vocab_size=tok.vocab_size)
-    tok.check_fits(mc.vocab_size)
-    return mc
-
-
-def build_model(cfg: TrainConfig, mc: LlamaConfig, base: Path | None, frozen_dtype=None) -> Llama:
-    if base is None:
-        return Llama(mc)
-    try:  # fp32 master weights; a frozen LoRA base may stay in the autocast dtype
-        dtype = frozen_dtype if cfg.lora else torch.float32
-        return checkpoint.load_model(base, dtype=dtype).train()
-    except (ValueError, OSError) as e:
-        raise UsageError(f"--base {base}: {e}") from None
-
-
 def lora_config(cfg: TrainConfig) -> lora.LoraConfig:
     targets = lora.ALL_LINEAR if cfg.lora_targets == "all" else cfg.lora_targets.split(",")
     return lora.LoraConfig(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, tuple(targets))
@@ -416,15 +374,18 @@ def prepare_job(cfg: TrainConfig, inputs: Inputs, rank: int, world: int, local: 
                 before_write) -> Job:
     """The model (from the base or new), the device decision, LoRA, DDP/FSDP, AdamW and the schedule.
     `before_write()` runs on rank 0 once the model is built, before --out is written to."""
-    out, mc = Path(cfg.out), model_config(cfg, inputs.tokenizer, inputs.base)
+    out = Path(cfg.out)
+    mc = checkpoint.config_to_train(inputs.base, cfg.arch, inputs.tokenizer)
     rt = DV.decide_for_training(cfg.device, cfg.dtype, cfg.threads, mc, local, world, cfg.peak_tflops)
     torch.manual_seed(cfg.seed)  # the same init (scratch weights, LoRA A) on every rank and run
-    raw = build_model(cfg, mc, inputs.base, rt.amp if rt.device.type == "cuda" else torch.float32)
+    # fp32 master weights; a frozen LoRA base may stay in the autocast dtype on a GPU
+    frozen = rt.amp if cfg.lora and rt.device.type == "cuda" else None
+    raw = checkpoint.model_to_train(mc, inputs.base, frozen or torch.float32)
     if rank == 0:
         if before_write is not None:
             before_write()
         out.mkdir(parents=True, exist_ok=True)
-        write_status(cfg, "running", base=str(inputs.base), world_size=world)
+        checkpoint.write_status(cfg, "running", base=str(inputs.base), world_size=world)
     if cfg.lora:
         lora.inject_lora(raw, lora_config(cfg))
         lora.freeze_base(raw)
@@ -453,13 +414,6 @@ def prepare_job(cfg: TrainConfig, inputs: Inputs, rank: int, world: int, local: 
                accum, rank, world)
 
 
-def write_status(cfg: TrainConfig, status: str, **info) -> None:
-    """train_config.json: the resolved config, the run's status and what it ran on."""
-    write_atomic(Path(cfg.out) / "train_config.json",
-                 json.dumps({**dataclasses.asdict(cfg), "status": status, **info}, indent=2,
-                            allow_nan=False))
-
-
 def fit(cfg: TrainConfig, inputs: Inputs, rank: int = 0, world: int = 1, local: int = 0,
         before_write=None) -> tuple[Path, Llama | None]:
     """Train as configured on checked inputs; (--out, the trained model on rank 0, else None).
@@ -485,7 +439,8 @@ def fit(cfg: TrainConfig, inputs: Inputs, rank: int = 0, world: int = 1, local: 
     if rank == 0:
         checkpoint.export(raw, lora_config(cfg) if cfg.lora else None, inputs.tokenizer, job.out,
                           inputs.base)
-        write_status(cfg, "finished", base=str(inputs.base), world_size=world, summary=summary)
+        checkpoint.write_status(cfg, "finished", base=str(inputs.base), world_size=world,
+                                summary=summary)
         shutil.rmtree(job.out / "resume", ignore_errors=True)  # the export supersedes it
         print(f"train: done in {summary['wall_s']} s, {summary['tokens_per_s']:.0f} tok/s, "
               f"MFU {100 * summary['mfu']:.2f}%")
@@ -507,23 +462,6 @@ def ensure_base(data_dir="runs/world", out="runs/base", distributed: bool = Fals
     cfg = TrainConfig(**{**BASE_PRETRAIN, **overrides, "data": str(data_dir), "out": str(out)})
     resume = checkpoint.run_status(out) == "unfinished"
     return run(dataclasses.replace(cfg, reuse=True, resume=resume), distributed)
-
-
-def world_digest(data_dir) -> str:
-    """sha256 over DATA/pretrain/*.txt: the text a base is pretrained on (its tokenizer is shipped
-    with it), so a change elsewhere in the world (Alpaca, tests) keeps the base valid."""
-    h = hashlib.sha256()
-    for f in sorted((Path(data_dir) / "pretrain").glob("*.txt")):
-        h.update(f.name.encode() + b"\0" + f.read_bytes())
-    return h.hexdigest()
-
-
-def shipped_base(data_dir) -> Path | None:
-    """assets/base when data_dir holds the pretraining text it was trained on, else None."""
-    want = SHIPPED_BASE / "PRETRAIN.sha256"
-    if not (want.is_file() and (Path(data_dir) / "pretrain").is_dir()):
-        return None
-    return SHIPPED_BASE if world_digest(data_dir) == want.read_text().strip() else None
 
 
 def prepare(cfg: TrainConfig, rank: int, world: int) -> Inputs:
@@ -551,7 +489,7 @@ def prepare(cfg: TrainConfig, rank: int, world: int) -> Inputs:
         return Inputs(None, tok, D.pretrain_examples(Path(cfg.data), tok, cfg.max_len))
     inherit = {k: getattr(cfg, k) for k in ("seed", "device", "dtype", "threads", "progress",
                                             "log_every")}
-    base = Path(cfg.base) if cfg.base else None if cfg.rebuild_base else shipped_base(cfg.data)
+    base = Path(cfg.base) if cfg.base else None if cfg.rebuild_base else checkpoint.shipped_base(cfg.data)
     if base is None:
         base = once(lambda: ensure_base(cfg.data, cfg.base_out, **inherit))
     if Tokenizer.find(base) is None:

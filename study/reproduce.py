@@ -238,6 +238,7 @@ def cli(script: str, kw: dict) -> str:
 def prepare_world(ctx: Context) -> tuple[Path, Path, dict, str]:
     """The miniature world and its pretrained base (both cached).
     Returns (data dir, base dir, {lang: translation pairs available}, command)."""
+    import checkpoint
     import train
     import world
     data_dir = world.ensure(ctx.out / "world", seed=ctx.cfg.world_seed, **ctx.cfg.world)
@@ -249,7 +250,7 @@ def prepare_world(ctx: Context) -> tuple[Path, Path, dict, str]:
     cmd = cli("world.py", world_flags)
     # the shipped base when this world's pretraining text is the one it was trained on (the
     # default world's); otherwise a base pretrained here with the study's own steps
-    base_dir = train.shipped_base(data_dir)
+    base_dir = checkpoint.shipped_base(data_dir)
     if base_dir is None:
         base_dir = train.ensure_base(data_dir, ctx.out / "base", **kw)
         train_flags = {**train.BASE_PRETRAIN, **kw, "data": str(data_dir), "out": str(base_dir)}
