@@ -8,46 +8,15 @@ XQuAD/MLQA, answer extraction, and the language a response is written in.
     metrics.score_qa(responses, golds, "de")                # evaluate.py's XQuAD/MLQA scores
     metrics.score_translation(hyps, refs, "zh", spm_path)   # what evaluate.py reports for Flores
 
-From the command line (files, no model), through evaluate.py:
-
     python evaluate.py score --metric bleu --hyp hyp.txt --ref ref.txt [--tokenize 13a|zh|spm:PATH]
     python evaluate.py score --metric chrf --hyp hyp.txt --ref ref.txt [--word-order 2] [--json]
 
-Exact rules:
-- Tokenizers: `13a` = mteval-v13a as sacreBLEU's (ASCII symbols split off, period/comma unless
-  next to a digit, dash after a digit, &quot;-style entities unescaped); `zh` = sacreBLEU's: the
-  characters of its range table become single tokens, then 13a. That table writes two
-  supplementary-plane ranges as two-character strings, which in effect selects U+2001..U+2A6D
-  (punctuation, arrows, math); we copy that quirk for parity. `spm:PATH` = sentencepiece pieces.
-- BLEU: corpus BLEU as sacreBLEU 2.x, one reference, n = 1..4, brevity penalty exp(1 - r/c),
-  smoothing exp (default; NIST: 1/2^k for the k-th zero order) | floor (0.1) | add-k (1) | none,
-  optional effective order (stop at the highest order with any n-grams). sentence_bleu uses
-  effective order. spBLEU = spm tokenization with effective order (the paper used Flores-101's
-  sentencepiece model; offline, evaluate.py uses the checkpoint's tokenizer.model and the
-  signature names it, so spBLEU is not comparable with the paper's).
-- chrF (word_order=0), chrF+ (1) and chrF++ (2), char_order 6, beta 2, sacreBLEU 2.x statistics:
-  whitespace removed for character n-grams; words with ONE leading or trailing ASCII punctuation
-  mark split off; per sentence and order, hypothesis n-grams count only when the reference has
-  n-grams of that order (a one-word zh reference adds no word bigrams to the corpus totals, however
-  the hypothesis is spaced); precision and recall averaged over the orders present on both sides
-  of the corpus totals, then F-beta.
-- Signatures look like sacreBLEU's but end in `version:xllama-1`, naming this implementation.
-- QA: `containment` = the paper's metric: lower-cased FIRST gold answer is a substring of the
-  lower-cased raw response. `mlqa_em_f1` = the official MLQA rules for MLQA_LANGS (en es de vi ar
-  hi zh): lower, drop Unicode P* punctuation (plus string.punctuation), drop that language's
-  articles (none for hi, zh; for ar the official pattern removes EVERY "ال"), Chinese split into
-  Han characters (Latin runs stay words); el and tr (XQuAD only) get the same rules without
-  articles; EM/F1 max over gold answers. score_qa applies it to extract_answer(response) for EVERY
-  language, XQuAD too. `squad_em_f1` = official SQuAD v1.1 (ASCII punctuation, a/an/the; English).
-- extract_answer: text after the last echoed "### Response:", first non-empty line, a leading
-  label ("Answer:", "### Response:", data.QA_PROMPTS' "Antwort:", "答案：" ...) removed.
-- response_language: script counts, then for Latin script characteristic letters + stopwords of
-  en/de/tr/vi (see its docstring); language_rate counts only the texts it can decide.
-
-How it was checked (`python -m pytest -q tests/test_metrics.py`; docs/evaluation.md has the
-figures): parity with sacrebleu 2.6.0 on perturbed Flores-101 devtest lines for every BLEU, chrF
-and tokenizer variant above; SQuAD v1.1 and MLQA rules as worked examples of the official
-scripts' behaviour; response_language on Flores-101 devtest references.
+(`evaluate.py score` scores files, no model.) Each function follows sacreBLEU 2.x or the official
+script it names; its comments give the exact rules, docs/evaluation.md the prose (spBLEU uses the
+checkpoint's tokenizer.model, not the paper's; signatures end in `version:xllama-1`). Checked in
+tests/test_metrics.py: parity with sacrebleu 2.6.0 on perturbed Flores-101 devtest lines for every
+BLEU, chrF and tokenizer variant, the SQuAD v1.1 and MLQA rules on worked examples of the official
+scripts, response_language on Flores-101 devtest references.
 """
 from __future__ import annotations
 
@@ -62,10 +31,8 @@ from functools import lru_cache
 from pathlib import Path
 
 VERSION = "xllama-1"  # the `version:` field of our signatures; never sacreBLEU's number
-# Languages with MLQA normalization rules (the official script's seven). mlqa_em_f1 also takes
-# el and tr (XQuAD only), with no article list.
-MLQA_LANGS = ("en", "ar", "de", "es", "hi", "vi", "zh")
-QA_LANGS = MLQA_LANGS + ("el", "tr")  # every language mlqa_em_f1 accepts
+MLQA_LANGS = ("en", "ar", "de", "es", "hi", "vi", "zh")  # the official MLQA script's seven
+QA_LANGS = MLQA_LANGS + ("el", "tr")  # mlqa_em_f1 takes XQuAD's el and tr too (no articles)
 
 
 # ----------------------------------------------------------------------------- tokenizers
@@ -89,10 +56,9 @@ def tokenize_13a(line: str) -> str:
     return " ".join(line.split())
 
 
-# Code-point ranges sacreBLEU's zh tokenizer splits into single-character tokens. Its table
-# writes two supplementary-plane ranges as "\u20000".."\u2a6d6" (two-character strings), which
-# under string comparison select U+2001..U+2A6D (general punctuation, arrows, math symbols ...)
-# instead of CJK Extension B; we reproduce that behaviour on purpose, for score parity.
+# Code points sacreBLEU's zh tokenizer makes single-character tokens. Its table writes two ranges
+# as "\u20000".."\u2a6d6" (two-character strings), which select U+2001..U+2A6D (punctuation,
+# arrows, math ...) instead of CJK Extension B: reproduced on purpose, for score parity.
 _ZH_RANGES = [(0x3400, 0x4DB5), (0x4E00, 0x9FA5), (0x9FA6, 0x9FBB), (0xF900, 0xFA2D),
               (0xFA30, 0xFA6A), (0xFA70, 0xFAD9), (0x2001, 0x2A6D), (0x2F81, 0x2FA1),
               (0xFF00, 0xFFEF), (0x2E80, 0x2EFF), (0x3000, 0x303F), (0x31C0, 0x31EF),
@@ -101,15 +67,10 @@ _ZH_RANGES = [(0x3400, 0x4DB5), (0x4E00, 0x9FA5), (0x9FA6, 0x9FBB), (0xF900, 0xF
               (0x3200, 0x32FF), (0x3300, 0x33FF)]
 
 
-def _is_zh_char(ch: str) -> bool:
-    cp = ord(ch)
-    return any(lo <= cp <= hi for lo, hi in _ZH_RANGES)
-
-
 @lru_cache(maxsize=2**16)
 def tokenize_zh(line: str) -> str:
-    line = "".join(f" {ch} " if _is_zh_char(ch) else ch for ch in line.strip())
-    return tokenize_13a(line)
+    zh = lambda ch: any(lo <= ord(ch) <= hi for lo, hi in _ZH_RANGES)  # noqa: E731
+    return tokenize_13a("".join(f" {ch} " if zh(ch) else ch for ch in line.strip()))
 
 
 @lru_cache(maxsize=8)
@@ -125,20 +86,12 @@ def _spm(path: str):
 
 def get_tokenizer(name: str):
     """'13a' | 'zh' | 'none' | 'spm:PATH' -> callable(str) -> space-separated tokens."""
-    if name == "13a":
-        return tokenize_13a
-    if name == "zh":
-        return tokenize_zh
-    if name == "none":
-        return lambda s: s
     if name.startswith("spm:"):
         sp = _spm(name[4:])
         return lambda s: " ".join(sp.encode(s, out_type=str))
-    raise ValueError(f"--tokenize {name!r}: expected 13a, zh, none or spm:PATH")
-
-
-def _tok_signature(name: str) -> str:
-    return f"spm-{Path(name[4:]).stem}" if name.startswith("spm:") else name
+    if name not in ("13a", "zh", "none"):
+        raise ValueError(f"--tokenize {name!r}: expected 13a, zh, none or spm:PATH")
+    return {"13a": tokenize_13a, "zh": tokenize_zh, "none": lambda s: s}[name]
 
 
 # ----------------------------------------------------------------------------- BLEU
@@ -163,13 +116,18 @@ class BLEUResult:
                 f"hyp_len = {self.sys_len} ref_len = {self.ref_len})  {self.signature}")
 
 
+def _ngrams(seq, n: int) -> Counter:
+    """The n-grams of a string (as strings: chrF's characters) or a list (as tuples: words)."""
+    return Counter(seq[i:i + n] if isinstance(seq, str) else tuple(seq[i:i + n])
+                   for i in range(len(seq) - n + 1))
+
+
 def _bleu_stats(hyp: str, ref: str, max_n: int = 4) -> list[int]:
     """[hyp_len, ref_len, correct_1..n, total_1..n] of one tokenized sentence pair."""
     h, r = hyp.split(), ref.split()
     correct, total = [0] * max_n, [0] * max_n
     for n in range(1, max_n + 1):
-        hc = Counter(tuple(h[i:i + n]) for i in range(len(h) - n + 1))
-        rc = Counter(tuple(r[i:i + n]) for i in range(len(r) - n + 1))
+        hc, rc = _ngrams(h, n), _ngrams(r, n)
         total[n - 1] = sum(hc.values())
         correct[n - 1] = sum(min(c, rc[g]) for g, c in hc.items() if g in rc)
     return [len(h), len(r)] + correct + total
@@ -214,33 +172,24 @@ def _check_lengths(hyps, refs):
                          "line-aligned")
 
 
-def _bleu_signature(tokenize, smooth, eff):
-    return (f"BLEU|nrefs:1|case:mixed|eff:{'yes' if eff else 'no'}|tok:{_tok_signature(tokenize)}"
-            f"|smooth:{smooth}|version:{VERSION}")
-
-
 def corpus_bleu(hyps, refs, tokenize="13a", smooth="exp", smooth_value=None,
                 use_effective_order=False) -> BLEUResult:
-    """Corpus BLEU of line-aligned hypotheses and references (one reference each), sacreBLEU 2.x
-    rules."""
+    """Corpus BLEU of line-aligned hypotheses and one reference each, sacreBLEU 2.x rules."""
     _check_lengths(hyps, refs)
     tok = get_tokenizer(tokenize)
-    stats = [0] * 10
-    for h, r in zip(hyps, refs):
-        for i, v in enumerate(_bleu_stats(tok(h.rstrip()), tok(r.rstrip()))):
-            stats[i] += v
+    stats = [sum(c) for c in zip([0] * 10, *(_bleu_stats(tok(h.rstrip()), tok(r.rstrip()))
+                                            for h, r in zip(hyps, refs)))]
     res = _bleu_from_stats(stats, smooth, smooth_value, use_effective_order)
-    res.signature = _bleu_signature(tokenize, smooth, use_effective_order)
+    name = f"spm-{Path(tokenize[4:]).stem}" if tokenize.startswith("spm:") else tokenize
+    res.signature = (f"BLEU|nrefs:1|case:mixed|eff:{'yes' if use_effective_order else 'no'}"
+                     f"|tok:{name}|smooth:{smooth}|version:{VERSION}")
     return res
 
 
 def sentence_bleu(hyp, ref, tokenize="13a", smooth="exp", smooth_value=None,
                   use_effective_order=True) -> BLEUResult:
-    tok = get_tokenizer(tokenize)
-    stats = _bleu_stats(tok(hyp.rstrip()), tok(ref.rstrip()))
-    res = _bleu_from_stats(stats, smooth, smooth_value, use_effective_order)
-    res.signature = _bleu_signature(tokenize, smooth, use_effective_order)
-    return res
+    """BLEU of one sentence: corpus BLEU of a corpus of one, with effective order by default."""
+    return corpus_bleu([hyp], [ref], tokenize, smooth, smooth_value, use_effective_order)
 
 
 # ----------------------------------------------------------------------------- chrF / chrF++
@@ -274,27 +223,19 @@ def _chrf_stats(hyp: str, ref: str, char_order: int, word_order: int) -> list[in
     stats = []
     hc, rc = "".join(hyp.split()), "".join(ref.split())
     hw, rw = _chrf_words(hyp), _chrf_words(ref)
-
-    def ngrams(seq, n):  # chars as strings, words as tuples
-        return Counter(seq[i:i + n] if isinstance(seq, str) else tuple(seq[i:i + n])
-                       for i in range(len(seq) - n + 1))
-    grams = [(ngrams(hc, n), ngrams(rc, n)) for n in range(1, char_order + 1)]
-    grams += [(ngrams(hw, n), ngrams(rw, n)) for n in range(1, word_order + 1)]
+    grams = [(_ngrams(hc, n), _ngrams(rc, n)) for n in range(1, char_order + 1)]
+    grams += [(_ngrams(hw, n), _ngrams(rw, n)) for n in range(1, word_order + 1)]
     for h, r in grams:
-        # sacreBLEU counts a hypothesis's n-grams only when the reference has some of that order:
-        # otherwise a spaced-out zh hypothesis against a one-word zh reference lowers corpus
-        # precision.
+        # a hypothesis's n-grams count only where the reference has that order (sacreBLEU): a
+        # one-word zh reference adds no word bigrams to the totals, however the hypothesis is spaced
         n_hyp = sum(h.values()) if r else 0
         stats += [n_hyp, sum(r.values()), sum(min(c, r[g]) for g, c in h.items() if g in r)]
     return stats
 
 
 def _chrf_from_stats(stats, beta=2) -> float:
-    """Average precision and recall over the orders present in both sides, then F-beta
-    (sacreBLEU 2.x)."""
-    f = beta ** 2
-    avg_p = avg_r = 0.0
-    eff = 0
+    """Precision and recall averaged over the orders present on both sides, then F-beta."""
+    f, avg_p, avg_r, eff = beta ** 2, 0.0, 0.0, 0
     for i in range(len(stats) // 3):
         n_hyp, n_ref, n_match = stats[3 * i:3 * i + 3]
         if n_hyp > 0 and n_ref > 0:
@@ -314,15 +255,11 @@ def chrf(hyps, refs, word_order=0, char_order=6, beta=2) -> ChrFResult:
     if isinstance(hyps, str):
         hyps, refs = [hyps], [refs]
     _check_lengths(hyps, refs)
-    total = None
-    for h, r in zip(hyps, refs):
-        s = _chrf_stats(h, r, char_order, word_order)
-        total = s if total is None else [a + b for a, b in zip(total, s)]
-    score = _chrf_from_stats(total or [], beta)
+    total = [sum(c) for c in zip(*(_chrf_stats(h, r, char_order, word_order)
+                                   for h, r in zip(hyps, refs)))]
     name = f"chrF{beta}" + "+" * word_order  # sacreBLEU's naming
-    sig = (f"{name}|nrefs:1|case:mixed|eff:yes|nc:{char_order}|nw:{word_order}|space:no"
-           f"|version:{VERSION}")
-    return ChrFResult(score, sig)
+    return ChrFResult(_chrf_from_stats(total, beta), f"{name}|nrefs:1|case:mixed|eff:yes"
+                      f"|nc:{char_order}|nw:{word_order}|space:no|version:{VERSION}")
 
 
 # ----------------------------------------------------------------------------- QA metrics
@@ -340,13 +277,17 @@ def _f1(pred_toks: list[str], gold_toks: list[str]) -> float:
     return 2 * p * r / (p + r)
 
 
+def _em_f1(pred: str, golds, tokens) -> tuple[float, float]:
+    """(EM, F1) in 0..1, max over gold answers (one string or several); `tokens` normalises."""
+    golds = [golds] if isinstance(golds, str) else list(golds)
+    p = tokens(pred)
+    em = max(float(" ".join(p) == " ".join(tokens(g))) for g in golds)
+    return em, max(_f1(p, tokens(g)) for g in golds)
+
+
 def squad_em_f1(pred: str, golds) -> tuple[float, float]:
     """(EM, F1) in 0..1 for one prediction, max over gold answers (official SQuAD v1.1)."""
-    golds = [golds] if isinstance(golds, str) else list(golds)
-    p = _squad_normalize(pred)
-    em = max(float(p == _squad_normalize(g)) for g in golds)
-    f1 = max(_f1(p.split(), _squad_normalize(g).split()) for g in golds)
-    return em, f1
+    return _em_f1(pred, golds, lambda s: _squad_normalize(s).split())
 
 
 _UNICODE_PUNCT = {chr(i) for i in range(sys.maxunicode + 1)
@@ -354,8 +295,7 @@ _UNICODE_PUNCT = {chr(i) for i in range(sys.maxunicode + 1)
 _UNICODE_PUNCT |= _ASCII_PUNCT  # MLQA adds string.punctuation ($+<=>^`|~ are symbols, not P*)
 # MLQA's per-language article patterns; none for hi and zh, nor for el and tr (not in MLQA)
 _ARTICLES = {
-    "en": r"\b(a|an|the)\b",
-    "es": r"\b(un|una|unos|unas|el|la|los|las)\b",
+    "en": r"\b(a|an|the)\b", "es": r"\b(un|una|unos|unas|el|la|los|las)\b",
     "de": r"\b(ein|eine|einen|einem|eines|einer|der|die|das|den|dem|des)\b",
     "vi": r"\b(của|là|cái|chiếc|những)\b",
     "ar": r"\sال^|ال",  # official pattern: in effect removes EVERY "ال", not only the prefix
@@ -364,14 +304,11 @@ _HAN = re.compile(r"[\u4e00-\u9fa5]")
 
 
 def _mixed_segmentation(text: str) -> list[str]:
-    """MLQA's zh tokenisation: every Han character (and punctuation mark) is a token, the rest
-    split on spaces."""
+    """MLQA's zh tokens: every Han character (and punctuation mark), the rest split on spaces."""
     out, buf = [], ""
     for ch in text:
         if _HAN.match(ch) or ch in _UNICODE_PUNCT:
-            out += buf.split()
-            buf = ""
-            out.append(ch)
+            out, buf = out + buf.split() + [ch], ""
         else:
             buf += ch
     return out + buf.split()
@@ -390,16 +327,11 @@ def mlqa_normalize(s: str, lang: str) -> list[str]:
 
 def mlqa_em_f1(pred: str, golds, lang: str) -> tuple[float, float]:
     """(EM, F1) in 0..1, max over gold answers, with MLQA's rules for `lang`."""
-    golds = [golds] if isinstance(golds, str) else list(golds)
-    p = mlqa_normalize(pred, lang)
-    em = max(float(" ".join(p) == " ".join(mlqa_normalize(g, lang))) for g in golds)
-    f1 = max(_f1(p, mlqa_normalize(g, lang)) for g in golds)
-    return em, f1
+    return _em_f1(pred, golds, lambda s: mlqa_normalize(s, lang))
 
 
 def containment(pred: str, golds) -> float:
-    """The paper's QA metric: 1.0 when the lower-cased FIRST gold answer occurs in the
-    lower-cased prediction."""
+    """The paper's QA metric: is the lower-cased FIRST gold answer in the lower-cased prediction?"""
     first = golds if isinstance(golds, str) else golds[0]
     return float(first.lower() in pred.lower())
 
@@ -414,10 +346,8 @@ def _label_pattern(labels: tuple[str, ...]):
 
 
 def extract_answer(text: str, labels: tuple[str, ...] = ANSWER_LABELS) -> str:
-    """The answer inside a generated response: text after the last echoed "### Response:", then
-    the first non-empty line, with a leading answer label removed ("Answer:", "### Response:", and
-    the prompt's own labels that evaluate.py adds: "Antwort:", "答案：" ...), stripped; "" when
-    nothing is left."""
+    """Text after the last echoed "### Response:", first non-empty line, a leading label
+    ("Answer:", "### Response:", evaluate.py's "Antwort:", "答案：" ...) removed; "" if none."""
     if "### Response:" in text:
         text = text.rsplit("### Response:", 1)[1]
     pattern = _label_pattern(tuple(sorted({l.lower() for l in labels})))
@@ -429,13 +359,12 @@ def extract_answer(text: str, labels: tuple[str, ...] = ANSWER_LABELS) -> str:
 
 
 # ----------------------------------------------------------------------------- response language
-_SCRIPTS = {"zh": r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]",
-            "ar": r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]",
-            "el": r"[\u0370-\u03ff\u1f00-\u1fff]", "hi": r"[\u0900-\u097f]"}
-_SCRIPTS = {k: re.compile(v) for k, v in _SCRIPTS.items()}
+_SCRIPTS = {k: re.compile(v) for k, v in {
+    "zh": r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]",
+    "ar": r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]",
+    "el": r"[\u0370-\u03ff\u1f00-\u1fff]", "hi": r"[\u0900-\u097f]"}.items()}
 _LATIN = re.compile(r"[a-zA-Z\u00c0-\u024f\u1e00-\u1eff]")
-# Latin-script languages: letters only that language uses (among en/de/tr/vi), and frequent
-# function words.
+# Latin script: letters only that language uses (among en/de/tr/vi), and frequent function words
 _MARKS = {"de": set("äß"), "tr": set("ığşçİ"),
           "vi": set("ăâđêôơư") | {chr(c) for c in range(0x1EA0, 0x1EFA)}}
 _STOP = {
@@ -453,16 +382,10 @@ _STOP = {
 def response_language(text: str) -> str | None:
     """Language code (en de zh ar el hi tr vi) a text is written in; None when undecidable (no
     letters, or Latin letters without any characteristic letter or stopword, e.g. "Berlin").
-
-    Non-Latin scripts win by character count (Han -> zh, Arabic -> ar, Greek -> el, Devanagari ->
-    hi) when they make up at least a third of the letters. Otherwise, for Latin script, each of
-    en/de/tr/vi scores 2 per characteristic letter (de äß, tr ığşç, vi ăâđêôơư and tone-marked
-    vowels; ö ü are shared by de and tr and count 1 for each) plus 1 per stopword; the best wins,
-    English on ties.
-    Measured on Flores-101 devtest references: see tests/test_metrics.py."""
+    A non-Latin script wins with at least a third of the letters; else each of en/de/tr/vi scores
+    2 per characteristic letter (ö ü: 1 each for de and tr) plus 1 per stopword, English on ties."""
     counts = {k: len(p.findall(text)) for k, p in _SCRIPTS.items()}
-    latin = len(_LATIN.findall(text))
-    total = latin + sum(counts.values())
+    total = len(_LATIN.findall(text)) + sum(counts.values())
     if total == 0:
         return None
     best = max(counts, key=counts.get)
@@ -473,18 +396,15 @@ def response_language(text: str) -> str | None:
     score = {lang: sum(words.count(w) for w in ws) for lang, ws in _STOP.items()}
     for lang, chars in _MARKS.items():
         score[lang] += 2 * sum(ch in chars for ch in low)
-    shared = sum(ch in "öü" for ch in low)
-    score["de"] += shared
-    score["tr"] += shared
+    for lang in ("de", "tr"):
+        score[lang] += sum(ch in "öü" for ch in low)  # shared by de and tr
     best = max(score, key=lambda k: (score[k], k == "en"))
     return best if score[best] > 0 else None
 
 
 def in_language(text: str, lang: str) -> bool | None:
-    """Is text written in lang? None when undecidable. For a non-Latin target (zh ar el hi), a text
-    with letters but none of that script is decidably not in lang, even when response_language
-    cannot name its language (a bare "Berlin" is not Chinese); for a Latin target it is
-    undecidable."""
+    """Is text written in lang? None when undecidable. A text with letters but none of a non-Latin
+    target's script is decidably not in it (a bare "Berlin" is not Chinese, but may be German)."""
     found = response_language(text)
     foreign = lang in _SCRIPTS and _LATIN.search(text) and not _SCRIPTS[lang].search(text)
     if found is None and foreign:
@@ -493,8 +413,7 @@ def in_language(text: str, lang: str) -> bool | None:
 
 
 def language_rate(texts, lang: str) -> float | None:
-    """Share (0..1) of the decidable texts (in_language not None) written in `lang`; None if none
-    is."""
+    """Share (0..1) of the decidable texts (in_language not None) in `lang`; None if none is."""
     found = [x for x in (in_language(t, lang) for t in texts) if x is not None]
     return sum(found) / len(found) if found else None
 
@@ -509,8 +428,7 @@ def score_qa(responses, golds, lang: str, labels: tuple[str, ...] = ANSWER_LABEL
     """The QA scores reported for XQuAD/MLQA, in percent: containment on the raw response (paper),
     EM/F1 with MLQA rules on extract_answer(response, labels), share of responses in `lang`."""
     n = len(responses)
-    answers = [extract_answer(r, labels) for r in responses]
-    emf1 = [mlqa_em_f1(a, g, lang) for a, g in zip(answers, golds)]
+    emf1 = [mlqa_em_f1(extract_answer(r, labels), g, lang) for r, g in zip(responses, golds)]
     pct = lambda xs: 100.0 * sum(xs) / max(n, 1)
     return {"n": n, "contain": pct(containment(r, g) for r, g in zip(responses, golds)),
             "em": pct(e for e, _ in emf1), "f1": pct(f for _, f in emf1),
@@ -520,8 +438,7 @@ def score_qa(responses, golds, lang: str, labels: tuple[str, ...] = ANSWER_LABEL
 
 
 def score_translation(hyps, refs, tgt_lang: str, spm_path: str | None = None) -> dict:
-    """BLEU (13a, or zh for Chinese), chrF++, and spBLEU (effective order) when a sentencepiece
-    model is given."""
+    """BLEU (13a; zh for Chinese), chrF++, and spBLEU (effective order) given an spm model."""
     tok = "zh" if tgt_lang == "zh" else "13a"
     b, c = corpus_bleu(hyps, refs, tokenize=tok), chrf(hyps, refs, word_order=2)
     out = {"n": len(hyps), "bleu": b.score, "chrf++": c.score,

@@ -8,11 +8,9 @@
     logits, loss = model(idx, targets)            # targets already shifted; IGNORE_INDEX ignored
     out = model.generate(idx, 64, eos_id=2, attention_mask=mask)   # left-padded prompts allowed
 
-Read it top to bottom: the config and named sizes, the layers, `Transformer` (the architecture,
-all of it), then the KV cache, sampling and `Llama` (the Transformer plus generation). Parameter
-names equal Hugging Face's (`model.layers.0.self_attn.q_proj.weight`, ...) and RoPE uses HF's
-half-rotation layout, so checkpoint.py loads a HF folder (`checkpoint.load_model`) with no rename
-table, as a strict load (`check_keys`, last here). generate.py adds CUDA-graph decoding.
+Top to bottom: config and named sizes, layers, `Transformer` (the whole architecture), KV cache,
+sampling, `Llama` (plus generation). Parameter names and RoPE's half-rotation layout are Hugging
+Face's, so checkpoint.py loads a HF folder with no rename table, strictly (`check_keys`, last).
 """
 from __future__ import annotations
 
@@ -23,7 +21,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
-
 
 IGNORE_INDEX = -100  # a target with this value does not count in the loss (prompt, padding)
 
@@ -57,34 +54,26 @@ class LlamaConfig:
                              f"of num_key_value_heads={self.num_key_value_heads}")
 
 
-def _mini(dim, layers, heads, kv, ffn, **kw):
-    return LlamaConfig(vocab_size=4096, hidden_size=dim, intermediate_size=ffn,
-                       num_hidden_layers=layers, num_attention_heads=heads,
-                       num_key_value_heads=kv, max_position_embeddings=1024, rms_norm_eps=1e-5,
-                       tie_word_embeddings=False, **kw)
-
-
 _LLAMA3_ROPE = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                 "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
-PRESETS: dict[str, LlamaConfig] = {
-    # real checkpoints (values from their config.json)
-    "llama-7b": LlamaConfig(),
-    "llama-13b": LlamaConfig(hidden_size=5120, intermediate_size=13824, num_hidden_layers=40,
-                             num_attention_heads=40),
-    "llama2-7b": LlamaConfig(max_position_embeddings=4096, rms_norm_eps=1e-5),
-    "tinyllama-1.1b": LlamaConfig(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22,
-                                  num_attention_heads=32, num_key_value_heads=4,
-                                  rms_norm_eps=1e-5),
-    "llama3.1-8b": LlamaConfig(vocab_size=128256, intermediate_size=14336, num_key_value_heads=8,
-                               max_position_embeddings=131072, rms_norm_eps=1e-5,
-                               rope_theta=500000.0, rope_scaling=_LLAMA3_ROPE,
-                               bos_token_id=128000, eos_token_id=128001),
-    # miniature sizes for the CPU study (vocab 4096: replace it by the tokenizer's)
-    "nano": _mini(128, 2, 4, 2, 344),        # ~1.4M params; tests and smoke runs
-    "micro": _mini(192, 3, 4, 2, 512),       # ~2.8M
-    "mini": _mini(256, 4, 4, 2, 688),        # ~5.0M; the default miniature base
-    "small": _mini(384, 6, 6, 6, 1024),      # ~13.8M; = bench.py's 14M config
-}
+# real checkpoints: the values of their config.json that differ from LlamaConfig's (LLaMA-7B's)
+REAL = {"llama-7b": {}, "llama-13b": dict(hidden_size=5120, intermediate_size=13824,
+                                          num_hidden_layers=40, num_attention_heads=40),
+        "llama2-7b": dict(max_position_embeddings=4096, rms_norm_eps=1e-5),
+        "tinyllama-1.1b": dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22,
+                               num_key_value_heads=4, rms_norm_eps=1e-5),
+        "llama3.1-8b": dict(vocab_size=128256, intermediate_size=14336, num_key_value_heads=8,
+                            max_position_embeddings=131072, rms_norm_eps=1e-5, rope_theta=5e5,
+                            rope_scaling=_LLAMA3_ROPE, bos_token_id=128000, eos_token_id=128001)}
+# miniature sizes for the CPU study: (width, layers, heads, kv heads, SwiGLU width), vocab 4096
+MINI = {"nano": (128, 2, 4, 2, 344),        # ~1.4M params; tests and smoke runs
+        "micro": (192, 3, 4, 2, 512),       # ~2.8M
+        "mini": (256, 4, 4, 2, 688),        # ~5.0M; the default miniature base
+        "small": (384, 6, 6, 6, 1024)}      # ~13.8M; = bench.py's 14M config, "bench-14m"
+PRESETS: dict[str, LlamaConfig] = {name: LlamaConfig(**kw) for name, kw in REAL.items()} | {
+    name: LlamaConfig(vocab_size=4096, hidden_size=d, intermediate_size=ffn, num_hidden_layers=n,
+                      num_attention_heads=h, num_key_value_heads=kv, max_position_embeddings=1024,
+                      rms_norm_eps=1e-5) for name, (d, n, h, kv, ffn) in MINI.items()}
 PRESETS["bench-14m"] = PRESETS["small"]
 
 
@@ -92,11 +81,9 @@ PRESETS["bench-14m"] = PRESETS["small"]
 
 class RMSNorm(nn.Module):
     """x / rms(x) * weight, computed in fp32 like HF (matters under bf16)."""
-
     def __init__(self, dim: int, eps: float):
         super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps, self.weight = eps, nn.Parameter(torch.ones(dim))
 
     def forward(self, x):
         return self.weight * F.rms_norm(x.float(), (x.size(-1),), eps=self.eps).to(x.dtype)
@@ -104,10 +91,9 @@ class RMSNorm(nn.Module):
 
 def rope_inv_freq(cfg: LlamaConfig) -> torch.Tensor:
     """theta^(-2i/d) for i < d/2, with Llama-3 / linear frequency scaling when configured."""
-    d = cfg.head_dim
-    i = torch.arange(0, d, 2, dtype=torch.int64, device="cpu").float()
+    d, s = cfg.head_dim, cfg.rope_scaling
+    i = torch.arange(0, d, 2, dtype=torch.int64, device="cpu").float()   # real even on meta
     inv_freq = 1.0 / (cfg.rope_theta ** (i / d))
-    s = cfg.rope_scaling
     kind = (s or {}).get("rope_type", "default")
     if kind == "linear":
         inv_freq = inv_freq / s["factor"]
@@ -134,8 +120,7 @@ def rope_cos_sin(inv_freq, pos, dtype):
 
 
 def apply_rope(x, cos, sin):
-    """Rotate the (x1, x2) halves of each head: x*cos + rotate_half(x)*sin (HF's layout, not
-    Meta's interleaved pairs)."""
+    """x*cos + rotate_half(x)*sin on the (x1, x2) halves of each head (HF's layout, not Meta's)."""
     x1, x2 = x.chunk(2, dim=-1)
     return x * cos + torch.cat((-x2, x1), dim=-1) * sin
 
@@ -193,16 +178,12 @@ class Block(nn.Module):
 
 
 def _padding(attention_mask, T: int, device):
-    """Per-row positions (B|1, T) and a boolean attention mask (B, 1, T, T) or None.
-
-    Right padding needs nothing: real tokens never look ahead, so the causal fast path is exact
-    for them. Left padding shifts each row: position = number of real tokens before it, and keys
-    at pad positions are hidden. A pad query may still see itself, so no softmax row is empty."""
+    """Per-row positions (B|1, T) and a bool mask (B, 1, T, T), None for right padding (real tokens
+    never look ahead). Left padding: position = real tokens before it; pad keys hidden, except each
+    from itself, so that no softmax row is empty."""
     arange = torch.arange(T, device=device)
-    if attention_mask is None:
-        return arange[None], None
-    am = attention_mask.to(device=device, dtype=torch.bool)
-    if bool((am[:, 1:] <= am[:, :-1]).all()):                 # each row: ones, then zeros
+    am = None if attention_mask is None else attention_mask.to(device=device, dtype=torch.bool)
+    if am is None or bool((am[:, 1:] <= am[:, :-1]).all()):  # none, or rows of ones then zeros
         return arange[None], None
     pos = (am.long().cumsum(-1) - 1).clamp(min=0)
     causal = arange[:, None] >= arange[None, :]               # (T, T)
@@ -211,23 +192,18 @@ def _padding(attention_mask, T: int, device):
 
 
 class Transformer(nn.Module):
-    """The LLaMA architecture: token embedding, n blocks of (RMSNorm, attention with RoPE,
-    RMSNorm, SwiGLU MLP) with residuals, a final RMSNorm and the LM head. Llama below adds
-    generation with a KV cache."""
-
+    """Embedding, n blocks (RMSNorm, RoPE attention, RMSNorm, SwiGLU) + residuals, norm, LM head."""
     def __init__(self, config: LlamaConfig):
         super().__init__()
         self.config = cfg = config
         self.model = nn.ModuleDict(dict(
             embed_tokens=nn.Embedding(cfg.vocab_size, cfg.hidden_size),
             layers=nn.ModuleList(Block(cfg, i) for i in range(cfg.num_hidden_layers)),
-            norm=RMSNorm(cfg.hidden_size, cfg.rms_norm_eps),
-        ))
+            norm=RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)))
         self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
         if cfg.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
-        # RoPE frequencies: a plain fp32 attribute, not a buffer, so .to(bfloat16) cannot round them
-        self.inv_freq = rope_inv_freq(cfg)
+        self.inv_freq = rope_inv_freq(cfg)   # fp32, not a buffer: .to(bfloat16) cannot round it
         self.gradient_checkpointing = False      # recompute each block in backward to save memory
         if not self.lm_head.weight.is_meta:
             self.apply(self._init_weights)
@@ -236,8 +212,6 @@ class Transformer(nn.Module):
     def _init_weights(m):
         if isinstance(m, (nn.Linear, nn.Embedding)):
             nn.init.normal_(m.weight, mean=0.0, std=0.02)    # HF initializer_range
-
-    # ------------------------------------------------------------------------- forward
 
     def _blocks(self, x, pos, mask, cache=None, collect=None):
         if self.inv_freq.device != x.device:
@@ -257,33 +231,26 @@ class Transformer(nn.Module):
 
     def forward(self, idx, targets=None, attention_mask=None, reduction: str = "mean",
                 only_targets: bool = False):
-        """idx (B, T) -> logits (B, T, V) fp32 and the cross-entropy against targets (B, T),
-        already shifted; IGNORE_INDEX is ignored. reduction "sum" lets train.py divide by the
-        target tokens of the whole accumulated batch. only_targets: the head runs only where a
-        target is (logits (N, V)): the loss is the same, and an instruction example, whose prompt
-        is most of its tokens, skips most of the head's matmul and softmax."""
+        """idx (B, T) -> logits (B, T, V) fp32 and the loss against targets (B, T), already shifted,
+        IGNORE_INDEX ignored; reduction "sum" for train.py; only_targets: head on targets (N, V)."""
         pos, mask = _padding(attention_mask, idx.size(1), idx.device)
         x = self._blocks(self.model.embed_tokens(idx), pos, mask)
         if only_targets and targets is not None:
             keep = targets != IGNORE_INDEX
             x, targets = x[keep], targets[keep]                                 # (N, C), (N,)
         logits = self.lm_head(x).float()
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
-                                   ignore_index=IGNORE_INDEX, reduction=reduction)
+        loss = None if targets is None else F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE_INDEX,
+            reduction=reduction)
         return logits, loss
 
     @torch.no_grad()
     def hidden_states(self, idx, attention_mask=None) -> list[torch.Tensor]:
-        """n_layers + 1 tensors (B, T, C): the embeddings, then each block's output; the last one
-        after the final norm, exactly as HF's output_hidden_states."""
+        """n_layers + 1 tensors (B, T, C) as HF's output_hidden_states (the last after the norm)."""
         pos, mask = _padding(attention_mask, idx.size(1), idx.device)
         out: list[torch.Tensor] = []
         self._blocks(self.model.embed_tokens(idx), pos, mask, collect=out)
         return out
-
-    # ------------------------------------------------------------------------- accounting
 
     def num_params(self, non_embedding: bool = False) -> int:
         """Unique parameters (a tied head counts once); non_embedding drops the input embedding."""
@@ -291,12 +258,9 @@ class Transformer(nn.Module):
         return n - self.model.embed_tokens.weight.numel() if non_embedding else n
 
     def flops_per_token(self, seq_len: int, head_fraction: float = 1.0) -> float:
-        """Training FLOPs per token (forward + backward): 6 x every matmul weight (the head
-        included, the embedding lookup not) + 12 x layers x width x seq_len for attention scores
-        (Kaplan et al. 2020; PaLM appendix B). head_fraction: the share of tokens the head runs on
-        (forward(only_targets=True) runs it on target tokens only)."""
-        cfg = self.config
-        head = self.lm_head.weight.numel()
+        """Training FLOPs per token: 6 x matmul weights (head included) + 12 x layers x width x T
+        (Kaplan et al. 2020; PaLM app. B); head_fraction: share of tokens the head runs on."""
+        cfg, head = self.config, self.lm_head.weight.numel()
         matmul = self.num_params(non_embedding=True) + (head if cfg.tie_word_embeddings else 0)
         return 6 * (matmul - head * (1 - head_fraction)) + \
             12 * cfg.num_hidden_layers * cfg.num_attention_heads * cfg.head_dim * seq_len
@@ -305,19 +269,15 @@ class Transformer(nn.Module):
 # ----------------------------------------------------------------------------- generation
 class KVCache:
     """Keys/values of every layer for a batch, preallocated to the full generation length."""
-
     def __init__(self, cfg: LlamaConfig, batch: int, max_len: int, dtype, device):
         shape = (cfg.num_hidden_layers, batch, cfg.num_key_value_heads, max_len, cfg.head_dim)
-        self.k = torch.zeros(shape, dtype=dtype, device=device)
-        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        self.k, self.v = (torch.zeros(shape, dtype=dtype, device=device) for _ in range(2))
         self.pos = 0            # number of cached positions
         self.slot = None        # static mode: LongTensor (1,), where the next token's k/v go
 
     def update(self, layer: int, k, v):
-        """Append k, v (B, nkv, T, hs); return the cached (B, nkv, pos+T, hs). In static mode write
-        at self.slot and return the whole buffer (B, nkv, max_len, hs); the caller masks unused
-        slots. Fixed shapes and addresses are what lets one captured CUDA graph replay every
-        decoding step (generate.py's decode="graph")."""
+        """Append k, v (B, nkv, T, hs); return the cached (B, nkv, pos+T, hs). Static mode: write at
+        self.slot, return the whole buffer (fixed shapes and addresses, for a CUDA graph)."""
         if self.slot is not None:
             self.k[layer].index_copy_(2, self.slot, k)
             self.v[layer].index_copy_(2, self.slot, v)
@@ -328,8 +288,7 @@ class KVCache:
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
 
 
-def sample(logits, temperature: float = 0.0, top_k: int | None = None,
-           top_p: float | None = None):
+def sample(logits, temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None):
     """logits (B, V) -> token ids (B,): argmax at temperature 0, else top-k / nucleus sampling."""
     if temperature <= 0:
         return logits.argmax(-1)
@@ -346,26 +305,19 @@ def sample(logits, temperature: float = 0.0, top_k: int | None = None,
 
 
 class Llama(Transformer):
-    """The model every script uses: the Transformer plus generation with a KV cache (two decode
-    modes). checkpoint.py loads and saves it; generate.py adds a third mode, a CUDA graph."""
-
+    """The model every script uses: the Transformer plus generation with a KV cache."""
     def generate(self, idx, max_new_tokens: int, **kw):
-        """stream()'s tokens after the prompt: (B, T + n_new). Rows that emitted eos_id are padded
-        with eos_id; generation stops when every row has (eos_id None: always max_new_tokens)."""
-        new = list(self.stream(idx, max_new_tokens, **kw))
-        return torch.cat([idx] + [t[:, None] for t in new], dim=1)
+        """idx and stream()'s tokens: (B, T + n_new), rows padded with eos_id after they end."""
+        return torch.cat([idx, *(t[:, None] for t in self.stream(idx, max_new_tokens, **kw))], 1)
 
     @torch.no_grad()  # torch keeps it off across the generator's steps too
     def stream(self, idx, max_new_tokens: int, temperature: float = 0.0,
                top_k: int | None = None, top_p: float | None = None, eos_id: int | None = None,
                attention_mask=None, decode: str = "auto", capture=None):
-        """Continue prompts idx (B, T), left-padded when attention_mask has zeros: yield each
-        step's new tokens (B,) as soon as they are chosen (to print an answer as it is written).
-        decode: "dynamic" (the cache grows step by step) or "static" (fixed shapes: each step
-        attends over the whole preallocated cache, unused slots masked); "auto" = dynamic.
-        capture (static only): capture(body, device) -> a function replaying body, the step's
-        work. generate.py's generate/stream add decode="graph" (static, captured by cuda_graph:
-        one CUDA graph replayed per token), and there "auto" is graph on CUDA in eval mode."""
+        """Continue prompts idx (B, T), left-padded where attention_mask has zeros: yield each
+        step's new tokens (B,) until max_new_tokens or every row has emitted eos_id. decode:
+        "dynamic" (= "auto"; the cache grows) or "static" (whole cache under a mask; capture(body,
+        device) -> a replay of body). generate.py adds "graph" (docs/model.md)."""
         decode = "dynamic" if decode == "auto" else decode
         if decode not in ("dynamic", "static"):
             raise ValueError(f"generate: decode={decode!r}; expected auto, dynamic or static "
@@ -382,8 +334,7 @@ class Llama(Transformer):
         h = self._blocks(self.model.embed_tokens(idx), pos, mask, cache)    # prefill the prompt
         cache.pos = T
         logits = self.lm_head(h[:, -1]).float()
-        step = None
-        finished = torch.zeros(B, dtype=torch.bool, device=idx.device)
+        step, finished = None, torch.zeros(B, dtype=torch.bool, device=idx.device)
         for i in range(max_new_tokens):
             nxt = sample(logits, temperature, top_k, top_p)                   # (B,)
             if eos_id is not None:
@@ -398,9 +349,7 @@ class Llama(Transformer):
                 step = make(cache, keys, mask is not None, capture)
             logits = step(nxt[:, None], pos)
 
-    # A step: (token (B, 1), position (B, 1)) -> next logits (B, V), appending to the cache. One
-    # new token may see every real key, so its mask has no causal part: (B, 1, 1, S).
-
+    # A step: (token, position) (B, 1) -> logits (B, V); its mask (B, 1, 1, S) has no causal part
     def _dynamic_step(self, cache: KVCache, keys, padded: bool, capture=None):
         def step(tok, pos):
             keys[:, cache.pos] = True
@@ -412,17 +361,14 @@ class Llama(Transformer):
 
     def _static_step(self, cache: KVCache, keys, padded: bool, capture=None):
         """Every step reads and writes the same buffers: the whole cache under the key mask."""
-        dev = keys.device
-        cache.slot = torch.full((1,), cache.pos, dtype=torch.long, device=dev)
-        tok_in = torch.zeros(keys.size(0), 1, dtype=torch.long, device=dev)
+        cache.slot = torch.full((1,), cache.pos, dtype=torch.long, device=keys.device)
+        tok_in = torch.zeros(keys.size(0), 1, dtype=torch.long, device=keys.device)
         pos_in = torch.zeros_like(tok_in)
-
         def body():
             h = self._blocks(self.model.embed_tokens(tok_in), pos_in, keys[:, None, None, :], cache)
             return self.lm_head(h[:, -1]).float()
         keys[:, cache.pos] = True   # a capture runs body first; the first step redoes this slot
-        run = body if capture is None else capture(body, dev)
-
+        run = body if capture is None else capture(body, keys.device)
         def step(tok, pos):
             tok_in.copy_(tok)
             pos_in.copy_(pos)
@@ -434,14 +380,12 @@ class Llama(Transformer):
 
 
 def check_keys(state: dict, expected: dict, what: str, other: str = "expected") -> None:
-    """A strict load (checkpoint.py, lora.py): raise one ValueError naming the missing keys, the
-    unexpected keys or the shape mismatches (the first five of the first kind found) between
-    `state` and `expected` {name: shape}."""
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
+    """A strict load (checkpoint.py, lora.py): one ValueError naming the missing keys, unexpected
+    keys or wrong shapes (up to five, of the first kind found) of `state` against {name: shape}."""
     wrong = [f"{k} {tuple(state[k].shape)} ({other} {tuple(s)})"
              for k, s in expected.items() if k in state and tuple(state[k].shape) != tuple(s)]
-    for kind, items in (("missing keys", missing), ("unexpected keys", unexpected),
+    for kind, items in (("missing keys", sorted(set(expected) - set(state))),
+                        ("unexpected keys", sorted(set(state) - set(expected))),
                         ("shape mismatch", wrong)):
         if items:
             more = f" ... ({len(items)} in all)" if len(items) > 5 else ""

@@ -1,4 +1,4 @@
-"""claims.py and report.py: the verdict rules on numbers chosen by the test, and regenerating RESULTS.md from results.json.
+"""claims.py and report.py (with tables.py, figures.py): the verdict rules on numbers chosen by the test, and regenerating RESULTS.md from results.json.
 
 The claims read end to end from a (faked) study are checked in test_reproduce.py.
 """
@@ -9,6 +9,7 @@ import types
 import pytest
 
 from study import claims as C
+from study import figures as Figs
 from study import report as Rep
 from conftest import hide_matplotlib
 
@@ -198,7 +199,7 @@ def test_a_failed_png_write_leaves_no_temp_file(tmp_path):
             raise OSError("No space left on device")
     closed = []
     with pytest.raises(OSError, match="No space"):
-        Rep._save_png(types.SimpleNamespace(close=closed.append), Fig(), tmp_path / "figures" / "RESULTS-headline.png")
+        Figs._save_png(types.SimpleNamespace(close=closed.append), Fig(), tmp_path / "figures" / "RESULTS-headline.png")
     assert list((tmp_path / "figures").iterdir()) == [] and len(closed) == 1
 
 
