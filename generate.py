@@ -272,6 +272,8 @@ def main(argv=None) -> int:
         if cfg.max_new_tokens >= model.config.max_position_embeddings:
             raise UsageError(f"--max-new-tokens {cfg.max_new_tokens}: leaves no room for a prompt "
                              f"in the model's {model.config.max_position_embeddings}-position context")
+        if prompt is not None:                     # too long: said before anything is printed
+            fits(model, prompt_ids(tok, prompt, cfg, tok_dir), cfg.max_new_tokens)
         loaded.extend((model, tok, rt, tok_dir))
     # DeviceError, a bad adapter (a ValueError) and a missing file: one line, exit 2
     code = guard("generate.py", setup, usage=(ValueError, FileNotFoundError))

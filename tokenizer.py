@@ -26,9 +26,9 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-import files
 from cli import Parser, add_config_flags, check_config, guard, opt
 from data import DataError, format_prompt, read_alpaca
+from files import copy_atomic, parse_json, read_bytes, read_json, read_text, write_atomic
 
 
 class Tokenizer:
@@ -42,7 +42,7 @@ class Tokenizer:
             self._init_hf()
         else:
             what = "a sentencepiece tokenizer.model"
-            if not files.read_bytes(self.path, what):  # missing, a folder: one line
+            if not read_bytes(self.path, what):  # missing, a folder: one line
                 raise DataError(f"{self.path}: empty file (expected {what})")
             try:
                 self.sp = spm.SentencePieceProcessor(model_file=str(self.path))
@@ -64,15 +64,15 @@ class Tokenizer:
             raise DataError(f"{self.path}: reading tokenizer.json needs the optional package "
                             "'tokenizers'") from None
         what = "a Hugging Face tokenizer.json"
-        text = files.read_text(self.path, what)
-        files.parse_json(text, str(self.path), what)  # broken syntax: the line and column
+        text = read_text(self.path, what)
+        parse_json(text, str(self.path), what)  # broken syntax: the line and column
         try:
             self.hf = HFTokenizer.from_str(text)
         except Exception as e:  # the tokenizers package raises a bare Exception for a bad structure
             raise DataError(f"{self.path}: not a tokenizer.json ({str(e).splitlines()[0]}; "
                             f"expected {what})") from None
         cfg_path = self.path.with_name("tokenizer_config.json")
-        cfg = (files.read_json(cfg_path, "a tokenizer config (JSON object)", dict)
+        cfg = (read_json(cfg_path, "a tokenizer config (JSON object)", dict)
                if cfg_path.is_file() else {})
 
         def token_id(name):
@@ -124,7 +124,7 @@ class Tokenizer:
         lines = [format_prompt(ex["instruction"], ex["input"]) + " " + ex["output"]
                  for f in sorted((data_dir / "alpaca").glob("alpaca_*.json"))
                  for ex in read_alpaca(f)]
-        files.write_atomic(corpus, "\n".join(x.replace("\n", " ") for x in lines) + "\n")
+        write_atomic(corpus, "\n".join(x.replace("\n", " ") for x in lines) + "\n")
         files = sorted(str(p) for p in (data_dir / "pretrain").glob("*.txt")) + [str(corpus)]
         try:
             return cls.train(files, out_path, vocab_size, seed)
@@ -185,10 +185,10 @@ class Tokenizer:
         folder.mkdir(parents=True, exist_ok=True)
         dst = folder / ("tokenizer.json" if self.hf else "tokenizer.model")
         if dst.resolve() != self.path.resolve():
-            files.copy_atomic(self.path, dst)
+            copy_atomic(self.path, dst)
             cfg = self.path.with_name("tokenizer_config.json")
             if self.hf and cfg.is_file():
-                files.copy_atomic(cfg, folder / cfg.name)
+                copy_atomic(cfg, folder / cfg.name)
         return dst
 
 
