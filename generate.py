@@ -61,7 +61,8 @@ class GenConfig:
                             range="[1, inf)")
     top_p: float | None = opt(None, "nucleus: the smallest set of mass >= p, p in (0, 1] (needs --temperature > 0)",
                               range="(0, 1]")
-    seed: int | None = opt(None, "seed torch's RNG once, so a sampled run repeats", range="[0, inf)")
+    seed: int | None = opt(None, "seed torch's RNG once, so a sampled run repeats",
+                           range="[0, inf)")
     device: str = opt("auto", "auto | cpu | cuda (device.py decides and says why)")
     dtype: str = opt("auto", "auto | fp32 | bf16 | fp16 (auto: bf16 on CUDA, on the CPU only where measured faster)")
     threads: int = opt(0, "CPU threads; 0 = measure (device.py)", range="[0, inf)")
@@ -104,7 +105,8 @@ def load(folder, device: str = "auto", dtype: str = "auto", threads: int = 0):
     folder = Path(folder)
     base, adapter = folder, folder / "adapter_config.json"
     if adapter.is_file():
-        name = read_json(adapter, "a peft adapter config (JSON object)", dict).get("base_model_name_or_path")
+        conf = read_json(adapter, "a peft adapter config (JSON object)", dict)
+        name = conf.get("base_model_name_or_path")
         base = Path(name if isinstance(name, str) else "")
         if not (base / "config.json").is_file():
             raise FileNotFoundError(f"{adapter}: base_model_name_or_path {str(base)!r} is not a model folder "
@@ -271,7 +273,8 @@ def main(argv=None) -> int:
             data.chat_template(tok_dir)            # fail now, not after the first prompt
         if cfg.max_new_tokens >= model.config.max_position_embeddings:
             raise UsageError(f"--max-new-tokens {cfg.max_new_tokens}: leaves no room for a prompt "
-                             f"in the model's {model.config.max_position_embeddings}-position context")
+                             f"in the model's {model.config.max_position_embeddings}-position "
+                             "context")
         if prompt is not None:                     # too long: said before anything is printed
             fits(model, prompt_ids(tok, prompt, cfg, tok_dir), cfg.max_new_tokens)
         loaded.extend((model, tok, rt, tok_dir))

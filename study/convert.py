@@ -93,7 +93,8 @@ class Cursor:
         try:
             return bytes(self.take(self.count("string byte"))).decode("utf-8")
         except UnicodeDecodeError as e:
-            raise GGUFError(f"{self.path}: the string at offset {at} is not UTF-8 (byte {e.start}); "
+            raise GGUFError(f"{self.path}: the string at offset {at} is not UTF-8 "
+                            f"(byte {e.start}); "
                             "expected UTF-8 keys and strings") from None
 
     def value(self, vtype: int, depth: int = 0):

@@ -118,10 +118,12 @@ def test_ctrl_c_stops_at_once_with_the_command_that_continues(tmp_path, monkeypa
         return Path(cfg.out)
     monkeypatch.setattr(train, "run", fake_train)
     monkeypatch.setattr(evaluate, "evaluate", lambda *a, **k: {"bleu": 1.0})
-    argv = ["--lang", "de", "--sizes", "10,20,30", "--data", str(data), "--out", str(tmp_path / "s")]
+    argv = ["--lang", "de", "--sizes", "10,20,30", "--data", str(data),
+            "--out", str(tmp_path / "s")]
     assert main(argv) == 130
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].endswith("continue with: python -m study.sweep " + " ".join(argv))
+    assert len(err) == 1
+    assert err[0].endswith("continue with: python -m study.sweep " + " ".join(argv))
     assert scaling.read_points(tmp_path / "s" / "points.csv", min_points=1)["de"][0] == [10.0]
     assert not (tmp_path / "s" / ".lock").exists()   # the lock goes with the run
 
@@ -130,6 +132,7 @@ def test_a_second_sweep_into_the_same_out_is_refused(tmp_path, monkeypatch, caps
     import files
     data = _parallel(tmp_path / "w", "de", 40)
     monkeypatch.setattr(train, "run", lambda cfg: pytest.fail("trained while another sweep writes"))
-    argv = ["--lang", "de", "--sizes", "10,20,30", "--data", str(data), "--out", str(tmp_path / "s")]
+    argv = ["--lang", "de", "--sizes", "10,20,30", "--data", str(data),
+            "--out", str(tmp_path / "s")]
     with files.locked(tmp_path / "s"):
         assert "another run is writing here" in _err(capsys, argv)
