@@ -32,10 +32,12 @@ import json
 import random
 from pathlib import Path
 
+from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment  # jinja2 comes with torch
 import torch
 from tqdm import tqdm
 
+import files
 from cli import UsageError
 from model import IGNORE_INDEX
 
@@ -63,19 +65,10 @@ def check_lang(lang: str, allow_en: bool = True) -> str:
 
 # ------------------------------------------------------------------------------------- readers
 
-def read_text(path, allow_empty: bool = False) -> str:
-    """A UTF-8 text file, or one line naming the file: missing, not UTF-8, empty (unless
-    allowed)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: file not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 (byte {e.start})") from None
-    if not allow_empty and not text.strip():
-        raise DataError(f"{path}: empty file")
-    return text
+def read_text(path, allow_empty: bool = False, what: str = "a UTF-8 text file") -> str:
+    """A UTF-8 text file, or one line naming the file: missing, a folder, not UTF-8, empty (unless
+    allowed). files.read_text, the one reader of text."""
+    return files.read_text(path, what, allow_empty)
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -89,13 +82,9 @@ def _read_lines(path: Path) -> list[str]:
     return lines
 
 
-def load_json(path: Path):
-    text = read_text(path).removeprefix("\ufeff")  # a Windows editor's byte-order mark is no error
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path} line {e.lineno} column {e.colno}: not valid JSON ({e.msg})") \
-            from None
+def load_json(path: Path, what: str = "a JSON file"):
+    """files.read_json: one line with the line and column of what is wrong."""
+    return files.read_json(path, what)
 
 
 def read_alpaca(path) -> list[dict]:
@@ -106,11 +95,8 @@ def read_alpaca(path) -> list[dict]:
         records, where = [], []
         for i, line in enumerate(read_text(path).splitlines()):
             if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{path} line {i + 1} column {e.colno}: not valid JSON "
-                                    f"({e.msg})") from None
+                records.append(files.parse_json(line, f"{path} line {i + 1}",
+                                                "an Alpaca record"))
                 where.append(f"line {i + 1}")
     else:
         records = load_json(path)
@@ -264,30 +250,53 @@ TEMPLATES = ("alpaca", "chat", "none")
 
 def chat_template(tok_dir) -> tuple[str, dict]:
     """The folder's chat template and its special tokens as text: {"bos_token": ...,
-    "eos_token": ...}."""
+    "eos_token": ...}; a template that does not parse is refused here, before any prompt."""
     path = Path(tok_dir) / "tokenizer_config.json"
-    tc = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    template = tc.get("chat_template")
+    tc = files.read_json(path, "a tokenizer config (JSON object)", dict) if path.is_file() else {}
+    template, where = tc.get("chat_template"), path
     if isinstance(template, list):  # named: [{"name": "default", "template": ...}, ...]
-        template = next((t["template"] for t in template if t.get("name") == "default"), None)
-    if template is None and (Path(tok_dir) / "chat_template.jinja").is_file():  # transformers 4.43+
-        template = (Path(tok_dir) / "chat_template.jinja").read_text(encoding="utf-8")
+        template = next((t.get("template") for t in template
+                         if isinstance(t, dict) and t.get("name") == "default"), None)
+    jinja = Path(tok_dir) / "chat_template.jinja"
+    if template is None and jinja.is_file():  # transformers 4.43+
+        template, where = files.read_text(jinja, "a Jinja chat template"), jinja
     if not template:
-        raise ValueError(f"{path}: no chat_template in {tok_dir}; use --template alpaca or none")
+        raise DataError(f"{path}: no chat_template in {tok_dir}; use --template alpaca or none")
+    if not isinstance(template, str):
+        raise DataError(f"{where}: chat_template is a {type(template).__name__}; expected a "
+                        "Jinja template string")
     special = {k: tc.get(k) for k in ("bos_token", "eos_token")}
     text = {k: (v.get("content") if isinstance(v, dict) else v) or "" for k, v in special.items()}
+    if not all(isinstance(v, str) for v in text.values()):
+        raise DataError(f"{path}: bos_token/eos_token: expected strings")
+    _compile(template, where)
     return template, text
+
+
+def _compile(template: str, where=None):
+    """The template compiled in transformers' sandbox; a syntax error is one line naming it."""
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    try:
+        return env.from_string(template)
+    except TemplateError as e:
+        line = f" line {e.lineno}" if getattr(e, "lineno", None) else ""
+        raise DataError(f"{where or 'chat_template'}{line}: the chat template does not parse "
+                        f"({e.message or type(e).__name__}; expected Jinja)") from None
 
 
 def render_chat(template: str, prompt: str, special: dict | None = None) -> str:
     """One user turn + the assistant's opening, exactly as transformers' apply_chat_template
     renders it."""
     def raise_exception(msg):
-        raise ValueError(f"chat_template: {msg}")
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    env.globals["raise_exception"] = raise_exception
-    return env.from_string(template).render(messages=[{"role": "user", "content": prompt}],
-                                            add_generation_prompt=True, **(special or {}))
+        raise DataError(f"chat_template: {msg}")
+    compiled = _compile(template)
+    compiled.globals["raise_exception"] = raise_exception
+    try:
+        return compiled.render(messages=[{"role": "user", "content": prompt}],
+                               add_generation_prompt=True, **(special or {}))
+    except TemplateError as e:  # an undefined filter, a sandbox refusal
+        raise DataError(f"chat_template: cannot render ({e.message or type(e).__name__})") \
+            from None
 
 
 def prompt_ids(tok: Tokenizer, prompt: str, template: str = "alpaca", folder=None,

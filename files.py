@@ -1,4 +1,5 @@
-"""files.py — writing a file so that no reader ever sees half of it.
+"""files.py — writing a file so that no reader ever sees half of it; reading a user's file so that
+whatever is wrong with it is one line.
 
 Every file this project writes (configs, weights, metrics, reports, pictures) goes through
 `atomic_path`: the writer fills a temp file beside the target, then one `os.replace` puts it in
@@ -10,10 +11,20 @@ temp file is removed on the way out.
     write_json("runs/x/config.json", {"lr": 1e-3})
     with atomic_path("runs/x/model.pt") as tmp:
         torch.save(state, tmp)
+    with locked("runs/x"):               # a second run into runs/x is refused while this one writes
+        ...
+
+Reading: every file a user hands in goes through one reader per format, `read_text`, `read_json`,
+`read_safetensors` (plus tokenizer.py for tokenizer files, study/convert.py for GGUF). A missing
+file raises FileNotFoundError; anything else wrong with it (a folder, empty, not UTF-8, broken
+syntax, truncated) raises UsageError; both name the file and what was expected (exit 2).
+
+    cfg = read_json("runs/x/adapter_config.json", "a peft adapter config", dict)
 """
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -74,3 +85,105 @@ def check_out(path, flag: str = "--out", inputs=()) -> bool:
             raise UsageError(f"{flag} {path} is the {name} file this command reads; write the "
                              "result to another path")
     return path.exists()
+
+
+# ----------------------------------------------------------------------------- reading
+
+def must_be_file(path, what: str) -> Path:
+    """FileNotFoundError if `path` is missing, UsageError if it is a folder."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: file not found (expected {what})")
+    if path.is_dir():
+        raise UsageError(f"{path}: is a folder (expected {what})")
+    return path
+
+
+def read_bytes(path, what: str) -> bytes:
+    """A file's bytes; FileNotFoundError if missing, UsageError if a folder or unreadable."""
+    path = must_be_file(path, what)
+    try:
+        return path.read_bytes()
+    except OSError as e:  # permission denied, a special file
+        raise UsageError(f"{path}: cannot be read ({e.strerror}; expected {what})") from None
+
+
+def read_text(path, what: str = "a UTF-8 text file", allow_empty: bool = False) -> str:
+    """A UTF-8 text file (a byte-order mark dropped), or one line naming it: missing, a folder,
+    not UTF-8, empty (unless allowed)."""
+    raw = read_bytes(path, what)
+    try:
+        text = raw.decode("utf-8").removeprefix("\ufeff")  # a Windows editor's byte-order mark
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path}: not UTF-8 text (byte {e.start}; expected {what})") from None
+    if not allow_empty and not text.strip():
+        raise UsageError(f"{path}: empty file (expected {what})")
+    return text
+
+
+def parse_json(text: str, where: str, what: str):
+    """json.loads, with any failure one UsageError naming `where` (a file, or a file and line)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{where} line {e.lineno} column {e.colno}: not valid JSON ({e.msg}; "
+                         f"expected {what})") from None
+    except RecursionError:  # [[[[... thousands deep
+        raise UsageError(f"{where}: JSON nested too deep (expected {what})") from None
+
+
+def read_json(path, what: str = "a JSON file", kind: type | None = None):
+    """A JSON file's value; `kind` (dict, list) is the type its top level must have."""
+    obj = parse_json(read_text(path, what), str(path), what)
+    if kind is not None and not isinstance(obj, kind):
+        raise UsageError(f"{path}: a JSON {type(obj).__name__}, expected {what} "
+                         f"(a JSON {'object' if kind is dict else kind.__name__})")
+    return obj
+
+
+def read_safetensors(path, what: str = "a safetensors file", device: str = "cpu") -> dict:
+    """{name: tensor} of a .safetensors file; a truncated or foreign file is one UsageError."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    must_be_file(path, what)
+    try:
+        return load_file(path, device=device)
+    except (SafetensorError, OSError, ValueError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UsageError(f"{path}: not a readable safetensors file ({first}; expected {what})") \
+            from None
+
+
+# ----------------------------------------------------------------------------- one writer at a time
+
+@contextlib.contextmanager
+def locked(folder, flag: str = "--out", lock=None):
+    """Hold an exclusive lock on `folder` (the file folder/.lock, or `lock`) for the block; a
+    second run asking for it meanwhile gets UsageError at once. The kernel drops the lock when
+    the holder dies, so a killed run never leaves the folder locked."""
+    folder = Path(folder)
+    path = Path(lock) if lock is not None else folder / ".lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise UsageError(f"{folder}: another run is writing here (pid {pid}); wait for it "
+                             f"or choose another {flag}") from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder removed it between our open and flock: take the new one
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield folder
+    finally:
+        path.unlink(missing_ok=True)  # still holding the lock, so no one else can own this file
+        os.close(fd)

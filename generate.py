@@ -31,7 +31,6 @@ model folder, empty prompt, conflicting sampling flags) exits 2 with one line.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -41,8 +40,9 @@ from pathlib import Path
 import torch
 
 import data
-from cli import Parser, add_config_flags, opt
+from cli import Parser, UsageError, add_config_flags, check_config, guard, opt
 from device import decide
+from files import read_json
 from checkpoint import load_model, read_config
 from lora import load_adapter
 from model import Llama
@@ -51,35 +51,52 @@ from tokenizer import Tokenizer
 
 @dataclass
 class GenConfig:
-    template: str = opt("alpaca", "alpaca (the paper's prompt) | chat (the folder's chat_template) | none (raw text)")
+    template: str = opt("alpaca", "alpaca (the paper's prompt) | chat (the folder's chat_template) | none (raw text)",
+                        choices=data.TEMPLATES)
     input: str = opt("", "alpaca: the template's Input field, e.g. the sentence to translate")
-    max_new_tokens: int = opt(256, "stop after this many new tokens (or at EOS)")
-    temperature: float = opt(0.0, "0 = greedy; > 0 samples from softmax(logits / temperature)")
-    top_k: int | None = opt(None, "sample among the k most likely tokens (needs --temperature > 0)")
-    top_p: float | None = opt(None, "nucleus: the smallest set of mass >= p, p in (0, 1] (needs --temperature > 0)")
-    seed: int | None = opt(None, "seed torch's RNG once, so a sampled run repeats")
+    max_new_tokens: int = opt(256, "stop after this many new tokens (or at EOS)", range="[1, inf)")
+    temperature: float = opt(0.0, "0 = greedy; > 0 samples from softmax(logits / temperature)",
+                             range="[0, inf)")
+    top_k: int | None = opt(None, "sample among the k most likely tokens (needs --temperature > 0)",
+                            range="[1, inf)")
+    top_p: float | None = opt(None, "nucleus: the smallest set of mass >= p, p in (0, 1] (needs --temperature > 0)",
+                              range="(0, 1]")
+    seed: int | None = opt(None, "seed torch's RNG once, so a sampled run repeats",
+                           range="[0, inf)")
     device: str = opt("auto", "auto | cpu | cuda (device.py decides and says why)")
     dtype: str = opt("auto", "auto | fp32 | bf16 | fp16 (auto: bf16 on CUDA, on the CPU only where measured faster)")
-    threads: int = opt(0, "CPU threads; 0 = measure (device.py)")
+    threads: int = opt(0, "CPU threads; 0 = measure (device.py)", range="[0, inf)")
 
 
 def check(cfg: GenConfig) -> None:
-    """Conflicting or out-of-range flags -> ValueError naming the flag."""
-    if cfg.template not in ("alpaca", "chat", "none"):
-        raise ValueError(f"--template {cfg.template!r}: expected alpaca, chat or none")
-    if cfg.max_new_tokens < 1:
-        raise ValueError(f"--max-new-tokens {cfg.max_new_tokens}: expected a positive count")
-    if cfg.temperature < 0:
-        raise ValueError(f"--temperature {cfg.temperature}: expected >= 0 (0 = greedy)")
-    if cfg.top_k is not None and cfg.top_k < 1:
-        raise ValueError(f"--top-k {cfg.top_k}: expected a positive count")
-    if cfg.top_p is not None and not 0 < cfg.top_p <= 1:
-        raise ValueError(f"--top-p {cfg.top_p}: expected a value in (0, 1]")
+    """Out-of-range or conflicting flags, non-UTF-8 text -> UsageError naming the flag."""
+    check_config(cfg)
     for flag, v in (("--top-k", cfg.top_k), ("--top-p", cfg.top_p)):
         if v is not None and cfg.temperature == 0:
-            raise ValueError(f"{flag} {v}: greedy decoding (--temperature 0) ignores it; give --temperature > 0")
+            raise UsageError(f"{flag} {v}: greedy decoding (--temperature 0) ignores it; give --temperature > 0")
     if cfg.input and cfg.template != "alpaca":
-        raise ValueError(f"--input is the Alpaca template's field; --template {cfg.template} has none")
+        raise UsageError(f"--input is the Alpaca template's field; --template {cfg.template} has none")
+    utf8(cfg.input, "--input")
+
+
+def utf8(text: str, where: str) -> str:
+    """`text` unless it holds bytes that were not UTF-8 (Python keeps them as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise UsageError(f"{where}: not UTF-8 text (character {e.start + 1}); "
+                         "expected UTF-8") from None
+    return text
+
+
+def fits(model, ids: list[int], max_new_tokens: int) -> None:
+    """A prompt plus its answer must fit the positions the model was trained for: past them RoPE
+    runs on unseen positions and the answer degrades without a word."""
+    ctx = model.config.max_position_embeddings
+    if len(ids) + max_new_tokens > ctx:
+        raise UsageError(f"prompt: {len(ids)} tokens + --max-new-tokens {max_new_tokens} exceed "
+                         f"the model's context of {ctx} positions (max_position_embeddings); "
+                         "shorten the prompt or lower --max-new-tokens")
 
 
 # ----------------------------------------------------------------------------- loading
@@ -88,14 +105,15 @@ def load(folder, device: str = "auto", dtype: str = "auto", threads: int = 0):
     folder = Path(folder)
     base, adapter = folder, folder / "adapter_config.json"
     if adapter.is_file():
-        base = Path(json.loads(adapter.read_text(encoding="utf-8")).get("base_model_name_or_path") or "")
+        conf = read_json(adapter, "a peft adapter config (JSON object)", dict)
+        name = conf.get("base_model_name_or_path")
+        base = Path(name if isinstance(name, str) else "")
         if not (base / "config.json").is_file():
             raise FileNotFoundError(f"{adapter}: base_model_name_or_path {str(base)!r} is not a model folder "
                                     "(no config.json)")
     elif not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder}: not a model folder (no config.json or adapter_config.json)")
-    tok_dir = next((d for d in (folder, base) if (d / "tokenizer.model").is_file() or (d / "tokenizer.json").is_file()),
-                   None)
+    tok_dir = next((d for d in (folder, base) if Tokenizer.find(d)), None)
     if tok_dir is None:
         nor = f" (nor in {base})" if base != folder else ""
         raise FileNotFoundError(f"{folder}: no tokenizer.model or tokenizer.json{nor}")
@@ -111,8 +129,8 @@ def load(folder, device: str = "auto", dtype: str = "auto", threads: int = 0):
 def prompt_ids(tok: Tokenizer, prompt: str, cfg: GenConfig, tok_dir=None) -> list[int]:
     """Token ids of the wrapped prompt (data.prompt_ids: the way training and evaluate.py encode it)."""
     if not prompt.strip():
-        raise ValueError("prompt: empty (give some text)")
-    return data.prompt_ids(tok, prompt, cfg.template, tok_dir, cfg.input)
+        raise UsageError("prompt: empty (give some text)")
+    return data.prompt_ids(tok, utf8(prompt, "prompt"), cfg.template, tok_dir, cfg.input)
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -187,6 +205,7 @@ def answer(model, tok, prompt: str, cfg: GenConfig, tok_dir=None, out=None, err=
     """Stream one answer to `out` (default stdout) and return it; tokens/s to `err` (default stderr)."""
     out, err = out or sys.stdout, err or sys.stderr
     ids, n, t0, parts = prompt_ids(tok, prompt, cfg, tok_dir), 0, time.perf_counter(), []
+    fits(model, ids, cfg.max_new_tokens)
 
     def counted():
         nonlocal n
@@ -213,45 +232,79 @@ def build_parser() -> Parser:
     return add_config_flags(p, GenConfig)
 
 
+def stdin_lines() -> Iterator[str]:
+    """The prompts piped in, one a line; a line that is not UTF-8 is one UsageError naming it."""
+    raw = getattr(sys.stdin, "buffer", None)   # bytes, so a bad line is named, not a traceback
+    for n, line in enumerate(raw if raw is not None else sys.stdin, 1):
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise UsageError(f"stdin line {n}: not UTF-8 text (byte {e.start + 1}); "
+                                 "expected UTF-8") from None
+        yield utf8(line, f"stdin line {n}").rstrip("\r\n")
+
+
+def converse(model, tok, cfg: GenConfig, tok_dir) -> None:
+    """-i: prompts from the terminal until Ctrl-D or Ctrl-C; a bad prompt is said and skipped."""
+    while True:
+        line = input("> ")
+        if line.strip():
+            try:
+                answer(model, tok, line, cfg, tok_dir)
+            except UsageError as e:
+                print(f"generate.py: error: {e}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
+    """Exit 0; 2 for a bad flag, model folder or prompt (one line); 130 for Ctrl-C on piped
+    prompts (-i ends with 0)."""
     args = vars(build_parser().parse_args(argv))
     folder, prompt, interactive = args.pop("model"), args.pop("prompt"), args.pop("interactive")
     cfg = GenConfig(**args)
-    try:
+    loaded = []
+
+    def setup():
         check(cfg)
-        if prompt is not None and not prompt.strip():
-            raise ValueError("prompt argument: empty (give some text, or none to read prompts from stdin)")
+        if prompt is not None and not utf8(prompt, "prompt argument").strip():
+            raise UsageError("prompt argument: empty (give some text, or none to read prompts from stdin)")
         model, tok, rt, tok_dir = load(folder, cfg.device, cfg.dtype, cfg.threads)
         if cfg.template == "chat":
             data.chat_template(tok_dir)            # fail now, not after the first prompt
-    except (ValueError, OSError) as e:             # DeviceError and data.DataError are ValueErrors
-        print(f"generate.py: {e}", file=sys.stderr)
-        return 2
+        if cfg.max_new_tokens >= model.config.max_position_embeddings:
+            raise UsageError(f"--max-new-tokens {cfg.max_new_tokens}: leaves no room for a prompt "
+                             f"in the model's {model.config.max_position_embeddings}-position "
+                             "context")
+        if prompt is not None:                     # too long: said before anything is printed
+            fits(model, prompt_ids(tok, prompt, cfg, tok_dir), cfg.max_new_tokens)
+        loaded.extend((model, tok, rt, tok_dir))
+    # DeviceError, a bad adapter (a ValueError) and a missing file: one line, exit 2
+    code = guard("generate.py", setup, usage=(ValueError, FileNotFoundError))
+    if code:
+        return code
+    model, tok, rt, tok_dir = loaded
     print(rt.why, file=sys.stderr)
     if cfg.seed is not None:
         torch.manual_seed(cfg.seed)
     interactive = interactive or (prompt is None and sys.stdin.isatty())   # a terminal is a conversation
-    try:
+
+    def body():
         if prompt is not None:
             answer(model, tok, prompt, cfg, tok_dir)
         if interactive:                            # -i with a prompt: that one first, then the loop
-            while True:
-                line = input("> ")
-                if line.strip():
-                    answer(model, tok, line, cfg, tok_dir)
+            try:
+                converse(model, tok, cfg, tok_dir)
+            except (KeyboardInterrupt, EOFError):  # Ctrl-C / Ctrl-D end a conversation cleanly
+                print(file=sys.stderr)
         elif prompt is None:
             n = 0
-            for line in sys.stdin:                 # answered as they arrive
+            for line in stdin_lines():             # answered as they arrive
                 if line.strip():
                     n += 1
-                    answer(model, tok, line.rstrip("\r\n"), cfg, tok_dir)
+                    answer(model, tok, line, cfg, tok_dir)
             if n == 0:
-                print("generate.py: stdin: no prompt (one prompt a line expected)", file=sys.stderr)
-                return 2
-    except (KeyboardInterrupt, EOFError):         # Ctrl-C / Ctrl-D: end cleanly, no traceback
-        print(file=sys.stderr)
-        return 0 if interactive else 130
-    return 0
+                raise UsageError("stdin: no prompt (one prompt a line expected)")
+    return guard("generate.py", body)
 
 
 if __name__ == "__main__":

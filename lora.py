@@ -30,9 +30,10 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from files import atomic_path, write_atomic
+from cli import UsageError
+from files import atomic_path, read_json, read_safetensors, write_atomic
 from model import check_keys
 
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -191,19 +192,31 @@ def save_adapter(model: nn.Module, folder, cfg: LoraConfig, base_name: str = "")
 
 
 def read_adapter_config(folder) -> LoraConfig:
+    """adapter_config.json as a LoraConfig; a broken or unsupported one is one UsageError."""
     path = Path(folder) / "adapter_config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no adapter config (expected a peft LoRA folder)")
-    d = json.loads(path.read_text())
+    d = read_json(path, "a peft adapter config (JSON object)", dict)
     for key, ok in (("peft_type", "LORA"), ("bias", "none"), ("use_rslora", False), ("use_dora", False)):
         if d.get(key, ok) != ok:
-            raise ValueError(f"{path}: {key}={d[key]!r} is not supported (expected {ok!r})")
+            raise UsageError(f"{path}: {key}={d[key]!r} is not supported (expected {ok!r})")
     if d.get("layers_to_transform") or d.get("rank_pattern") or d.get("alpha_pattern"):
-        raise ValueError(f"{path}: per-layer LoRA settings (layers_to_transform/rank_pattern/alpha_pattern) are not supported")
+        raise UsageError(f"{path}: per-layer LoRA settings (layers_to_transform/rank_pattern/alpha_pattern) are not supported")
     targets = d.get("target_modules")
     if isinstance(targets, str):
         targets = ALL_LINEAR if targets == "all-linear" else [targets]
-    return LoraConfig(r=int(d["r"]), alpha=d["lora_alpha"], dropout=d.get("lora_dropout", 0.0),
+    if not isinstance(targets, (list, tuple)) or not targets \
+            or not all(isinstance(t, str) for t in targets):
+        raise UsageError(f"{path}: target_modules = {targets!r}: expected a list of module names")
+    number = (int, float)
+    for key, kind, ok in (("r", int, lambda v: v >= 1), ("lora_alpha", number, math.isfinite),
+                          ("lora_dropout", number, lambda v: 0 <= v < 1)):
+        v = d.get(key, 0.0 if key == "lora_dropout" else None)
+        if isinstance(v, bool) or not isinstance(v, kind) or not ok(v):
+            raise UsageError(f"{path}: {key} = {v!r}: expected "
+                             + {"r": "a positive whole number", "lora_alpha": "a finite number",
+                                "lora_dropout": "a number in [0, 1)"}[key])
+    return LoraConfig(r=d["r"], alpha=d["lora_alpha"], dropout=d.get("lora_dropout", 0.0),
                       target_modules=tuple(sorted(targets)))
 
 
@@ -217,9 +230,8 @@ def load_adapter(model: nn.Module, folder) -> LoraConfig:
     if any(m.merged for m in lora_modules(model).values()):
         raise ValueError("load_adapter: the model's LoRA layers are merged; unmerge_lora first")
     st = folder / "adapter_model.safetensors"
-    if not st.is_file():
-        raise FileNotFoundError(f"{st}: missing")
-    state = {k.replace(".default.", "."): v for k, v in load_file(st).items()}   # tolerate adapter-named keys
+    loaded = read_safetensors(st, "a peft adapter_model.safetensors")
+    state = {k.replace(".default.", "."): v for k, v in loaded.items()}   # tolerate adapter-named keys
     expected = {PREFIX + k: p for k, p in model.state_dict().items() if ".lora_" in k}
     check_keys(state, {k: p.shape for k, p in expected.items()}, f"{st}: adapter does not fit the model", "model has")
     with torch.no_grad():

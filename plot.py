@@ -14,7 +14,6 @@ way: OUT.png, or the text chart law_chart in OUT.txt.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -23,33 +22,36 @@ from pathlib import Path
 
 import numpy as np
 
-from cli import Parser, add_config_flags, guard, opt
-from files import atomic_path, write_atomic
+from cli import Parser, UsageError, add_config_flags, guard, opt
+from files import atomic_path, parse_json, read_text, write_atomic
 
 
 def read_curves(run: Path) -> dict[str, list[tuple[int, float]]]:
     """{source: [(step, loss), ...]} from RUN/metrics.jsonl; 'all' is each row's loss over all
     sources."""
     path = run / "metrics.jsonl"
-    if not path.is_file():
+    if not path.is_file() and not path.is_dir():
         raise FileNotFoundError(f"{path}: not found (expected a train.py run folder)")
     curves: dict[str, list[tuple[int, float]]] = {}
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    what = "train.py's metrics rows"
+    for i, line in enumerate(read_text(path, what, allow_empty=True).splitlines(), 1):
         if not line.strip():
             continue
+        row = parse_json(line, f"{path}:{i}", what)
         try:
-            row = json.loads(line)
-            step = int(row["step"])
-            points = {"all": float(row["loss"]),
-                      **{k: float(v) for k, v in row.get("source_loss", {}).items()}}
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            msg = f"{path}:{i}: expected a metrics row with step and loss ({e})"
-            raise ValueError(msg) from None
+            step, losses = row["step"], {"all": row["loss"], **row.get("source_loss", {})}
+            points = {k: float(v) for k, v in losses.items()}
+        except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as e:
+            msg = f"{path}:{i}: expected a metrics row with step and loss ({e!r})"
+            raise UsageError(msg) from None
+        if isinstance(step, bool) or not isinstance(step, (int, float)) or not 0 <= step < 2 ** 63 \
+                or step != int(step):  # 1e400 reads as inf, NaN as nan: neither is a step
+            raise UsageError(f"{path}:{i}: step {step!r}: expected a whole number >= 0")
         for k, v in points.items():
             if math.isfinite(v):
-                curves.setdefault(k, []).append((step, v))
+                curves.setdefault(k, []).append((int(step), v))
     if not curves:
-        raise ValueError(f"{path}: no rows yet")
+        raise UsageError(f"{path}: no rows yet")
     return curves
 
 

@@ -19,7 +19,6 @@ train_on_data, on first use; an existing OUT/tokenizer.model is refused unless -
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ import sentencepiece as spm
 
 from cli import Parser, add_config_flags, check_config, guard, opt
 from data import DataError, format_prompt, read_alpaca
-from files import copy_atomic, write_atomic
+from files import copy_atomic, parse_json, read_bytes, read_json, read_text, write_atomic
 
 
 class Tokenizer:
@@ -38,13 +37,18 @@ class Tokenizer:
 
     def __init__(self, model_path: str | os.PathLike):
         self.path = Path(model_path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: tokenizer model not found")
         self.sp = self.hf = None
         if self.path.suffix == ".json":  # Hugging Face tokenizer.json (LLaMA-3, SmolLM bases)
             self._init_hf()
         else:
-            self.sp = spm.SentencePieceProcessor(model_file=str(self.path))
+            what = "a sentencepiece tokenizer.model"
+            if not read_bytes(self.path, what):  # missing, a folder: one line
+                raise DataError(f"{self.path}: empty file (expected {what})")
+            try:
+                self.sp = spm.SentencePieceProcessor(model_file=str(self.path))
+            except RuntimeError as e:  # "could not parse ModelProto", "unk is not defined"
+                raise DataError(f"{self.path}: not a sentencepiece model "
+                                f"({str(e).splitlines()[0]}; expected {what})") from None
             self.vocab_size = self.sp.get_piece_size()
             self.bos_id, self.eos_id = self.sp.bos_id(), self.sp.eos_id()
             pad = self.sp.pad_id()
@@ -59,13 +63,23 @@ class Tokenizer:
         except ImportError:
             raise DataError(f"{self.path}: reading tokenizer.json needs the optional package "
                             "'tokenizers'") from None
-        self.hf = HFTokenizer.from_file(str(self.path))
+        what = "a Hugging Face tokenizer.json"
+        text = read_text(self.path, what)
+        parse_json(text, str(self.path), what)  # broken syntax: the line and column
+        try:
+            self.hf = HFTokenizer.from_str(text)
+        except Exception as e:  # the tokenizers package raises a bare Exception for a bad structure
+            raise DataError(f"{self.path}: not a tokenizer.json ({str(e).splitlines()[0]}; "
+                            f"expected {what})") from None
         cfg_path = self.path.with_name("tokenizer_config.json")
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
+        cfg = (read_json(cfg_path, "a tokenizer config (JSON object)", dict)
+               if cfg_path.is_file() else {})
 
         def token_id(name):
             t = cfg.get(name)
             t = t.get("content") if isinstance(t, dict) else t
+            if t is not None and not isinstance(t, str):
+                raise DataError(f"{cfg_path}: {name} = {t!r}: expected a token string")
             return None if t is None else self.hf.token_to_id(t)
         self.vocab_size = self.hf.get_vocab_size(with_added_tokens=True)
         self.bos_id, self.eos_id = token_id("bos_token"), token_id("eos_token")
@@ -86,7 +100,7 @@ class Tokenizer:
         """A model folder's tokenizer file: tokenizer.model (sentencepiece), else tokenizer.json;
         None if neither."""
         paths = (Path(folder) / "tokenizer.model", Path(folder) / "tokenizer.json")
-        return next((p for p in paths if p.is_file()), None)
+        return next((p for p in paths if p.exists()), None)  # a folder of that name: refused later
 
     @classmethod
     def from_folder(cls, folder: str | os.PathLike) -> "Tokenizer":

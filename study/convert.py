@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
@@ -56,6 +57,7 @@ class GGUFError(ValueError):
 
 # --------------------------------------------------------------------------------- reading a GGUF
 STRING, ARRAY = 8, 9       # metadata value types; the others are little-endian numbers:
+MAX_NESTING = 4           # arrays of arrays: none in real files; a crafted file nests thousands
 SCALARS = {0: "<u1", 1: "<i1", 2: "<u2", 3: "<i2", 4: "<u4", 5: "<i4", 6: "<f4", 7: "<?", 10: "<u8",
            11: "<i8", 12: "<f8"}
 
@@ -77,18 +79,36 @@ class Cursor:
         dt = np.dtype(fmt)
         return self.take(dt.itemsize).view(dt)[0].item()
 
-    def string(self) -> str:
-        return bytes(self.take(self.number("<u8"))).decode("utf-8")
+    def count(self, what: str) -> int:
+        """A u64 count of things that take at least one byte each: more than the bytes left is a
+        crafted or truncated file, refused before a loop or an allocation of that size."""
+        n, left = self.number("<u8"), len(self.buf) - self.pos
+        if n > left:
+            raise GGUFError(f"{self.path}: truncated: needs {n} bytes or more for the {what}s "
+                            f"counted at offset {self.pos - 8}, {left} bytes left")
+        return n
 
-    def value(self, vtype: int):
+    def string(self) -> str:
+        at = self.pos
+        try:
+            return bytes(self.take(self.count("string byte"))).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise GGUFError(f"{self.path}: the string at offset {at} is not UTF-8 "
+                            f"(byte {e.start}); "
+                            "expected UTF-8 keys and strings") from None
+
+    def value(self, vtype: int, depth: int = 0):
         if vtype == STRING:
             return self.string()
         if vtype == ARRAY:
-            etype, n = self.number("<u4"), self.number("<u8")
+            if depth >= MAX_NESTING:  # llama.cpp itself reads no array of arrays
+                raise GGUFError(f"{self.path}: arrays nested more than {MAX_NESTING} deep at "
+                                f"offset {self.pos}; expected flat metadata arrays")
+            etype, n = self.number("<u4"), self.count("array element")
             if etype in SCALARS:  # one numpy view instead of n reads (49152 token types)
                 dt = np.dtype(SCALARS[etype])
                 return self.take(n * dt.itemsize).view(dt).tolist()
-            return [self.value(etype) for _ in range(n)]
+            return [self.value(etype, depth + 1) for _ in range(n)]
         if vtype in SCALARS:
             return self.number(SCALARS[vtype])
         raise GGUFError(f"{self.path}: metadata value type {vtype} at offset {self.pos}: "
@@ -113,17 +133,21 @@ def read_gguf(path) -> tuple[dict, dict[str, tuple[int, tuple, np.ndarray]]]:
         raise GGUFError(f"{path}: a big-endian GGUF; expected a little-endian one")
     if version not in (2, 3):
         raise GGUFError(f"{path}: GGUF version {version}; expected 3 (or 2)")
-    n_tensors, n_kv = c.number("<u8"), c.number("<u8")
+    n_tensors, n_kv = c.count("tensor"), c.count("metadata entry")
     meta = {}
     for _ in range(n_kv):
         key = c.string()
         meta[key] = c.value(c.number("<u4"))
     infos = []
     for _ in range(n_tensors):
-        name = c.string()
-        dims = tuple(c.number("<u8") for _ in range(c.number("<u4")))
+        name, n_dims = c.string(), c.number("<u4")
+        if not 1 <= n_dims <= 4:  # GGML_MAX_DIMS
+            raise GGUFError(f"{path}: tensor {name} has {n_dims} dimensions; expected 1 to 4")
+        dims = tuple(c.number("<u8") for _ in range(n_dims))
         infos.append((name, dims, c.number("<u4"), c.number("<u8")))
     align = meta.get("general.alignment", 32)
+    if isinstance(align, bool) or not isinstance(align, int) or not 1 <= align <= 1 << 20:
+        raise GGUFError(f"{path}: general.alignment = {align!r}; expected a positive whole number")
     start = -(-c.pos // align) * align   # the data section begins at the next multiple
     tensors = {}
     for name, dims, ggml_type, offset in infos:
@@ -132,7 +156,7 @@ def read_gguf(path) -> tuple[dict, dict[str, tuple[int, tuple, np.ndarray]]]:
                             f"{TYPE_NAMES.get(ggml_type, ggml_type)}; "
                             f"expected one of {', '.join(t[0] for t in GGML_TYPES.values())}")
         _, block, block_bytes = GGML_TYPES[ggml_type]
-        n = int(np.prod(dims))
+        n = math.prod(dims)  # Python ints: crafted dims cannot overflow into a small size
         if n % block:
             raise GGUFError(f"{path}: tensor {name} has {n} values, not a whole number of "
                             f"{block}-value blocks")
@@ -230,20 +254,26 @@ def llama_config(path: Path, meta: dict, tensors: dict):
         raise GGUFError(f"{path}: llama.rope.scaling.type = "
                         f"{meta['llama.rope.scaling.type']!r}; expected none")
 
-    def get(key, default=None):
+    def get(key, default=None, kind=int):
         if f"llama.{key}" not in meta and default is None:
             raise GGUFError(f"{path}: metadata llama.{key} missing")
-        return meta.get(f"llama.{key}", default)
+        v = meta.get(f"llama.{key}", default)
+        if isinstance(v, bool) or not isinstance(v, kind) or not 0 < v < math.inf:
+            raise GGUFError(f"{path}: metadata llama.{key} = {str(v)[:40]}; expected a positive "
+                            + ("whole number" if kind is int else "number"))
+        return v
     heads, dim = get("attention.head_count"), get("embedding_length")
+    embd = tensors["token_embd.weight"][1]
     return LlamaConfig(
-        vocab_size=get("vocab_size", tensors["token_embd.weight"][1][1]), hidden_size=dim,
+        vocab_size=get("vocab_size", embd[-1]), hidden_size=dim,
         intermediate_size=get("feed_forward_length"), num_hidden_layers=get("block_count"),
         num_attention_heads=heads, num_key_value_heads=get("attention.head_count_kv", heads),
         head_dim=get("rope.dimension_count", dim // heads),
         max_position_embeddings=get("context_length"),
         # stored as f32: 1e-5, not 9.99e-6
-        rms_norm_eps=float(str(np.float32(get("attention.layer_norm_rms_epsilon")))),
-        rope_theta=float(get("rope.freq_base", 10000.0)),
+        rms_norm_eps=float(str(np.float32(get("attention.layer_norm_rms_epsilon",
+                                                  kind=(int, float))))),
+        rope_theta=float(get("rope.freq_base", 10000.0, kind=(int, float))),
         tie_word_embeddings="output.weight" not in tensors,
         bos_token_id=meta.get("tokenizer.ggml.bos_token_id", 1),
         eos_token_id=meta.get("tokenizer.ggml.eos_token_id", 2),
@@ -286,7 +316,15 @@ def tokenizer_files(path: Path, meta: dict) -> tuple[dict, dict]:
     if pre not in PRE_TOKENIZERS:
         raise GGUFError(f"{path}: tokenizer.ggml.pre = {pre!r}; "
                         f"expected one of {', '.join(PRE_TOKENIZERS)}")
-    tokens, types = meta["tokenizer.ggml.tokens"], meta.get("tokenizer.ggml.token_type", [])
+    tokens, types = meta.get("tokenizer.ggml.tokens"), meta.get("tokenizer.ggml.token_type", [])
+    if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) for t in tokens):
+        raise GGUFError(f"{path}: tokenizer.ggml.tokens: expected a list of strings")
+    for key in ("bos", "eos", "unknown", "padding"):
+        i = meta.get(f"tokenizer.ggml.{key}_token_id")
+        if i is not None and (isinstance(i, bool) or not isinstance(i, int)
+                              or not 0 <= i < len(tokens)):
+            raise GGUFError(f"{path}: tokenizer.ggml.{key}_token_id = {i!r}; expected a token "
+                            f"id below {len(tokens)}")
     added = [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
               "normalized": False, "special": ty == CONTROL}
              for i, (t, ty) in enumerate(zip(tokens, types)) if ty in (CONTROL, USER_DEFINED)]

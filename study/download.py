@@ -71,6 +71,7 @@ from pathlib import Path
 
 from data import FLORES_CODES, MLQA_DATA_LANGS, DataError, check_lang, read_alpaca
 import cli
+import files
 from cli import UsageError, opt
 from files import write_atomic
 
@@ -246,15 +247,9 @@ def read_sources(out: Path) -> list[dict]:
     """The entries of an earlier run's OUT/SOURCES.json ([] when there is none); a damaged one is
     refused rather than replaced, since it is the only record of where the files came from."""
     path = Path(out) / "SOURCES.json"
-    if not path.is_file():
+    if not path.exists():
         return []
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path} line {e.lineno} column {e.colno}: not valid JSON ({e.msg}); "
-                        "fix or delete it") from None
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 (byte {e.start}); fix or delete it") from None
+    entries = files.read_json(path, "the download record SOURCES.json (fix or delete it)")
     if not isinstance(entries, list) \
             or not all(isinstance(e, dict) and isinstance(e.get("dest"), str) for e in entries):
         raise DataError(f"{path}: expected a JSON list of {{source, lang, url, dest, sha256}} "
@@ -457,10 +452,18 @@ def download_model(name: str, out, gguf: str | None = None, overwrite: bool = Fa
     """MODELS[name] (or the local --gguf copy) converted into the HF folder `out`.
     GGUFError (exit 2) for bad flags or a file that cannot be converted, DataError (exit 1) when
     the download fails."""
-    import tempfile
     from study import convert  # here: the dataset downloads never load numpy/torch
     src = MODELS[name]
     convert.check_out(out, overwrite)  # before any download
+    out = Path(out)  # the folder is replaced whole, so its lock sits beside it
+    with files.locked(out, lock=out.parent / f".{out.name}.lock"):
+        return _download_model(src, out, gguf, overwrite, timeout)
+
+
+def _download_model(src, out: Path, gguf, overwrite: bool, timeout: float) -> Path:
+    """download_model, with --out checked and locked."""
+    import tempfile
+    from study import convert
     if gguf is not None:
         if Path(gguf).is_file() and sha256_file(Path(gguf)) != src.sha256:
             print(f"note: {gguf}'s sha256 differs from {src.member}'s pinned one; "
@@ -505,7 +508,8 @@ def main_datasets(cfg: DownloadConfig) -> int:
                          "(datasets are never overwritten)")
     check_config(cfg)
     read_sources(Path(cfg.out))
-    failures = download(cfg)
+    with files.locked(cfg.out):  # two downloads into one folder would race on SOURCES.json
+        failures = download(cfg)
     if failures:
         print(f"{len(failures)} download(s) failed; rerun to resume", file=sys.stderr)
         return 1

@@ -17,10 +17,14 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import evaluate
 import checkpoint
+import data as D
+import evaluate
+import files
+import mixture
 import scaling as S
 import train as T
+import world as W
 from cli import Parser, UsageError, add_config_flags, check_config, guard, opt
 from files import write_atomic
 
@@ -33,8 +37,8 @@ def sweep(lang: str, sizes: list[int], data_dir: str = "runs/world", out: str = 
     continues. Points go to OUT/points.csv (earlier rows kept: delete it to start over), fits to
     OUT/FITS.json. threads/dtype go to train.py (0 / "auto": measured there, device.py). Every
     argument and the files of an earlier sweep are checked before the first run trains."""
-    if len(sizes) < 3 or any(n <= 0 for n in sizes):
-        raise ValueError(f"--sizes: need at least 3 positive sizes, got {sizes}")
+    if len(set(sizes)) < 3 or any(n <= 0 for n in sizes) or len(set(sizes)) != len(sizes):
+        raise UsageError(f"--sizes: need at least 3 distinct positive sizes, got {sizes}")
     if metric not in S.METRICS:
         raise ValueError(f"--metric {metric!r}: expected one of {', '.join(S.METRICS)}")
     out_dir = Path(out)
@@ -43,6 +47,26 @@ def sweep(lang: str, sizes: list[int], data_dir: str = "runs/world", out: str = 
     configs = [T.validate(T.TrainConfig(  # UsageError (a ValueError) names the flag
         recipe="coit", lang=lang, n_translation=n, data=data_dir, out=str(out_dir / f"{lang}-{n}"),
         reuse=True, samples=False, threads=threads, dtype=dtype, **train_overrides)) for n in sizes]
+    available = pairs_available(data_dir, lang)
+    if max(sizes) > available:
+        raise UsageError(f"--sizes {','.join(map(str, sizes))}: {max(sizes)} en-{lang} pairs asked "
+                         f"for, {data_dir} has {available}; give sizes up to {available}")
+    with files.locked(out_dir):  # a second sweep into OUT would mix its points with these
+        return run_sizes(lang, sizes, configs, out_dir, data_dir, limit, metric, forms,
+                         eval_batch_size)
+
+
+def pairs_available(data_dir: str, lang: str) -> int:
+    """en-X pairs in DATA (the default miniature world is written first, as train.py does)."""
+    if data_dir == T.TrainConfig.data:
+        W.ensure(data_dir)
+    mixture.check_data(data_dir, "coit", [lang])
+    return len(D.read_parallel(data_dir, lang))
+
+
+def run_sizes(lang, sizes, configs, out_dir: Path, data_dir, limit, metric, forms,
+              eval_batch_size) -> list[S.LawFit]:
+    """The loop of sweep(), once everything is checked: train, score, append, fit."""
     points_file, fits_file = out_dir / "points.csv", out_dir / "FITS.json"
     points = S.read_points(points_file, min_points=1) if points_file.is_file() else {}
     old_fits = S.read_json(fits_file) if fits_file.is_file() else {}
