@@ -635,21 +635,33 @@ def score_files(metric: str, hyp: str, ref: str, lang: str | None = None, tokeni
             "detail": f"{metric} EM = {em:.2f} F1 = {f1:.2f}  {sig}"}
 
 
+@dataclass
+class ScoreConfig:
+    metric: str = opt(None, "what to compute", choices=("bleu", "chrf", "squad", "mlqa", "contain"),
+                      required=True)
+    hyp: str = opt(None, "hypotheses: text file (one a line) or predictions.jsonl", required=True)
+    ref: str = opt(None, "references: text file (QA: golds TAB-separated) or predictions.jsonl",
+                   required=True)
+    lang: str | None = opt(None, f"language of the references, one of {' '.join(QA_LANGS)} (mlqa: "
+                                 "required; bleu: zh selects the zh tokenizer)")
+    tokenize: str | None = opt(None, "BLEU tokenizer: 13a, zh, none or spm:PATH (13a; zh for zh)")
+    word_order: int = opt(0, "chrF word n-gram order: 0 = chrF, 1 = chrF+, 2 = chrF++",
+                          range="[0, 2]")
+    smooth: str = opt("exp", "BLEU smoothing", choices=tuple(sorted(SMOOTH_DEFAULTS)))
+    effective_order: bool = opt(False, "BLEU with effective order (spBLEU uses it)")
+    json: bool = opt(False, 'print {"metric","score","signature",...} as JSON')
+
+
 def _score_main(argv) -> None:
-    p = argparse.ArgumentParser(prog="evaluate.py score", description="Score hypothesis files against references.")
-    p.add_argument("--metric", required=True, choices=["bleu", "chrf", "squad", "mlqa", "contain"], help="what to compute")
-    p.add_argument("--hyp", required=True, help="hypotheses: text file (one a line) or predictions.jsonl")
-    p.add_argument("--ref", required=True, help="references: text file (QA: golds TAB-separated) or predictions.jsonl")
-    p.add_argument("--lang", help=f"language of the references, one of {' '.join(QA_LANGS)} "
-                   "(mlqa: required; bleu: zh selects the zh tokenizer)")
-    p.add_argument("--tokenize", help="BLEU tokenizer: 13a, zh, none or spm:PATH (default 13a, zh for --lang zh)")
-    p.add_argument("--word-order", type=int, default=0, help="chrF word n-gram order: 0 = chrF, 1 = chrF+, 2 = chrF++")
-    p.add_argument("--smooth", default="exp", choices=sorted(SMOOTH_DEFAULTS), help="BLEU smoothing")
-    p.add_argument("--effective-order", action="store_true", help="BLEU with effective order (spBLEU uses it)")
-    p.add_argument("--json", action="store_true", help='print {"metric","score","signature",...} as JSON')
-    a = p.parse_args(argv)
-    r = score_files(a.metric, a.hyp, a.ref, a.lang, a.tokenize, a.word_order, a.smooth, a.effective_order)
-    print(json.dumps(r, ensure_ascii=False) if a.json else r.get("detail", f"{r['metric']} = {r['score']:.2f}  {r['signature']}"))
+    p = add_config_flags(Parser(prog="evaluate.py score",
+                                description="Score hypothesis files against references."),
+                         ScoreConfig)
+    a = ScoreConfig(**vars(p.parse_args(argv)))
+    cli.check_config(a)
+    r = score_files(a.metric, a.hyp, a.ref, a.lang, a.tokenize, a.word_order, a.smooth,
+                    a.effective_order)
+    print(json.dumps(r, ensure_ascii=False) if a.json
+          else r.get("detail", f"{r['metric']} = {r['score']:.2f}  {r['signature']}"))
 
 
 def _eval_main(argv) -> None:

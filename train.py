@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import random
 import shlex
 import shutil
@@ -36,6 +37,7 @@ import checkpoint
 import data as D
 import device as DV
 import evaluate
+import files
 import lora
 import mixture
 import plot
@@ -502,25 +504,31 @@ def prepare(cfg: TrainConfig, rank: int, world: int) -> Inputs:
 def run(cfg: TrainConfig, distributed: bool = True) -> Path:
     """The whole run as `python train.py` does it: check the flags and --out, make or check every
     input, then fit; return the finished folder (or --out after --stop-after). Under torchrun every
-    rank calls this; distributed=False trains in this process alone."""
+    rank calls this; distributed=False trains in this process alone. Two runs cannot share an
+    --out: the first holds a lock beside it (files.locked), the second is refused at once."""
     cfg = validate(cfg)
     out = Path(cfg.out)
-    if checkpoint.check_out(out, cfg.overwrite, cfg.resume, cfg.reuse) == "reuse":
-        checkpoint.check_same_run(out, cfg)  # a cached base or model made otherwise is refused
-        return out
-    rank, world, local, own_pg = DV.setup_processes(cfg.device) if distributed else (0, 1, 0, False)
-    try:
-        inputs = prepare(cfg, rank, world)
-        # every input has been read and checked: only now is an --overwrite'd run removed
-        before_write = (lambda: checkpoint.clear_run(out)) if cfg.overwrite else None
-        out, model = fit(cfg, inputs, rank, world, local, before_write)
-        if model is not None and cfg.samples and cfg.recipe != "pretrain":
-            lang = cfg.langs.split(",")[0] if cfg.recipe == "muit" else cfg.lang
-            evaluate.first_look(model, inputs.tokenizer, inputs.examples, cfg.data, lang, out,
-                                inputs.base, cfg.progress)
-    finally:
-        if own_pg:
-            dist.destroy_process_group()
+    lead = not distributed or os.environ.get("RANK", "0") == "0"
+    lock = files.locked(out, lock=out.parent / f".{out.name}.lock") if lead \
+        else contextlib.nullcontext()
+    with lock:
+        if checkpoint.check_out(out, cfg.overwrite, cfg.resume, cfg.reuse) == "reuse":
+            checkpoint.check_same_run(out, cfg)  # a cached base or model made otherwise: refused
+            return out
+        rank, world, local, own_pg = DV.setup_processes(cfg.device) if distributed \
+            else (0, 1, 0, False)
+        try:
+            inputs = prepare(cfg, rank, world)
+            # every input has been read and checked: only now is an --overwrite'd run removed
+            before_write = (lambda: checkpoint.clear_run(out)) if cfg.overwrite else None
+            out, model = fit(cfg, inputs, rank, world, local, before_write)
+            if model is not None and cfg.samples and cfg.recipe != "pretrain":
+                lang = cfg.langs.split(",")[0] if cfg.recipe == "muit" else cfg.lang
+                evaluate.first_look(model, inputs.tokenizer, inputs.examples, cfg.data, lang, out,
+                                    inputs.base, cfg.progress)
+        finally:
+            if own_pg:
+                dist.destroy_process_group()
     return out
 
 

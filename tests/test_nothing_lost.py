@@ -65,3 +65,12 @@ def test_study_overwrite_never_deletes_a_folder_that_holds_no_study(tmp_path):
 def test_a_language_given_twice_is_refused(tmp_path):
     with pytest.raises(UsageError, match="--langs de,de"):
         T.validate(T.TrainConfig(recipe="muit", langs="de,de"))
+
+
+def test_two_runs_cannot_share_an_out(tmp_path, capsys):
+    import files
+    out = tmp_path / "run"
+    with files.locked(out, lock=tmp_path / ".run.lock"):   # a first run holds it
+        code = T.main(["--out", str(out), "--data", str(tmp_path / "nowhere"), "--threads", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "another run is writing here" in err[0]
