@@ -304,3 +304,18 @@ def test_bad_checkpoints_one_line(tmp_path, capsys):
     blob = (m / "model.safetensors").read_bytes()
     (m / "model.safetensors").write_bytes(blob[: len(blob) // 2])
     _refused(capsys, ["--model", str(m)] + base, "model.safetensors", "unreadable weights")
+
+
+def test_no_passage_control_asks_the_same_questions_without_the_passage(tmp_path):
+    import world
+    d = world.write_world(tmp_path / "w", seed=0, pretrain_chars=20000, alpaca=20, parallel=20,
+                          xquad_passages=3, mlqa_passages=2, flores=4)
+    with_p = E.load_examples("xquad", "de", d)
+    without = E.load_examples("xquad", "de", d, passage=False)
+    assert [r["question"] for r in with_p] == [r["question"] for r in without]
+    for a, b in zip(with_p, without):
+        assert a["context"] in a["input"] and a["context"] not in b["input"]
+        assert a["question"] in b["input"] and b["input"].endswith(a["input"].split("\n")[-1])
+    # the control's answers are names the question alone never gives away (chance ~0)
+    chance = E.qa_chance([r["question"] for r in without], [r["answers"] for r in without], "de")
+    assert chance < 5.0 and not any(r["answers"][0] in r["question"] for r in without)
