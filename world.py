@@ -52,11 +52,22 @@ import shutil
 import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from types import SimpleNamespace
 
-import lexicon as L
 from cli import UsageError
 from data import FLORES_CODES, LANGS, MLQA_DATA_LANGS, qa_example
 
+
+def _frozen(x):
+    """JSON lists as tuples: the lexicon is read, never changed."""
+    if isinstance(x, list):
+        return tuple(_frozen(v) for v in x)
+    return {k: _frozen(v) for k, v in x.items()} if isinstance(x, dict) else x
+
+
+# The words and templates in 8 languages (lexicon.json, data only; its conventions: docs/world.md)
+_LEXICON = json.loads(Path(__file__).with_name("lexicon.json").read_text(encoding="utf-8"))
+L = SimpleNamespace(**{k: _frozen(v) for k, v in _LEXICON.items() if k != "notes"})
 K = {lang: L.LANG_ORDER.index(lang) for lang in LANGS}  # column of each language in lexicon rows
 RECORD_RELS = tuple(r for r in L.RELATIONS if r != "has")  # relations shown as "field: value"
 PLAIN_RELS = tuple(r for r in L.RELATIONS if r != "teacher")  # no second person mentioned

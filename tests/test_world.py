@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import lexicon as L
 from conftest import tiny_checkpoint
 import world
+from world import L
 from data import FLORES_CODES, LANGS, qa_example, read_alpaca, read_flores, read_parallel, read_squad
 
 ROOT = Path(__file__).resolve().parent.parent
