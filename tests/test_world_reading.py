@@ -10,8 +10,8 @@ import re
 import pytest
 
 import evaluate
+from corpus import L
 import world
-from world import L
 from data import LANGS, MLQA_DATA_LANGS, read_squad
 
 SMALL = dict(pretrain_chars=30_000, alpaca=120, parallel=100, xquad_passages=12, mlqa_passages=8, flores=30,
