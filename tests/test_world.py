@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import lexicon as L
 from conftest import tiny_checkpoint
+import corpus
+from corpus import L
 import world
 from data import FLORES_CODES, LANGS, qa_example, read_alpaca, read_flores, read_parallel, read_squad
 
@@ -152,8 +153,8 @@ def test_same_seed_same_bytes_other_seed_differs(tiny, tmp_path):
 
 
 def test_golden_renderings_agree_in_gender_and_case():
-    p = world.Person(world._spell(["ka", "mi", "ro"]), "f")
-    q = world.Person(world._spell(["to", "be", "la"]), "m")
+    p = world.Person(corpus._spell(["ka", "mi", "ro"]), "f")
+    q = world.Person(corpus._spell(["to", "be", "la"]), "m")
     assert (p.names["el"], p.names["hi"], p.names["ar"], p.names["zh"]) == ("Κάμιρο", "कामिरो", "كاميرو", "卡米罗")
     has = ("has", p, (0, 0))  # three cats: Arabic polarity (feminine noun -> ثلاث), Turkish genitive
     job = ("job", p, 0)
@@ -250,9 +251,9 @@ def test_lexicon_complete_and_every_template_renders():
         assert all(len(row) == len(L.LANG_ORDER) and all(c.strip() for c in row) for row in table)
     for d in (L.FACTS, L.QUESTIONS, L.FIELDS, L.TASKS, L.YES_NO):
         assert set(d) == set(LANGS)
-    q = world.Person(world._spell(["to", "be", "la"]), "f")
+    q = world.Person(corpus._spell(["to", "be", "la"]), "f")
     for gender in "mf":
-        p = world.Person(world._spell(["ka", "mi", "ro"]), gender)
+        p = world.Person(corpus._spell(["ka", "mi", "ro"]), gender)
         facts = [("has", p, (n, c)) for n in range(len(L.COUNTS)) for c in range(len(L.NOUNS))]
         facts += [("job", p, j) for j in range(len(L.JOBS))] + [("teacher", p, q), ("age", p, 42)]
         facts += [(r, p, 0) for r in ("from", "lives", "color", "food", "speaks", "month")]

@@ -10,7 +10,7 @@ import re
 import pytest
 
 import evaluate
-import lexicon as L
+from corpus import L
 import world
 from data import LANGS, MLQA_DATA_LANGS, read_squad
 
