@@ -365,8 +365,10 @@ def write_world(out_dir, seed: int = 0, overwrite: bool = False, **sizes) -> Pat
     """Generate the world and write it atomically to out_dir: a temp folder, then one rename; on
     any failure the temp folder is removed and an earlier world at out_dir stays as it was."""
     out = Path(out_dir)
+    cfg = WorldConfig(seed=seed, **sizes)
+    cfg.validate()  # every size checked before the folder is looked at or anything written
     check_out(out, overwrite)
-    files = build(WorldConfig(seed=seed, **sizes))  # validates every size before any write
+    files = build(cfg)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     old = out.with_name(f".{out.name}.old{os.getpid()}")

@@ -62,12 +62,9 @@ POISON = {
 }
 SUBCOMMANDS = {"evaluate": [[], ["score"]]}  # a main() that picks its parser by the first word
 VALUES = ("x", "0", "-1", "nan", "inf", "1e400")
-# Known defects (issue 27) in scripts owned elsewhere: "parser" or "parser --flag" -> the values
-# that still fail. Each listed case must fail, so a fix that lands without removing it is noticed.
-_WORLD = "nan inf 1e400"   # --out is checked before the sizes, so NaN reaches write_world
-KNOWN = {"world --en-share": _WORLD,
-         "world --cb-share": _WORLD, "world --cb-tune": _WORLD, "world --reading": _WORLD,
-         "world --read-qa": _WORLD}
+# Known defects: "parser" or "parser --flag" -> the values that still fail (none left). A listed
+# case must fail, so a fix that lands without removing it is noticed.
+KNOWN: dict[str, str] = {}
 
 
 class _Captured(Exception):
