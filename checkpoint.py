@@ -52,7 +52,7 @@ from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model
 
 import lora
 from cli import UsageError
-from files import atomic_path, write_atomic
+from files import atomic_path, read_json, write_atomic
 from model import PRESETS, Llama, LlamaConfig, check_keys
 
 
@@ -131,14 +131,7 @@ def save_model(model: Llama, path, max_shard_bytes: int = 5 * 2**30) -> Path:
 
 def read_config(path) -> LlamaConfig:
     """A config.json file's LlamaConfig; one error naming the file (and field) on bad input."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such config file")
-    try:
-        d = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-    return config_from_hf(d, source=str(path))
+    return config_from_hf(read_json(path, "a Hugging Face config.json", dict), source=str(path))
 
 
 _NEEDED = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
@@ -218,10 +211,9 @@ def _read_state(path: Path, device=None) -> dict[str, torch.Tensor]:
     for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
         index = path / index_name
         if index.is_file():
-            try:
-                weight_map = json.loads(index.read_text())["weight_map"]
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise ValueError(f"{index}: expected JSON with a 'weight_map' ({e})") from None
+            weight_map = read_json(index, "a shard index with a 'weight_map'", dict).get("weight_map")
+            if not isinstance(weight_map, dict):
+                raise ValueError(f"{index}: expected JSON with a 'weight_map' object")
             state = {}
             for shard in sorted(set(weight_map.values())):
                 if not (path / shard).is_file():
