@@ -52,7 +52,7 @@ from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model
 
 import lora
 from cli import UsageError
-from files import atomic_path, read_json, write_atomic
+from cli import atomic_path, read_json, write_atomic
 from model import PRESETS, Llama, LlamaConfig, check_keys
 
 

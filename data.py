@@ -37,7 +37,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment  # jinja2 comes with to
 import torch
 from tqdm import tqdm
 
-import files
+import cli
 from cli import UsageError
 from model import IGNORE_INDEX
 
@@ -67,8 +67,8 @@ def check_lang(lang: str, allow_en: bool = True) -> str:
 
 def read_text(path, allow_empty: bool = False, what: str = "a UTF-8 text file") -> str:
     """A UTF-8 text file, or one line naming the file: missing, a folder, not UTF-8, empty (unless
-    allowed). files.read_text, the one reader of text."""
-    return files.read_text(path, what, allow_empty)
+    allowed). cli.read_text, the one reader of text."""
+    return cli.read_text(path, what, allow_empty)
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -83,8 +83,8 @@ def _read_lines(path: Path) -> list[str]:
 
 
 def load_json(path: Path, what: str = "a JSON file"):
-    """files.read_json: one line with the line and column of what is wrong."""
-    return files.read_json(path, what)
+    """cli.read_json: one line with the line and column of what is wrong."""
+    return cli.read_json(path, what)
 
 
 def read_alpaca(path) -> list[dict]:
@@ -95,7 +95,7 @@ def read_alpaca(path) -> list[dict]:
         records, where = [], []
         for i, line in enumerate(read_text(path).splitlines()):
             if line.strip():
-                records.append(files.parse_json(line, f"{path} line {i + 1}",
+                records.append(cli.parse_json(line, f"{path} line {i + 1}",
                                                 "an Alpaca record"))
                 where.append(f"line {i + 1}")
     else:
@@ -252,14 +252,14 @@ def chat_template(tok_dir) -> tuple[str, dict]:
     """The folder's chat template and its special tokens as text: {"bos_token": ...,
     "eos_token": ...}; a template that does not parse is refused here, before any prompt."""
     path = Path(tok_dir) / "tokenizer_config.json"
-    tc = files.read_json(path, "a tokenizer config (JSON object)", dict) if path.is_file() else {}
+    tc = cli.read_json(path, "a tokenizer config (JSON object)", dict) if path.is_file() else {}
     template, where = tc.get("chat_template"), path
     if isinstance(template, list):  # named: [{"name": "default", "template": ...}, ...]
         template = next((t.get("template") for t in template
                          if isinstance(t, dict) and t.get("name") == "default"), None)
     jinja = Path(tok_dir) / "chat_template.jinja"
     if template is None and jinja.is_file():  # transformers 4.43+
-        template, where = files.read_text(jinja, "a Jinja chat template"), jinja
+        template, where = cli.read_text(jinja, "a Jinja chat template"), jinja
     if not template:
         raise DataError(f"{path}: no chat_template in {tok_dir}; use --template alpaca or none")
     if not isinstance(template, str):

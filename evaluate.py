@@ -65,7 +65,7 @@ import generate as G
 import metrics
 from cli import Parser, add_config_flags, guard, opt
 from data import LANGS, TEMPLATES
-from files import write_atomic
+from cli import write_atomic
 from metrics import (QA_LANGS, SMOOTH_DEFAULTS, VERSION, chrf, containment, corpus_bleu, extract_answer,
                      get_tokenizer, mlqa_em_f1, mlqa_normalize, score_qa, score_translation, squad_em_f1)
 from tokenizer import Tokenizer

@@ -42,7 +42,7 @@ import torch
 import data
 from cli import Parser, UsageError, add_config_flags, check_config, guard, opt
 from device import decide
-from files import read_json
+from cli import read_json
 from checkpoint import load_model, read_config
 from lora import load_adapter
 from model import Llama

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from cli import UsageError
-from files import atomic_path, read_json, read_safetensors, write_atomic
+from cli import atomic_path, read_json, read_safetensors, write_atomic
 from model import check_keys
 
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from cli import Parser, UsageError, add_config_flags, guard, opt
-from files import atomic_path, parse_json, read_text, write_atomic
+from cli import atomic_path, parse_json, read_text, write_atomic
 
 
 def read_curves(run: Path) -> dict[str, list[tuple[int, float]]]:
@@ -72,7 +72,7 @@ def text_chart(curves: dict[str, list[tuple[int, float]]], rows: int = 12) -> st
 
 def save_picture(out: Path, text, draw) -> Path:
     """OUT.png drawn by draw(plt) -> figure when matplotlib is installed, else OUT.txt holding
-    text(), the chart a terminal can show; written atomically (files.atomic_path), so a reader
+    text(), the chart a terminal can show; written atomically (cli.atomic_path), so a reader
     never sees half a picture. Returns the path written."""
     try:
         import matplotlib

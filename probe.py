@@ -43,7 +43,7 @@ from tqdm import tqdm
 import data
 from cli import Parser, add_config_flags, opt
 from device import decide
-from files import atomic_path, write_atomic
+from cli import atomic_path, write_atomic
 from checkpoint import load_model, read_config
 from model import Llama
 from tokenizer import Tokenizer

@@ -43,7 +43,7 @@ import data
 from mixture import allocate, objective, uniform_split
 from cli import Parser, UsageError, add_config_flags, check_config, guard, opt
 import plot
-from files import check_out, write_json
+from cli import check_out, write_json
 
 FORMS = ("power", "log")
 METRICS = ("bleu", "chrf++", "spbleu")  # evaluate.py's Flores scores a sweep can fit

@@ -28,7 +28,7 @@ import sentencepiece as spm
 
 from cli import Parser, add_config_flags, check_config, guard, opt
 from data import DataError, format_prompt, read_alpaca
-from files import copy_atomic, parse_json, read_bytes, read_json, read_text, write_atomic
+from cli import copy_atomic, parse_json, read_bytes, read_json, read_text, write_atomic
 
 
 class Tokenizer:

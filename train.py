@@ -37,13 +37,13 @@ import checkpoint
 import data as D
 import device as DV
 import evaluate
-import files
+import cli
 import lora
 import mixture
 import plot
 import world as W
 from cli import Failed, Parser, UsageError, add_config_flags, check_config, guard, opt
-from files import write_atomic
+from cli import write_atomic
 from model import PRESETS, Llama, LlamaConfig
 from tokenizer import Tokenizer
 
@@ -505,11 +505,11 @@ def run(cfg: TrainConfig, distributed: bool = True) -> Path:
     """The whole run as `python train.py` does it: check the flags and --out, make or check every
     input, then fit; return the finished folder (or --out after --stop-after). Under torchrun every
     rank calls this; distributed=False trains in this process alone. Two runs cannot share an
-    --out: the first holds a lock beside it (files.locked), the second is refused at once."""
+    --out: the first holds a lock beside it (cli.locked), the second is refused at once."""
     cfg = validate(cfg)
     out = Path(cfg.out)
     lead = not distributed or os.environ.get("RANK", "0") == "0"
-    lock = files.locked(out, lock=out.parent / f".{out.name}.lock") if lead \
+    lock = cli.locked(out, lock=out.parent / f".{out.name}.lock") if lead \
         else contextlib.nullcontext()
     with lock:
         if checkpoint.check_out(out, cfg.overwrite, cfg.resume, cfg.reuse) == "reuse":

@@ -78,7 +78,7 @@ import generate as G
 import lora
 from checkpoint import load_model, read_config, save_model
 from evaluate import generate_responses, load_examples
-from files import write_atomic
+from cli import write_atomic
 from model import PRESETS, Llama
 from tokenizer import Tokenizer
 

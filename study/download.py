@@ -71,9 +71,8 @@ from pathlib import Path
 
 from data import FLORES_CODES, MLQA_DATA_LANGS, DataError, check_lang, read_alpaca
 import cli
-import files
 from cli import UsageError, opt
-from files import write_atomic
+from cli import write_atomic
 
 # ------------------------------------------------------------------------------------- sources
 # Every file's public source. GitHub URLs are pinned to a commit; their sha256 values were computed
@@ -249,7 +248,7 @@ def read_sources(out: Path) -> list[dict]:
     path = Path(out) / "SOURCES.json"
     if not path.exists():
         return []
-    entries = files.read_json(path, "the download record SOURCES.json (fix or delete it)")
+    entries = cli.read_json(path, "the download record SOURCES.json (fix or delete it)")
     if not isinstance(entries, list) \
             or not all(isinstance(e, dict) and isinstance(e.get("dest"), str) for e in entries):
         raise DataError(f"{path}: expected a JSON list of {{source, lang, url, dest, sha256}} "
@@ -456,7 +455,7 @@ def download_model(name: str, out, gguf: str | None = None, overwrite: bool = Fa
     src = MODELS[name]
     convert.check_out(out, overwrite)  # before any download
     out = Path(out)  # the folder is replaced whole, so its lock sits beside it
-    with files.locked(out, lock=out.parent / f".{out.name}.lock"):
+    with cli.locked(out, lock=out.parent / f".{out.name}.lock"):
         return _download_model(src, out, gguf, overwrite, timeout)
 
 
@@ -508,7 +507,7 @@ def main_datasets(cfg: DownloadConfig) -> int:
                          "(datasets are never overwritten)")
     check_config(cfg)
     read_sources(Path(cfg.out))
-    with files.locked(cfg.out):  # two downloads into one folder would race on SOURCES.json
+    with cli.locked(cfg.out):  # two downloads into one folder would race on SOURCES.json
         failures = download(cfg)
     if failures:
         print(f"{len(failures)} download(s) failed; rerun to resume", file=sys.stderr)

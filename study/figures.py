@@ -16,7 +16,7 @@ from pathlib import Path
 from study.claims import XLANGS, probe_curves
 from study.noise import fmt, mean, values
 from study.tables import HEAD_MODELS
-from files import write_atomic
+from cli import write_atomic
 
 HEAD_METRICS = (("xquad", "contain", "XQuAD containment (%)"),
                 ("flores", "bleu", "Flores en→X BLEU"))

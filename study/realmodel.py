@@ -47,7 +47,7 @@ from study import report
 import checkpoint
 import train
 from cli import Parser, UsageError, add_config_flags, check_config, guard, opt
-from files import write_atomic
+from cli import write_atomic
 from study.reproduce import machine_info
 from train import TrainConfig
 

@@ -53,7 +53,7 @@ from study.noise import with_predictions
 from study.tables import (CHANCE_NOTE, INTRO, METRIC_NOTES, claims_part, headline_table,
                           scores_part, setup_section)
 from cli import Parser, UsageError, add_config_flags, guard, opt
-from files import write_atomic
+from cli import write_atomic
 
 
 # ------------------------------------------------------- results.json (reproduce.py writes it)

@@ -51,7 +51,7 @@ from tqdm import tqdm
 from study.claims import MLQA_XLANGS, XLANGS
 from study.noise import eval_key, metric
 from cli import Parser, UsageError, add_config_flags, check_config, guard, opt
-from files import write_atomic
+from cli import write_atomic
 from study.report import git_commit, load_results, regenerate, save_report, save_results
 
 

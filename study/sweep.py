@@ -20,13 +20,13 @@ from pathlib import Path
 import checkpoint
 import data as D
 import evaluate
-import files
+import cli
 import mixture
 import scaling as S
 import train as T
 import world as W
 from cli import Parser, UsageError, add_config_flags, check_config, guard, opt
-from files import write_atomic
+from cli import write_atomic
 
 
 def sweep(lang: str, sizes: list[int], data_dir: str = "runs/world", out: str = "runs/sweep",
@@ -51,7 +51,7 @@ def sweep(lang: str, sizes: list[int], data_dir: str = "runs/world", out: str = 
     if max(sizes) > available:
         raise UsageError(f"--sizes {','.join(map(str, sizes))}: {max(sizes)} en-{lang} pairs asked "
                          f"for, {data_dir} has {available}; give sizes up to {available}")
-    with files.locked(out_dir):  # a second sweep into OUT would mix its points with these
+    with cli.locked(out_dir):  # a second sweep into OUT would mix its points with these
         return run_sizes(lang, sizes, configs, out_dir, data_dir, limit, metric, forms,
                          eval_batch_size)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-import files
+import cli
 from cli import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,7 +148,7 @@ def test_every_script_has_a_poison(monkeypatch):
     assert sorted(set(names) - set(POISON)) == []
 
 
-# ----------------------------------------------------------------------------- files.py
+# ----------------------------------------------------------------------------- cli.py
 
 def _kinds(tmp_path, good: bytes) -> dict[str, Path]:
     """The same file truncated, empty, as a folder, not UTF-8 and missing."""
@@ -171,7 +171,7 @@ def _one_line(excinfo, path, *needles):
 
 
 def test_readers_name_the_file_and_what_was_expected(tmp_path):
-    """files.read_text / read_json / read_safetensors: the one guarded path per format."""
+    """cli.read_text / read_json / read_safetensors: the one guarded path per format."""
     from safetensors.torch import save_file
     import torch
     good = json.dumps({"a": [1, 2, 3], "b": "ü"}).encode()
@@ -179,29 +179,29 @@ def test_readers_name_the_file_and_what_was_expected(tmp_path):
     for kind, needle in (("empty", "empty file"), ("folder", "is a folder"),
                          ("latin1", "not UTF-8")):
         with pytest.raises(UsageError) as e:
-            files.read_text(p[kind], "a config")
+            cli.read_text(p[kind], "a config")
         _one_line(e, p[kind], needle, "a config")
     with pytest.raises(FileNotFoundError) as e:
-        files.read_text(p["missing"], "a config")
+        cli.read_text(p["missing"], "a config")
     _one_line(e, p["missing"], "file not found")
     with pytest.raises(UsageError) as e:
-        files.read_json(p["truncated"], "a config")
+        cli.read_json(p["truncated"], "a config")
     _one_line(e, p["truncated"], "line 1 column", "not valid JSON")
     deep = tmp_path / "deep.json"
     deep.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(UsageError) as e:
-        files.read_json(deep, "a config")
+        cli.read_json(deep, "a config")
     _one_line(e, deep, "nested too deep")
     with pytest.raises(UsageError) as e:
-        files.read_json(_write(tmp_path / "list.json", b"[1]"), "a config", dict)
+        cli.read_json(_write(tmp_path / "list.json", b"[1]"), "a config", dict)
     assert "expected a config (a JSON object)" in str(e.value)
     st = tmp_path / "w.safetensors"
     save_file({"w": torch.ones(64, 64)}, str(st))
-    assert files.read_safetensors(st)["w"].shape == (64, 64)
+    assert cli.read_safetensors(st)["w"].shape == (64, 64)
     for body in (st.read_bytes()[:200], st.read_bytes()[:-100], b"", b"\xff" * 16):
         _write(st, body)
         with pytest.raises(UsageError) as e:
-            files.read_safetensors(st, "an adapter")
+            cli.read_safetensors(st, "an adapter")
         _one_line(e, st, "not a readable safetensors file", "an adapter")
 
 
@@ -212,15 +212,15 @@ def _write(path: Path, body: bytes) -> Path:
 
 LOCKER = textwrap.dedent("""
     import sys, time
-    import files
-    with files.locked(sys.argv[1]):
+    import cli
+    with cli.locked(sys.argv[1]):
         print("held", flush=True)
         time.sleep(60)
 """)
 
 
 def test_a_second_process_cannot_take_a_locked_folder(tmp_path):
-    """files.locked: a second writer is refused at once, naming the holder; a killed holder
+    """cli.locked: a second writer is refused at once, naming the holder; a killed holder
     frees the folder (the kernel drops the lock)."""
     out = tmp_path / "out"
     holder = subprocess.Popen([sys.executable, "-c", LOCKER, str(out)], stdout=subprocess.PIPE,
@@ -228,14 +228,14 @@ def test_a_second_process_cannot_take_a_locked_folder(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(UsageError) as e:
-            with files.locked(out):
+            with cli.locked(out):
                 pytest.fail("two writers hold the lock")
         assert str(e.value) == (f"{out}: another run is writing here (pid {holder.pid}); wait for "
                                 "it or choose another --out")
     finally:
         holder.kill()
         holder.wait()
-    with files.locked(out):
+    with cli.locked(out):
         assert (out / ".lock").read_text().strip() == str(__import__("os").getpid())
     assert not (out / ".lock").exists()
 

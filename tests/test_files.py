@@ -1,10 +1,10 @@
-"""files.py: a write either lands whole or leaves the old file, and never a temp file behind."""
+"""cli.py's files: a write either lands whole or leaves the old file, and never a temp file behind."""
 import os
 from pathlib import Path
 
 import pytest
 
-import files as F
+import cli as F
 
 
 def test_write_atomic_failure_leaves_old_file_and_no_temp(tmp_path, monkeypatch):

@@ -68,9 +68,9 @@ def test_a_language_given_twice_is_refused(tmp_path):
 
 
 def test_two_runs_cannot_share_an_out(tmp_path, capsys):
-    import files
+    import cli
     out = tmp_path / "run"
-    with files.locked(out, lock=tmp_path / ".run.lock"):   # a first run holds it
+    with cli.locked(out, lock=tmp_path / ".run.lock"):   # a first run holds it
         code = T.main(["--out", str(out), "--data", str(tmp_path / "nowhere"), "--threads", "1"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "another run is writing here" in err[0]

@@ -129,10 +129,10 @@ def test_ctrl_c_stops_at_once_with_the_command_that_continues(tmp_path, monkeypa
 
 
 def test_a_second_sweep_into_the_same_out_is_refused(tmp_path, monkeypatch, capsys):
-    import files
+    import cli
     data = _parallel(tmp_path / "w", "de", 40)
     monkeypatch.setattr(train, "run", lambda cfg: pytest.fail("trained while another sweep writes"))
     argv = ["--lang", "de", "--sizes", "10,20,30", "--data", str(data),
             "--out", str(tmp_path / "s")]
-    with files.locked(tmp_path / "s"):
+    with cli.locked(tmp_path / "s"):
         assert "another run is writing here" in _err(capsys, argv)
