@@ -211,7 +211,8 @@ def _read_state(path: Path, device=None) -> dict[str, torch.Tensor]:
     for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
         index = path / index_name
         if index.is_file():
-            weight_map = read_json(index, "a shard index with a 'weight_map'", dict).get("weight_map")
+            what = "a shard index with a 'weight_map'"
+            weight_map = read_json(index, what, dict).get("weight_map")
             if not isinstance(weight_map, dict):
                 raise ValueError(f"{index}: expected JSON with a 'weight_map' object")
             state = {}
@@ -332,7 +333,8 @@ def run_status(out: Path) -> str:
         try:
             run = json.loads(cfg_file.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise UsageError(f"{cfg_file}: unreadable ({e}); remove it or pass another --out") from None
+            raise UsageError(f"{cfg_file}: unreadable ({e}); remove it or pass another "
+                             "--out") from None
         if isinstance(run, dict) and run.get("status") == "finished":
             return "finished"
     return "unfinished" if (Path(out) / "resume" / "state.pt").is_file() else "empty"

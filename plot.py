@@ -1,4 +1,5 @@
-"""plot.py — pictures: a training run's loss per data source, and a scaling law's fit.
+"""plot.py — a run's metrics and pictures: the rows train.py logs (Meter), a training run's
+loss per data source, and a scaling law's fit.
 
 train.py logs one row per interval to RUN/metrics.jsonl: the loss over that interval (`loss`, per
 target token) and the loss of each data source (`source_loss`: alpaca/en, alpaca/de,
@@ -17,13 +18,52 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from tqdm import tqdm
+
 from cli import Parser, UsageError, add_config_flags, guard, opt
 from cli import atomic_path, parse_json, read_text, write_atomic
+
+
+class Meter:
+    """The log interval: loss sums and target tokens per source, input tokens and time since the
+    last log line; `log` turns them into one metrics.jsonl row and one stdout line."""
+
+    def __init__(self, peak: float):
+        self.peak, self.start, self.t, self.tokens = peak, time.time(), time.time(), 0
+        self.sums: dict[str, list[float]] = {}   # source/lang -> [loss sum, target tokens]
+        self.all_tokens, self.all_time = 0, 0.0  # over every interval: the run's tokens/s
+
+    def add(self, by_source: dict, n_in: int) -> None:
+        for k, (s, c) in by_source.items():
+            acc = self.sums.setdefault(k, [0.0, 0.0])
+            acc[0], acc[1] = acc[0] + s, acc[1] + c
+        self.tokens += n_in
+
+    def log(self, step: int, total: int, lr: float, gnorm: float, flops_tok: float) -> dict:
+        dt, targets = time.time() - self.t, sum(c for _, c in self.sums.values())
+        loss, tps = sum(s for s, _ in self.sums.values()) / max(targets, 1), self.tokens / dt
+        row = dict(step=step, loss=round(loss, 5), lr=lr, grad_norm=round(gnorm, 4),
+                   tokens_per_s=round(tps, 1), mfu=round(tps * flops_tok / self.peak, 5),
+                   elapsed_s=round(time.time() - self.start, 2), tokens=self.tokens,
+                   targets=int(targets),
+                   source_loss={k: round(s / c, 5) for k, (s, c) in sorted(self.sums.items()) if c})
+        tqdm.write(f"step {step}/{total} loss {loss:.4f} lr {lr:.2e} gnorm {gnorm:.2f} "
+                   f"tok/s {tps:.0f} mfu {100 * row['mfu']:.2f}%")
+        self.all_tokens, self.all_time = self.all_tokens + self.tokens, self.all_time + dt
+        self.sums, self.tokens, self.t = {}, 0, time.time()
+        return row
+
+    def summary(self, loss: float, step: int, flops_tok: float) -> dict:
+        tps = self.all_tokens / max(self.all_time, 1e-9)
+        return dict(final_loss=loss, steps=step, wall_s=round(time.time() - self.start, 1),
+                    tokens_per_s=round(tps, 1), mfu=round(tps * flops_tok / self.peak, 5),
+                    peak_flops=self.peak)
 
 
 def read_curves(run: Path) -> dict[str, list[tuple[int, float]]]:

@@ -1,4 +1,4 @@
-"""train.py — pretrain the miniature base, then cross-lingual instruction tuning (x-LLaMA / m-LLaMA).
+"""train.py — cross-lingual instruction tuning (x-LLaMA / m-LLaMA) on a miniature or real base.
 
     python train.py --lang de          # the main job: world, base, CoIT -> runs/x-llama-de
     python train.py --help             # every flag; recipes, resume, real checkpoints, torchrun:
@@ -68,19 +68,21 @@ class TrainConfig:
     allocation: str = opt("uniform", "muit: 'uniform' or a JSON file {lang: pairs} (scaling.py)")
     n_translation: int | None = opt(None, "use the first N translation pairs per language",
                                     range="[0, inf)")
-    n_alpaca: int | None = opt(None, "use the first N Alpaca examples per language", range="[1, inf)")
-    data: str = opt("runs/world", "data folder; the default miniature world is written when missing")
+    n_alpaca: int | None = opt(None, "use the first N Alpaca examples per language",
+                               range="[1, inf)")
+    data: str = opt("runs/world", "data folder; the default world is written when missing")
     base: str | None = opt(None, "HF LLaMA checkpoint folder; default: the miniature base")
     base_out: str = opt("runs/base", "where the miniature base is pretrained (with --rebuild-base, "
                                      "or for a world the shipped base was not trained on)")
-    rebuild_base: bool = opt(False, "use a base pretrained here into --base-out (made when missing, "
-                                    "~40 min on 2 CPU cores) instead of the shipped assets/base")
+    rebuild_base: bool = opt(False, "use a base pretrained here into --base-out (made when "
+                                    "missing, ~40 min on 2 CPU cores), not the shipped assets/base")
     out: str | None = opt(None, "output folder; default runs/x-llama-<lang>, runs/alpaca-en, ...")
     arch: str = opt("micro", "pretrain only: model.PRESETS name or a config.json path")
     vocab_size: int = opt(3000, "pretrain only: sentencepiece vocabulary", range="[300, inf)")
-    preset: str | None = opt(None, "hyper-parameter preset: paper-7b (lr 2e-5, 3 epochs, batch 128)",
+    preset: str | None = opt(None, "hyper-parameters: paper-7b (lr 2e-5, 3 epochs, batch 128)",
                              choices=("paper-7b",))
-    epochs: float = opt(2.0, "passes over the training mixture (fractions allowed)", range="(0, inf)")
+    epochs: float = opt(2.0, "passes over the training mixture (fractions allowed)",
+                        range="(0, inf)")
     max_steps: int | None = opt(None, "optimizer steps; overrides --epochs", range="[1, inf)")
     batch_size: int = opt(16, "examples per micro-batch per process", range="[1, inf)")
     grad_accum: int = opt(1, "micro-batches per optimizer step", range="[1, inf)")
@@ -97,7 +99,7 @@ class TrainConfig:
     beta2: float = opt(0.999, "AdamW beta2", range="[0, 1)")
     grad_clip: float = opt(1.0, "clip the global gradient norm (0 = off)", range="[0, inf)")
     seed: int = opt(0, "one seed for init, data order and dropout", range="[0, inf)")
-    lora: bool = opt(False, "train LoRA adapters instead of all weights (exported merged + adapter/)")
+    lora: bool = opt(False, "train LoRA adapters, not all weights (exported merged + adapter/)")
     lora_r: int = opt(8, "LoRA rank", range="[1, inf)")
     lora_alpha: float = opt(16.0, "LoRA alpha (scale = alpha / r)", range="(0, inf)")
     lora_dropout: float = opt(0.05, "LoRA dropout", range="[0, 1)")
@@ -131,20 +133,22 @@ PRESETS_TRAIN = {  # the paper's official 7B fine-tuning (NJUNLP/x-LLM): HF Trai
 # The miniature base: tokenizer + pretraining hyper-parameters (docs/training.md, "The main job").
 # 6000 steps (12M tokens): what reading needs (docs/world.md); the shipped base was made with them.
 BASE_PRETRAIN = dict(recipe="pretrain", max_steps=6000, batch_size=16, max_len=128, lr=3e-3,
-                     min_lr_ratio=0.1, warmup_ratio=0.05, weight_decay=0.1, beta2=0.95, samples=False)
+                     min_lr_ratio=0.1, warmup_ratio=0.05, weight_decay=0.1, beta2=0.95,
+                     samples=False)
 def default_out(cfg: TrainConfig) -> str:
     return {"coit": f"runs/x-llama-{cfg.lang}", "muit": "runs/m-llama", "alpaca": "runs/alpaca-en",
             "pretrain": cfg.base_out}.get(cfg.recipe, f"runs/{cfg.recipe}-{cfg.lang}")
 
 
 def validate(cfg: TrainConfig) -> TrainConfig:
-    """Every flag checked before anything is read or written (UsageError naming it); --out filled."""
+    """Every flag checked before anything is read or written (UsageError naming it); --out set."""
     check_config(cfg)
     langs = cfg.langs.split(",")
     bad = [x for x in langs if x not in D.LANGS or x == "en"]
     if bad or len(set(langs)) != len(langs):
+        unknown = f" (unknown: {','.join(bad)})" if bad else ""
         raise UsageError(f"--langs {cfg.langs}: expected distinct languages from "
-                         f"{','.join(D.LANGS[1:])}" + (f" (unknown: {','.join(bad)})" if bad else ""))
+                         f"{','.join(D.LANGS[1:])}{unknown}")
     if cfg.base is not None and not (Path(cfg.base) / "config.json").is_file():
         raise UsageError(f"--base {cfg.base}: no config.json there (expected an HF LLaMA folder)")
     if cfg.allocation != "uniform" and not Path(cfg.allocation).is_file():
@@ -163,7 +167,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     return dataclasses.replace(cfg, out=cfg.out or default_out(cfg))
 
 
-# ----------------------------------------------------------------------------- the schedule, the data
+# ------------------------------------------------------------------------- the schedule, the data
 def get_lr(step: int, total: int, lr: float, warmup: int, min_ratio: float = 0.0) -> float:
     """Linear warmup over `warmup` steps, then cosine from lr down to lr * min_ratio at `total`."""
     if step < warmup:
@@ -208,10 +212,6 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.devic
 
 
 # ----------------------------------------------------------------------------- one optimizer step
-def source_key(ex: dict) -> str:
-    return f"{ex['source']}/{ex['lang']}"
-
-
 def forward_backward(model, raw: Llama, batches: list[list[dict]], pad_id: int, device, autocast,
                      scaler, rank: int, world: int) -> tuple[dict[str, list[float]], int, float]:
     """One optimizer step's gradients over its micro-batches (each split across ranks). The loss is
@@ -220,7 +220,8 @@ def forward_backward(model, raw: Llama, batches: list[list[dict]], pad_id: int, 
     the step, FLOPs per token at this sequence length)."""
     n_tok = sum(D.n_targets(ex) for b in batches for ex in b)  # target tokens of the whole step
     n_in = sum(len(ex["input_ids"]) - 1 for b in batches for ex in b)
-    keys = sorted({source_key(ex) for b in batches for ex in b})  # the same on every rank
+    key = lambda ex: f"{ex['source']}/{ex['lang']}"  # noqa: E731  the data source of an example
+    keys = sorted({key(ex) for b in batches for ex in b})      # the same on every rank
     sums = torch.zeros(2, len(keys), device=device)               # loss sum, target tokens per key
     flops_tok = 0.0
     for i, b in enumerate(batches):
@@ -233,7 +234,7 @@ def forward_backward(model, raw: Llama, batches: list[list[dict]], pad_id: int, 
         # token see a pad, and pad positions carry target -100
         last = i == len(batches) - 1
         sync = contextlib.nullcontext()
-        if hasattr(model, "set_requires_gradient_sync"):  # FSDP2: reduce-scatter after the last only
+        if hasattr(model, "set_requires_gradient_sync"):  # FSDP2: reduce-scatter after the last
             model.set_requires_gradient_sync(last)
         elif world > 1 and not last:                       # DDP: all-reduce after the last only
             sync = model.no_sync()
@@ -244,7 +245,7 @@ def forward_backward(model, raw: Llama, batches: list[list[dict]], pad_id: int, 
             scaled = token_loss.sum() * (weight * world / n_tok)
             (scaler.scale(scaled) if scaler else scaled).backward()
         row = (targets != D.IGNORE_INDEX).nonzero()[:, 0]           # the example of each target
-        col = torch.tensor([keys.index(source_key(ex)) for ex in shard], device=device)[row]
+        col = torch.tensor([keys.index(key(ex)) for ex in shard], device=device)[row]
         sums[0].index_add_(0, col, token_loss.detach().float() * weight)
         sums[1].index_add_(0, col, torch.full_like(token_loss, weight, dtype=torch.float))
         flops_tok = raw.flops_per_token(idx.shape[1], head_fraction=n_tok / max(n_in, 1))
@@ -286,51 +287,15 @@ class Job:
     world: int = 1
 
 
-class Meter:
-    """The log interval: loss sums and target tokens per source, input tokens and time since the
-    last log line; `log` turns them into one metrics.jsonl row and one stdout line."""
-
-    def __init__(self, peak: float):
-        self.peak, self.start, self.t, self.tokens = peak, time.time(), time.time(), 0
-        self.sums: dict[str, list[float]] = {}   # source/lang -> [loss sum, target tokens]
-        self.all_tokens, self.all_time = 0, 0.0  # over every interval: the run's tokens/s
-
-    def add(self, by_source: dict, n_in: int) -> None:
-        for k, (s, c) in by_source.items():
-            acc = self.sums.setdefault(k, [0.0, 0.0])
-            acc[0], acc[1] = acc[0] + s, acc[1] + c
-        self.tokens += n_in
-
-    def log(self, step: int, total: int, lr: float, gnorm: float, flops_tok: float) -> dict:
-        dt, targets = time.time() - self.t, sum(c for _, c in self.sums.values())
-        loss, tps = sum(s for s, _ in self.sums.values()) / max(targets, 1), self.tokens / dt
-        row = dict(step=step, loss=round(loss, 5), lr=lr, grad_norm=round(gnorm, 4),
-                   tokens_per_s=round(tps, 1), mfu=round(tps * flops_tok / self.peak, 5),
-                   elapsed_s=round(time.time() - self.start, 2), tokens=self.tokens,
-                   targets=int(targets),
-                   source_loss={k: round(s / c, 5) for k, (s, c) in sorted(self.sums.items()) if c})
-        tqdm.write(f"step {step}/{total} loss {loss:.4f} lr {lr:.2e} gnorm {gnorm:.2f} "
-                   f"tok/s {tps:.0f} mfu {100 * row['mfu']:.2f}%")
-        self.all_tokens, self.all_time = self.all_tokens + self.tokens, self.all_time + dt
-        self.sums, self.tokens, self.t = {}, 0, time.time()
-        return row
-
-    def summary(self, loss: float, step: int, flops_tok: float) -> dict:
-        tps = self.all_tokens / max(self.all_time, 1e-9)
-        return dict(final_loss=loss, steps=step, wall_s=round(time.time() - self.start, 1),
-                    tokens_per_s=round(tps, 1), mfu=round(tps * flops_tok / self.peak, 5),
-                    peak_flops=self.peak)
-
-
 def loop(cfg: TrainConfig, job: Job, step: int, consumed: int, examples: list[dict], pad_id: int,
          loss: float) -> tuple[int, dict]:
-    """Schedule, gradients, step, log, save, until --max-steps (or --stop-after); (step, summary)."""
+    """Schedule, gradients, step, log, save until --max-steps (or --stop-after): (step, summary)."""
     master, state_path = job.rank == 0, job.out / "resume" / "state.pt"
     stream = micro_batches(examples, cfg.batch_size * job.world, cfg.seed, consumed)
     metrics = open(job.out / "metrics.jsonl", "a") if master else None
     bar = tqdm(total=job.total, initial=step, disable=not (master and cfg.progress),
                desc=cfg.recipe, leave=False)
-    meter = Meter(job.rt.peak_flops * job.world)  # MFU of the whole job: every process's peak
+    meter = plot.Meter(job.rt.peak_flops * job.world)  # MFU of the whole job: every process's peak
     last_saved, flops_tok = step, job.raw.flops_per_token(cfg.max_len)
     try:
         while step < job.total:
@@ -346,9 +311,10 @@ def loop(cfg: TrainConfig, job: Job, step: int, consumed: int, examples: list[di
             meter.add(by_source, n_in)
             gnorm = apply_gradients(job.model, job.optimizer, job.scaler, cfg.grad_clip)
             if not math.isfinite(loss) or (job.scaler is None and not math.isfinite(gnorm)):
-                raise NonFiniteLoss(f"non-finite loss {loss} / grad norm {gnorm} at step {step + 1};"
-                                    f" stopped. Last good resumable state: {state_path} (step "
-                                    f"{last_saved}). Try a lower --lr, --dtype fp32 or --grad-clip 1.")
+                raise NonFiniteLoss(
+                    f"non-finite loss {loss} / grad norm {gnorm} at step {step + 1}; stopped. "
+                    f"Last good resumable state: {state_path} (step {last_saved}). "
+                    "Try a lower --lr, --dtype fp32 or --grad-clip 1.")
             step += 1
             bar.update(1)
             if (step % cfg.log_every == 0 or step == job.total) and master:
@@ -374,11 +340,12 @@ def loop(cfg: TrainConfig, job: Job, step: int, consumed: int, examples: list[di
 # ----------------------------------------------------------------------------- fit
 def prepare_job(cfg: TrainConfig, inputs: Inputs, rank: int, world: int, local: int,
                 before_write) -> Job:
-    """The model (from the base or new), the device decision, LoRA, DDP/FSDP, AdamW and the schedule.
+    """The model (the base's or new), the device decision, LoRA, DDP/FSDP, AdamW, the schedule.
     `before_write()` runs on rank 0 once the model is built, before --out is written to."""
     out = Path(cfg.out)
     mc = checkpoint.config_to_train(inputs.base, cfg.arch, inputs.tokenizer)
-    rt = DV.decide_for_training(cfg.device, cfg.dtype, cfg.threads, mc, local, world, cfg.peak_tflops)
+    rt = DV.decide_for_training(cfg.device, cfg.dtype, cfg.threads, mc, local, world,
+                                cfg.peak_tflops)
     torch.manual_seed(cfg.seed)  # the same init (scratch weights, LoRA A) on every rank and run
     # fp32 master weights; a frozen LoRA base may stay in the autocast dtype on a GPU
     frozen = rt.amp if cfg.lora and rt.device.type == "cuda" else None
@@ -455,7 +422,7 @@ def fit(cfg: TrainConfig, inputs: Inputs, rank: int = 0, world: int = 1, local: 
     return job.out, raw if rank == 0 else None
 
 
-# ----------------------------------------------------------------------------- inputs, made on first use
+# ---------------------------------------------------------------------- inputs, made on first use
 def ensure_base(data_dir="runs/world", out="runs/base", distributed: bool = False,
                 **overrides) -> Path:
     """The miniature English-dominant base (tokenizer + pretraining), trained once and reused; a
@@ -491,7 +458,8 @@ def prepare(cfg: TrainConfig, rank: int, world: int) -> Inputs:
         return Inputs(None, tok, D.pretrain_examples(Path(cfg.data), tok, cfg.max_len))
     inherit = {k: getattr(cfg, k) for k in ("seed", "device", "dtype", "threads", "progress",
                                             "log_every")}
-    base = Path(cfg.base) if cfg.base else None if cfg.rebuild_base else checkpoint.shipped_base(cfg.data)
+    base = Path(cfg.base) if cfg.base else \
+        None if cfg.rebuild_base else checkpoint.shipped_base(cfg.data)
     if base is None:
         base = once(lambda: ensure_base(cfg.data, cfg.base_out, **inherit))
     if Tokenizer.find(base) is None:
