@@ -121,7 +121,9 @@ def test_smoke_loss_falls_and_checkpoint_reloads(tiny, capsys):
     assert (logits - ref).abs().max().item() < 1e-4
     with pytest.raises(T.UsageError, match="--overwrite"):    # a finished run is never overwritten
         T.run(cfg(tiny, "smoke", max_steps=30))
-    assert T.run(cfg(tiny, "smoke", max_steps=30, reuse=True)) == out
+    assert T.run(cfg(tiny, "smoke", max_steps=30, lr=3e-3, reuse=True)) == out
+    with pytest.raises(T.UsageError, match="other settings"):  # reuse only the same run
+        T.run(cfg(tiny, "smoke", max_steps=30, reuse=True))
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_state(tiny, monkeypatch):
