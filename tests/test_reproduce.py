@@ -447,3 +447,20 @@ def test_ctrl_c_is_one_line_exit_130(tmp_path):
     assert proc.returncode == 130, err
     lines = err.strip().splitlines()
     assert "Traceback" not in err and "interrupted" in lines[-1] and "continue with: python -m study.reproduce --quick" in lines[-1], err
+
+
+def test_ctrl_c_inside_a_training_run_stops_the_study_at_once(tmp_path, monkeypatch):
+    # train.loop turns Ctrl-C into train.Interrupted: the study must stop, not record a failed run
+    # and go on (it did while Interrupted was a RuntimeError)
+    import train
+    f = Fakes().install(monkeypatch)
+
+    def killed(run, ctx, allocation):
+        if run.name == "alpaca-s1":
+            raise train.Interrupted("interrupted at step 3; the last resumable state is step 2")
+        return f.train_model(run, ctx, allocation)
+    monkeypatch.setattr(R, "train_model", killed)
+    with pytest.raises(KeyboardInterrupt):
+        R.run_study(tiny_cfg(tmp_path))
+    runs = json.loads((tmp_path / "study" / "results.json").read_text())["runs"]
+    assert "alpaca-s1" not in runs and f.trained == ["alpaca-s0"]
