@@ -2,9 +2,9 @@
 
     python generate.py --model runs/x-llama-de "Translate into German: The cat sleeps."
     python generate.py --model runs/x-llama-de --input "The cat sleeps." "Translate into German."
-    python generate.py --model runs/x-llama-de/adapter "..."         # LoRA: base from adapter_config.json
+    python generate.py --model runs/x-llama-de/adapter "..."   # LoRA: base from adapter_config.json
     echo "Name three colours." | python generate.py --model runs/x-llama-de   # one prompt a line
-    python generate.py --model runs/x-llama-de -i                    # interactive; Ctrl-C or Ctrl-D ends it
+    python generate.py --model runs/x-llama-de -i              # interactive; Ctrl-C/Ctrl-D ends it
     python generate.py --model DIR --temperature 0.7 --top-p 0.9 --seed 0 "..."   # sampling
     python -m pytest -q tests/test_generate.py
 
@@ -51,20 +51,21 @@ from tokenizer import Tokenizer
 
 @dataclass
 class GenConfig:
-    template: str = opt("alpaca", "alpaca (the paper's prompt) | chat (the folder's chat_template) | none (raw text)",
-                        choices=data.TEMPLATES)
+    template: str = opt("alpaca", "alpaca (the paper's prompt) | chat (the folder's chat_template) "
+                                  "| none (raw text)", choices=data.TEMPLATES)
     input: str = opt("", "alpaca: the template's Input field, e.g. the sentence to translate")
     max_new_tokens: int = opt(256, "stop after this many new tokens (or at EOS)", range="[1, inf)")
     temperature: float = opt(0.0, "0 = greedy; > 0 samples from softmax(logits / temperature)",
                              range="[0, inf)")
     top_k: int | None = opt(None, "sample among the k most likely tokens (needs --temperature > 0)",
                             range="[1, inf)")
-    top_p: float | None = opt(None, "nucleus: the smallest set of mass >= p, p in (0, 1] (needs --temperature > 0)",
-                              range="(0, 1]")
+    top_p: float | None = opt(None, "nucleus: the smallest set of mass >= p, p in (0, 1] "
+                                    "(needs --temperature > 0)", range="(0, 1]")
     seed: int | None = opt(None, "seed torch's RNG once, so a sampled run repeats",
                            range="[0, inf)")
     device: str = opt("auto", "auto | cpu | cuda (device.py decides and says why)")
-    dtype: str = opt("auto", "auto | fp32 | bf16 | fp16 (auto: bf16 on CUDA, on the CPU only where measured faster)")
+    dtype: str = opt("auto", "auto | fp32 | bf16 | fp16 (auto: bf16 on CUDA, on the CPU only "
+                             "where measured faster)")
     threads: int = opt(0, "CPU threads; 0 = measure (device.py)", range="[0, inf)")
 
 
@@ -73,9 +74,11 @@ def check(cfg: GenConfig) -> None:
     check_config(cfg)
     for flag, v in (("--top-k", cfg.top_k), ("--top-p", cfg.top_p)):
         if v is not None and cfg.temperature == 0:
-            raise UsageError(f"{flag} {v}: greedy decoding (--temperature 0) ignores it; give --temperature > 0")
+            raise UsageError(f"{flag} {v}: greedy decoding (--temperature 0) ignores it; "
+                             "give --temperature > 0")
     if cfg.input and cfg.template != "alpaca":
-        raise UsageError(f"--input is the Alpaca template's field; --template {cfg.template} has none")
+        raise UsageError(f"--input is the Alpaca template's field; --template {cfg.template} "
+                         "has none")
     utf8(cfg.input, "--input")
 
 
@@ -101,7 +104,8 @@ def fits(model, ids: list[int], max_new_tokens: int) -> None:
 
 # ----------------------------------------------------------------------------- loading
 def load(folder, device: str = "auto", dtype: str = "auto", threads: int = 0):
-    """(model in eval mode, Tokenizer, device.Runtime, tokenizer folder) for a checkpoint or LoRA folder."""
+    """(model in eval mode, Tokenizer, device.Runtime, tokenizer folder) for a checkpoint or
+    LoRA folder."""
     folder = Path(folder)
     base, adapter = folder, folder / "adapter_config.json"
     if adapter.is_file():
@@ -109,10 +113,11 @@ def load(folder, device: str = "auto", dtype: str = "auto", threads: int = 0):
         name = conf.get("base_model_name_or_path")
         base = Path(name if isinstance(name, str) else "")
         if not (base / "config.json").is_file():
-            raise FileNotFoundError(f"{adapter}: base_model_name_or_path {str(base)!r} is not a model folder "
-                                    "(no config.json)")
+            raise FileNotFoundError(f"{adapter}: base_model_name_or_path {str(base)!r} is not a "
+                                    "model folder (no config.json)")
     elif not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"{folder}: not a model folder (no config.json or adapter_config.json)")
+        raise FileNotFoundError(f"{folder}: not a model folder (no config.json or "
+                                "adapter_config.json)")
     tok_dir = next((d for d in (folder, base) if Tokenizer.find(d)), None)
     if tok_dir is None:
         nor = f" (nor in {base})" if base != folder else ""
@@ -123,11 +128,13 @@ def load(folder, device: str = "auto", dtype: str = "auto", threads: int = 0):
     model = load_model(base, dtype=rt.torch_dtype, device=rt.device)
     if base != folder:
         load_adapter(model, folder)           # unmerged: base(x) + scale * B(A(x)), LoRA in fp32
-    return model.eval(), Tokenizer.from_folder(tok_dir).check_fits(model.config.vocab_size), rt, tok_dir   # eval: the new LoRA dropouts off
+    tok = Tokenizer.from_folder(tok_dir).check_fits(model.config.vocab_size)
+    return model.eval(), tok, rt, tok_dir   # eval: the new LoRA dropouts off
 
 
 def prompt_ids(tok: Tokenizer, prompt: str, cfg: GenConfig, tok_dir=None) -> list[int]:
-    """Token ids of the wrapped prompt (data.prompt_ids: the way training and evaluate.py encode it)."""
+    """Token ids of the wrapped prompt (data.prompt_ids: the way training and evaluate.py
+    encode it)."""
     if not prompt.strip():
         raise UsageError("prompt: empty (give some text)")
     return data.prompt_ids(tok, utf8(prompt, "prompt"), cfg.template, tok_dir, cfg.input)
@@ -185,9 +192,10 @@ def stream_ids(model: Llama, ids: list[int], max_new_tokens: int, temperature: f
 
 
 def stream_text(tok: Tokenizer, ids: Iterable[int]) -> Iterator[str]:
-    """The text of the growing id sequence, as new suffixes. The whole sequence is decoded each step
-    (sentencepiece drops the space of a piece decoded alone); text ending in U+FFFD waits for the rest
-    of its character. What is yielded joins to tok.decode(all ids), EOS left out by the decoder."""
+    """The text of the growing id sequence, as new suffixes. The whole sequence is decoded each
+    step (sentencepiece drops the space of a piece decoded alone); text ending in U+FFFD waits for
+    the rest of its character. What is yielded joins to tok.decode(all ids), EOS left out by the
+    decoder."""
     seq, shown = [], ""
     for i in ids:
         seq.append(i)
@@ -202,14 +210,16 @@ def stream_text(tok: Tokenizer, ids: Iterable[int]) -> Iterator[str]:
 
 
 def answer(model, tok, prompt: str, cfg: GenConfig, tok_dir=None, out=None, err=None) -> str:
-    """Stream one answer to `out` (default stdout) and return it; tokens/s to `err` (default stderr)."""
+    """Stream one answer to `out` (default stdout) and return it; tokens/s to `err` (default
+    stderr)."""
     out, err = out or sys.stdout, err or sys.stderr
     ids, n, t0, parts = prompt_ids(tok, prompt, cfg, tok_dir), 0, time.perf_counter(), []
     fits(model, ids, cfg.max_new_tokens)
 
     def counted():
         nonlocal n
-        for i in stream_ids(model, ids, cfg.max_new_tokens, cfg.temperature, cfg.top_k, cfg.top_p, tok.eos_id):
+        for i in stream_ids(model, ids, cfg.max_new_tokens, cfg.temperature, cfg.top_k,
+                            cfg.top_p, tok.eos_id):
             n += 1
             yield i
     for piece in stream_text(tok, counted()):
@@ -218,14 +228,16 @@ def answer(model, tok, prompt: str, cfg: GenConfig, tok_dir=None, out=None, err=
         out.flush()
     out.write("\n")
     dt = time.perf_counter() - t0
-    print(f"[{n} tokens in {dt:.2f} s, {n / dt:.1f} tokens/s; prompt {len(ids)} tokens]", file=err, flush=True)
+    print(f"[{n} tokens in {dt:.2f} s, {n / dt:.1f} tokens/s; prompt {len(ids)} tokens]",
+          file=err, flush=True)
     return "".join(parts)
 
 
 # ----------------------------------------------------------------------------- command line
 def build_parser() -> Parser:
     p = Parser(prog="generate.py", description=__doc__.split("\n\n")[0],
-               formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+               formatter_class=argparse.RawDescriptionHelpFormatter,
+               epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--model", required=True, help="checkpoint folder, or a LoRA adapter folder")
     p.add_argument("prompt", nargs="?", help="the prompt; none: one prompt per line from stdin")
     p.add_argument("-i", "--interactive", action="store_true", help="ask for prompts in a loop")
@@ -267,7 +279,8 @@ def main(argv=None) -> int:
     def setup():
         check(cfg)
         if prompt is not None and not utf8(prompt, "prompt argument").strip():
-            raise UsageError("prompt argument: empty (give some text, or none to read prompts from stdin)")
+            raise UsageError("prompt argument: empty (give some text, or none to read prompts "
+                             "from stdin)")
         model, tok, rt, tok_dir = load(folder, cfg.device, cfg.dtype, cfg.threads)
         if cfg.template == "chat":
             data.chat_template(tok_dir)            # fail now, not after the first prompt
@@ -286,7 +299,8 @@ def main(argv=None) -> int:
     print(rt.why, file=sys.stderr)
     if cfg.seed is not None:
         torch.manual_seed(cfg.seed)
-    interactive = interactive or (prompt is None and sys.stdin.isatty())   # a terminal is a conversation
+    # a terminal is a conversation
+    interactive = interactive or (prompt is None and sys.stdin.isatty())
 
     def body():
         if prompt is not None:

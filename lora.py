@@ -41,10 +41,11 @@ ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "d
 
 @dataclass
 class LoraConfig:
-    r: int = 8                                               # rank of the update B @ A
-    alpha: float = 16                                        # scale = alpha / r (alpaca-lora: 8 / 16)
-    dropout: float = 0.05                                    # on the LoRA path's input only
-    target_modules: tuple[str, ...] = ("q_proj", "v_proj")   # module names inside the blocks; ALL_LINEAR for all
+    r: int = 8                         # rank of the update B @ A
+    alpha: float = 16                  # scale = alpha / r (alpaca-lora: 8 / 16)
+    dropout: float = 0.05              # on the LoRA path's input only
+    # module names inside the blocks; ALL_LINEAR for all
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
 
     @property
     def scale(self) -> float:
@@ -60,8 +61,9 @@ class LoRALinear(nn.Linear):
         self.in_features, self.out_features = base.in_features, base.out_features
         self.weight, self.bias = base.weight, base.bias
         dev = base.weight.device
-        self.lora_A = nn.Linear(self.in_features, cfg.r, bias=False, device=dev, dtype=torch.float32)
-        self.lora_B = nn.Linear(cfg.r, self.out_features, bias=False, device=dev, dtype=torch.float32)
+        fp32 = {"bias": False, "device": dev, "dtype": torch.float32}
+        self.lora_A = nn.Linear(self.in_features, cfg.r, **fp32)
+        self.lora_B = nn.Linear(cfg.r, self.out_features, **fp32)
         nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))   # as peft / loralib
         nn.init.zeros_(self.lora_B.weight)
         self.lora_dropout = nn.Dropout(cfg.dropout)
@@ -80,7 +82,8 @@ class LoRALinear(nn.Linear):
         return self.scale * (self.lora_B.weight @ self.lora_A.weight)
 
     def extra_repr(self):
-        return f"{self.in_features}, {self.out_features}, r={self.lora_A.out_features}, scale={self.scale}, merged={self.merged}"
+        return (f"{self.in_features}, {self.out_features}, r={self.lora_A.out_features}, "
+                f"scale={self.scale}, merged={self.merged}")
 
 
 def lora_modules(model: nn.Module) -> dict[str, LoRALinear]:
@@ -94,7 +97,8 @@ def inject_lora(model: nn.Module, cfg: LoraConfig) -> nn.Module:
     if cfg.r <= 0:
         raise ValueError(f"LoraConfig.r={cfg.r}: rank must be a positive integer")
     if not targets <= set(ALL_LINEAR):
-        raise ValueError(f"LoraConfig.target_modules: {sorted(targets - set(ALL_LINEAR))} not among {', '.join(ALL_LINEAR)}")
+        raise ValueError(f"LoraConfig.target_modules: {sorted(targets - set(ALL_LINEAR))} "
+                         f"not among {', '.join(ALL_LINEAR)}")
     if lora_modules(model):
         raise ValueError("inject_lora: the model already has LoRA layers")
     found = []
@@ -105,7 +109,8 @@ def inject_lora(model: nn.Module, cfg: LoraConfig) -> nn.Module:
             found.append(leaf)
     missing = targets - set(found)
     if missing:
-        raise ValueError(f"LoraConfig.target_modules: {sorted(missing)} matched no linear layer of the model")
+        raise ValueError(f"LoraConfig.target_modules: {sorted(missing)} matched no linear "
+                         "layer of the model")
     return model
 
 
@@ -171,7 +176,8 @@ PREFIX = "base_model.model."
 
 def adapter_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """peft's keys: base_model.model.<module path>.lora_{A,B}.weight."""
-    return {PREFIX + k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items() if ".lora_" in k}
+    return {PREFIX + k: v.detach().float().contiguous().cpu()
+            for k, v in model.state_dict().items() if ".lora_" in k}
 
 
 def save_adapter(model: nn.Module, folder, cfg: LoraConfig, base_name: str = "") -> Path:
@@ -181,10 +187,12 @@ def save_adapter(model: nn.Module, folder, cfg: LoraConfig, base_name: str = "")
         raise ValueError("save_adapter: the model has no LoRA layers")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    config = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": cfg.r, "lora_alpha": cfg.alpha,
-              "lora_dropout": cfg.dropout, "target_modules": sorted(cfg.target_modules), "bias": "none",
-              "base_model_name_or_path": str(base_name), "fan_in_fan_out": False, "inference_mode": True,
-              "init_lora_weights": True, "modules_to_save": None, "use_rslora": False, "use_dora": False}
+    config = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": cfg.r,
+              "lora_alpha": cfg.alpha, "lora_dropout": cfg.dropout,
+              "target_modules": sorted(cfg.target_modules), "bias": "none",
+              "base_model_name_or_path": str(base_name), "fan_in_fan_out": False,
+              "inference_mode": True, "init_lora_weights": True, "modules_to_save": None,
+              "use_rslora": False, "use_dora": False}
     with atomic_path(folder / "adapter_model.safetensors") as tmp:
         save_file(state, str(tmp), metadata={"format": "pt"})
     write_atomic(folder / "adapter_config.json", json.dumps(config, indent=2) + "\n")
@@ -197,11 +205,13 @@ def read_adapter_config(folder) -> LoraConfig:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no adapter config (expected a peft LoRA folder)")
     d = read_json(path, "a peft adapter config (JSON object)", dict)
-    for key, ok in (("peft_type", "LORA"), ("bias", "none"), ("use_rslora", False), ("use_dora", False)):
+    for key, ok in (("peft_type", "LORA"), ("bias", "none"), ("use_rslora", False),
+                    ("use_dora", False)):
         if d.get(key, ok) != ok:
             raise UsageError(f"{path}: {key}={d[key]!r} is not supported (expected {ok!r})")
     if d.get("layers_to_transform") or d.get("rank_pattern") or d.get("alpha_pattern"):
-        raise UsageError(f"{path}: per-layer LoRA settings (layers_to_transform/rank_pattern/alpha_pattern) are not supported")
+        raise UsageError(f"{path}: per-layer LoRA settings (layers_to_transform/rank_pattern/"
+                         "alpha_pattern) are not supported")
     targets = d.get("target_modules")
     if isinstance(targets, str):
         targets = ALL_LINEAR if targets == "all-linear" else [targets]
@@ -231,9 +241,11 @@ def load_adapter(model: nn.Module, folder) -> LoraConfig:
         raise ValueError("load_adapter: the model's LoRA layers are merged; unmerge_lora first")
     st = folder / "adapter_model.safetensors"
     loaded = read_safetensors(st, "a peft adapter_model.safetensors")
-    state = {k.replace(".default.", "."): v for k, v in loaded.items()}   # tolerate adapter-named keys
+    # tolerate adapter-named keys (peft's ...lora_A.default.weight)
+    state = {k.replace(".default.", "."): v for k, v in loaded.items()}
     expected = {PREFIX + k: p for k, p in model.state_dict().items() if ".lora_" in k}
-    check_keys(state, {k: p.shape for k, p in expected.items()}, f"{st}: adapter does not fit the model", "model has")
+    check_keys(state, {k: p.shape for k, p in expected.items()},
+               f"{st}: adapter does not fit the model", "model has")
     with torch.no_grad():
         for k, p in expected.items():
             p.copy_(state[k])

@@ -7,7 +7,7 @@ sentence's real tokens. The official code divides by the padded length (a bug); 
 never enters the mean. Per layer and language X, with cosine similarity of pooled vectors:
 
     pair       mean cos(en_i, X_i) over translation pairs
-    nonpair    mean cos(en_i, X_j), i != j, over all non-pairs (the expectation of a random non-pair)
+    nonpair    mean cos(en_i, X_j), i != j, over all non-pairs (a random non-pair's expectation)
     gap        pair - nonpair: alignment beyond the shared direction every pooled vector has
     retrieval  top-1 accuracy (%) of finding X_i among all X_j from en_i (en -> X)
 
@@ -58,10 +58,12 @@ class ProbeConfig:
     batch_size: int = opt(16, "sentences per forward pass")
     max_len: int = opt(256, "max tokens per sentence including BOS (longer ones are cut)")
     device: str = opt("auto", "auto, cpu or cuda (device.decide)")
-    dtype: str = opt("auto", "auto (CPU: bf16 only where measured clearly faster; CUDA: bf16), fp32, bf16, fp16 "
-                             "(float32, bfloat16, float16 also accepted)")
-    threads: int = opt(0, "CPU threads (0: all cores if a short measurement shows them faster than one)")
-    out: str = opt("runs/probe.json", "results JSON; the plot goes beside it (.png, or .txt without matplotlib)")
+    dtype: str = opt("auto", "auto (CPU: bf16 only where measured clearly faster; CUDA: bf16), "
+                             "fp32, bf16, fp16 (float32, bfloat16, float16 also accepted)")
+    threads: int = opt(0, "CPU threads (0: all cores if a short measurement shows them faster "
+                          "than one)")
+    out: str = opt("runs/probe.json", "results JSON; the plot goes beside it (.png, or .txt "
+                                      "without matplotlib)")
     overwrite: bool = opt(False, "replace an existing --out")
 
 
@@ -86,7 +88,8 @@ def pooled_states(model: Llama, tok: Tokenizer, sentences: list[str], batch_size
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]))  # similar lengths batch together
     device = next(model.parameters()).device
     out: list[torch.Tensor] | None = None
-    for start in tqdm(range(0, len(rows), batch_size), desc=desc, leave=False, disable=len(rows) <= batch_size):
+    starts = range(0, len(rows), batch_size)
+    for start in tqdm(starts, desc=desc, leave=False, disable=len(rows) <= batch_size):
         chunk = order[start:start + batch_size]
         T = max(len(rows[i]) for i in chunk)
         idx = torch.full((len(chunk), T), tok.pad_id, dtype=torch.long)
@@ -109,8 +112,9 @@ def alignment(en: torch.Tensor, x: torch.Tensor) -> dict[str, float]:
     """en, x: (N, C) pooled vectors of N translation pairs (row i of each is one pair)."""
     n = en.size(0)
     if n < 2 or x.size(0) != n:
-        raise ValueError(f"alignment needs >= 2 aligned pairs, got {n} English and {x.size(0)} target sentences")
-    sim = F.normalize(en.double(), dim=-1) @ F.normalize(x.double(), dim=-1).T   # (N, N) cosines
+        raise ValueError(f"alignment needs >= 2 aligned pairs, got {n} English and {x.size(0)} "
+                         "target sentences")
+    sim = F.normalize(en.double(), dim=-1) @ F.normalize(x.double(), dim=-1).T  # (N, N) cosines
     pair = sim.diagonal().mean().item()
     nonpair = ((sim.sum() - sim.diagonal().sum()) / (n * (n - 1))).item()
     retrieval = 100.0 * (sim.argmax(dim=1) == torch.arange(n)).double().mean().item()
@@ -118,9 +122,11 @@ def alignment(en: torch.Tensor, x: torch.Tensor) -> dict[str, float]:
 
 
 @torch.no_grad()
-def repeat_accuracy(model: Llama, tok: Tokenizer, sentences: list[str], max_len: int = 256) -> dict[str, float]:
-    """In-context copying: feed [BOS] s s for each sentence and take greedy next-token accuracy (%) on
-    tokens 2..L of the first copy and of the second (a copy's first token follows BOS or the join).
+def repeat_accuracy(model: Llama, tok: Tokenizer, sentences: list[str],
+                    max_len: int = 256) -> dict[str, float]:
+    """In-context copying: feed [BOS] s s for each sentence and take greedy next-token accuracy
+    (%) on tokens 2..L of the first copy and of the second (a copy's first token follows BOS or
+    the join).
     A model that can look back and copy (an induction head) is far better on the second copy;
     extractive QA needs exactly that, so a small rise means QA cannot work yet."""
     device = next(model.parameters()).device
@@ -132,7 +138,8 @@ def repeat_accuracy(model: Llama, tok: Tokenizer, sentences: list[str], max_len:
         x = torch.tensor([[tok.bos_id] + ids + ids], device=device)
         pred = model(x)[0][0].argmax(-1).cpu()                        # pred[i] guesses token i + 1
         L = len(ids)
-        for half, (lo, hi) in enumerate(((2, L + 1), (L + 2, 2 * L + 1))):  # tokens 2..L of each copy
+        # tokens 2..L of each copy
+        for half, (lo, hi) in enumerate(((2, L + 1), (L + 2, 2 * L + 1))):
             hits[half] += int((pred[lo - 1:hi - 1] == x[0, lo:hi].cpu()).sum())
             n[half] += hi - lo
     if not n[0]:
@@ -140,8 +147,8 @@ def repeat_accuracy(model: Llama, tok: Tokenizer, sentences: list[str], max_len:
     return {"first": 100.0 * hits[0] / n[0], "second": 100.0 * hits[1] / n[1]}
 
 
-def probe_loaded(model: Llama, tok: Tokenizer, sentences: dict[str, list[str]], langs, batch_size=16,
-                 max_len=256) -> dict:
+def probe_loaded(model: Llama, tok: Tokenizer, sentences: dict[str, list[str]], langs,
+                 batch_size=16, max_len=256) -> dict:
     """sentences: {"en": [...], lang: [...]} line-aligned. Returns {layers, n, langs: {lang: {pair,
     nonpair, gap, retrieval: one value per layer; repeat: repeat_accuracy}}, mean: {gap, retrieval},
     best_layer: {gap, retrieval}, repeat: repeat_accuracy on English}."""
@@ -151,11 +158,15 @@ def probe_loaded(model: Llama, tok: Tokenizer, sentences: dict[str, list[str]], 
     for lang in langs:
         xs = pooled_states(model, tok, sentences[lang], batch_size, max_len, desc=f"probe {lang}")
         scores = [alignment(e, x) for e, x in zip(en, xs)]
-        result["langs"][lang] = {k: [s[k] for s in scores] for k in ("pair", "nonpair", "gap", "retrieval")}
+        result["langs"][lang] = {k: [s[k] for s in scores]
+                                 for k in ("pair", "nonpair", "gap", "retrieval")}
         result["langs"][lang]["repeat"] = repeat_accuracy(model, tok, sentences[lang], max_len)
     per = result["langs"].values()
-    result["mean"] = {k: [sum(p[k][l] for p in per) / len(langs) for l in range(len(en))] for k in ("gap", "retrieval")}
-    result["best_layer"] = {k: max(range(len(en)), key=lambda l: result["mean"][k][l]) for k in ("gap", "retrieval")}
+    layers = range(len(en))
+    result["mean"] = {k: [sum(p[k][l] for p in per) / len(langs) for l in layers]
+                      for k in ("gap", "retrieval")}
+    result["best_layer"] = {k: max(layers, key=lambda l: result["mean"][k][l])
+                            for k in ("gap", "retrieval")}
     return result
 
 
@@ -163,19 +174,25 @@ def probe_loaded(model: Llama, tok: Tokenizer, sentences: dict[str, list[str]], 
 
 def table(name: str, r: dict) -> str:
     langs = list(r["langs"])
-    head = f"{'layer':>5} " + " ".join(f"{l + ' gap':>8} {l + ' ret%':>8}" for l in langs) + f" {'mean gap':>9} {'mean ret':>9}"
-    lines = [f"== {name}: {r['layers']} layers (embeddings + {r['layers'] - 1} blocks), {r['n']} pairs per language", head]
+    head = (f"{'layer':>5} " + " ".join(f"{l + ' gap':>8} {l + ' ret%':>8}" for l in langs)
+            + f" {'mean gap':>9} {'mean ret':>9}")
+    lines = [f"== {name}: {r['layers']} layers (embeddings + {r['layers'] - 1} blocks), "
+             f"{r['n']} pairs per language", head]
+    gap, ret = r["mean"]["gap"], r["mean"]["retrieval"]
     for layer in range(r["layers"]):
-        cells = " ".join(f"{r['langs'][l]['gap'][layer]:>8.4f} {r['langs'][l]['retrieval'][layer]:>8.1f}" for l in langs)
+        cells = " ".join(f"{r['langs'][l]['gap'][layer]:>8.4f} "
+                         f"{r['langs'][l]['retrieval'][layer]:>8.1f}" for l in langs)
         mark = " *" if layer == r["best_layer"]["gap"] else ""
-        lines.append(f"{layer:>5} {cells} {r['mean']['gap'][layer]:>9.4f} {r['mean']['retrieval'][layer]:>9.1f}{mark}")
+        lines.append(f"{layer:>5} {cells} {gap[layer]:>9.4f} {ret[layer]:>9.1f}{mark}")
     bg, br = r["best_layer"]["gap"], r["best_layer"]["retrieval"]
-    lines.append(f"strongest alignment: layer {bg} of {r['layers'] - 1} by gap ({r['mean']['gap'][bg]:.4f}); "
-                 f"layer {br} by retrieval ({r['mean']['retrieval'][br]:.1f}%)  (* = best gap)")
+    lines.append(f"strongest alignment: layer {bg} of {r['layers'] - 1} by gap ({gap[bg]:.4f}); "
+                 f"layer {br} by retrieval ({ret[br]:.1f}%)  (* = best gap)")
     if "repeat" in r:
-        rep = {"en": r["repeat"], **{l: r["langs"][l]["repeat"] for l in langs if "repeat" in r["langs"][l]}}
-        lines.append("in-context copying, next-token accuracy on a sentence's 1st -> 2nd copy: " +
-                     ", ".join(f"{l} {v['first']:.1f} -> {v['second']:.1f}%" for l, v in rep.items()))
+        rep = {"en": r["repeat"],
+               **{l: r["langs"][l]["repeat"] for l in langs if "repeat" in r["langs"][l]}}
+        copies = ", ".join(f"{l} {v['first']:.1f} -> {v['second']:.1f}%" for l, v in rep.items())
+        lines.append("in-context copying, next-token accuracy on a sentence's 1st -> 2nd copy: "
+                     + copies)
     return "\n".join(lines)
 
 
@@ -193,7 +210,8 @@ def text_chart(results: dict[str, dict], key: str = "gap", width: int = 50) -> s
 
 
 def plot(results: dict[str, dict], out: Path) -> str:
-    """PNG beside the JSON with matplotlib, else a text chart in <out>.txt. Returns the path written."""
+    """PNG beside the JSON with matplotlib, else a text chart in <out>.txt. Returns the path
+    written."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -209,7 +227,8 @@ def plot(results: dict[str, dict], out: Path) -> str:
         for ax, key in zip(axes, ("gap", "retrieval")):
             ax.plot(range(r["layers"]), r["mean"][key], marker="o", label=name)
             ax.set_xlabel("layer (0 = embeddings)")
-            ax.set_ylabel({"gap": "cos(pairs) - cos(non-pairs)", "retrieval": "top-1 retrieval en->X (%)"}[key])
+            ax.set_ylabel({"gap": "cos(pairs) - cos(non-pairs)",
+                           "retrieval": "top-1 retrieval en->X (%)"}[key])
     axes[0].legend()
     fig.tight_layout()
     path = out.with_suffix(".png")
@@ -225,14 +244,15 @@ def load_sentences(data_dir, langs, limit=None) -> dict[str, list[str]]:
     sents = {l: data.read_flores(data_dir, l)[:limit] for l in ["en", *langs]}
     for l in langs:
         if len(sents[l]) != len(sents["en"]):
-            raise ValueError(f"{data.flores_path(data_dir, l)}: {len(sents[l])} lines, but English has "
-                             f"{len(sents['en'])}; Flores files must be line-aligned")
+            raise ValueError(f"{data.flores_path(data_dir, l)}: {len(sents[l])} lines, but "
+                             f"English has {len(sents['en'])}; Flores files must be line-aligned")
     return sents
 
 
-def probe(models, langs, data_dir, limit=None, batch_size=16, max_len=256, device="auto", dtype="auto",
-          threads=0) -> dict[str, dict]:
-    """Library entry point: checkpoint folders -> {str(folder): probe_loaded(...) result}, tables printed."""
+def probe(models, langs, data_dir, limit=None, batch_size=16, max_len=256, device="auto",
+          dtype="auto", threads=0) -> dict[str, dict]:
+    """Library entry point: checkpoint folders -> {str(folder): probe_loaded(...) result},
+    tables printed."""
     langs = [data.check_lang(l, allow_en=False) for l in langs]
     if not langs:
         raise ValueError("--langs: give at least one target language, e.g. --langs de,zh")
@@ -240,31 +260,36 @@ def probe(models, langs, data_dir, limit=None, batch_size=16, max_len=256, devic
     folders = [Path(m) for m in models]
     for path in folders:  # check every folder before spending time on the first
         if not (path / "config.json").is_file() or Tokenizer.find(path) is None:
-            raise ValueError(f"--models: {path} is not a checkpoint folder (needs config.json and tokenizer.model "
-                             "or tokenizer.json)")
+            raise ValueError(f"--models: {path} is not a checkpoint folder (needs config.json "
+                             "and tokenizer.model or tokenizer.json)")
     first = read_config(folders[0] / "config.json")  # measure at the (first) model's own shapes
-    rt = decide(device=device, dtype=dtype, threads=threads, shape=(first.hidden_size, first.intermediate_size))
+    rt = decide(device=device, dtype=dtype, threads=threads,
+                shape=(first.hidden_size, first.intermediate_size))
     print(f"probe: {rt.why}")
     print(f"probe: weights in {rt.dtype}, {len(sents['en'])} pairs x {len(langs)} language(s)")
     results = {}
     for path in folders:
         model = load_model(path, dtype=rt.torch_dtype, device=rt.device).to(rt.device)
-        results[str(path)] = probe_loaded(model, Tokenizer.from_folder(path).check_fits(model.config.vocab_size), sents, langs, batch_size, max_len)
+        tok = Tokenizer.from_folder(path).check_fits(model.config.vocab_size)
+        results[str(path)] = probe_loaded(model, tok, sents, langs, batch_size, max_len)
         print(table(str(path), results[str(path)]))
         del model
     if len(results) > 1:
-        print("side by side: " + "; ".join(f"{n}: layer {r['best_layer']['gap']}/{r['layers'] - 1} "
-                                          f"gap {max(r['mean']['gap']):.4f}, best retrieval {max(r['mean']['retrieval']):.1f}%"
-                                          for n, r in results.items()))
+        print("side by side: " + "; ".join(
+            f"{n}: layer {r['best_layer']['gap']}/{r['layers'] - 1} gap "
+            f"{max(r['mean']['gap']):.4f}, best retrieval {max(r['mean']['retrieval']):.1f}%"
+            for n, r in results.items()))
     return results
 
 
 def check_out(out: Path, overwrite: bool) -> None:
     """Refuse an --out that cannot take the JSON, before any model is loaded."""
     if out.is_dir():
-        raise ValueError(f"--out {out} is a folder; expected the path of a JSON file, e.g. {out / 'probe.json'}")
+        raise ValueError(f"--out {out} is a folder; expected the path of a JSON file, "
+                         f"e.g. {out / 'probe.json'}")
     if out.exists() and not overwrite:
-        raise ValueError(f"--out {out} exists (an earlier result); pass --overwrite to replace it, or another --out")
+        raise ValueError(f"--out {out} exists (an earlier result); pass --overwrite to replace "
+                         "it, or another --out")
     blocker = next((d for d in out.parents if d.exists() and not d.is_dir()), None)
     if blocker is not None:
         raise ValueError(f"--out {out}: {blocker} is a file, not a folder")
@@ -273,9 +298,12 @@ def check_out(out: Path, overwrite: bool) -> None:
 def run(cfg: ProbeConfig) -> dict[str, dict]:
     out = Path(cfg.out)
     check_out(out, cfg.overwrite)
-    results = probe([m for m in cfg.models.split(",") if m], [l for l in cfg.langs.split(",") if l], cfg.data,
-                    cfg.limit, cfg.batch_size, cfg.max_len, cfg.device, cfg.dtype, cfg.threads)
-    write_atomic(out, json.dumps({"config": asdict(cfg), "models": results}, indent=2, ensure_ascii=False) + "\n")
+    models = [m for m in cfg.models.split(",") if m]
+    langs = [l for l in cfg.langs.split(",") if l]
+    results = probe(models, langs, cfg.data, cfg.limit, cfg.batch_size, cfg.max_len, cfg.device,
+                    cfg.dtype, cfg.threads)
+    report = {"config": asdict(cfg), "models": results}
+    write_atomic(out, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {out} and {plot(results, out)}")
     return results
 
@@ -286,7 +314,8 @@ def main(argv=None) -> int:
     add_config_flags(p, ProbeConfig)
     cfg = ProbeConfig(**vars(p.parse_args(argv)))
     try:
-        for flag, value, low in (("--limit", cfg.limit, 2), ("--batch-size", cfg.batch_size, 1), ("--max-len", cfg.max_len, 2)):
+        for flag, value, low in (("--limit", cfg.limit, 2), ("--batch-size", cfg.batch_size, 1),
+                                 ("--max-len", cfg.max_len, 2)):
             if value is not None and value < low:
                 raise ValueError(f"{flag} must be >= {low}, got {value}")
         run(cfg)

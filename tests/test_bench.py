@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from study import bench
+import cli
 import device
 from checkpoint import load_model, save_model
 from model import PRESETS, Llama
@@ -106,18 +107,23 @@ def test_threads_zero_is_measured_by_device_decide(monkeypatch):
 
 
 @pytest.mark.parametrize("argv, msg", [
-    (["--threads", "-2"], "--threads -2: expected 0"), (["--repeats", "0"], "--repeats 0: must be >= 1"),
-    (["--train-steps", "-1"], "--train-steps -1: must be >= 1"), (["--warmup", "0"], "--warmup 0: must be >= 1"),
+    (["--threads", "-2"], "--threads -2: expected a value in [0, inf)"),
+    (["--repeats", "0"], "--repeats 0: expected a value in [1, inf)"),
+    (["--train-steps", "-1"], "--train-steps -1: expected a value in [1, inf)"),
+    (["--warmup", "0"], "--warmup 0: expected a value in [1, inf)"),
     (["--threads", "two"], "--threads: invalid int value"), (["--device", "gpu"], "--device 'gpu'"),
     (["--only", "nope"], "--only: unknown benchmark(s) nope"), (["--preset", "huge"], "--preset 'huge'"),
     (["--main-job-args", "--max-steps 5"], "--main-job-args: only used with --main-job"),
     (["--model", "/nonexistent"], "--model /nonexistent: no config.json there"),
+    (["--out", "/"], "--out / is a folder"),
 ])
 def test_bad_flags_fail_with_one_line(capsys, argv, msg):
-    with pytest.raises(SystemExit) as e:
-        bench.parse_args(argv)
+    try:
+        code = bench.main(argv)
+    except SystemExit as e:  # argparse's own errors (a wrong type)
+        code = e.code
     err = capsys.readouterr().err
-    assert e.value.code == 2 and err.count("\n") == 1 and err.startswith("bench.py: error: ") and msg in err
+    assert code == 2 and err.count("\n") == 1 and err.startswith(f"{bench.PROG}: error: ") and msg in err
 
 
 def test_lora_rows_on_a_model_folder(tmp_path):
@@ -142,7 +148,7 @@ def test_a_device_this_machine_lacks_is_one_line(capsys):
         pytest.skip("CUDA is here")
     assert bench.main(["--device", "cuda"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("bench.py: error: --device cuda: no CUDA GPU")
+    assert err.count("\n") == 1 and err.startswith(f"{bench.PROG}: error: --device cuda: no CUDA GPU")
 
 
 def test_main_job_table_and_json(monkeypatch, tmp_path, capsys):
@@ -180,14 +186,15 @@ def test_main_job_table_and_json(monkeypatch, tmp_path, capsys):
         assert row in table
 
 
-def test_main_job_without_a_finished_phase_says_so(monkeypatch):
+def test_main_job_without_a_finished_phase_says_so(monkeypatch, capsys):
     monkeypatch.setattr(bench, "run_train", lambda cmd, cwd: "")  # e.g. --stop-after: nothing finished
-    with pytest.raises(SystemExit, match="train.py left no finished runs/base/train_config.json"):
-        bench.main(["--main-job", "--main-job-args", "--stop-after 2"])
+    assert bench.main(["--main-job", "--main-job-args", "--stop-after 2"]) == 1   # a failure, not misuse
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "train.py left no finished runs/base/train_config.json" in err
 
 
 def test_run_train_echoes_and_returns_stdout_and_fails_with_one_line(tmp_path, capsys):
     out = bench.run_train([sys.executable, "-c", "import os; print('train: a'); print(os.getcwd())"], tmp_path)
     assert out == f"train: a\n{tmp_path}\n" == capsys.readouterr().out  # run in cwd, echoed as it came
-    with pytest.raises(SystemExit, match="train.py exited with status 3"):
+    with pytest.raises(cli.Failed, match="train.py exited with status 3"):
         bench.run_train([sys.executable, "-c", "raise SystemExit(3)"], tmp_path)
