@@ -52,7 +52,7 @@ POISON = {
     "tokenizer": ["--text", MISSING, "--out", "{tmp}"],
     "train": ["--data", MISSING, "--out", "{tmp}/run"],
     "world": ["--out", "{tmp}/afile/w"],  # afile is a file: no world is generated
-    "study.bench": ["--data", MISSING, "--out", "{tmp}/b"],
+    "study.bench": ["--model", MISSING, "--out", "{tmp}/b"],
     "study.convert": ["--gguf", MISSING],
     "study.download": ["--model", "smollm2-135m-instruct", "--gguf", MISSING, "--out", "{tmp}/m"],
     "study.realmodel": ["--data", MISSING, "--out", "{tmp}/r"],

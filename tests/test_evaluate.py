@@ -78,7 +78,7 @@ def test_score_bad_files_and_flags_refused(tmp_path, capsys):
     _refused(capsys, score(tmp_path / "latin1.txt", good), "latin1.txt", "not UTF-8")
     for wo in ("-3", "3"):
         _refused(capsys, score(good, good, "--word-order", wo), f"--word-order {wo}",
-                 "0 (chrF), 1 (chrF+) or 2 (chrF++)")
+                 "expected a value in [0, 2]")
     E.main(score(good, good, "--word-order", "1"))
     assert "chrF2+|" in capsys.readouterr().out
     # a line cut by a crash: the note goes to stderr, stdout stays one JSON object
