@@ -1,6 +1,6 @@
 """Benchmarks of the x-LLaMA paper for one checkpoint (XQuAD, MLQA, Flores-101, and the world's
 closed-book, cloze and instruct tests), and `score`, which scores files without a model. The
-metrics and their exact rules are metrics.py's; what is reported and measured, docs/evaluation.md.
+metrics and their rules: metrics.py; what is reported and measured: docs/evaluation.md.
 
     python evaluate.py --model runs/x-llama-de --task xquad --lang de --data runs/world --limit 50
     python evaluate.py --model runs/x-llama-de --task flores --lang de --direction en-X
@@ -11,19 +11,14 @@ metrics and their exact rules are metrics.py's; what is reported and measured, d
     python evaluate.py score --metric bleu --hyp hyp.txt --ref ref.txt [--tokenize 13a|zh|spm:PATH]
     python evaluate.py score --metric chrf --hyp hyp.txt --ref ref.txt [--word-order 2] [--json]
 
-Generation is greedy, batched and KV-cached, on the paper's prompts (data.prompt_ids). Writes
+Generation is greedy, batched and KV-cached on the paper's prompts (data.prompt_ids). Writes
 OUT/predictions.jsonl (original fields + `prediction`), OUT/scores.json and the resolved
-OUT/eval_config.json (default OUT: MODEL/eval/<task>-<lang>[-<direction>]); ids already predicted
-are skipped, so the same command resumes. --lang defaults to the model's own (its
-train_config.json); device, dtype and threads come from device.decide, which says why. Bad flags
-or input files: one line, exit 2, before anything is generated.
-Scores: metrics.score_qa (contain, em, f1, lang_rate) beside qa_chance; metrics.score_translation
-(bleu, chrf++, spbleu with the checkpoint's tokenizer.model, lang_rate); closedbook and cloze:
-score_closedbook; instruct (the last HELD_OUT instructions of DATA/alpaca/alpaca_<lang>.json,
-answered freely; not part of --task all): lang_rate, the share of responses written in <lang>.
-`score` reads one hypothesis a line (QA references: gold answers separated by TABs) or a
-predictions.jsonl written here, as --hyp (its `prediction`) and as --ref (QA: `answers`,
-translation: `reference`), e.g. `--metric mlqa --lang de --hyp P.jsonl --ref P.jsonl`.
+OUT/eval_config.json (default OUT: MODEL/eval/<task>-<lang>[-<direction>]); the same command
+resumes. --lang defaults to the model's (its train_config.json); device, dtype and threads come
+from device.decide. Bad flags or input files: one line, exit 2, before anything is generated.
+instruct: the last HELD_OUT instructions of DATA/alpaca/alpaca_<lang>.json, scored by the share of
+responses written in <lang> (not part of --task all). `score` takes text files (one example a
+line; QA golds TAB-separated) or a predictions.jsonl written here, as --hyp and as --ref.
 """
 from __future__ import annotations
 
@@ -388,7 +383,9 @@ def _predict(cfg: EvalConfig, recs: list[dict], done: dict, partial: Path, name:
 
 
 def _score(cfg: EvalConfig, rows: list[dict], model_dir: Path) -> dict:
-    """The task's scores of its predictions (module docstring)."""
+    """QA: metrics.score_qa beside qa_chance; Flores: metrics.score_translation (spBLEU with the
+    checkpoint's tokenizer.model unless --spm); closedbook, cloze: score_closedbook; instruct:
+    lang_rate, the share of responses written in the language."""
     preds = [r["prediction"] for r in rows]
     if cfg.task in ("closedbook", "cloze"):
         return score_closedbook(rows, cfg.lang)
