@@ -1,7 +1,7 @@
 """Data: the datasets' file formats, the paper's prompts, supervised examples and batches.
 
-Everything between files on disk and training batches. The folder layout (identical for the real
-data in ../shared/data and for the miniature world written by world.py):
+Everything between files on disk and training batches (docs/data.md). The folder layout, the same
+for the real data in ../shared/data and for the miniature world written by world.py:
 
     DATA/alpaca/alpaca_<lang>.json           JSON list (or .jsonl) of {instruction,input,output}
     DATA/parallel/en-<lang>/<stem>.eng + .<lang>      line-aligned pairs; several stems, one corpus
@@ -9,7 +9,7 @@ data in ../shared/data and for the miniature world written by world.py):
     DATA/mlqa/dev/dev-context-<l>-question-<l>.json SQuAD format
     DATA/flores101/devtest/<code>.devtest           one sentence a line, aligned across languages
 
-Pipeline (what train.py does with it; the tokenizer is tokenizer.py, the recipes mixture.py):
+What train.py does with it (the tokenizer is tokenizer.py's, the recipes mixture.py's):
 
     tok = Tokenizer.from_folder("runs/base")
     mix = build_mixture("coit", "runs/world", ["de"], n_translation=2000, seed=0)
@@ -17,14 +17,10 @@ Pipeline (what train.py does with it; the tokenizer is tokenizer.py, the recipes
     for ex_list in iterate_batches(enc, max_tokens=8192, seed=0, epoch=0):
         batch = make_batch(ex_list, tok.pad_id)     # idx, targets (shifted, -100), attention_mask
 
-Conventions (../shared/CONVENTIONS.md): prompt and response are tokenized separately (encode()
-adds neither BOS nor EOS), BOS goes first, the prompt is masked with -100, EOS is appended, and an
-example whose response is truncated away entirely is dropped (and counted).
-
-Prompts: the Stanford Alpaca template for every language, a model folder's own chat template
-(--template chat), the translation instruction (33 paraphrases) and the QA prompt in 8 languages.
-Reconstructed: the paraphrases and the QA wording are this project's own (the paper's strings are
-not published in a form we could read); the QA layout follows the official code.
+Conventions (../shared/CONVENTIONS.md): prompt and response are tokenized separately, BOS first,
+the prompt masked with -100, EOS appended; an example whose response is truncated away entirely
+is dropped (and counted). The translation paraphrases and the QA wording are our own (the paper's
+strings are not published in a form we could read); the QA layout follows the official code.
 """
 from __future__ import annotations
 
@@ -62,12 +58,9 @@ def check_lang(lang: str, allow_en: bool = True) -> str:
     return lang
 
 
-
 # ------------------------------------------------------------------------------------- readers
-
 def read_text(path, allow_empty: bool = False, what: str = "a UTF-8 text file") -> str:
-    """A UTF-8 text file, or one line naming the file: missing, a folder, not UTF-8, empty (unless
-    allowed). cli.read_text, the one reader of text."""
+    """cli.read_text, the one reader of text: a UTF-8 file, or one line saying what is wrong."""
     return cli.read_text(path, what, allow_empty)
 
 
@@ -88,8 +81,7 @@ def load_json(path: Path, what: str = "a JSON file"):
 
 
 def read_alpaca(path) -> list[dict]:
-    """A JSON list (or JSON-lines file) of {instruction, input, output}; extra fields are
-    dropped."""
+    """A JSON list (or JSON-lines file) of {instruction, input, output}; other fields dropped."""
     path = Path(path)
     if path.suffix == ".jsonl":
         records, where = [], []
@@ -127,8 +119,7 @@ def read_parallel_files(src: Path, tgt: Path) -> list[tuple[str, str]]:
 
 
 def read_parallel(data_dir, lang: str) -> list[tuple[str, str]]:
-    """All (english, X) pairs of DATA/parallel/en-<lang>: every <stem>.eng with its
-    <stem>.<lang>, in the order of the stems."""
+    """All (english, X) pairs of DATA/parallel/en-<lang>, each <stem>.eng with its <stem>.<lang>."""
     check_lang(lang, allow_en=False)
     folder = Path(data_dir) / "parallel" / f"en-{lang}"
     if not folder.is_dir():
@@ -199,8 +190,7 @@ def read_flores(data_dir, lang: str) -> list[str]:
 
 def flores_path(data_dir, lang: str) -> Path:
     code = FLORES_CODES[check_lang(lang)]
-    d = Path(data_dir)
-    # d is DATA or the devtest folder itself
+    d = Path(data_dir)  # DATA or the devtest folder itself
     folder = d if (d / f"{code}.devtest").is_file() else d / "flores101" / "devtest"
     return _must_exist(folder / f"{code}.devtest", "Flores-101 devtest")
 
@@ -285,8 +275,7 @@ def _compile(template: str, where=None):
 
 
 def render_chat(template: str, prompt: str, special: dict | None = None) -> str:
-    """One user turn + the assistant's opening, exactly as transformers' apply_chat_template
-    renders it."""
+    """One user turn + the assistant's opening, as transformers' apply_chat_template renders it."""
     def raise_exception(msg):
         raise DataError(f"chat_template: {msg}")
     compiled = _compile(template)
@@ -360,8 +349,7 @@ TRANSLATION_INSTRUCTIONS = [
 
 def translation_example(src_text: str, tgt_text: str, src_lang: str, tgt_lang: str,
                         index: int | None = None) -> dict:
-    """index None -> the canonical instruction (test time); else paraphrase index % 33
-    (training)."""
+    """index None: the canonical instruction (test time); else paraphrase index % 33 (training)."""
     tmpl = TRANSLATION_INSTRUCTIONS[0 if index is None else index % len(TRANSLATION_INSTRUCTIONS)]
     instruction = tmpl.format(source=LANG_NAMES[check_lang(src_lang)],
                               target=LANG_NAMES[check_lang(tgt_lang)])
@@ -373,29 +361,21 @@ def translation_example(src_text: str, tgt_text: str, src_lang: str, tgt_lang: s
 # of three lines: context label + context, question label + question, answer label with nothing
 # after it. The wording is our own; "answer" is also the label a model may echo
 # (metrics.extract_answer strips it).
-QA_PROMPTS = {
-    "en": {"instruction": "Answer the question using the context.",
-           "context": "Context", "question": "Question", "answer": "Answer"},
-    "de": {"instruction": "Beantworte die Frage anhand des Kontexts.",
-           "context": "Kontext", "question": "Frage", "answer": "Antwort"},
-    "zh": {"instruction": "根据上下文回答问题。",
-           "context": "上下文", "question": "问题", "answer": "答案"},
-    "ar": {"instruction": "أجب عن السؤال بالاعتماد على السياق.",
-           "context": "السياق", "question": "السؤال", "answer": "الإجابة"},
-    "el": {"instruction": "Απάντησε στην ερώτηση με βάση το κείμενο.",
-           "context": "Κείμενο", "question": "Ερώτηση", "answer": "Απάντηση"},
-    "hi": {"instruction": "संदर्भ के आधार पर प्रश्न का उत्तर दीजिए।",
-           "context": "संदर्भ", "question": "प्रश्न", "answer": "उत्तर"},
-    "tr": {"instruction": "Soruyu bağlama göre yanıtlayın.",
-           "context": "Bağlam", "question": "Soru", "answer": "Cevap"},
-    "vi": {"instruction": "Trả lời câu hỏi dựa vào ngữ cảnh.",
-           "context": "Ngữ cảnh", "question": "Câu hỏi", "answer": "Câu trả lời"},
-}
+_QA_FIELDS = ("instruction", "context", "question", "answer")
+QA_PROMPTS = {lang: dict(zip(_QA_FIELDS, row)) for lang, row in {
+    "en": ("Answer the question using the context.", "Context", "Question", "Answer"),
+    "de": ("Beantworte die Frage anhand des Kontexts.", "Kontext", "Frage", "Antwort"),
+    "zh": ("根据上下文回答问题。", "上下文", "问题", "答案"),
+    "ar": ("أجب عن السؤال بالاعتماد على السياق.", "السياق", "السؤال", "الإجابة"),
+    "el": ("Απάντησε στην ερώτηση με βάση το κείμενο.", "Κείμενο", "Ερώτηση", "Απάντηση"),
+    "hi": ("संदर्भ के आधार पर प्रश्न का उत्तर दीजिए।", "संदर्भ", "प्रश्न", "उत्तर"),
+    "tr": ("Soruyu bağlama göre yanıtlayın.", "Bağlam", "Soru", "Cevap"),
+    "vi": ("Trả lời câu hỏi dựa vào ngữ cảnh.", "Ngữ cảnh", "Câu hỏi", "Câu trả lời"),
+}.items()}
 
 
 def qa_example(context: str, question: str, lang: str, answer: str = "") -> dict:
-    """Extractive QA in `lang`; the input ends with the bare answer label, as the paper's prompt
-    does."""
+    """Extractive QA in `lang`; the input ends with the bare answer label, as the paper's does."""
     p = QA_PROMPTS[check_lang(lang)]
     return {"instruction": p["instruction"],
             "input": f"{p['context']}: {context}\n{p['question']}: {question}\n{p['answer']}:",
@@ -403,12 +383,9 @@ def qa_example(context: str, question: str, lang: str, answer: str = "") -> dict
 
 
 # ------------------------------------------------------------------------- supervised examples
-
 def encode_example(tok: Tokenizer, ex: dict, max_len: int) -> dict | None:
-    """[bos] + prompt + response + [eos]; labels -100 on bos+prompt (unshifted, HF style).
-
-    Truncated to max_len from the right; None when no response token survives.
-    """
+    """[bos] + prompt + response + [eos]; labels -100 on bos+prompt (unshifted, HF style),
+    truncated to max_len from the right; None when no response token survives."""
     prompt = [tok.bos_id] + tok.encode(format_prompt(ex["instruction"], ex.get("input", "")))
     response = tok.encode(ex["output"]) + [tok.eos_id]
     ids = (prompt + response)[:max_len]
@@ -451,14 +428,10 @@ def make_batch(encoded: list[dict], pad_id: int) -> dict:
 
 def iterate_batches(encoded: list[dict], batch_size: int | None = None,
                     max_tokens: int | None = None, seed: int = 0, epoch: int = 0, group: int = 64):
-    """Yield lists of examples, each example exactly once per epoch, grouped by length.
-
-    Shuffle (seed, epoch), cut into chunks of `group` batches, sort each chunk by length, cut it
-    into batches of `batch_size` examples, or of at most `max_tokens` padded tokens
-    (B * longest), then shuffle the batch order. A single example longer than max_tokens forms
-    its own batch.
-    The order is a pure function of (seed, epoch), so a resumed run can skip the batches it saw.
-    """
+    """Lists of examples, each example once per epoch, grouped by length: shuffle (seed, epoch),
+    cut into chunks of `group` batches, sort each chunk by length, cut it into batches of
+    `batch_size` examples or of at most `max_tokens` padded tokens (B * longest; a longer example
+    alone), shuffle the batches. A pure function of (seed, epoch): a resumed run skips its past."""
     if (batch_size is None) == (max_tokens is None):
         raise ValueError("iterate_batches: give exactly one of batch_size or max_tokens")
     rng = random.Random(seed * 1_000_003 + epoch)

@@ -1,50 +1,27 @@
-"""Benchmarks of the x-LLaMA paper: XQuAD/MLQA and Flores-101 for a checkpoint, and the command line
-that scores files without a model. The metrics themselves (BLEU, chrF, EM/F1, containment, answer
-extraction, response language), their exact rules and how they were checked are in metrics.py.
-
-Score files without a model (one hypothesis per line, or a predictions.jsonl written below):
-
-    python evaluate.py score --metric bleu --hyp hyp.txt --ref ref.txt [--tokenize 13a|zh|spm:PATH]
-    python evaluate.py score --metric chrf --hyp hyp.txt --ref ref.txt [--word-order 2] [--json]
-    python evaluate.py score --metric mlqa --hyp out/predictions.jsonl --ref out/predictions.jsonl --lang de
-
-QA reference text files hold one example per line, gold answers separated by TABs. A
-predictions.jsonl passed as --hyp/--ref supplies `prediction` / the gold field (`answers` for QA, `reference` for translation).
-
-Evaluate a checkpoint (greedy, batched, KV cache; prompts = data.format_prompt of the paper's
-instructions; resumable: ids already in OUT/predictions.jsonl are skipped):
+"""Benchmarks of the x-LLaMA paper for one checkpoint (XQuAD, MLQA, Flores-101, and the world's
+closed-book, cloze and instruct tests), and `score`, which scores files without a model. The
+metrics and their rules: metrics.py; what is reported and measured: docs/evaluation.md.
 
     python evaluate.py --model runs/x-llama-de --task xquad --lang de --data runs/world --limit 50
     python evaluate.py --model runs/x-llama-de --task flores --lang de --direction en-X
     python evaluate.py --model runs/x-llama-de --task all --lang de      # paper-style table
-    python evaluate.py --model runs/x-llama-de --task closedbook --lang de  # held-out facts, no context
+    python evaluate.py --model runs/x-llama-de --task closedbook --lang de  # held-out facts
     python evaluate.py --model runs/base --task cloze --lang en          # does the base store them?
     python evaluate.py --model runs/x-llama-de --task instruct --lang de # answers in German?
+    python evaluate.py score --metric bleu --hyp hyp.txt --ref ref.txt [--tokenize 13a|zh|spm:PATH]
+    python evaluate.py score --metric chrf --hyp hyp.txt --ref ref.txt [--word-order 2] [--json]
 
-Writes OUT/predictions.jsonl (original fields + `prediction`), OUT/scores.json and the resolved
-OUT/eval_config.json (default OUT: MODEL/eval/<task>-<lang>[-<direction>]); --lang defaults to the
-model's own from MODEL/train_config.json. Device, dtype and CPU threads come from device.decide (the
-line it prints says why; --dtype auto: bf16 on CUDA, on the CPU bf16 only where measured faster);
-the weights are cast to that dtype. Bad flags, unequal Flores files, a --spm that is not a
-sentencepiece model, an --out that is a file or holds an unreadable eval_config.json: one line,
-exit code 2, before anything is generated.
-Reported scores: metrics.score_qa (contain, em, f1, lang_rate) with XQuAD/MLQA's chance level of
-containment (qa_chance: answers of other questions of the same kind), and metrics.score_translation
-(bleu, chrf++, spbleu with the checkpoint's tokenizer.model, lang_rate).
-Closed-book (the world's DATA/closedbook/closedbook.<lang>.json: questions, without context, about
-facts stated only in English pretraining and never asked in tuning): score_qa against the gold in the
-question's language, plus chance (mean of 1 / size of the answer's class), majority (always answering
-the most frequent tuning answer of the relation), right_in_en (X questions: the English word of the
-right answer in the response) and the same per relation. cloze: the base model continues the English
-statement up to the answer (raw text, no template); its prediction is cut at the first sentence end.
-instruct: the last HELD_OUT instructions of DATA/alpaca/alpaca_<lang>.json (held out from a run that
-used fewer than the file's size minus HELD_OUT, e.g. --n-alpaca 600 of the real 52,002), answered
-freely; scored by lang_rate, the share of responses written in <lang> (the paper's motivation: a
-model tuned in English answers a question in X in English). Not part of --task all.
+Generation is greedy, batched and KV-cached on the paper's prompts (data.prompt_ids). Writes
+OUT/predictions.jsonl (original fields + `prediction`), OUT/scores.json and the resolved
+OUT/eval_config.json (default OUT: MODEL/eval/<task>-<lang>[-<direction>]); the same command
+resumes. --lang defaults to the model's (its train_config.json); device, dtype and threads come
+from device.decide. Bad flags or input files: one line, exit 2, before anything is generated.
+instruct: the last HELD_OUT instructions of DATA/alpaca/alpaca_<lang>.json, scored by the share of
+responses written in <lang> (not part of --task all). `score` takes text files (one example a
+line; QA golds TAB-separated) or a predictions.jsonl written here, as --hyp and as --ref.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import re
@@ -63,18 +40,18 @@ import data
 import device
 import generate as G
 import metrics
-from cli import Parser, add_config_flags, guard, opt
+from cli import Parser, add_config_flags, guard, opt, write_atomic
 from data import LANGS, TEMPLATES
-from cli import write_atomic
-from metrics import (QA_LANGS, SMOOTH_DEFAULTS, VERSION, chrf, containment, corpus_bleu, extract_answer,
-                     get_tokenizer, mlqa_em_f1, mlqa_normalize, score_qa, score_translation, squad_em_f1)
+from metrics import (QA_LANGS, SMOOTH_DEFAULTS, VERSION, chrf, containment, corpus_bleu,
+                     extract_answer, get_tokenizer, mlqa_em_f1, mlqa_normalize, score_qa,
+                     score_translation, squad_em_f1)
 from tokenizer import Tokenizer
 
-# labels a response may start with: Alpaca's section names and our QA prompts' answer label per language
+# labels a response may start with: Alpaca's section names and our QA prompts' answer labels
 ANSWER_LABELS = metrics.ANSWER_LABELS + tuple(p["answer"] for p in data.QA_PROMPTS.values())
 
 
-# ----------------------------------------------------------------------------- model-based evaluation
+# --------------------------------------------------------------------------- model-based evaluation
 TASKS = ("xquad", "mlqa", "flores", "closedbook", "cloze", "instruct", "all")
 
 
@@ -82,9 +59,10 @@ TASKS = ("xquad", "mlqa", "flores", "closedbook", "cloze", "instruct", "all")
 class EvalConfig:
     model: str = opt(None, "checkpoint folder (config.json, model.safetensors, tokenizer.model or "
                            "tokenizer.json)", required=True)
-    task: str = opt("xquad", "benchmark (closedbook: the world's held-out facts, no context; cloze: "
-                             "the base completes them; instruct: held-out Alpaca instructions in X, "
-                             "scored by the responses' language)", choices=TASKS)
+    task: str = opt("xquad", "benchmark (closedbook: the world's held-out facts, no context; "
+                             "cloze: the base completes them; instruct: held-out Alpaca "
+                             "instructions in X, scored by the responses' language)",
+                    choices=TASKS)
     lang: str | None = opt(None, "language X (--task all: comma list); default: the model's, from "
                                  "its train_config.json")
     direction: str = opt("en-X", "Flores translation direction", choices=("en-X", "X-en"))
@@ -115,7 +93,7 @@ def load_examples(task: str, lang: str, data_dir, direction: str = "en-X", limit
     if lang not in LANGS:
         raise ValueError(f"--lang {lang!r}: expected one of {', '.join(LANGS)}")
     if task in ("xquad", "mlqa"):
-        path = data.xquad_path(data_dir, lang) if task == "xquad" else data.mlqa_path(data_dir, lang)
+        path = (data.xquad_path if task == "xquad" else data.mlqa_path)(data_dir, lang)
         recs = data.read_squad(path)[:limit]
         for r in recs:
             ex = data.qa_example(r["context"] if passage else "", r["question"], lang)
@@ -129,31 +107,37 @@ def load_examples(task: str, lang: str, data_dir, direction: str = "en-X", limit
             raise ValueError("--lang en: Flores is scored between English and another language X")
         srcs, refs = data.read_flores(data_dir, src), data.read_flores(data_dir, tgt)
         if len(srcs) != len(refs):  # zip() would pair the wrong sentences, or silently drop some
-            raise data.DataError(f"Flores files are not line-aligned: {data.flores_path(data_dir, src)} has "
-                                 f"{len(srcs)} lines but {data.flores_path(data_dir, tgt)} has {len(refs)}")
+            raise data.DataError(f"Flores files are not line-aligned: "
+                                 f"{data.flores_path(data_dir, src)} has {len(srcs)} lines but "
+                                 f"{data.flores_path(data_dir, tgt)} has {len(refs)}")
         recs = []
         for i, (s, t) in enumerate(list(zip(srcs, refs))[:limit]):
             ex = data.translation_example(s, t, src, tgt, index=None)
-            recs.append({"id": f"flores-{src}-{tgt}-{i}", "src_lang": src, "tgt_lang": tgt, "source": s,
-                         "reference": t, "instruction": ex["instruction"], "input": ex["input"]})
+            recs.append({"id": f"flores-{src}-{tgt}-{i}", "src_lang": src, "tgt_lang": tgt,
+                         "source": s, "reference": t, "instruction": ex["instruction"],
+                         "input": ex["input"]})
         return recs
     if task in ("closedbook", "cloze"):
         if task == "cloze" and lang != "en":
-            raise ValueError(f"--task cloze --lang {lang}: the facts are stated in English only (--lang en)")
+            raise ValueError(f"--task cloze --lang {lang}: the facts are stated in English only "
+                             "(--lang en)")
         path = Path(data_dir) / "closedbook" / f"closedbook.{lang}.json"
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no closed-book test (world.py writes one)")
         doc = json.loads(data.read_text(path))
-        recs = [{**q, "n_classes": len(doc["classes"][q["relation"]]), "majority": doc["majority"][q["relation"]],
-                 **({"prompt": q["cloze"]} if task == "cloze" else {"instruction": q["question"], "input": ""})}
+        prompt = lambda q: ({"prompt": q["cloze"]} if task == "cloze"
+                            else {"instruction": q["question"], "input": ""})
+        return [{**q, "n_classes": len(doc["classes"][q["relation"]]),
+                 "majority": doc["majority"][q["relation"]], **prompt(q)}
                 for q in doc["questions"][:limit]]
-        return recs
     if task == "instruct":
         rows = data.read_alpaca(data.alpaca_path(data_dir, lang))
         first = max(0, len(rows) - HELD_OUT)
-        return [{"id": f"instruct-{lang}-{first + i}", "instruction": r["instruction"], "input": r["input"],
-                 "reference": r["output"]} for i, r in enumerate(rows[first:][:limit])]
-    raise ValueError(f"--task {task!r}: expected xquad, mlqa, flores, closedbook, cloze, instruct or all")
+        return [{"id": f"instruct-{lang}-{first + i}", "instruction": r["instruction"],
+                 "input": r["input"], "reference": r["output"]}
+                for i, r in enumerate(rows[first:][:limit])]
+    raise ValueError(f"--task {task!r}: expected xquad, mlqa, flores, closedbook, cloze, instruct "
+                     "or all")
 
 
 def prompt_of(r: dict) -> str:
@@ -161,31 +145,34 @@ def prompt_of(r: dict) -> str:
     return r["prompt"] if "prompt" in r else data.format_prompt(r["instruction"], r["input"])
 
 
+def prompt_ids(r: dict, tok, template: str, folder) -> list[int]:
+    """prompt_of in token ids: the example in the prompt template (data.prompt_ids), or BOS and
+    the raw prefix."""
+    if "prompt" in r:
+        return [tok.bos_id] + tok.encode(r["prompt"])
+    return data.prompt_ids(tok, r["instruction"], template, folder, r["input"])
+
+
 def score_closedbook(rows: list[dict], lang: str) -> dict:
-    """score_qa plus chance, majority and right_in_en (module docstring), overall and per relation."""
+    """score_qa plus, overall and per relation: chance (mean of 1 / size of the answer's class),
+    majority (always the relation's most frequent tuning answer) and, for X questions,
+    right_in_en (the English word of the right answer in the response)."""
     pct = lambda xs: 100.0 * sum(xs) / max(len(xs), 1)
 
     def extra(rs):
         out = {"n": len(rs), "chance": pct([1 / r["n_classes"] for r in rs]),
                "majority": pct([r["answers"][0] == r["majority"] for r in rs])}
         if lang != "en":
-            out["right_in_en"] = pct([bool(re.search(rf"\b{re.escape(r['answer_en'])}\b", r["prediction"], re.I))
-                                      for r in rs])
+            out["right_in_en"] = pct([bool(re.search(rf"\b{re.escape(r['answer_en'])}\b",
+                                                     r["prediction"], re.I)) for r in rs])
         return out
-    scores = {**score_qa([r["prediction"] for r in rows], [r["answers"] for r in rows], lang), **extra(rows)}
-    scores["by_relation"] = {}
+    qa = lambda rs: score_qa([r["prediction"] for r in rs], [r["answers"] for r in rs], lang)
+    scores = {**qa(rows), **extra(rows), "by_relation": {}}
     for rel in dict.fromkeys(r["relation"] for r in rows):
         rs = [r for r in rows if r["relation"] == rel]
-        s = score_qa([r["prediction"] for r in rs], [r["answers"] for r in rs], lang)
+        s = qa(rs)
         scores["by_relation"][rel] = {"contain": s["contain"], "em": s["em"], **extra(rs)}
     return scores
-
-
-def prompt_ids(r: dict, tok, template: str, folder) -> list[int]:
-    """What the model continues: the example in the prompt template (data.prompt_ids), or a raw prefix."""
-    if "prompt" in r:
-        return [tok.bos_id] + tok.encode(r["prompt"])
-    return data.prompt_ids(tok, r["instruction"], template, folder, r["input"])
 
 
 def generate_responses(model, tok, prompts: list[list[int]], max_new_tokens: int, device,
@@ -196,8 +183,8 @@ def generate_responses(model, tok, prompts: list[list[int]], max_new_tokens: int
     keep their first token (BOS) and lose what follows it (counted)."""
     keep = model.config.max_position_embeddings - max_new_tokens
     if keep < 2:
-        raise ValueError(f"--max-new-tokens {max_new_tokens}: leaves no room for a prompt in the model's "
-                         f"{model.config.max_position_embeddings}-position context")
+        raise ValueError(f"--max-new-tokens {max_new_tokens}: leaves no room for a prompt in the "
+                         f"model's {model.config.max_position_embeddings}-position context")
     ids, cut = [], 0
     for x in prompts:
         if len(x) > keep:
@@ -224,7 +211,8 @@ def _read_jsonl(path: Path, skipped: str = "its example is generated again") -> 
                 try:
                     out.append(json.loads(line))
                 except json.JSONDecodeError as e:
-                    print(f"{path}:{i}: unreadable line skipped ({e.msg}); {skipped}", file=sys.stderr)
+                    print(f"{path}:{i}: unreadable line skipped ({e.msg}); {skipped}",
+                          file=sys.stderr)
     return out
 
 
@@ -234,7 +222,8 @@ def check_config(cfg: EvalConfig) -> None:
     cli.check_config(cfg)
     device.canonical_dtype(cfg.dtype)
     if cfg.out is not None and Path(cfg.out).exists() and not Path(cfg.out).is_dir():
-        raise ValueError(f"--out {cfg.out}: is an existing file; expected a folder (new, or one to resume)")
+        raise ValueError(f"--out {cfg.out}: is an existing file; expected a folder (new, or one "
+                         "to resume)")
     if cfg.spm is not None:
         if not Path(cfg.spm).is_file():
             raise ValueError(f"--spm {cfg.spm}: file not found")
@@ -248,14 +237,16 @@ def _check_checkpoint(model_dir: Path) -> None:
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir}: not a checkpoint folder (no config.json)")
     if Tokenizer.find(model_dir) is None:
-        raise FileNotFoundError(f"{model_dir}: no tokenizer.model or tokenizer.json in the checkpoint folder")
+        raise FileNotFoundError(f"{model_dir}: no tokenizer.model or tokenizer.json in the "
+                                "checkpoint folder")
 
 
 def _runtime(cfg: EvalConfig, loaded: dict) -> device.Runtime:
-    """device.decide once per run (run_all's tasks share it), at the checkpoint's shapes; says why once."""
+    """device.decide once per run (run_all's tasks share it), at the checkpoint's shapes."""
     if "rt" not in loaded:
         c = checkpoint.read_config(Path(cfg.model) / "config.json")
-        loaded["rt"] = device.decide(cfg.device, cfg.dtype, cfg.threads, shape=(c.hidden_size, c.intermediate_size))
+        loaded["rt"] = device.decide(cfg.device, cfg.dtype, cfg.threads,
+                                     shape=(c.hidden_size, c.intermediate_size))
         print(loaded["rt"].why)
     return loaded["rt"]
 
@@ -268,7 +259,7 @@ def _load_model(model_dir: Path, rt: device.Runtime):
 
 
 def default_langs(model_dir: Path) -> str:
-    """The languages a checkpoint was trained for, from its train_config.json (recipe muit: `langs`)."""
+    """The languages a checkpoint was trained for, from its train_config.json (muit: `langs`)."""
     path = Path(model_dir) / "train_config.json"
     if not path.is_file():
         raise ValueError(f"--lang not given and {path} does not exist to tell the model's language")
@@ -284,8 +275,8 @@ _RESUME_KEYS = ("model", "weights", "task", "lang", "direction", "data", "max_ne
 
 
 def weights_fingerprint(model_dir: Path) -> str:
-    """Cheap content fingerprint of a checkpoint's weights (size + first/last 64 KiB of each file), so a
-    retrained model in the same folder does not resume the old model's predictions."""
+    """Cheap content fingerprint of a checkpoint's weights (size + first/last 64 KiB of each
+    file), so a retrained model in the same folder does not resume the old one's predictions."""
     h = hashlib.sha256()
     for f in sorted(Path(model_dir).glob("*.safetensors")) + sorted(Path(model_dir).glob("*.bin")):
         size = f.stat().st_size
@@ -297,7 +288,8 @@ def weights_fingerprint(model_dir: Path) -> str:
 
 
 def _check_resume(out: Path, resolved: dict) -> None:
-    """Save the resolved config beside the outputs; refuse to resume predictions made with other settings."""
+    """Save the resolved config beside the outputs; refuse to resume predictions made with other
+    settings."""
     path = out / "eval_config.json"
     if path.is_file():
         try:  # unreadable: nothing to compare with, so refuse rather than overwrite it
@@ -308,17 +300,20 @@ def _check_resume(out: Path, resolved: dict) -> None:
         if not isinstance(old, dict):
             raise ValueError(f"{path}: expected a JSON object, got {type(old).__name__}; "
                              "delete it or use another --out")
-        old["dtype"] = device.ALIASES.get(old.get("dtype"), old.get("dtype"))  # torch spellings of older files
+        # older files spell the dtype as torch does
+        old["dtype"] = device.ALIASES.get(old.get("dtype"), old.get("dtype"))
         diff = [k for k in _RESUME_KEYS if str(old.get(k)) != str(resolved.get(k))]
-        if diff and ((out / "predictions.jsonl").is_file() or (out / "predictions.partial.jsonl").is_file()):
-            raise ValueError(f"{out}: holds predictions made with other {', '.join(diff)} "
-                             f"({', '.join(f'{k}={old.get(k)}, now {resolved.get(k)}' for k in diff)}); use another --out or delete it")
+        if diff and any((out / f).is_file()
+                        for f in ("predictions.jsonl", "predictions.partial.jsonl")):
+            was = ", ".join(f"{k}={old.get(k)}, now {resolved.get(k)}" for k in diff)
+            raise ValueError(f"{out}: holds predictions made with other {', '.join(diff)} ({was}); "
+                             "use another --out or delete it")
     write_atomic(path, json.dumps(resolved, indent=2) + "\n")
 
 
 def run_task(cfg: EvalConfig, loaded: dict | None = None) -> dict:
-    """One benchmark for one language: generate what is missing from OUT/predictions.jsonl, then score.
-    The model is loaded only when something is missing (into `loaded`, shared by run_all)."""
+    """One benchmark for one language: generate what is missing from OUT/predictions.jsonl, then
+    score. The model is loaded only when something is missing (into `loaded`, shared by run_all)."""
     model_dir = Path(cfg.model)
     check_config(cfg)  # bad input fails before loading, writing or generating anything
     recs = load_examples(cfg.task, cfg.lang, cfg.data, cfg.direction, cfg.limit, cfg.passage)
@@ -335,48 +330,18 @@ def run_task(cfg: EvalConfig, loaded: dict | None = None) -> dict:
     max_new = cfg.max_new_tokens if cfg.max_new_tokens is not None else \
         {"flores": 256, "closedbook": 16, "cloze": 8}.get(cfg.task, 64)
     # the resolved dtype, not "auto": a resumed run on another machine must not mix two dtypes
-    _check_resume(out, {**asdict(cfg), "max_new_tokens": max_new, "weights": weights_fingerprint(model_dir),
-                        "dtype": rt.dtype, "device": str(rt.device), "threads": rt.threads})
+    _check_resume(out, {**asdict(cfg), "max_new_tokens": max_new,
+                        "weights": weights_fingerprint(model_dir), "dtype": rt.dtype,
+                        "device": str(rt.device), "threads": rt.threads})
     done = {r["id"]: r for r in _read_jsonl(final) + _read_jsonl(partial) if "prediction" in r}
-    todo = sorted((r for r in recs if r["id"] not in done), key=lambda r: -len(prompt_of(r)))
-    qa = cfg.task not in ("flores", "instruct")
-    truncated = 0
-    if todo and "model" not in loaded:
-        loaded["model"], loaded["tok"] = _load_model(model_dir, rt)
-    model, tok = loaded.get("model"), loaded.get("tok")
-    if done:
-        print(f"{out}: resuming, {sum(r['id'] in done for r in recs)} of {len(recs)} already predicted")
-    with partial.open("a", encoding="utf-8") as f, tqdm(total=len(todo), desc=name, unit="ex") as bar:
-        for i in range(0, len(todo), cfg.batch_size):
-            batch = todo[i:i + cfg.batch_size]
-            prompts = [prompt_ids(r, tok, cfg.template, model_dir) for r in batch]
-            texts, cut = generate_responses(model, tok, prompts, max_new, rt.device)
-            truncated += cut
-            for r, t in zip(batch, texts):
-                done[r["id"]] = rec = {k: v for k, v in r.items() if k not in ("instruction", "input", "prompt")}
-                rec["prediction"] = re.split(r"[.!?\n]", t, maxsplit=1)[0].strip() if cfg.task == "cloze" else t
-                if qa:
-                    rec["answer"] = extract_answer(t, ANSWER_LABELS)
-                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            f.flush()
-            bar.update(len(batch))
+    truncated = _predict(cfg, recs, done, partial, name, max_new, loaded)
     rows = [done[r["id"]] for r in recs]
     write_atomic(final, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     partial.unlink(missing_ok=True)
-    preds = [r["prediction"] for r in rows]
-    if cfg.task in ("closedbook", "cloze"):
-        scores = score_closedbook(rows, cfg.lang)
-    elif cfg.task == "instruct":
-        scores = {"n": len(preds), "lang_rate": metrics.percent(metrics.language_rate(preds, cfg.lang)),
-                  "metric_note": f"lang_rate = share of the decidable responses written in {cfg.lang}"}
-    elif qa:
-        scores = score_qa(preds, [r["answers"] for r in rows], cfg.lang, ANSWER_LABELS)
-        scores["chance"] = qa_chance([r["question"] for r in rows], [r["answers"] for r in rows], cfg.lang)
-    else:
-        spm_path = cfg.spm or (str(model_dir / "tokenizer.model") if (model_dir / "tokenizer.model").is_file() else None)
-        scores = score_translation(preds, [r["reference"] for r in rows], rows[0]["tgt_lang"], spm_path)
-    scores.update(task=cfg.task, lang=cfg.lang, direction=cfg.direction if cfg.task == "flores" else None,
-                  model=str(model_dir), data=str(cfg.data), limit=cfg.limit, max_new_tokens=max_new,
+    scores = _score(cfg, rows, model_dir)
+    scores.update(task=cfg.task, lang=cfg.lang,
+                  direction=cfg.direction if cfg.task == "flores" else None, model=str(model_dir),
+                  data=str(cfg.data), limit=cfg.limit, max_new_tokens=max_new,
                   prompts_truncated=truncated)
     write_atomic(out / "scores.json", json.dumps(scores, indent=2, ensure_ascii=False) + "\n")
     print_table([scores])
@@ -384,14 +349,74 @@ def run_task(cfg: EvalConfig, loaded: dict | None = None) -> dict:
     return scores
 
 
-def evaluate(model_dir, task, lang, data_dir, direction="en-X", limit=None, batch_size=8, out_dir=None, **kw) -> dict:
+def _predict(cfg: EvalConfig, recs: list[dict], done: dict, partial: Path, name: str,
+             max_new: int, loaded: dict) -> int:
+    """Generate the records missing from `done` (sorted by length, so a batch pads little), each
+    batch appended to `partial`; returns how many prompts were truncated."""
+    model_dir = Path(cfg.model)
+    todo = sorted((r for r in recs if r["id"] not in done), key=lambda r: -len(prompt_of(r)))
+    if todo and "model" not in loaded:
+        loaded["model"], loaded["tok"] = _load_model(model_dir, loaded["rt"])
+    model, tok = loaded.get("model"), loaded.get("tok")
+    if done:
+        print(f"{partial.parent}: resuming, {sum(r['id'] in done for r in recs)} of {len(recs)} "
+              "already predicted")
+    truncated, qa = 0, cfg.task not in ("flores", "instruct")
+    bar = tqdm(total=len(todo), desc=name, unit="ex")
+    with partial.open("a", encoding="utf-8") as f, bar:
+        for i in range(0, len(todo), cfg.batch_size):
+            batch = todo[i:i + cfg.batch_size]
+            prompts = [prompt_ids(r, tok, cfg.template, model_dir) for r in batch]
+            texts, cut = generate_responses(model, tok, prompts, max_new, loaded["rt"].device)
+            truncated += cut
+            for r, t in zip(batch, texts):
+                rec = {k: v for k, v in r.items() if k not in ("instruction", "input", "prompt")}
+                rec["prediction"] = t if cfg.task != "cloze" else \
+                    re.split(r"[.!?\n]", t, maxsplit=1)[0].strip()  # the first sentence
+                if qa:
+                    rec["answer"] = extract_answer(t, ANSWER_LABELS)
+                done[r["id"]] = rec
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            f.flush()
+            bar.update(len(batch))
+    return truncated
+
+
+def _score(cfg: EvalConfig, rows: list[dict], model_dir: Path) -> dict:
+    """QA: metrics.score_qa beside qa_chance; Flores: metrics.score_translation (spBLEU with the
+    checkpoint's tokenizer.model unless --spm); closedbook, cloze: score_closedbook; instruct:
+    lang_rate, the share of responses written in the language."""
+    preds = [r["prediction"] for r in rows]
+    if cfg.task in ("closedbook", "cloze"):
+        return score_closedbook(rows, cfg.lang)
+    if cfg.task == "instruct":
+        rate = metrics.percent(metrics.language_rate(preds, cfg.lang))
+        return {"n": len(preds), "lang_rate": rate, "metric_note":
+                f"lang_rate = share of the decidable responses written in {cfg.lang}"}
+    if cfg.task != "flores":
+        golds = [r["answers"] for r in rows]
+        return {**score_qa(preds, golds, cfg.lang, ANSWER_LABELS),
+                "chance": qa_chance([r["question"] for r in rows], golds, cfg.lang)}
+    spm = model_dir / "tokenizer.model"
+    spm_path = cfg.spm or (str(spm) if spm.is_file() else None)
+    return score_translation(preds, [r["reference"] for r in rows], rows[0]["tgt_lang"], spm_path)
+
+
+def evaluate(model_dir, task, lang, data_dir, direction="en-X", limit=None, batch_size=8,
+             out_dir=None, **kw) -> dict:
     """Library entry point (scaling.py, reproduce.py). One task -> its scores dict; task "all" ->
     {"<task>-<lang>[-<direction>]": scores} for every benchmark present in data_dir."""
-    cfg = EvalConfig(model=str(model_dir), task=task, lang=lang, data=str(data_dir), direction=direction,
-                     limit=limit, batch_size=batch_size, out=None if out_dir is None else str(out_dir), **kw)
+    return run(EvalConfig(model=str(model_dir), task=task, lang=lang, data=str(data_dir),
+                          direction=direction, limit=limit, batch_size=batch_size,
+                          out=None if out_dir is None else str(out_dir), **kw))
+
+
+def run(cfg: EvalConfig) -> dict:
+    """run_all or run_task, --lang defaulting to the model's (after the flags are checked)."""
+    check_config(cfg)  # before default_langs reads the checkpoint
     if cfg.lang is None:
         cfg.lang = default_langs(cfg.model)
-    return run_all(cfg) if task == "all" else run_task(cfg)
+    return run_all(cfg) if cfg.task == "all" else run_task(cfg)
 
 
 def run_all(cfg: EvalConfig) -> dict:
@@ -405,8 +430,8 @@ def run_all(cfg: EvalConfig) -> dict:
     loaded, results = {}, {}
     _runtime(cfg, loaded)
     for l in langs:
-        jobs = [("xquad", "en-X"), ("mlqa", "en-X")] + ([("flores", "en-X"), ("flores", "X-en")] if l != "en" else [])
-        for task, d in jobs:
+        flores = [("flores", "en-X"), ("flores", "X-en")] if l != "en" else []
+        for task, d in [("xquad", "en-X"), ("mlqa", "en-X")] + flores:
             key = f"{task}-{l}" + (f"-{d}" if task == "flores" else "")
             sub = EvalConfig(**{**asdict(cfg), "task": task, "lang": l, "direction": d,
                                 "out": None if cfg.out is None else str(Path(cfg.out) / key)})
@@ -418,7 +443,7 @@ def run_all(cfg: EvalConfig) -> dict:
     return results
 
 
-# ----------------------------------------------------------------------------- the end of a training run
+# ------------------------------------------------------------------------ the end of a training run
 @torch.no_grad()
 def source_losses(model: Llama, encoded: list[dict], pad_id: int, n: int = 64, bs: int = 16,
                   progress: bool = False) -> dict:
@@ -427,14 +452,16 @@ def source_losses(model: Llama, encoded: list[dict], pad_id: int, n: int = 64, b
     for ex in encoded:
         groups.setdefault(f"{ex['source']}/{ex['lang']}", []).append(ex)
     device = next(model.parameters()).device
-    batches = [(key, exs[:n][i:i + bs]) for key, exs in sorted(groups.items()) for i in range(0, min(n, len(exs)), bs)]
+    batches = [(key, exs[:n][i:i + bs]) for key, exs in sorted(groups.items())
+               for i in range(0, min(n, len(exs)), bs)]
     model.eval()
     sums: dict[str, list] = {}
     for key, mb in tqdm(batches, desc="final loss", disable=not progress, leave=False):
         mb = data.make_batch(mb, pad_id)
         _, loss = model(mb["idx"].to(device), mb["targets"].to(device), reduction="sum")
         acc = sums.setdefault(key, [0.0, 0])                  # [summed loss, target tokens]
-        acc[0], acc[1] = acc[0] + loss.item(), acc[1] + int((mb["targets"] != data.IGNORE_INDEX).sum())
+        acc[0] += loss.item()
+        acc[1] += int((mb["targets"] != data.IGNORE_INDEX).sum())
     res = {key: tot / cnt for key, (tot, cnt) in sums.items()}
     model.train()
     return res
@@ -448,6 +475,19 @@ def complete(model: Llama, tok: Tokenizer, ex: dict, device, max_new_tokens: int
     outp = G.generate(model, torch.tensor([ids], device=device), max_new_tokens, eos_id=tok.eos_id)
     model.train()
     return tok.decode(outp[0, len(ids):].tolist()).strip()
+
+
+@torch.no_grad()
+def _answers(model: Llama, tok: Tokenizer, recs: list[dict], folder, device, max_new: int,
+             bs: int) -> list[str]:
+    """Greedy responses to benchmark records in the Alpaca template, bs at a time (model in eval
+    mode afterwards)."""
+    model.eval()
+    got = []
+    for i in range(0, len(recs), bs):
+        ids = [prompt_ids(r, tok, "alpaca", folder) for r in recs[i:i + bs]]
+        got += generate_responses(model, tok, ids, max_new, device)[0]
+    return got
 
 
 def first_look(model: Llama, tok: Tokenizer, encoded: list[dict], data_dir, lang: str, out: Path,
@@ -479,14 +519,10 @@ def qa_look(model: Llama, tok: Tokenizer, data_dir, lang: str, folder, device,
             limit: int | None = None) -> dict[str, float]:
     """XQuAD in `lang`, greedy, containment with the passage and without it (the same questions:
     reading is the gap), beside chance; prints one sample and one line of scores."""
-    model.eval()
     got = {}
     for passage in (True, False):
         recs = load_examples("xquad", lang, data_dir, limit=limit, passage=passage)
-        preds = []
-        for i in range(0, len(recs), 32):
-            ids = [prompt_ids(r, tok, "alpaca", folder) for r in recs[i:i + 32]]
-            preds += generate_responses(model, tok, ids, 24, device)[0]
+        preds = _answers(model, tok, recs, folder, device, 24, 32)
         golds = [r["answers"] for r in recs]
         got["passage" if passage else "no passage"] = score_qa(preds, golds, lang)["contain"]
         got.setdefault("sample", preds[0])
@@ -500,41 +536,35 @@ def qa_look(model: Llama, tok: Tokenizer, data_dir, lang: str, folder, device,
 
 
 @torch.no_grad()
-def closed_book(model: Llama, tok: Tokenizer, data_dir, lang: str, base: Path | None, device) -> None:
-    """The paper's premise in one look (the world's encyclopedia, docs/world.md): a question in `lang` about
-    a fact stated only in English pretraining, then the held-out closed-book score (py --task
-    closedbook, greedy) of this model beside the base's. Skipped when the data has no closed-book test."""
+def closed_book(model: Llama, tok: Tokenizer, data_dir, lang: str, base: Path | None,
+                device) -> None:
+    """The paper's premise in one look (docs/world.md): a question in `lang` about a fact stated
+    only in English pretraining, then the held-out closed-book score (--task closedbook, greedy)
+    of this model beside the base's. Skipped when the data has no closed-book test."""
     try:
         recs = load_examples("closedbook", lang, data_dir)
     except (FileNotFoundError, ValueError):
         return
     if not recs or base is None:
         return
-
-    def answers(m: Llama) -> list[str]:
-        m.eval()
-        got = []
-        for i in range(0, len(recs), 16):
-            ids = [prompt_ids(r, tok, "alpaca", base) for r in recs[i:i + 16]]
-            got += generate_responses(m, tok, ids, 16, device)[0]
-        return got
-
-    mine = answers(model)
+    mine = _answers(model, tok, recs, base, device, 16, 16)
     model.train()
-    theirs = answers(checkpoint.load_model(base, dtype=next(model.parameters()).dtype, device=device))
-    score = lambda preds: score_closedbook([{**r, "prediction": p} for r, p in zip(recs, preds)], lang)
-    s, b = score(mine), score(theirs)
-    q = recs[0]
-    print(f"closed-book ({lang}; the fact is stated only in English pretraining: {q['entity']} -> {q['answer_en']})\n"
-          f"  question: {q['question']}\n  model:    {mine[0]}\n  gold:     {q['answers'][0]}")
-    print(f"held-out closed-book QA in {lang}, {len(recs)} facts: this model {s['contain']:.1f} %, the base "
-          f"{b['contain']:.1f} % (containment; chance {s['chance']:.1f} %, the right fact in English "
-          f"{s.get('right_in_en', 0.0):.1f} %)")
+    the_base = checkpoint.load_model(base, dtype=next(model.parameters()).dtype, device=device)
+    theirs = _answers(the_base, tok, recs, base, device, 16, 16)
+    score = lambda preds: score_closedbook([{**r, "prediction": p} for r, p in zip(recs, preds)],
+                                           lang)
+    s, b, q = score(mine), score(theirs), recs[0]
+    print(f"closed-book ({lang}; the fact is stated only in English pretraining: {q['entity']} -> "
+          f"{q['answer_en']})\n  question: {q['question']}\n  model:    {mine[0]}\n"
+          f"  gold:     {q['answers'][0]}")
+    print(f"held-out closed-book QA in {lang}, {len(recs)} facts: this model {s['contain']:.1f} %, "
+          f"the base {b['contain']:.1f} % (containment; chance {s['chance']:.1f} %, the right fact "
+          f"in English {s.get('right_in_en', 0.0):.1f} %)")
 
 
 def print_table(rows: list[dict]) -> None:
-    cols = ["task", "lang", "direction", "n", "contain", "em", "f1", "bleu", "chrf++", "spbleu", "lang_rate",
-            "chance", "majority", "right_in_en"]
+    cols = ["task", "lang", "direction", "n", "contain", "em", "f1", "bleu", "chrf++", "spbleu",
+            "lang_rate", "chance", "majority", "right_in_en"]
     cols = [c for c in cols if any(r.get(c) is not None for r in rows)]
     cell = lambda v: f"{v:.2f}" if isinstance(v, float) else ("" if v is None else str(v))
     table = [cols] + [[cell(r.get(c)) for c in cols] for r in rows]
@@ -544,25 +574,23 @@ def print_table(rows: list[dict]) -> None:
 
 
 def print_paper_table(results: dict, langs: list[str]) -> None:
-    """Rows = languages, columns as the paper: XQuAD / MLQA containment, Flores en->X and X->en BLEU."""
-    heads = [("xquad", "contain", "XQuAD acc"), ("mlqa", "contain", "MLQA acc"),
-             ("flores-en-X", "bleu", "Flores en→X BLEU"), ("flores-X-en", "bleu", "Flores X→en BLEU")]
+    """Rows = languages, columns as the paper's: XQuAD / MLQA containment, Flores BLEU both ways."""
+    heads = [("xquad-{}", "contain", "XQuAD acc"), ("mlqa-{}", "contain", "MLQA acc"),
+             ("flores-{}-en-X", "bleu", "Flores en→X BLEU"),
+             ("flores-{}-X-en", "bleu", "Flores X→en BLEU")]
     print("\n| lang | " + " | ".join(h for _, _, h in heads) + " |\n|---" * (len(heads) + 1) + "|")
     for l in langs:
-        vals = []
-        for key, metric, _ in heads:
-            t, _, d = key.partition("-")
-            r = results.get(f"{t}-{l}" + (f"-{d}" if d else ""))
-            vals.append("-" if r is None else f"{r[metric]:.2f}")
-        print(f"| {l} | " + " | ".join(vals) + " |")
+        vals = [results.get(key.format(l)) for key, _, _ in heads]
+        print(f"| {l} | " + " | ".join("-" if r is None else f"{r[m]:.2f}"
+                                       for r, (_, m, _) in zip(vals, heads)) + " |")
 
 
-# ----------------------------------------------------------------------------- chance level of extractive QA
+# -------------------------------------------------------------------- chance level of extractive QA
 def question_frames(questions: list[str], lang: str, min_share: float = 0.05) -> list[tuple]:
-    """Each question without its rare tokens: the words (MLQA-normalised; character bigrams for Chinese)
-    found in at least `min_share` of the test's questions and in two. Names are rare, the words saying
-    what is asked are not, so questions after the same kind of answer share a frame ("What is the
-    favorite color of X?" -> (color, favorite, is, of, what))."""
+    """Each question without its rare tokens: the words (MLQA-normalised; character bigrams for
+    Chinese) found in at least `min_share` of the test's questions and in two. Names are rare, the
+    words saying what is asked are not, so questions after the same kind of answer share a frame
+    ("What is the favorite color of X?" -> (color, favorite, is, of, what))."""
     def tokens(q):
         t = mlqa_normalize(q, lang)
         return set(zip(t, t[1:])) if lang == "zh" else set(t)
@@ -573,10 +601,10 @@ def question_frames(questions: list[str], lang: str, min_share: float = 0.05) ->
 
 
 def qa_chance(questions: list[str], golds: list[list[str]], lang: str) -> float:
-    """Chance level (%) of containment: the expected score of answering each question with the first
-    gold answer of a random other question of the same frame (of any other question when none shares
-    it): a model that knows which kind of answer is asked, and the test's answers of that kind, but
-    does not read the passage. On the world's XQuAD (fresh names and towns): about 0.1 %."""
+    """Chance level (%) of containment: the expected score of answering each question with the
+    first gold answer of a random other question of the same frame (of any other question when
+    none shares it): a model that knows which kind of answer is asked, and the test's answers of
+    that kind, but does not read the passage. On the world's XQuAD (fresh names): about 0.1 %."""
     frames, n = question_frames(questions, lang), len(questions)
     total = 0.0
     for i, f in enumerate(frames):
@@ -585,12 +613,12 @@ def qa_chance(questions: list[str], golds: list[list[str]], lang: str) -> float:
     return 100.0 * total / max(n, 1)
 
 
-# ----------------------------------------------------------------------------- command line
+# ------------------------------------------------------------------------------------- command line
 def _read_side(path: str, field: str, qa: bool) -> list:
     """Hypotheses or references: a predictions.jsonl (field `field`) or a text file, one example a
     line (QA references: gold answers separated by TABs)."""
     p = Path(path)
-    text = data.read_text(p)  # missing, not UTF-8 or empty: one line naming it, never a score of 0.00
+    text = data.read_text(p)  # missing, not UTF-8 or empty: one line naming it, never a score of 0
     if p.suffix == ".jsonl":
         rows = _read_jsonl(p, skipped="its example is not scored")
         if not rows:
@@ -603,11 +631,15 @@ def _read_side(path: str, field: str, qa: bool) -> list:
     return [l.split("\t") for l in lines] if qa and field != "prediction" else lines
 
 
-def score_files(metric: str, hyp: str, ref: str, lang: str | None = None, tokenize: str | None = None,
-                word_order: int = 0, smooth: str = "exp", effective_order: bool = False) -> dict:
+SCORE_METRICS = ("bleu", "chrf", "squad", "mlqa", "contain")
+
+
+def score_files(metric: str, hyp: str, ref: str, lang: str | None = None,
+                tokenize: str | None = None, word_order: int = 0, smooth: str = "exp",
+                effective_order: bool = False) -> dict:
     """`python evaluate.py score ...` as a function: {"metric", "score", "signature", ...}."""
     qa = metric in ("squad", "mlqa", "contain")
-    if metric not in ("bleu", "chrf", "squad", "mlqa", "contain"):
+    if metric not in SCORE_METRICS:
         raise ValueError(f"--metric {metric!r}: expected bleu, chrf, squad, mlqa or contain")
     if lang is not None and lang not in QA_LANGS:
         raise ValueError(f"--lang {lang!r}: expected one of {', '.join(QA_LANGS)}")
@@ -616,29 +648,31 @@ def score_files(metric: str, hyp: str, ref: str, lang: str | None = None, tokeni
     hyps = _read_side(hyp, "prediction", qa)
     refs = _read_side(ref, "answers" if qa else "reference", qa)
     if len(hyps) != len(refs):
-        raise ValueError(f"{hyp}: {len(hyps)} hypotheses but {ref} has {len(refs)} references (must be line-aligned)")
+        raise ValueError(f"{hyp}: {len(hyps)} hypotheses but {ref} has {len(refs)} references "
+                         "(must be line-aligned)")
     if metric == "bleu":
-        tok = tokenize or ("zh" if lang == "zh" else "13a")
-        r = corpus_bleu(hyps, refs, tokenize=tok, smooth=smooth, use_effective_order=effective_order)
+        r = corpus_bleu(hyps, refs, tokenize=tokenize or ("zh" if lang == "zh" else "13a"),
+                        smooth=smooth, use_effective_order=effective_order)
         return {"metric": "bleu", "score": r.score, "signature": r.signature, "detail": str(r)}
     if metric == "chrf":
         r = chrf(hyps, refs, word_order=word_order)
         return {"metric": "chrf", "score": r.score, "signature": r.signature}
+    mean = lambda xs: 100.0 * sum(xs) / max(len(hyps), 1)
     if metric == "contain":
-        s = 100.0 * sum(containment(h, g) for h, g in zip(hyps, refs)) / max(len(hyps), 1)
-        return {"metric": "contain", "score": s, "signature": f"contain|first-gold|lowercase|version:{VERSION}"}
-    pairs = [squad_em_f1(extract_answer(h, ANSWER_LABELS), g) if metric == "squad" else mlqa_em_f1(extract_answer(h, ANSWER_LABELS), g, lang)
-             for h, g in zip(hyps, refs)]
-    em, f1 = (100.0 * sum(x[i] for x in pairs) / max(len(pairs), 1) for i in (0, 1))
-    sig = f"{metric}|em-f1|{'lang:' + lang + '|' if metric == 'mlqa' else ''}answer:extracted|version:{VERSION}"
+        return {"metric": "contain", "score": mean([containment(h, g) for h, g in zip(hyps, refs)]),
+                "signature": f"contain|first-gold|lowercase|version:{VERSION}"}
+    em_f1 = squad_em_f1 if metric == "squad" else lambda p, g: mlqa_em_f1(p, g, lang)
+    pairs = [em_f1(extract_answer(h, ANSWER_LABELS), g) for h, g in zip(hyps, refs)]
+    em, f1 = mean([x[0] for x in pairs]), mean([x[1] for x in pairs])
+    sig = (f"{metric}|em-f1|{'lang:' + lang + '|' if metric == 'mlqa' else ''}answer:extracted|"
+           f"version:{VERSION}")
     return {"metric": metric, "score": f1, "em": em, "f1": f1, "signature": sig,
             "detail": f"{metric} EM = {em:.2f} F1 = {f1:.2f}  {sig}"}
 
 
 @dataclass
 class ScoreConfig:
-    metric: str = opt(None, "what to compute", choices=("bleu", "chrf", "squad", "mlqa", "contain"),
-                      required=True)
+    metric: str = opt(None, "what to compute", choices=SCORE_METRICS, required=True)
     hyp: str = opt(None, "hypotheses: text file (one a line) or predictions.jsonl", required=True)
     ref: str = opt(None, "references: text file (QA: golds TAB-separated) or predictions.jsonl",
                    required=True)
@@ -666,11 +700,7 @@ def _score_main(argv) -> None:
 
 def _eval_main(argv) -> None:
     p = add_config_flags(Parser(prog="evaluate.py", doc=__doc__), EvalConfig)
-    cfg = EvalConfig(**vars(p.parse_args(argv)))
-    check_config(cfg)  # before default_langs reads the checkpoint
-    if cfg.lang is None:
-        cfg.lang = default_langs(cfg.model)
-    run_all(cfg) if cfg.task == "all" else run_task(cfg)
+    run(EvalConfig(**vars(p.parse_args(argv))))
 
 
 def main(argv=None) -> int:
