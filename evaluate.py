@@ -578,7 +578,8 @@ def print_paper_table(results: dict, langs: list[str]) -> None:
     heads = [("xquad-{}", "contain", "XQuAD acc"), ("mlqa-{}", "contain", "MLQA acc"),
              ("flores-{}-en-X", "bleu", "Flores en→X BLEU"),
              ("flores-{}-X-en", "bleu", "Flores X→en BLEU")]
-    print("\n| lang | " + " | ".join(h for _, _, h in heads) + " |\n|---" * (len(heads) + 1) + "|")
+    print("\n| lang | " + " | ".join(h for _, _, h in heads) + " |\n" + "|---" * (len(heads) + 1)
+          + "|")
     for l in langs:
         vals = [results.get(key.format(l)) for key, _, _ in heads]
         print(f"| {l} | " + " | ".join("-" if r is None else f"{r[m]:.2f}"
