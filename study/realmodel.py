@@ -47,7 +47,7 @@ from study import report
 import checkpoint
 import train
 from cli import Parser, UsageError, add_config_flags, check_config, guard, opt
-from cli import write_atomic
+from cli import read_json, write_atomic
 from study.reproduce import machine_info
 from train import TrainConfig
 
@@ -403,10 +403,7 @@ def finished(path: Path) -> dict:
     if not path.is_file():
         raise UsageError(f"{path}: not found; run the study first "
                          "(the same command without --report-only)")
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise UsageError(f"{path}: not valid JSON ({e})") from None
+    results = read_json(path, "a realmodel study's results.json")
     if not isinstance(results, dict) or not isinstance(results.get("config"), dict) \
             or "lang" not in results["config"] \
             or "qa_limit" not in results["config"]:
