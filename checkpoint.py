@@ -28,6 +28,9 @@ What a training run leaves on disk (train.py):
 
 A resumption must use the same flags as the killed run, except those in RESUME_FREE (how often to
 log or save, threads, the progress bar ...); any other difference is refused, naming each flag.
+The run folder's status (`run_status`, `check_out`, `check_same_run`, `clear_run`) decides what a
+new run may do with --out; `shipped_base`, `config_to_train` and `model_to_train` choose the model
+a run starts from (assets/base when the world's pretraining text matches it).
 """
 from __future__ import annotations
 
