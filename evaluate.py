@@ -504,8 +504,8 @@ def first_look(model: Llama, tok: Tokenizer, encoded: list[dict], data_dir, lang
         ex = data.translation_example(src, "", "en", lang)
         print(f"sample translation en->{lang}\n  source: {src}\n  model:  "
               f"{complete(model, tok, ex, device)}\n  ref:    {ref}")
-        for x in dict.fromkeys((lang, "en")):
-            qa_look(model, tok, data_dir, x, out, device)
+        for x in dict.fromkeys((lang, "en")):  # the world's whole XQuAD; a real one's first 256
+            qa_look(model, tok, data_dir, x, out, device, limit=256)
     except (FileNotFoundError, ValueError, IndexError) as e:
         print(f"(no sample: {e})")
     closed_book(model, tok, data_dir, lang, base, device)
