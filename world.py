@@ -40,16 +40,15 @@ Same seed -> identical bytes.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
 import shutil
 import sys
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cli import UsageError, opt
+from cli import Parser, UsageError, add_config_flags, check_config, guard, opt
 from corpus import (ENC_WORDS, MAKERS, READING_KINDS, L, Namer, enc_cloze, enc_pair, enc_question,
                     enc_statement, enc_word, ex_read, give_facts, make_people,
                     one_person_lines, passage, passage_text, reading_documents, squad)
@@ -417,29 +416,29 @@ def ensure(data_dir="runs/world", seed: int = 0, **sizes) -> Path:
     return data_dir
 
 
+@dataclass
+class WriteConfig:
+    """Where the world goes; the sizes and shares are WorldConfig's."""
+    out: str | None = opt(None, "folder to write: new, empty, or an earlier world with --overwrite",
+                          required=True)
+    overwrite: bool = opt(False, "replace an earlier world (a folder with WORLD.json) at --out")
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="Write the miniature multilingual world "
-                                            "(see the module docstring).")
-    p.error = lambda msg: (print(f"world.py: error: {msg}", file=sys.stderr), sys.exit(2))  # 1 line
-    p.add_argument("--out", required=True,
-                   help="folder to write: new, empty, or an earlier world with --overwrite")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an earlier world (a folder with WORLD.json) at --out")
-    for f in fields(WorldConfig):
-        p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default,
-                       help=f"{f.metadata['help']} (default {f.default!r})")
-    args = vars(p.parse_args(argv))
-    out, overwrite = args.pop("out"), args.pop("overwrite")
-    try:
-        path = write_world(out, overwrite=overwrite, **args)
-    except (ValueError, FileExistsError) as e:
-        p.error(str(e))
-    except OSError as e:  # not misuse (a full disk, no permission): one line, exit 1
-        print(f"world.py: error: cannot write {out}: {e}", file=sys.stderr)
-        return 1
-    counts = json.loads((path / "WORLD.json").read_text(encoding="utf-8"))["counts"]
-    print(f"wrote {path}: {json.dumps(counts, ensure_ascii=False)}")
-    return 0
+    """Write the world; exit 0, 2 (a bad flag, or an --out that is not new, empty or a world) or
+    1 (a full disk, no permission)."""
+    parser = Parser(prog="world.py", doc=__doc__)
+    add_config_flags(add_config_flags(parser, WriteConfig), WorldConfig)
+    args = vars(parser.parse_args(argv))
+    where = WriteConfig(**{k: args.pop(k) for k in ("out", "overwrite") if k in args})
+    cfg = WorldConfig(**args)
+
+    def body():
+        check_config(cfg)
+        path = write_world(where.out, overwrite=where.overwrite, **asdict(cfg))
+        counts = json.loads((path / "WORLD.json").read_text(encoding="utf-8"))["counts"]
+        print(f"wrote {path}: {json.dumps(counts, ensure_ascii=False)}")
+    return guard("world.py", body, usage=(ValueError, FileExistsError))
 
 
 if __name__ == "__main__":

@@ -195,10 +195,9 @@ SMALL_KW = dict(pretrain_chars=2000, alpaca=10, parallel=10, xquad_passages=2, m
 
 
 def _refused(capsys, argv, needle):
-    with pytest.raises(SystemExit) as e:
-        world.main(argv)
-    err = capsys.readouterr().err.strip().splitlines()
-    assert e.value.code == 2 and len(err) == 1 and needle in err[0], err
+    r = in_process(world.main, argv, capsys)
+    err = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(err) == 1 and needle in err[0], err
 
 
 def test_overwrite_replaces_only_a_world(tmp_path, capsys):
