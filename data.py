@@ -1,4 +1,4 @@
-"""Data: the datasets' file formats, the paper's prompts, supervised examples and batches.
+"""Data: the datasets' file formats, the paper's instruction wording, and batches.
 
 Everything between files on disk and training batches (docs/data.md). The folder layout, the same
 for the real data in ../shared/data and for the miniature world written by world.py:
@@ -9,7 +9,7 @@ for the real data in ../shared/data and for the miniature world written by world
     DATA/mlqa/dev/dev-context-<l>-question-<l>.json SQuAD format
     DATA/flores101/devtest/<code>.devtest           one sentence a line, aligned across languages
 
-What train.py does with it (the tokenizer is tokenizer.py's, the recipes mixture.py's):
+What train.py does with it (the prompt and the ids are tokenizer.py's, the recipes mixture.py's):
 
     tok = Tokenizer.from_folder("runs/base")
     mix = build_mixture("coit", "runs/world", ["de"], n_translation=2000, seed=0)
@@ -17,10 +17,8 @@ What train.py does with it (the tokenizer is tokenizer.py's, the recipes mixture
     for ex_list in iterate_batches(enc, max_tokens=8192, seed=0, epoch=0):
         batch = make_batch(ex_list, tok.pad_id)     # idx, targets (shifted, -100), attention_mask
 
-Conventions (../shared/CONVENTIONS.md): prompt and response are tokenized separately, BOS first,
-the prompt masked with -100, EOS appended; an example whose response is truncated away entirely
-is dropped (and counted). The translation paraphrases and the QA wording are our own (the paper's
-strings are not published in a form we could read); the QA layout follows the official code.
+The translation paraphrases and the QA wording are our own (the paper's strings are not published
+in a form we could read); the QA layout follows the official code.
 """
 from __future__ import annotations
 
@@ -28,10 +26,7 @@ import json
 import random
 from pathlib import Path
 
-from jinja2 import TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment  # jinja2 comes with torch
 import torch
-from tqdm import tqdm
 
 import cli
 from cli import UsageError
@@ -218,96 +213,7 @@ def alpaca_path(data_dir, lang: str) -> Path:
     return jsonl if jsonl.is_file() else _must_exist(d / f"alpaca_{l}.json", "Alpaca")
 
 
-# ------------------------------------------------------------------------------------- prompts
-# The Stanford Alpaca template, used for every language (docs/paper.md); the prompt ends right after
-# "### Response:" and the response follows as its own tokens.
-PROMPT_INPUT = ("Below is an instruction that describes a task, paired with an input that provides "
-                "further context. Write a response that appropriately completes the request.\n\n"
-                "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:")
-PROMPT_NO_INPUT = ("Below is an instruction that describes a task. Write a response that "
-                   "appropriately completes the request.\n\n"
-                   "### Instruction:\n{instruction}\n\n### Response:")
-
-
-def format_prompt(instruction: str, input: str = "") -> str:
-    if input:
-        return PROMPT_INPUT.format(instruction=instruction, input=input)
-    return PROMPT_NO_INPUT.format(instruction=instruction)
-
-
-TEMPLATES = ("alpaca", "chat", "none")
-
-
-def chat_template(tok_dir) -> tuple[str, dict]:
-    """The folder's chat template and its special tokens as text: {"bos_token": ...,
-    "eos_token": ...}; a template that does not parse is refused here, before any prompt."""
-    path = Path(tok_dir) / "tokenizer_config.json"
-    tc = cli.read_json(path, "a tokenizer config (JSON object)", dict) if path.is_file() else {}
-    template, where = tc.get("chat_template"), path
-    if isinstance(template, list):  # named: [{"name": "default", "template": ...}, ...]
-        template = next((t.get("template") for t in template
-                         if isinstance(t, dict) and t.get("name") == "default"), None)
-    jinja = Path(tok_dir) / "chat_template.jinja"
-    if template is None and jinja.is_file():  # transformers 4.43+
-        template, where = cli.read_text(jinja, "a Jinja chat template"), jinja
-    if not template:
-        raise DataError(f"{path}: no chat_template in {tok_dir}; use --template alpaca or none")
-    if not isinstance(template, str):
-        raise DataError(f"{where}: chat_template is a {type(template).__name__}; expected a "
-                        "Jinja template string")
-    special = {k: tc.get(k) for k in ("bos_token", "eos_token")}
-    text = {k: (v.get("content") if isinstance(v, dict) else v) or "" for k, v in special.items()}
-    if not all(isinstance(v, str) for v in text.values()):
-        raise DataError(f"{path}: bos_token/eos_token: expected strings")
-    _compile(template, where)
-    return template, text
-
-
-def _compile(template: str, where=None):
-    """The template compiled in transformers' sandbox; a syntax error is one line naming it."""
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    try:
-        return env.from_string(template)
-    except TemplateError as e:
-        line = f" line {e.lineno}" if getattr(e, "lineno", None) else ""
-        raise DataError(f"{where or 'chat_template'}{line}: the chat template does not parse "
-                        f"({e.message or type(e).__name__}; expected Jinja)") from None
-
-
-def render_chat(template: str, prompt: str, special: dict | None = None) -> str:
-    """One user turn + the assistant's opening, as transformers' apply_chat_template renders it."""
-    def raise_exception(msg):
-        raise DataError(f"chat_template: {msg}")
-    compiled = _compile(template)
-    compiled.globals["raise_exception"] = raise_exception
-    try:
-        return compiled.render(messages=[{"role": "user", "content": prompt}],
-                               add_generation_prompt=True, **(special or {}))
-    except TemplateError as e:  # an undefined filter, a sandbox refusal
-        raise DataError(f"chat_template: cannot render ({e.message or type(e).__name__})") \
-            from None
-
-
-def prompt_ids(tok: Tokenizer, prompt: str, template: str = "alpaca", folder=None,
-               input: str = "") -> list[int]:
-    """Token ids of a prompt wrapped in `template`: "alpaca" (format_prompt, the paper's), "chat"
-    (the model folder's own chat template, one user turn holding the prompt and then the input)
-    or "none" (the raw text); BOS first unless the chat template already starts with it (its text
-    "<s>" is replaced by the BOS id)."""
-    if template not in TEMPLATES:
-        raise ValueError(f"--template {template!r}: expected one of {', '.join(TEMPLATES)}")
-    if template == "chat":
-        chat, special = chat_template(folder)
-        text = render_chat(chat, f"{prompt}\n\n{input}" if input else prompt, special)
-        bos = special["bos_token"]
-        if not (bos and text.startswith(bos)):  # the template decides whether there is a BOS
-            return tok.encode(text)
-        text = text[len(bos):]                  # its text "<s>" is not the BOS id: put the id
-    else:
-        text = format_prompt(prompt, input) if template == "alpaca" else prompt
-    return [tok.bos_id] + tok.encode(text)
-
-
+# ------------------------------------------------------------------ the paper's instruction wording
 # Paraphrases of the paper's translation instruction, in this project's own wording. [0] is the
 # canonical one (used at test time); training cycles through them by example index.
 TRANSLATION_INSTRUCTIONS = [
@@ -382,35 +288,7 @@ def qa_example(context: str, question: str, lang: str, answer: str = "") -> dict
             "output": answer}
 
 
-# ------------------------------------------------------------------------- supervised examples
-def encode_example(tok: Tokenizer, ex: dict, max_len: int) -> dict | None:
-    """[bos] + prompt + response + [eos]; labels -100 on bos+prompt (unshifted, HF style),
-    truncated to max_len from the right; None when no response token survives."""
-    prompt = [tok.bos_id] + tok.encode(format_prompt(ex["instruction"], ex.get("input", "")))
-    response = tok.encode(ex["output"]) + [tok.eos_id]
-    ids = (prompt + response)[:max_len]
-    if len(ids) <= len(prompt):
-        return None
-    labels = [IGNORE_INDEX] * len(prompt) + ids[len(prompt):]
-    return {"input_ids": ids, "labels": labels}
-
-
-def encode_examples(tok: Tokenizer, examples: list[dict], max_len: int, desc: str = "tokenize",
-                    verbose: bool = True) -> tuple[list[dict], int]:
-    """encode_example over a list; returns (encoded, n_dropped) and reports the drops."""
-    out, dropped = [], 0
-    for ex in tqdm(examples, desc=desc, disable=not verbose or len(examples) < 5000, leave=False):
-        e = encode_example(tok, ex, max_len)
-        if e is None:
-            dropped += 1
-        else:
-            out.append(e)
-    if verbose and dropped:
-        print(f"dropped {dropped} of {len(examples)} examples: no response token fits in "
-              f"max_len={max_len}")
-    return out, dropped
-
-
+# ------------------------------------------------------------------------------------------ batches
 def make_batch(encoded: list[dict], pad_id: int) -> dict:
     """Right-padded LongTensors (B, T-1): idx = ids[:-1], targets = labels[1:] (-100 on padding)."""
     T = max(len(e["input_ids"]) for e in encoded)

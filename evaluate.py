@@ -11,7 +11,7 @@ metrics and their rules: metrics.py; what is reported and measured: docs/evaluat
     python evaluate.py score --metric bleu --hyp hyp.txt --ref ref.txt [--tokenize 13a|zh|spm:PATH]
     python evaluate.py score --metric chrf --hyp hyp.txt --ref ref.txt [--word-order 2] [--json]
 
-Generation is greedy, batched and KV-cached on the paper's prompts (data.prompt_ids). Writes
+Generation is greedy, batched and KV-cached on the paper's prompts (tokenizer.prompt_ids). Writes
 OUT/predictions.jsonl (original fields + `prediction`), OUT/scores.json and the resolved
 OUT/eval_config.json (default OUT: MODEL/eval/<task>-<lang>[-<direction>]); the same command
 resumes. --lang defaults to the model's (its train_config.json); device, dtype and threads come
@@ -40,8 +40,9 @@ import data
 import device
 import generate as G
 import metrics
+import tokenizer
 from cli import Parser, add_config_flags, guard, opt, write_atomic
-from data import LANGS, TEMPLATES
+from data import LANGS
 from metrics import (QA_LANGS, SMOOTH_DEFAULTS, VERSION, chrf, containment, corpus_bleu,
                      extract_answer, get_tokenizer, mlqa_em_f1, mlqa_normalize, score_qa,
                      score_translation, squad_em_f1)
@@ -80,7 +81,7 @@ class EvalConfig:
                              "CPU bf16 only where measured faster (device.py)")
     threads: int = opt(0, "CPU threads (0: measured, see device.py)", range="[0, inf)")
     template: str = opt("alpaca", "prompt template: alpaca (the paper's), chat (the model folder's "
-                                  "chat template), none", choices=TEMPLATES)
+                                  "chat template), none", choices=tokenizer.TEMPLATES)
 
 
 HELD_OUT = 200  # --task instruct: the last instructions of the Alpaca file
@@ -142,15 +143,15 @@ def load_examples(task: str, lang: str, data_dir, direction: str = "en-X", limit
 
 def prompt_of(r: dict) -> str:
     """The text the model continues: the Alpaca prompt, or a cloze's raw English prefix."""
-    return r["prompt"] if "prompt" in r else data.format_prompt(r["instruction"], r["input"])
+    return r["prompt"] if "prompt" in r else tokenizer.format_prompt(r["instruction"], r["input"])
 
 
 def prompt_ids(r: dict, tok, template: str, folder) -> list[int]:
-    """prompt_of in token ids: the example in the prompt template (data.prompt_ids), or BOS and
+    """prompt_of in token ids: the example in the prompt template (tokenizer.prompt_ids), or BOS and
     the raw prefix."""
     if "prompt" in r:
         return [tok.bos_id] + tok.encode(r["prompt"])
-    return data.prompt_ids(tok, r["instruction"], template, folder, r["input"])
+    return tokenizer.prompt_ids(tok, r["instruction"], template, folder, r["input"])
 
 
 def score_closedbook(rows: list[dict], lang: str) -> dict:
@@ -177,7 +178,7 @@ def score_closedbook(rows: list[dict], lang: str) -> dict:
 
 def generate_responses(model, tok, prompts: list[list[int]], max_new_tokens: int, device,
                        generate=G.generate) -> tuple[list[str], int]:
-    """Greedy responses for one batch of prompt ids (data.prompt_ids): left-padded + attention
+    """Greedy responses for one batch of prompt ids (tokenizer.prompt_ids): left-padded + attention
     mask, KV-cached generate.generate (a CUDA graph per token on CUDA; bench.py passes
     transformers' generate instead). Prompts longer than the context window minus max_new_tokens
     keep their first token (BOS) and lose what follows it (counted)."""
@@ -471,7 +472,7 @@ def source_losses(model: Llama, encoded: list[dict], pad_id: int, n: int = 64, b
 def complete(model: Llama, tok: Tokenizer, ex: dict, device, max_new_tokens: int = 64) -> str:
     """Greedy response to one Alpaca-style example."""
     model.eval()
-    ids = [tok.bos_id] + tok.encode(data.format_prompt(ex["instruction"], ex["input"]))
+    ids = [tok.bos_id] + tok.encode(tokenizer.format_prompt(ex["instruction"], ex["input"]))
     outp = G.generate(model, torch.tensor([ids], device=device), max_new_tokens, eos_id=tok.eos_id)
     model.train()
     return tok.decode(outp[0, len(ids):].tolist()).strip()

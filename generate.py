@@ -11,7 +11,7 @@
 --model is a Hugging Face LlamaForCausalLM folder (config.json, model.safetensors, tokenizer.model
 or tokenizer.json) or a peft LoRA folder (adapter_config.json, whose base_model_name_or_path is the
 base folder; the tokenizer comes from the adapter folder, else the base). The prompt is wrapped in
-the paper's Alpaca template (data.format_prompt, as in training and evaluate.py) unless
+the paper's Alpaca template (tokenizer.format_prompt, as in training and evaluate.py) unless
 `--template chat` (the folder's own chat_template from tokenizer_config.json or chat_template.jinja,
 rendered with jinja2 as transformers' apply_chat_template does) or `--template none` (raw text).
 Each prompt is a fresh conversation: nothing is remembered between lines.
@@ -39,7 +39,7 @@ from pathlib import Path
 
 import torch
 
-import data
+import tokenizer
 from cli import Parser, UsageError, add_config_flags, check_config, guard, opt
 from device import decide
 from cli import read_json
@@ -52,7 +52,7 @@ from tokenizer import Tokenizer
 @dataclass
 class GenConfig:
     template: str = opt("alpaca", "alpaca (the paper's prompt) | chat (the folder's chat_template) "
-                                  "| none (raw text)", choices=data.TEMPLATES)
+                                  "| none (raw text)", choices=tokenizer.TEMPLATES)
     input: str = opt("", "alpaca: the template's Input field, e.g. the sentence to translate")
     max_new_tokens: int = opt(256, "stop after this many new tokens (or at EOS)", range="[1, inf)")
     temperature: float = opt(0.0, "0 = greedy; > 0 samples from softmax(logits / temperature)",
@@ -133,11 +133,11 @@ def load(folder, device: str = "auto", dtype: str = "auto", threads: int = 0):
 
 
 def prompt_ids(tok: Tokenizer, prompt: str, cfg: GenConfig, tok_dir=None) -> list[int]:
-    """Token ids of the wrapped prompt (data.prompt_ids: the way training and evaluate.py
+    """Token ids of the wrapped prompt (tokenizer.prompt_ids: the way training and evaluate.py
     encode it)."""
     if not prompt.strip():
         raise UsageError("prompt: empty (give some text)")
-    return data.prompt_ids(tok, utf8(prompt, "prompt"), cfg.template, tok_dir, cfg.input)
+    return tokenizer.prompt_ids(tok, utf8(prompt, "prompt"), cfg.template, tok_dir, cfg.input)
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -283,7 +283,7 @@ def main(argv=None) -> int:
                              "from stdin)")
         model, tok, rt, tok_dir = load(folder, cfg.device, cfg.dtype, cfg.threads)
         if cfg.template == "chat":
-            data.chat_template(tok_dir)            # fail now, not after the first prompt
+            tokenizer.chat_template(tok_dir)            # fail now, not after the first prompt
         if cfg.max_new_tokens >= model.config.max_position_embeddings:
             raise UsageError(f"--max-new-tokens {cfg.max_new_tokens}: leaves no room for a prompt "
                              f"in the model's {model.config.max_position_embeddings}-position "

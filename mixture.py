@@ -36,9 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cli import Parser, add_config_flags, check_config, guard, opt
-from data import (DataError, alpaca_path, check_lang, encode_example, load_json, read_alpaca,
-                  read_parallel, translation_example)
-from tokenizer import Tokenizer
+from data import (DataError, alpaca_path, check_lang, load_json, read_alpaca, read_parallel,
+                  translation_example)
+from tokenizer import Tokenizer, encode_example
 
 RECIPES = {  # recipe -> (English Alpaca, translated Alpaca, translation direction or None)
     "alpaca": (True, False, None),        # the English-only baseline

@@ -81,7 +81,6 @@ import torch
 import torch.nn.functional as F
 
 import cli
-import data
 import device
 import generate as G
 import lora
@@ -89,6 +88,7 @@ from checkpoint import load_model, read_config, save_model
 from cli import Failed, UsageError, opt
 from evaluate import generate_responses, load_examples
 from model import PRESETS, Llama
+import tokenizer
 from tokenizer import Tokenizer
 
 PROG = "python -m study.bench"
@@ -382,7 +382,7 @@ def eval_prompts(cfg: BenchConfig, vocab_size: int) -> tuple[WorldTokenizer, lis
         tok = Tokenizer.train(sorted((d / "pretrain").glob("*.txt")),
                               Path(tmp) / "tokenizer.model", min(vocab_size, 4096), seed=cfg.seed)
         recs = load_examples("xquad", "de", d, limit=cfg.eval_questions)
-    prompts = [data.format_prompt(r["instruction"], r["input"]) for r in recs]
+    prompts = [tokenizer.format_prompt(r["instruction"], r["input"]) for r in recs]
     return WorldTokenizer(tok), sorted(prompts, key=len, reverse=True)
 
 
@@ -392,7 +392,7 @@ def make_eval(model, cfg: BenchConfig, device, ours: bool):
     if cfg.model:  # a real model answers in its own tokens
         tok = WorldTokenizer(Tokenizer.from_folder(cfg.model))
     # [BOS] + the Alpaca prompt, as evaluate.py
-    prompts = [data.prompt_ids(tok, p, "none") for p in prompts]
+    prompts = [tokenizer.prompt_ids(tok, p, "none") for p in prompts]
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     model = copy.deepcopy(model).to(dtype).eval()
     gen = G.generate if ours else hf_generate

@@ -33,10 +33,10 @@ GOLDEN_NO_INPUT = (
 
 
 def test_alpaca_template_golden():
-    assert D.format_prompt("Summarize the text.", "Cats sleep a lot.") == GOLDEN_WITH_INPUT
-    assert D.format_prompt("Name a color.") == GOLDEN_NO_INPUT
-    assert D.format_prompt("Name a color.", "") == GOLDEN_NO_INPUT
-    assert D.format_prompt("Use {braces}", "x {input}").count("{braces}") == 1  # user text is not re-formatted
+    assert tokenizer.format_prompt("Summarize the text.", "Cats sleep a lot.") == GOLDEN_WITH_INPUT
+    assert tokenizer.format_prompt("Name a color.") == GOLDEN_NO_INPUT
+    assert tokenizer.format_prompt("Name a color.", "") == GOLDEN_NO_INPUT
+    assert tokenizer.format_prompt("Use {braces}", "x {input}").count("{braces}") == 1  # user text is not re-formatted
 
 
 def test_translation_example_golden_and_cycling():
@@ -60,7 +60,7 @@ def test_qa_prompt_golden():
                   "input": "Context: Paris is in France.\nQuestion: Where is Paris?\nAnswer:", "output": "France"}
     de = D.qa_example("Paris liegt in Frankreich.", "Wo liegt Paris?", "de")
     assert de["input"] == "Kontext: Paris liegt in Frankreich.\nFrage: Wo liegt Paris?\nAntwort:" and de["output"] == ""
-    assert D.format_prompt(de["instruction"], de["input"]).endswith(
+    assert tokenizer.format_prompt(de["instruction"], de["input"]).endswith(
         "### Input:\nKontext: Paris liegt in Frankreich.\nFrage: Wo liegt Paris?\nAntwort:\n\n### Response:")
 
 
@@ -84,7 +84,7 @@ def test_qa_prompts_written_in_each_language():
 @pytest.fixture(scope="module")
 def tok(tmp_path_factory):
     d = tmp_path_factory.mktemp("tok")
-    lines = [D.format_prompt(p["instruction"], f"{p['context']}: x {p['question']}: y {p['answer']}")
+    lines = [tokenizer.format_prompt(p["instruction"], f"{p['context']}: x {p['question']}: y {p['answer']}")
              for p in D.QA_PROMPTS.values()]
     lines += [s.format(source="English", target=t) for s in D.TRANSLATION_INSTRUCTIONS for t in D.LANG_NAMES.values()]
     (d / "text.txt").write_text("\n".join(lines * 2), encoding="utf-8")
@@ -131,24 +131,24 @@ def test_tokenizer_bad_input(tmp_path):
 # ------------------------------------------------------------------------- examples and batches
 def test_encode_example_exact_mask(tok):
     ex = {"instruction": "Name a color.", "input": "", "output": "Red and blue."}
-    enc = D.encode_example(tok, ex, max_len=512)
+    enc = tokenizer.encode_example(tok, ex, max_len=512)
     prompt = tok.encode(GOLDEN_NO_INPUT)
     resp = tok.encode("Red and blue.")
     assert enc["input_ids"] == [1] + prompt + resp + [2]
     assert enc["labels"] == [D.IGNORE_INDEX] * (1 + len(prompt)) + resp + [2]
     assert enc["input_ids"][-1] == tok.eos_id and enc["input_ids"].count(tok.bos_id) == 1
     # truncation keeps the prompt and what fits of the response; nothing of it -> dropped
-    cut = D.encode_example(tok, ex, max_len=1 + len(prompt) + 2)
+    cut = tokenizer.encode_example(tok, ex, max_len=1 + len(prompt) + 2)
     assert cut["labels"] == [D.IGNORE_INDEX] * (1 + len(prompt)) + resp[:2]
-    assert D.encode_example(tok, ex, max_len=1 + len(prompt)) is None
-    empty = D.encode_example(tok, {**ex, "output": ""}, max_len=512)
+    assert tokenizer.encode_example(tok, ex, max_len=1 + len(prompt)) is None
+    empty = tokenizer.encode_example(tok, {**ex, "output": ""}, max_len=512)
     assert empty["labels"][-1] == 2 and sum(l != D.IGNORE_INDEX for l in empty["labels"]) == 1  # EOS alone is a target
 
 
 def test_encode_examples_counts_drops(tok, capsys):
     short = {"instruction": "a", "input": "", "output": "b"}
     long_prompt = {"instruction": "word " * 200, "input": "", "output": "b"}
-    enc, dropped = D.encode_examples(tok, [short, long_prompt, short], max_len=64)
+    enc, dropped = tokenizer.encode_examples(tok, [short, long_prompt, short], max_len=64)
     assert len(enc) == 2 and dropped == 1
     assert "dropped 1 of 3" in capsys.readouterr().out
     assert all(any(l != D.IGNORE_INDEX for l in e["labels"]) for e in enc)  # no all-masked example survives
@@ -494,7 +494,7 @@ def test_tokenizer_json_backend_matches_transformers(tmp_path):
         ids = tok.encode(text)
         assert ids == ref.encode(text, add_special_tokens=False)
         assert tok.decode([0] + ids + [1, 1]) == text
-    enc = D.encode_example(tok, {"instruction": "Name a color.", "input": "", "output": "Red"}, 512)
+    enc = tokenizer.encode_example(tok, {"instruction": "Name a color.", "input": "", "output": "Red"}, 512)
     assert enc["input_ids"][0] == 0 and enc["input_ids"][-1] == 1 and enc["labels"][-1] == 1
     tok.save(tmp_path / "ckpt")
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["tokenizer.json", "tokenizer_config.json"]

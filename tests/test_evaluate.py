@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import data
+import tokenizer
 import device
 import evaluate as E
 import metrics
@@ -182,7 +183,7 @@ def test_batched_generation_equals_one_by_one(tmp_path):
     with torch.no_grad():  # larger random weights, so that different prompts give different continuations
         for p in model.parameters():
             p.mul_(8 if p.dim() == 2 else 1)
-    prompts = [data.prompt_ids(tok, "Übersetze.", "alpaca", None, x) for x in ["Hallo", "Der Hund spielt im Garten mit dem Ball.",
+    prompts = [tokenizer.prompt_ids(tok, "Übersetze.", "alpaca", None, x) for x in ["Hallo", "Der Hund spielt im Garten mit dem Ball.",
                                                                               "Ich mag grünen Tee."]]
     batched, _ = E.generate_responses(model, tok, prompts, 8, rt.device)
     single = [E.generate_responses(model, tok, [p], 8, rt.device)[0][0] for p in prompts]

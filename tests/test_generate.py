@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from conftest import in_process, write_byte_level_bpe
-import data
+import tokenizer
 from tokenizer import Tokenizer
 import generate as G
 import lora as L
@@ -99,7 +99,7 @@ def test_answer_prints_the_decoded_greedy_text(loaded, capsys):
 
 def test_templates_render_exactly(tmp_path, loaded):
     _, tok, _ = loaded
-    assert data.format_prompt("Translate into German.", "The cat sleeps.") == (
+    assert tokenizer.format_prompt("Translate into German.", "The cat sleeps.") == (
         "Below is an instruction that describes a task, paired with an input that provides further context. "
         "Write a response that appropriately completes the request.\n\n### Instruction:\nTranslate into German."
         "\n\n### Input:\nThe cat sleeps.\n\n### Response:")
@@ -108,22 +108,22 @@ def test_templates_render_exactly(tmp_path, loaded):
         "\n\n### Instruction:\nHi there\n\n### Response:")
     assert G.prompt_ids(tok, "Hi there", G.GenConfig(template="none")) == [tok.bos_id] + tok.encode("Hi there")
     # golden strings = what transformers' apply_chat_template(add_generation_prompt=True) gives for these templates
-    assert data.render_chat(SMOLLM2, "Hi there") == ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, "
+    assert tokenizer.render_chat(SMOLLM2, "Hi there") == ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, "
                                                   "trained by Hugging Face<|im_end|>\n<|im_start|>user\nHi there"
                                                   "<|im_end|>\n<|im_start|>assistant\n")
     chatml = ("{% for m in messages %}{{'<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n'}}"
               "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
-    assert data.render_chat(chatml, "Hi") == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    assert tokenizer.render_chat(chatml, "Hi") == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
     # a template that writes the BOS text: the BOS id is put, never the pieces of "<s>"
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(
         {"bos_token": {"content": "<s>"}, "chat_template": "{{ bos_token }}[INST] {{ messages[0]['content'] }} [/INST]"}))
     chat = G.GenConfig(template="chat")
     assert G.prompt_ids(tok, "Hi", chat, tmp_path) == [tok.bos_id] + tok.encode("[INST] Hi [/INST]")
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({"chat_template": SMOLLM2}))
-    assert G.prompt_ids(tok, "Hi", chat, tmp_path) == tok.encode(data.render_chat(SMOLLM2, "Hi"))   # no BOS in it
+    assert G.prompt_ids(tok, "Hi", chat, tmp_path) == tok.encode(tokenizer.render_chat(SMOLLM2, "Hi"))   # no BOS in it
     (tmp_path / "tokenizer_config.json").write_text("{}")
     (tmp_path / "chat_template.jinja").write_text(chatml)                # where transformers >= 4.43 saves it
-    assert G.prompt_ids(tok, "Hi", chat, tmp_path) == tok.encode(data.render_chat(chatml, "Hi"))
+    assert G.prompt_ids(tok, "Hi", chat, tmp_path) == tok.encode(tokenizer.render_chat(chatml, "Hi"))
     (tmp_path / "chat_template.jinja").unlink()
     with pytest.raises(ValueError, match="tokenizer_config.json: no chat_template"):
         G.prompt_ids(tok, "Hi", chat, tmp_path)
