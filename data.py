@@ -288,6 +288,64 @@ def qa_example(context: str, question: str, lang: str, answer: str = "") -> dict
             "output": answer}
 
 
+# -------------------------------------------------------------------------------- benchmark records
+HELD_OUT = 200  # --task instruct: the last instructions of the Alpaca file
+
+
+def load_examples(task: str, lang: str, data_dir, direction: str = "en-X", limit=None,
+                  passage: bool = True) -> list[dict]:
+    """Benchmark records (original fields + id + prompt pieces) for one task and language;
+    passage=False: QA questions without their passage (the no-passage control)."""
+    if lang not in LANGS:
+        raise ValueError(f"--lang {lang!r}: expected one of {', '.join(LANGS)}")
+    if task in ("xquad", "mlqa"):
+        path = (xquad_path if task == "xquad" else mlqa_path)(data_dir, lang)
+        recs = read_squad(path)[:limit]
+        for r in recs:
+            ex = qa_example(r["context"] if passage else "", r["question"], lang)
+            r["instruction"], r["input"] = ex["instruction"], ex["input"]
+        return recs
+    if task == "flores":
+        if direction not in ("en-X", "X-en"):
+            raise ValueError(f"--direction {direction!r}: expected en-X or X-en")
+        src, tgt = ("en", lang) if direction == "en-X" else (lang, "en")
+        if lang == "en":
+            raise ValueError("--lang en: Flores is scored between English and another language X")
+        srcs, refs = read_flores(data_dir, src), read_flores(data_dir, tgt)
+        if len(srcs) != len(refs):  # zip() would pair the wrong sentences, or silently drop some
+            raise DataError(f"Flores files are not line-aligned: "
+                                 f"{flores_path(data_dir, src)} has {len(srcs)} lines but "
+                                 f"{flores_path(data_dir, tgt)} has {len(refs)}")
+        recs = []
+        for i, (s, t) in enumerate(list(zip(srcs, refs))[:limit]):
+            ex = translation_example(s, t, src, tgt, index=None)
+            recs.append({"id": f"flores-{src}-{tgt}-{i}", "src_lang": src, "tgt_lang": tgt,
+                         "source": s, "reference": t, "instruction": ex["instruction"],
+                         "input": ex["input"]})
+        return recs
+    if task in ("closedbook", "cloze"):
+        if task == "cloze" and lang != "en":
+            raise ValueError(f"--task cloze --lang {lang}: the facts are stated in English only "
+                             "(--lang en)")
+        path = Path(data_dir) / "closedbook" / f"closedbook.{lang}.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no closed-book test (world.py writes one)")
+        doc = json.loads(read_text(path))
+        prompt = lambda q: ({"prompt": q["cloze"]} if task == "cloze"
+                            else {"instruction": q["question"], "input": ""})
+        return [{**q, "n_classes": len(doc["classes"][q["relation"]]),
+                 "majority": doc["majority"][q["relation"]], **prompt(q)}
+                for q in doc["questions"][:limit]]
+    if task == "instruct":
+        rows = read_alpaca(alpaca_path(data_dir, lang))
+        first = max(0, len(rows) - HELD_OUT)
+        return [{"id": f"instruct-{lang}-{first + i}", "instruction": r["instruction"],
+                 "input": r["input"], "reference": r["output"]}
+                for i, r in enumerate(rows[first:][:limit])]
+    raise ValueError(f"--task {task!r}: expected xquad, mlqa, flores, closedbook, cloze, instruct "
+                     "or all")
+
+
 # ------------------------------------------------------------------------------------------ batches
 def make_batch(encoded: list[dict], pad_id: int) -> dict:
     """Right-padded LongTensors (B, T-1): idx = ids[:-1], targets = labels[1:] (-100 on padding)."""

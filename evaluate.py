@@ -11,13 +11,14 @@ metrics and their rules: metrics.py; what is reported and measured: docs/evaluat
     python evaluate.py score --metric bleu --hyp hyp.txt --ref ref.txt [--tokenize 13a|zh|spm:PATH]
     python evaluate.py score --metric chrf --hyp hyp.txt --ref ref.txt [--word-order 2] [--json]
 
-Generation is greedy, batched and KV-cached on the paper's prompts (tokenizer.prompt_ids). Writes
+The records come from data.load_examples; generation is greedy, batched and KV-cached
+(generate.generate_responses) on the paper's prompts (tokenizer.prompt_ids). Writes
 OUT/predictions.jsonl (original fields + `prediction`), OUT/scores.json and the resolved
 OUT/eval_config.json (default OUT: MODEL/eval/<task>-<lang>[-<direction>]); the same command
 resumes. --lang defaults to the model's (its train_config.json); device, dtype and threads come
 from device.decide. Bad flags or input files: one line, exit 2, before anything is generated.
-instruct: the last HELD_OUT instructions of DATA/alpaca/alpaca_<lang>.json, scored by the share of
-responses written in <lang> (not part of --task all). `score` takes text files (one example a
+instruct: the last data.HELD_OUT instructions of DATA/alpaca/alpaca_<lang>.json, scored by the
+share of responses written in <lang> (not part of --task all). `score` takes text files (one example a
 line; QA golds TAB-separated) or a predictions.jsonl written here, as --hyp and as --ref.
 """
 from __future__ import annotations
@@ -31,7 +32,6 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
 import checkpoint
@@ -84,63 +84,6 @@ class EvalConfig:
                                   "chat template), none", choices=tokenizer.TEMPLATES)
 
 
-HELD_OUT = 200  # --task instruct: the last instructions of the Alpaca file
-
-
-def load_examples(task: str, lang: str, data_dir, direction: str = "en-X", limit=None,
-                  passage: bool = True) -> list[dict]:
-    """Benchmark records (original fields + id + prompt pieces) for one task and language;
-    passage=False: QA questions without their passage (the no-passage control)."""
-    if lang not in LANGS:
-        raise ValueError(f"--lang {lang!r}: expected one of {', '.join(LANGS)}")
-    if task in ("xquad", "mlqa"):
-        path = (data.xquad_path if task == "xquad" else data.mlqa_path)(data_dir, lang)
-        recs = data.read_squad(path)[:limit]
-        for r in recs:
-            ex = data.qa_example(r["context"] if passage else "", r["question"], lang)
-            r["instruction"], r["input"] = ex["instruction"], ex["input"]
-        return recs
-    if task == "flores":
-        if direction not in ("en-X", "X-en"):
-            raise ValueError(f"--direction {direction!r}: expected en-X or X-en")
-        src, tgt = ("en", lang) if direction == "en-X" else (lang, "en")
-        if lang == "en":
-            raise ValueError("--lang en: Flores is scored between English and another language X")
-        srcs, refs = data.read_flores(data_dir, src), data.read_flores(data_dir, tgt)
-        if len(srcs) != len(refs):  # zip() would pair the wrong sentences, or silently drop some
-            raise data.DataError(f"Flores files are not line-aligned: "
-                                 f"{data.flores_path(data_dir, src)} has {len(srcs)} lines but "
-                                 f"{data.flores_path(data_dir, tgt)} has {len(refs)}")
-        recs = []
-        for i, (s, t) in enumerate(list(zip(srcs, refs))[:limit]):
-            ex = data.translation_example(s, t, src, tgt, index=None)
-            recs.append({"id": f"flores-{src}-{tgt}-{i}", "src_lang": src, "tgt_lang": tgt,
-                         "source": s, "reference": t, "instruction": ex["instruction"],
-                         "input": ex["input"]})
-        return recs
-    if task in ("closedbook", "cloze"):
-        if task == "cloze" and lang != "en":
-            raise ValueError(f"--task cloze --lang {lang}: the facts are stated in English only "
-                             "(--lang en)")
-        path = Path(data_dir) / "closedbook" / f"closedbook.{lang}.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no closed-book test (world.py writes one)")
-        doc = json.loads(data.read_text(path))
-        prompt = lambda q: ({"prompt": q["cloze"]} if task == "cloze"
-                            else {"instruction": q["question"], "input": ""})
-        return [{**q, "n_classes": len(doc["classes"][q["relation"]]),
-                 "majority": doc["majority"][q["relation"]], **prompt(q)}
-                for q in doc["questions"][:limit]]
-    if task == "instruct":
-        rows = data.read_alpaca(data.alpaca_path(data_dir, lang))
-        first = max(0, len(rows) - HELD_OUT)
-        return [{"id": f"instruct-{lang}-{first + i}", "instruction": r["instruction"],
-                 "input": r["input"], "reference": r["output"]}
-                for i, r in enumerate(rows[first:][:limit])]
-    raise ValueError(f"--task {task!r}: expected xquad, mlqa, flores, closedbook, cloze, instruct "
-                     "or all")
-
-
 def prompt_of(r: dict) -> str:
     """The text the model continues: the Alpaca prompt, or a cloze's raw English prefix."""
     return r["prompt"] if "prompt" in r else tokenizer.format_prompt(r["instruction"], r["input"])
@@ -174,32 +117,6 @@ def score_closedbook(rows: list[dict], lang: str) -> dict:
         s = qa(rs)
         scores["by_relation"][rel] = {"contain": s["contain"], "em": s["em"], **extra(rs)}
     return scores
-
-
-def generate_responses(model, tok, prompts: list[list[int]], max_new_tokens: int, device,
-                       generate=G.generate) -> tuple[list[str], int]:
-    """Greedy responses for one batch of prompt ids (tokenizer.prompt_ids): left-padded + attention
-    mask, KV-cached generate.generate (a CUDA graph per token on CUDA; bench.py passes
-    transformers' generate instead). Prompts longer than the context window minus max_new_tokens
-    keep their first token (BOS) and lose what follows it (counted)."""
-    keep = model.config.max_position_embeddings - max_new_tokens
-    if keep < 2:
-        raise ValueError(f"--max-new-tokens {max_new_tokens}: leaves no room for a prompt in the "
-                         f"model's {model.config.max_position_embeddings}-position context")
-    ids, cut = [], 0
-    for x in prompts:
-        if len(x) > keep:
-            x, cut = x[:1] + x[len(x) - keep + 1:], cut + 1
-        ids.append(x)
-    T = max(len(x) for x in ids)
-    idx = torch.full((len(ids), T), tok.pad_id, dtype=torch.long)
-    mask = torch.zeros((len(ids), T), dtype=torch.long)
-    for i, x in enumerate(ids):
-        idx[i, T - len(x):], mask[i, T - len(x):] = torch.tensor(x), 1
-    out = generate(model, idx.to(device), max_new_tokens, temperature=0.0, eos_id=tok.eos_id,
-                   attention_mask=mask.to(device))[:, T:].tolist()
-    texts = [tok.decode(row[:row.index(tok.eos_id)] if tok.eos_id in row else row) for row in out]
-    return [t.strip() for t in texts], cut
 
 
 def _read_jsonl(path: Path, skipped: str = "its example is generated again") -> list[dict]:
@@ -317,7 +234,7 @@ def run_task(cfg: EvalConfig, loaded: dict | None = None) -> dict:
     score. The model is loaded only when something is missing (into `loaded`, shared by run_all)."""
     model_dir = Path(cfg.model)
     check_config(cfg)  # bad input fails before loading, writing or generating anything
-    recs = load_examples(cfg.task, cfg.lang, cfg.data, cfg.direction, cfg.limit, cfg.passage)
+    recs = data.load_examples(cfg.task, cfg.lang, cfg.data, cfg.direction, cfg.limit, cfg.passage)
     _check_checkpoint(model_dir)
     loaded = {} if loaded is None else loaded
     rt = _runtime(cfg, loaded)
@@ -368,7 +285,7 @@ def _predict(cfg: EvalConfig, recs: list[dict], done: dict, partial: Path, name:
         for i in range(0, len(todo), cfg.batch_size):
             batch = todo[i:i + cfg.batch_size]
             prompts = [prompt_ids(r, tok, cfg.template, model_dir) for r in batch]
-            texts, cut = generate_responses(model, tok, prompts, max_new, loaded["rt"].device)
+            texts, cut = G.generate_responses(model, tok, prompts, max_new, loaded["rt"].device)
             truncated += cut
             for r, t in zip(batch, texts):
                 rec = {k: v for k, v in r.items() if k not in ("instruction", "input", "prompt")}
@@ -444,125 +361,7 @@ def run_all(cfg: EvalConfig) -> dict:
     return results
 
 
-# ------------------------------------------------------------------------ the end of a training run
-@torch.no_grad()
-def source_losses(model: Llama, encoded: list[dict], pad_id: int, n: int = 64, bs: int = 16,
-                  progress: bool = False) -> dict:
-    """Mean loss per target token for each (source, lang) over its first n training examples."""
-    groups: dict[str, list[dict]] = {}
-    for ex in encoded:
-        groups.setdefault(f"{ex['source']}/{ex['lang']}", []).append(ex)
-    device = next(model.parameters()).device
-    batches = [(key, exs[:n][i:i + bs]) for key, exs in sorted(groups.items())
-               for i in range(0, min(n, len(exs)), bs)]
-    model.eval()
-    sums: dict[str, list] = {}
-    for key, mb in tqdm(batches, desc="final loss", disable=not progress, leave=False):
-        mb = data.make_batch(mb, pad_id)
-        _, loss = model(mb["idx"].to(device), mb["targets"].to(device), reduction="sum")
-        acc = sums.setdefault(key, [0.0, 0])                  # [summed loss, target tokens]
-        acc[0] += loss.item()
-        acc[1] += int((mb["targets"] != data.IGNORE_INDEX).sum())
-    res = {key: tot / cnt for key, (tot, cnt) in sums.items()}
-    model.train()
-    return res
-
-
-@torch.no_grad()
-def complete(model: Llama, tok: Tokenizer, ex: dict, device, max_new_tokens: int = 64) -> str:
-    """Greedy response to one Alpaca-style example."""
-    model.eval()
-    ids = [tok.bos_id] + tok.encode(tokenizer.format_prompt(ex["instruction"], ex["input"]))
-    outp = G.generate(model, torch.tensor([ids], device=device), max_new_tokens, eos_id=tok.eos_id)
-    model.train()
-    return tok.decode(outp[0, len(ids):].tolist()).strip()
-
-
-@torch.no_grad()
-def _answers(model: Llama, tok: Tokenizer, recs: list[dict], folder, device, max_new: int,
-             bs: int) -> list[str]:
-    """Greedy responses to benchmark records in the Alpaca template, bs at a time (model in eval
-    mode afterwards)."""
-    model.eval()
-    got = []
-    for i in range(0, len(recs), bs):
-        ids = [prompt_ids(r, tok, "alpaca", folder) for r in recs[i:i + bs]]
-        got += generate_responses(model, tok, ids, max_new, device)[0]
-    return got
-
-
-def first_look(model: Llama, tok: Tokenizer, encoded: list[dict], data_dir, lang: str, out: Path,
-               base: Path | None, progress: bool = False) -> None:
-    """The end of a run: where the model is, the final loss per data source, a sample translation,
-    XQuAD in X and in English with the passage and without it (the control), each beside chance,
-    the closed-book check against the base, and the command to talk to it."""
-    print(f"model: {out}  (load with checkpoint.load_model or transformers.AutoModelForCausalLM)")
-    device = next(model.parameters()).device
-    for key, v in source_losses(model, encoded, tok.pad_id, progress=progress).items():
-        print(f"final loss {key:<22} {v:.4f}")
-    try:
-        src, ref = data.read_flores(data_dir, "en")[0], data.read_flores(data_dir, lang)[0]
-        ex = data.translation_example(src, "", "en", lang)
-        print(f"sample translation en->{lang}\n  source: {src}\n  model:  "
-              f"{complete(model, tok, ex, device)}\n  ref:    {ref}")
-        for x in dict.fromkeys((lang, "en")):  # the world's whole XQuAD; a real one's first 256
-            qa_look(model, tok, data_dir, x, out, device, limit=256)
-    except (FileNotFoundError, ValueError, IndexError) as e:
-        print(f"(no sample: {e})")
-    closed_book(model, tok, data_dir, lang, base, device)
-    ask = data.translation_example("", "", "en", lang)["instruction"]
-    print(f'talk to it:  python generate.py --model {out} --input "The favorite color of Mira is '
-          f'blue." "{ask}"')
-
-
-@torch.no_grad()
-def qa_look(model: Llama, tok: Tokenizer, data_dir, lang: str, folder, device,
-            limit: int | None = None) -> dict[str, float]:
-    """XQuAD in `lang`, greedy, containment with the passage and without it (the same questions:
-    reading is the gap), beside chance; prints one sample and one line of scores."""
-    got = {}
-    for passage in (True, False):
-        recs = load_examples("xquad", lang, data_dir, limit=limit, passage=passage)
-        preds = _answers(model, tok, recs, folder, device, 24, 32)
-        golds = [r["answers"] for r in recs]
-        got["passage" if passage else "no passage"] = score_qa(preds, golds, lang)["contain"]
-        got.setdefault("sample", preds[0])
-    model.train()
-    got["chance"] = qa_chance([r["question"] for r in recs], golds, lang)
-    print(f"sample answer ({lang} XQuAD)\n  question: {recs[0]['question']}\n  model:    "
-          f"{got['sample']}\n  gold:     {golds[0][0]}")
-    print(f"XQuAD in {lang}, {len(recs)} questions: {got['passage']:.1f} % with the passage, "
-          f"{got['no passage']:.1f} % without it (containment; chance {got['chance']:.1f} %)")
-    return got
-
-
-@torch.no_grad()
-def closed_book(model: Llama, tok: Tokenizer, data_dir, lang: str, base: Path | None,
-                device) -> None:
-    """The paper's premise in one look (docs/world.md): a question in `lang` about a fact stated
-    only in English pretraining, then the held-out closed-book score (--task closedbook, greedy)
-    of this model beside the base's. Skipped when the data has no closed-book test."""
-    try:
-        recs = load_examples("closedbook", lang, data_dir)
-    except (FileNotFoundError, ValueError):
-        return
-    if not recs or base is None:
-        return
-    mine = _answers(model, tok, recs, base, device, 16, 16)
-    model.train()
-    the_base = checkpoint.load_model(base, dtype=next(model.parameters()).dtype, device=device)
-    theirs = _answers(the_base, tok, recs, base, device, 16, 16)
-    score = lambda preds: score_closedbook([{**r, "prediction": p} for r, p in zip(recs, preds)],
-                                           lang)
-    s, b, q = score(mine), score(theirs), recs[0]
-    print(f"closed-book ({lang}; the fact is stated only in English pretraining: {q['entity']} -> "
-          f"{q['answer_en']})\n  question: {q['question']}\n  model:    {mine[0]}\n"
-          f"  gold:     {q['answers'][0]}")
-    print(f"held-out closed-book QA in {lang}, {len(recs)} facts: this model {s['contain']:.1f} %, "
-          f"the base {b['contain']:.1f} % (containment; chance {s['chance']:.1f} %, the right fact "
-          f"in English {s.get('right_in_en', 0.0):.1f} %)")
-
-
+# ------------------------------------------------------------------------------------------- tables
 def print_table(rows: list[dict]) -> None:
     cols = ["task", "lang", "direction", "n", "contain", "em", "f1", "bleu", "chrf++", "spbleu",
             "lang_rate", "chance", "majority", "right_in_en"]

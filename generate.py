@@ -233,6 +233,43 @@ def answer(model, tok, prompt: str, cfg: GenConfig, tok_dir=None, out=None, err=
     return "".join(parts)
 
 
+# ----------------------------------------------------------------------------- batches of answers
+def generate_responses(model, tok, prompts: list[list[int]], max_new_tokens: int, device,
+                       generate=generate) -> tuple[list[str], int]:
+    """Greedy responses for one batch of prompt ids (tokenizer.prompt_ids), as evaluate.py scores
+    them: left-padded + attention mask, KV-cached `generate` (a CUDA graph per token on CUDA;
+    study/bench.py passes transformers' generate instead). Prompts longer than the context window
+    minus max_new_tokens keep their first token (BOS) and lose what follows it (counted)."""
+    keep = model.config.max_position_embeddings - max_new_tokens
+    if keep < 2:
+        raise ValueError(f"--max-new-tokens {max_new_tokens}: leaves no room for a prompt in the "
+                         f"model's {model.config.max_position_embeddings}-position context")
+    ids, cut = [], 0
+    for x in prompts:
+        if len(x) > keep:
+            x, cut = x[:1] + x[len(x) - keep + 1:], cut + 1
+        ids.append(x)
+    T = max(len(x) for x in ids)
+    idx = torch.full((len(ids), T), tok.pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), T), dtype=torch.long)
+    for i, x in enumerate(ids):
+        idx[i, T - len(x):], mask[i, T - len(x):] = torch.tensor(x), 1
+    out = generate(model, idx.to(device), max_new_tokens, temperature=0.0, eos_id=tok.eos_id,
+                   attention_mask=mask.to(device))[:, T:].tolist()
+    texts = [tok.decode(row[:row.index(tok.eos_id)] if tok.eos_id in row else row) for row in out]
+    return [t.strip() for t in texts], cut
+
+
+@torch.no_grad()
+def complete(model: Llama, tok: Tokenizer, ex: dict, device, max_new_tokens: int = 64) -> str:
+    """Greedy response to one Alpaca-style example."""
+    model.eval()
+    ids = [tok.bos_id] + tok.encode(tokenizer.format_prompt(ex["instruction"], ex["input"]))
+    outp = generate(model, torch.tensor([ids], device=device), max_new_tokens, eos_id=tok.eos_id)
+    model.train()
+    return tok.decode(outp[0, len(ids):].tolist()).strip()
+
+
 # ----------------------------------------------------------------------------- command line
 def build_parser() -> Parser:
     p = Parser(prog="generate.py", description=__doc__.split("\n\n")[0],

@@ -1,5 +1,5 @@
-"""plot.py — a run's metrics and pictures: the rows train.py logs (Meter), a training run's
-loss per data source, and a scaling law's fit.
+"""plot.py — what a training run shows: the rows train.py logs (Meter), its loss per data source
+as a picture, the first look at the finished model; and a scaling law's fit.
 
 train.py logs one row per interval to RUN/metrics.jsonl: the loss over that interval (`loss`, per
 target token) and the loss of each data source (`source_loss`: alpaca/en, alpaca/de,
@@ -9,6 +9,10 @@ end of every run; for any run folder, finished or not:
 
     python plot.py runs/x-llama-de                 # -> runs/x-llama-de/loss.png (or loss.txt)
     python plot.py runs/base runs/x-llama-de       # several runs, one file each
+
+first_look ends train.py's run: the final loss per data source, a sample translation, XQuAD in X
+and in English with the passage and without it (each beside chance), the closed-book check against
+the base, and the command to talk to the model.
 
 plot_law draws the points of a data-size sweep and the laws scaling.py fitted to them, the same
 way: OUT.png, or the text chart law_chart in OUT.txt.
@@ -23,11 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
+import torch
 from tqdm import tqdm
 
+import checkpoint
+import data
+import generate as G
 from cli import Parser, UsageError, add_config_flags, guard, opt
 from cli import atomic_path, parse_json, read_text, write_atomic
+from evaluate import prompt_ids, qa_chance, score_closedbook
+from metrics import score_qa
 
 
 class Meter:
@@ -148,6 +157,115 @@ def plot_run(run: str | os.PathLike) -> Path:
         ax.grid(alpha=0.3)
         return fig
     return save_picture(run / "loss", lambda: text_chart(curves), draw)
+
+
+# ------------------------------------------------------------ the end of a run: a first look at it
+@torch.no_grad()
+def source_losses(model: Llama, encoded: list[dict], pad_id: int, n: int = 64, bs: int = 16,
+                  progress: bool = False) -> dict:
+    """Mean loss per target token for each (source, lang) over its first n training examples."""
+    groups: dict[str, list[dict]] = {}
+    for ex in encoded:
+        groups.setdefault(f"{ex['source']}/{ex['lang']}", []).append(ex)
+    device = next(model.parameters()).device
+    batches = [(key, exs[:n][i:i + bs]) for key, exs in sorted(groups.items())
+               for i in range(0, min(n, len(exs)), bs)]
+    model.eval()
+    sums: dict[str, list] = {}
+    for key, mb in tqdm(batches, desc="final loss", disable=not progress, leave=False):
+        mb = data.make_batch(mb, pad_id)
+        _, loss = model(mb["idx"].to(device), mb["targets"].to(device), reduction="sum")
+        acc = sums.setdefault(key, [0.0, 0])                  # [summed loss, target tokens]
+        acc[0] += loss.item()
+        acc[1] += int((mb["targets"] != data.IGNORE_INDEX).sum())
+    res = {key: tot / cnt for key, (tot, cnt) in sums.items()}
+    model.train()
+    return res
+
+
+@torch.no_grad()
+def _answers(model: Llama, tok: Tokenizer, recs: list[dict], folder, device, max_new: int,
+             bs: int) -> list[str]:
+    """Greedy responses to benchmark records in the Alpaca template, bs at a time (model in eval
+    mode afterwards)."""
+    model.eval()
+    got = []
+    for i in range(0, len(recs), bs):
+        ids = [prompt_ids(r, tok, "alpaca", folder) for r in recs[i:i + bs]]
+        got += G.generate_responses(model, tok, ids, max_new, device)[0]
+    return got
+
+
+def first_look(model: Llama, tok: Tokenizer, encoded: list[dict], data_dir, lang: str, out: Path,
+               base: Path | None, progress: bool = False) -> None:
+    """The end of a run: where the model is, the final loss per data source, a sample translation,
+    XQuAD in X and in English with the passage and without it (the control), each beside chance,
+    the closed-book check against the base, and the command to talk to it."""
+    print(f"model: {out}  (load with checkpoint.load_model or transformers.AutoModelForCausalLM)")
+    device = next(model.parameters()).device
+    for key, v in source_losses(model, encoded, tok.pad_id, progress=progress).items():
+        print(f"final loss {key:<22} {v:.4f}")
+    try:
+        src, ref = data.read_flores(data_dir, "en")[0], data.read_flores(data_dir, lang)[0]
+        ex = data.translation_example(src, "", "en", lang)
+        print(f"sample translation en->{lang}\n  source: {src}\n  model:  "
+              f"{G.complete(model, tok, ex, device)}\n  ref:    {ref}")
+        for x in dict.fromkeys((lang, "en")):  # the world's whole XQuAD; a real one's first 256
+            qa_look(model, tok, data_dir, x, out, device, limit=256)
+    except (FileNotFoundError, ValueError, IndexError) as e:
+        print(f"(no sample: {e})")
+    closed_book(model, tok, data_dir, lang, base, device)
+    ask = data.translation_example("", "", "en", lang)["instruction"]
+    print(f'talk to it:  python generate.py --model {out} --input "The favorite color of Mira is '
+          f'blue." "{ask}"')
+
+
+@torch.no_grad()
+def qa_look(model: Llama, tok: Tokenizer, data_dir, lang: str, folder, device,
+            limit: int | None = None) -> dict[str, float]:
+    """XQuAD in `lang`, greedy, containment with the passage and without it (the same questions:
+    reading is the gap), beside chance; prints one sample and one line of scores."""
+    got = {}
+    for passage in (True, False):
+        recs = data.load_examples("xquad", lang, data_dir, limit=limit, passage=passage)
+        preds = _answers(model, tok, recs, folder, device, 24, 32)
+        golds = [r["answers"] for r in recs]
+        got["passage" if passage else "no passage"] = score_qa(preds, golds, lang)["contain"]
+        got.setdefault("sample", preds[0])
+    model.train()
+    got["chance"] = qa_chance([r["question"] for r in recs], golds, lang)
+    print(f"sample answer ({lang} XQuAD)\n  question: {recs[0]['question']}\n  model:    "
+          f"{got['sample']}\n  gold:     {golds[0][0]}")
+    print(f"XQuAD in {lang}, {len(recs)} questions: {got['passage']:.1f} % with the passage, "
+          f"{got['no passage']:.1f} % without it (containment; chance {got['chance']:.1f} %)")
+    return got
+
+
+@torch.no_grad()
+def closed_book(model: Llama, tok: Tokenizer, data_dir, lang: str, base: Path | None,
+                device) -> None:
+    """The paper's premise in one look (docs/world.md): a question in `lang` about a fact stated
+    only in English pretraining, then the held-out closed-book score (--task closedbook, greedy)
+    of this model beside the base's. Skipped when the data has no closed-book test."""
+    try:
+        recs = data.load_examples("closedbook", lang, data_dir)
+    except (FileNotFoundError, ValueError):
+        return
+    if not recs or base is None:
+        return
+    mine = _answers(model, tok, recs, base, device, 16, 16)
+    model.train()
+    the_base = checkpoint.load_model(base, dtype=next(model.parameters()).dtype, device=device)
+    theirs = _answers(the_base, tok, recs, base, device, 16, 16)
+    score = lambda preds: score_closedbook([{**r, "prediction": p} for r, p in zip(recs, preds)],
+                                           lang)
+    s, b, q = score(mine), score(theirs), recs[0]
+    print(f"closed-book ({lang}; the fact is stated only in English pretraining: {q['entity']} -> "
+          f"{q['answer_en']})\n  question: {q['question']}\n  model:    {mine[0]}\n"
+          f"  gold:     {q['answers'][0]}")
+    print(f"held-out closed-book QA in {lang}, {len(recs)} facts: this model {s['contain']:.1f} %, "
+          f"the base {b['contain']:.1f} % (containment; chance {s['chance']:.1f} %, the right fact "
+          f"in English {s.get('right_in_en', 0.0):.1f} %)")
 
 
 # ----------------------------------------------------------------------------- scaling laws

@@ -7,7 +7,7 @@
 The main job writes the miniature world if missing (world.py), starts from the shipped base
 (assets/base; --rebuild-base pretrains one), runs CoIT (English Alpaca + Alpaca in X + en->X
 translation, mixture.py), saves x-LLaMA as a Hugging Face folder and ends with a first look at it
-(evaluate.first_look). Read top to bottom: the config (the command line is built from it), the
+(plot.first_look). Read top to bottom: the config (the command line is built from it), the
 schedule, one optimizer step (`forward_backward`: the loss averaged over the target tokens of the
 whole step), the loop, `fit`, the inputs made on first use, `run` (the whole job) and `main`.
 """
@@ -36,7 +36,6 @@ from tqdm import tqdm
 import checkpoint
 import data as D
 import device as DV
-import evaluate
 import cli
 import lora
 import mixture
@@ -492,7 +491,7 @@ def run(cfg: TrainConfig, distributed: bool = True) -> Path:
             out, model = fit(cfg, inputs, rank, world, local, before_write)
             if model is not None and cfg.samples and cfg.recipe != "pretrain":
                 lang = cfg.langs.split(",")[0] if cfg.recipe == "muit" else cfg.lang
-                evaluate.first_look(model, inputs.tokenizer, inputs.examples, cfg.data, lang, out,
+                plot.first_look(model, inputs.tokenizer, inputs.examples, cfg.data, lang, out,
                                     inputs.base, cfg.progress)
         finally:
             if own_pg:

@@ -28,7 +28,7 @@ turns within each round, so other load on the machine hits both alike):
   generate-fp32 / -bf16    greedy tokens/s, batch 1, prompt --prompt-len, --new-tokens new tokens,
                            weights in that dtype, KV cache on both sides; counts how many greedy
                            tokens agree.
-  eval                     questions/s of evaluate.generate_responses (evaluate.py's batched,
+  eval                     questions/s of generate.generate_responses (evaluate.py's batched,
                            left-padded, KV-cached greedy decoding) on --eval-questions XQuAD-style
                            German questions of a miniature world written to a temp dir with a
                            tokenizer of the model's vocabulary; transformers runs the same
@@ -86,7 +86,8 @@ import generate as G
 import lora
 from checkpoint import load_model, read_config, save_model
 from cli import Failed, UsageError, opt
-from evaluate import generate_responses, load_examples
+from data import load_examples
+from generate import generate_responses
 from model import PRESETS, Llama
 import tokenizer
 from tokenizer import Tokenizer
@@ -355,7 +356,7 @@ def make_generate(dtype):
 
 
 def hf_generate(hf, idx, max_new_tokens, temperature=0.0, eos_id=None, attention_mask=None):
-    """transformers' generate in the place of generate.generate, for evaluate.generate_responses."""
+    """transformers' generate in the place of generate.generate, for generate.generate_responses."""
     return hf.generate(idx, attention_mask=attention_mask, do_sample=False,
                        max_new_tokens=max_new_tokens, eos_token_id=eos_id, pad_token_id=eos_id)
 

@@ -354,7 +354,7 @@ Measured by `{argv}` on {m.get('cpu', '?')}, {m.get('cores', '?')} cores
 (max {cfg['max_len']} tokens), lr {cfg['lr']}, {cfg['seeds']} seed(s); tests: the first {n_qa} \
 questions of each QA set,
 the first {n_fl} Flores-101 devtest sentences per direction, the first {n_qa} of the last \
-{evaluate.HELD_OUT} {evaluate.data.LANG_NAMES[x]} Alpaca
+{evaluate.data.HELD_OUT} {evaluate.data.LANG_NAMES[x]} Alpaca
 instructions (never trained on), greedy decoding. QA cells: containment of the first
 gold answer (the paper's metric); the chance row is evaluate.qa_chance. Trained on (same steps \
 and examples): {seen or '—'}.

@@ -167,8 +167,8 @@ def test_end_to_end_tiny_checkpoint_and_rescore(tmp_path, monkeypatch):
     kept = (out_qa / "predictions.jsonl").read_text().splitlines()[:2]
     (out_qa / "predictions.jsonl").write_text("\n".join(kept) + "\n")
     calls = []
-    real = E.generate_responses
-    monkeypatch.setattr(E, "generate_responses", lambda model, tok, prompts, *a: calls.append(len(prompts)) or real(model, tok, prompts, *a))
+    real = E.G.generate_responses
+    monkeypatch.setattr(E.G, "generate_responses", lambda model, tok, prompts, *a: calls.append(len(prompts)) or real(model, tok, prompts, *a))
     E.main(["--model", str(m), "--task", "xquad", "--lang", "de", "--data", str(d), "--limit", "4",
             "--batch-size", "3", "--max-new-tokens", "6", "--out", str(out_qa)] + CPU)
     assert calls == [2]
@@ -185,8 +185,8 @@ def test_batched_generation_equals_one_by_one(tmp_path):
             p.mul_(8 if p.dim() == 2 else 1)
     prompts = [tokenizer.prompt_ids(tok, "Übersetze.", "alpaca", None, x) for x in ["Hallo", "Der Hund spielt im Garten mit dem Ball.",
                                                                               "Ich mag grünen Tee."]]
-    batched, _ = E.generate_responses(model, tok, prompts, 8, rt.device)
-    single = [E.generate_responses(model, tok, [p], 8, rt.device)[0][0] for p in prompts]
+    batched, _ = E.G.generate_responses(model, tok, prompts, 8, rt.device)
+    single = [E.G.generate_responses(model, tok, [p], 8, rt.device)[0][0] for p in prompts]
     assert batched == single and len(set(batched)) > 1  # the test has power only when outputs differ
 
 
@@ -238,7 +238,7 @@ def test_world_xquad_and_flores_end_to_end(tmp_path):
             "--max-new-tokens", "5"] + CPU)
     ins = json.loads((m / "eval" / "instruct-de" / "scores.json").read_text())
     rows = [json.loads(l) for l in (m / "eval" / "instruct-de" / "predictions.jsonl").read_text().splitlines()]
-    held = data.read_alpaca(data.alpaca_path(d, "de"))[-E.HELD_OUT:][:3]
+    held = data.read_alpaca(data.alpaca_path(d, "de"))[-data.HELD_OUT:][:3]
     assert ins["n"] == 3 and [r["reference"] for r in rows] == [ex["output"] for ex in held]
     rate = metrics.language_rate([r["prediction"] for r in rows], "de")
     assert ins["lang_rate"] == (None if rate is None else pytest.approx(100 * rate))
@@ -270,7 +270,7 @@ def test_weights_cast_to_the_decided_dtype(tmp_path):
 
 def test_bad_eval_input_refused_before_generation(tmp_path, capsys, monkeypatch):
     d, m = tiny_world(tmp_path)
-    monkeypatch.setattr(E, "generate_responses", lambda *a: pytest.fail("generation started"))
+    monkeypatch.setattr(E.G, "generate_responses", lambda *a: pytest.fail("generation started"))
     out = tmp_path / "o"
     base = ["--model", str(m), "--task", "flores", "--lang", "de", "--data", str(d), "--out", str(out)] + CPU
     for flag, v in (("--max-new-tokens", "-5"), ("--max-new-tokens", "0"), ("--limit", "0"), ("--limit", "-2"),
@@ -311,8 +311,8 @@ def test_no_passage_control_asks_the_same_questions_without_the_passage(tmp_path
     import world
     d = world.write_world(tmp_path / "w", seed=0, pretrain_chars=20000, alpaca=20, parallel=20,
                           xquad_passages=3, mlqa_passages=2, flores=4)
-    with_p = E.load_examples("xquad", "de", d)
-    without = E.load_examples("xquad", "de", d, passage=False)
+    with_p = data.load_examples("xquad", "de", d)
+    without = data.load_examples("xquad", "de", d, passage=False)
     assert [r["question"] for r in with_p] == [r["question"] for r in without]
     for a, b in zip(with_p, without):
         assert a["context"] in a["input"] and a["context"] not in b["input"]

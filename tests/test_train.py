@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from tokenizer import Tokenizer
 import device as DV
 import checkpoint
-import evaluate
+import plot
 import world as W
 import train as T
 from model import PRESETS, Llama
@@ -382,7 +382,7 @@ def test_source_losses_is_the_mean_target_loss_of_each_source():
         labels = [-100] * 3 + ids[3:]                                  # the prompt is not a target
         encoded.append({"input_ids": ids, "labels": labels, "source": "alpaca" if i % 3 else "translation",
                         "lang": "zh"})
-    got = evaluate.source_losses(model, encoded, pad_id=0, n=5, bs=2)
+    got = plot.source_losses(model, encoded, pad_id=0, n=5, bs=2)
     for key in ("alpaca/zh", "translation/zh"):
         exs = [e for e in encoded if f"{e['source']}/{e['lang']}" == key][:5]  # the first n of each source
         tot = cnt = 0

@@ -415,4 +415,4 @@ def test_closedbook_and_cloze_evaluated_end_to_end(enc, tmp_path):
     assert [r["cloze"] for r in rows] == [world.enc_cloze(f) for f in held[:6]]
     assert evaluate.prompt_of({"prompt": "People in Rome love to eat"}) == "People in Rome love to eat"
     with pytest.raises(ValueError, match="--lang en"):
-        evaluate.load_examples("cloze", "de", root)
+        evaluate.data.load_examples("cloze", "de", root)
