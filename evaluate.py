@@ -18,8 +18,8 @@ OUT/eval_config.json (default OUT: MODEL/eval/<task>-<lang>[-<direction>]); the 
 resumes. --lang defaults to the model's (its train_config.json); device, dtype and threads come
 from device.decide. Bad flags or input files: one line, exit 2, before anything is generated.
 instruct: the last data.HELD_OUT instructions of DATA/alpaca/alpaca_<lang>.json, scored by the
-share of responses written in <lang> (not part of --task all). `score` takes text files (one example a
-line; QA golds TAB-separated) or a predictions.jsonl written here, as --hyp and as --ref.
+share of responses written in <lang> (not part of --task all). `score` takes text files (one
+example a line; QA golds TAB-separated) or a predictions.jsonl written here, as --hyp and --ref.
 """
 from __future__ import annotations
 
