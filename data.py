@@ -1,7 +1,8 @@
-"""Data: the datasets' file formats, the paper's instruction wording, and batches.
+"""Data: the datasets' file formats, the paper's instruction wording, and benchmark records.
 
-Everything between files on disk and training batches (docs/data.md). The folder layout, the same
-for the real data in ../shared/data and for the miniature world written by world.py:
+Everything between files on disk and examples in words (docs/data.md); tokenizer.py turns them
+into ids and batches. The folder layout, the same for the real data in ../shared/data and for the
+miniature world written by world.py:
 
     DATA/alpaca/alpaca_<lang>.json           JSON list (or .jsonl) of {instruction,input,output}
     DATA/parallel/en-<lang>/<stem>.eng + .<lang>      line-aligned pairs; several stems, one corpus
@@ -9,7 +10,7 @@ for the real data in ../shared/data and for the miniature world written by world
     DATA/mlqa/dev/dev-context-<l>-question-<l>.json SQuAD format
     DATA/flores101/devtest/<code>.devtest           one sentence a line, aligned across languages
 
-What train.py does with it (the prompt and the ids are tokenizer.py's, the recipes mixture.py's):
+What train.py does with it (the recipes are mixture.py's, the ids and batches tokenizer.py's):
 
     tok = Tokenizer.from_folder("runs/base")
     mix = build_mixture("coit", "runs/world", ["de"], n_translation=2000, seed=0)
@@ -17,20 +18,17 @@ What train.py does with it (the prompt and the ids are tokenizer.py's, the recip
     for ex_list in iterate_batches(enc, max_tokens=8192, seed=0, epoch=0):
         batch = make_batch(ex_list, tok.pad_id)     # idx, targets (shifted, -100), attention_mask
 
-The translation paraphrases and the QA wording are our own (the paper's strings are not published
-in a form we could read); the QA layout follows the official code.
+evaluate.py reads its benchmark records through load_examples. The translation paraphrases and
+the QA wording are our own (the paper's strings are not published in a form we could read); the
+QA layout follows the official code. No torch here: metrics.py may import it.
 """
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
-
-import torch
 
 import cli
 from cli import UsageError
-from model import IGNORE_INDEX
 
 LANGS = ("en", "de", "zh", "ar", "el", "hi", "tr", "vi")
 LANG_NAMES = {"en": "English", "de": "German", "zh": "Chinese", "ar": "Arabic", "el": "Greek",
@@ -344,69 +342,3 @@ def load_examples(task: str, lang: str, data_dir, direction: str = "en-X", limit
                 for i, r in enumerate(rows[first:][:limit])]
     raise ValueError(f"--task {task!r}: expected xquad, mlqa, flores, closedbook, cloze, instruct "
                      "or all")
-
-
-# ------------------------------------------------------------------------------------------ batches
-def make_batch(encoded: list[dict], pad_id: int) -> dict:
-    """Right-padded LongTensors (B, T-1): idx = ids[:-1], targets = labels[1:] (-100 on padding)."""
-    T = max(len(e["input_ids"]) for e in encoded)
-    B = len(encoded)
-    idx = torch.full((B, T - 1), pad_id, dtype=torch.long)
-    targets = torch.full((B, T - 1), IGNORE_INDEX, dtype=torch.long)
-    mask = torch.zeros((B, T - 1), dtype=torch.long)
-    for b, e in enumerate(encoded):
-        n = len(e["input_ids"]) - 1
-        idx[b, :n] = torch.tensor(e["input_ids"][:-1])
-        targets[b, :n] = torch.tensor(e["labels"][1:])
-        mask[b, :n] = 1
-    return {"idx": idx, "targets": targets, "attention_mask": mask}
-
-
-def iterate_batches(encoded: list[dict], batch_size: int | None = None,
-                    max_tokens: int | None = None, seed: int = 0, epoch: int = 0, group: int = 64):
-    """Lists of examples, each example once per epoch, grouped by length: shuffle (seed, epoch),
-    cut into chunks of `group` batches, sort each chunk by length, cut it into batches of
-    `batch_size` examples or of at most `max_tokens` padded tokens (B * longest; a longer example
-    alone), shuffle the batches. A pure function of (seed, epoch): a resumed run skips its past."""
-    if (batch_size is None) == (max_tokens is None):
-        raise ValueError("iterate_batches: give exactly one of batch_size or max_tokens")
-    rng = random.Random(seed * 1_000_003 + epoch)
-    order = list(range(len(encoded)))
-    rng.shuffle(order)
-    chunk = group * (batch_size or max(1, max_tokens // 64))
-    batches = []
-    for c in range(0, len(order), chunk):
-        part = sorted(order[c:c + chunk], key=lambda i: len(encoded[i]["input_ids"]))
-        if batch_size:
-            batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
-            continue
-        cur, longest = [], 0
-        for i in part:
-            n = len(encoded[i]["input_ids"])
-            if cur and (len(cur) + 1) * max(longest, n) > max_tokens:
-                batches.append(cur)
-                cur, longest = [], 0
-            cur.append(i)
-            longest = max(longest, n)
-        if cur:
-            batches.append(cur)
-    rng.shuffle(batches)
-    for b in batches:
-        yield [encoded[i] for i in b]
-
-
-def n_targets(ex: dict) -> int:
-    """Target tokens of one encoded example (labels are shifted by one in the loss)."""
-    return sum(1 for t in ex["labels"][1:] if t != IGNORE_INDEX)
-
-
-def pretrain_examples(data_dir: Path, tok: "Tokenizer", block: int) -> list[dict]:
-    """Documents as [bos] doc [eos], concatenated and cut into blocks of `block` + 1 tokens."""
-    stream: list[int] = []
-    for f in sorted((data_dir / "pretrain").glob("*.txt")):
-        for doc in read_text(f).splitlines():
-            if doc.strip():
-                stream += [tok.bos_id] + tok.encode(doc) + [tok.eos_id]
-    n = (len(stream) - 1) // block
-    chunks = [stream[i * block: i * block + block + 1] for i in range(n)]
-    return [dict(input_ids=c, labels=c, source="pretrain", lang="mix") for c in chunks]

@@ -33,10 +33,12 @@ from tqdm import tqdm
 import checkpoint
 import data
 import generate as G
+import tokenizer
 from cli import Parser, UsageError, add_config_flags, guard, opt
 from cli import atomic_path, parse_json, read_text, write_atomic
 from evaluate import prompt_ids, qa_chance, score_closedbook
 from metrics import score_qa
+from model import IGNORE_INDEX
 
 
 class Meter:
@@ -173,11 +175,11 @@ def source_losses(model: Llama, encoded: list[dict], pad_id: int, n: int = 64, b
     model.eval()
     sums: dict[str, list] = {}
     for key, mb in tqdm(batches, desc="final loss", disable=not progress, leave=False):
-        mb = data.make_batch(mb, pad_id)
+        mb = tokenizer.make_batch(mb, pad_id)
         _, loss = model(mb["idx"].to(device), mb["targets"].to(device), reduction="sum")
         acc = sums.setdefault(key, [0.0, 0])                  # [summed loss, target tokens]
         acc[0] += loss.item()
-        acc[1] += int((mb["targets"] != data.IGNORE_INDEX).sum())
+        acc[1] += int((mb["targets"] != IGNORE_INDEX).sum())
     res = {key: tot / cnt for key, (tot, cnt) in sums.items()}
     model.train()
     return res

@@ -1,6 +1,6 @@
 """tokenizer.py — text <-> token ids with LLaMA's conventions, for sentencepiece and tokenizer.json:
-the tokenizer, the prompt (the Alpaca template or the model folder's chat template) and a
-supervised example in ids.
+the tokenizer, the prompt (the Alpaca template or the model folder's chat template), a supervised
+example in ids, and the batches train.py steps through.
 
     tok = Tokenizer.from_folder("runs/base")       # tokenizer.model, else tokenizer.json
     ids = tok.encode("Hallo Welt")                 # no BOS, no EOS: prompt_ids and
@@ -8,6 +8,7 @@ supervised example in ids.
     Tokenizer.train(["a.txt", "b.txt"], "runs/spm/tokenizer.model", vocab_size=8000)
     prompt_ids(tok, "Translate ...", "alpaca", input="Hallo")   # [bos] + the Alpaca prompt
     encode_example(tok, {"instruction": ..., "input": ..., "output": ...}, max_len=512)
+    make_batch(next(iterate_batches(encoded, batch_size=16, seed=0)), tok.pad_id)  # idx, targets
 
 Conventions (../shared/CONVENTIONS.md): sentencepiece with unk=0 bos=1 eos=2 and no pad piece
 (pad_id=0 only ever sits under a mask); BPE with byte fallback, so no text maps to unk, and digits
@@ -26,11 +27,13 @@ train_on_data, on first use; an existing OUT/tokenizer.model is refused unless -
 from __future__ import annotations
 
 import os
+import random
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import sentencepiece as spm
+import torch
 from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment  # jinja2 comes with torch
 from tqdm import tqdm
@@ -319,6 +322,84 @@ def encode_examples(tok: Tokenizer, examples: list[dict], max_len: int, desc: st
         print(f"dropped {dropped} of {len(examples)} examples: no response token fits in "
               f"max_len={max_len}")
     return out, dropped
+
+
+# ------------------------------------------------------------------------------------------ batches
+def make_batch(encoded: list[dict], pad_id: int) -> dict:
+    """Right-padded LongTensors (B, T-1): idx = ids[:-1], targets = labels[1:] (-100 on padding)."""
+    T = max(len(e["input_ids"]) for e in encoded)
+    B = len(encoded)
+    idx = torch.full((B, T - 1), pad_id, dtype=torch.long)
+    targets = torch.full((B, T - 1), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros((B, T - 1), dtype=torch.long)
+    for b, e in enumerate(encoded):
+        n = len(e["input_ids"]) - 1
+        idx[b, :n] = torch.tensor(e["input_ids"][:-1])
+        targets[b, :n] = torch.tensor(e["labels"][1:])
+        mask[b, :n] = 1
+    return {"idx": idx, "targets": targets, "attention_mask": mask}
+
+
+def iterate_batches(encoded: list[dict], batch_size: int | None = None,
+                    max_tokens: int | None = None, seed: int = 0, epoch: int = 0, group: int = 64):
+    """Lists of examples, each example once per epoch, grouped by length: shuffle (seed, epoch),
+    cut into chunks of `group` batches, sort each chunk by length, cut it into batches of
+    `batch_size` examples or of at most `max_tokens` padded tokens (B * longest; a longer example
+    alone), shuffle the batches. A pure function of (seed, epoch): a resumed run skips its past."""
+    if (batch_size is None) == (max_tokens is None):
+        raise ValueError("iterate_batches: give exactly one of batch_size or max_tokens")
+    rng = random.Random(seed * 1_000_003 + epoch)
+    order = list(range(len(encoded)))
+    rng.shuffle(order)
+    chunk = group * (batch_size or max(1, max_tokens // 64))
+    batches = []
+    for c in range(0, len(order), chunk):
+        part = sorted(order[c:c + chunk], key=lambda i: len(encoded[i]["input_ids"]))
+        if batch_size:
+            batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+            continue
+        cur, longest = [], 0
+        for i in part:
+            n = len(encoded[i]["input_ids"])
+            if cur and (len(cur) + 1) * max(longest, n) > max_tokens:
+                batches.append(cur)
+                cur, longest = [], 0
+            cur.append(i)
+            longest = max(longest, n)
+        if cur:
+            batches.append(cur)
+    rng.shuffle(batches)
+    for b in batches:
+        yield [encoded[i] for i in b]
+
+
+def n_targets(ex: dict) -> int:
+    """Target tokens of one encoded example (labels are shifted by one in the loss)."""
+    return sum(1 for t in ex["labels"][1:] if t != IGNORE_INDEX)
+
+
+def pretrain_examples(data_dir: Path, tok: Tokenizer, block: int) -> list[dict]:
+    """Documents as [bos] doc [eos], concatenated and cut into blocks of `block` + 1 tokens."""
+    stream: list[int] = []
+    for f in sorted((data_dir / "pretrain").glob("*.txt")):
+        for doc in read_text(f).splitlines():
+            if doc.strip():
+                stream += [tok.bos_id] + tok.encode(doc) + [tok.eos_id]
+    n = (len(stream) - 1) // block
+    chunks = [stream[i * block: i * block + block + 1] for i in range(n)]
+    return [dict(input_ids=c, labels=c, source="pretrain", lang="mix") for c in chunks]
+
+
+def micro_batches(encoded: list[dict], global_bs: int, seed: int, skip: int):
+    """Endless stream of (epoch, global micro-batch); epochs are reshuffled with (seed, epoch)."""
+    epoch = 0
+    while True:
+        for batch in iterate_batches(encoded, batch_size=global_bs, seed=seed, epoch=epoch):
+            if skip > 0:
+                skip -= 1
+                continue
+            yield epoch, batch
+        epoch += 1
 
 
 @dataclass

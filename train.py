@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -40,10 +39,10 @@ import cli
 import lora
 import mixture
 import plot
+import tokenizer as T
 import world as W
 from cli import Failed, Parser, UsageError, add_config_flags, check_config, guard, opt
-from cli import write_atomic
-from model import PRESETS, Llama, LlamaConfig
+from model import IGNORE_INDEX, PRESETS, Llama
 from tokenizer import Tokenizer
 
 RECIPES = ("pretrain", "alpaca", "coit", "muit", "trans_only", "instr_only", "coit_x2en")
@@ -175,18 +174,6 @@ def get_lr(step: int, total: int, lr: float, warmup: int, min_ratio: float = 0.0
     return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def micro_batches(encoded: list[dict], global_bs: int, seed: int, skip: int):
-    """Endless stream of (epoch, global micro-batch); epochs are reshuffled with (seed, epoch)."""
-    epoch = 0
-    while True:
-        for batch in D.iterate_batches(encoded, batch_size=global_bs, seed=seed, epoch=epoch):
-            if skip > 0:
-                skip -= 1
-                continue
-            yield epoch, batch
-        epoch += 1
-
-
 @dataclass
 class Inputs:
     """What a run reads, all checked before anything in --out is touched (`prepare` makes them)."""
@@ -217,7 +204,7 @@ def forward_backward(model, raw: Llama, batches: list[list[dict]], pad_id: int, 
     summed over target tokens and divided by the target tokens of the whole step, not averaged per
     micro-batch. Returns ({source/lang: [loss sum, target tokens]} over all ranks, input tokens of
     the step, FLOPs per token at this sequence length)."""
-    n_tok = sum(D.n_targets(ex) for b in batches for ex in b)  # target tokens of the whole step
+    n_tok = sum(T.n_targets(ex) for b in batches for ex in b)  # target tokens of the whole step
     n_in = sum(len(ex["input_ids"]) - 1 for b in batches for ex in b)
     key = lambda ex: f"{ex['source']}/{ex['lang']}"  # noqa: E731  the data source of an example
     keys = sorted({key(ex) for b in batches for ex in b})      # the same on every rank
@@ -227,7 +214,7 @@ def forward_backward(model, raw: Llama, batches: list[list[dict]], pad_id: int, 
         shard, weight = b[rank::world], 1.0
         if not shard:  # fewer examples than ranks: join the all-reduce with a zero-weight example
             shard, weight = b[:1], 0.0
-        mb = D.make_batch(shard, pad_id)
+        mb = T.make_batch(shard, pad_id)
         idx, targets = mb["idx"].to(device), mb["targets"].to(device)
         # no attention mask: padding is on the right, so causal attention never lets a real
         # token see a pad, and pad positions carry target -100
@@ -243,7 +230,7 @@ def forward_backward(model, raw: Llama, batches: list[list[dict]], pad_id: int, 
             # DDP averages gradients over ranks, hence * world; / target tokens of the whole step
             scaled = token_loss.sum() * (weight * world / n_tok)
             (scaler.scale(scaled) if scaler else scaled).backward()
-        row = (targets != D.IGNORE_INDEX).nonzero()[:, 0]           # the example of each target
+        row = (targets != IGNORE_INDEX).nonzero()[:, 0]           # the example of each target
         col = torch.tensor([keys.index(key(ex)) for ex in shard], device=device)[row]
         sums[0].index_add_(0, col, token_loss.detach().float() * weight)
         sums[1].index_add_(0, col, torch.full_like(token_loss, weight, dtype=torch.float))
@@ -290,7 +277,7 @@ def loop(cfg: TrainConfig, job: Job, step: int, consumed: int, examples: list[di
          loss: float) -> tuple[int, dict]:
     """Schedule, gradients, step, log, save until --max-steps (or --stop-after): (step, summary)."""
     master, state_path = job.rank == 0, job.out / "resume" / "state.pt"
-    stream = micro_batches(examples, cfg.batch_size * job.world, cfg.seed, consumed)
+    stream = T.micro_batches(examples, cfg.batch_size * job.world, cfg.seed, consumed)
     metrics = open(job.out / "metrics.jsonl", "a") if master else None
     bar = tqdm(total=job.total, initial=step, disable=not (master and cfg.progress),
                desc=cfg.recipe, leave=False)
@@ -364,7 +351,7 @@ def prepare_job(cfg: TrainConfig, inputs: Inputs, rank: int, world: int, local: 
     np.random.seed(cfg.seed + rank)
     gbs = cfg.batch_size * world  # one global micro-batch, split across ranks
     accum = max(1, cfg.effective_batch // gbs) if cfg.effective_batch else cfg.grad_accum
-    per_epoch = sum(1 for _ in D.iterate_batches(inputs.examples, batch_size=gbs, seed=cfg.seed))
+    per_epoch = sum(1 for _ in T.iterate_batches(inputs.examples, batch_size=gbs, seed=cfg.seed))
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch / accum))
     model = DV.wrap(raw, cfg.fsdp, rt.device, local, world)
     optimizer = make_optimizer(model, cfg, rt.device)
@@ -454,7 +441,7 @@ def prepare(cfg: TrainConfig, rank: int, world: int) -> Inputs:
                 tok_path.unlink(missing_ok=True)
             once(lambda: Tokenizer.train_on_data(cfg.data, tok_path, cfg.vocab_size, cfg.seed))
         tok = Tokenizer(tok_path)
-        return Inputs(None, tok, D.pretrain_examples(Path(cfg.data), tok, cfg.max_len))
+        return Inputs(None, tok, T.pretrain_examples(Path(cfg.data), tok, cfg.max_len))
     inherit = {k: getattr(cfg, k) for k in ("seed", "device", "dtype", "threads", "progress",
                                             "log_every")}
     base = Path(cfg.base) if cfg.base else \

@@ -135,14 +135,14 @@ def test_encode_example_exact_mask(tok):
     prompt = tok.encode(GOLDEN_NO_INPUT)
     resp = tok.encode("Red and blue.")
     assert enc["input_ids"] == [1] + prompt + resp + [2]
-    assert enc["labels"] == [D.IGNORE_INDEX] * (1 + len(prompt)) + resp + [2]
+    assert enc["labels"] == [tokenizer.IGNORE_INDEX] * (1 + len(prompt)) + resp + [2]
     assert enc["input_ids"][-1] == tok.eos_id and enc["input_ids"].count(tok.bos_id) == 1
     # truncation keeps the prompt and what fits of the response; nothing of it -> dropped
     cut = tokenizer.encode_example(tok, ex, max_len=1 + len(prompt) + 2)
-    assert cut["labels"] == [D.IGNORE_INDEX] * (1 + len(prompt)) + resp[:2]
+    assert cut["labels"] == [tokenizer.IGNORE_INDEX] * (1 + len(prompt)) + resp[:2]
     assert tokenizer.encode_example(tok, ex, max_len=1 + len(prompt)) is None
     empty = tokenizer.encode_example(tok, {**ex, "output": ""}, max_len=512)
-    assert empty["labels"][-1] == 2 and sum(l != D.IGNORE_INDEX for l in empty["labels"]) == 1  # EOS alone is a target
+    assert empty["labels"][-1] == 2 and sum(l != tokenizer.IGNORE_INDEX for l in empty["labels"]) == 1  # EOS alone is a target
 
 
 def test_encode_examples_counts_drops(tok, capsys):
@@ -151,24 +151,24 @@ def test_encode_examples_counts_drops(tok, capsys):
     enc, dropped = tokenizer.encode_examples(tok, [short, long_prompt, short], max_len=64)
     assert len(enc) == 2 and dropped == 1
     assert "dropped 1 of 3" in capsys.readouterr().out
-    assert all(any(l != D.IGNORE_INDEX for l in e["labels"]) for e in enc)  # no all-masked example survives
+    assert all(any(l != tokenizer.IGNORE_INDEX for l in e["labels"]) for e in enc)  # no all-masked example survives
 
 
 def test_make_batch_padding_and_masking_exact():
-    X = D.IGNORE_INDEX
+    X = tokenizer.IGNORE_INDEX
     a = {"input_ids": [1, 5, 6, 7, 2], "labels": [X, X, 6, 7, 2]}
     b = {"input_ids": [1, 8, 2], "labels": [X, 8, 2]}
-    batch = D.make_batch([a, b], pad_id=0)
+    batch = tokenizer.make_batch([a, b], pad_id=0)
     assert batch["idx"].tolist() == [[1, 5, 6, 7], [1, 8, 0, 0]]
     assert batch["targets"].tolist() == [[X, 6, 7, 2], [8, 2, X, X]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
     assert all(v.dtype == torch.long for v in batch.values())
     # masked positions do not move the loss: change the logits there, the loss stays identical
     logits = torch.randn(2, 4, 10)
-    loss = torch.nn.functional.cross_entropy(logits.view(-1, 10), batch["targets"].view(-1), ignore_index=D.IGNORE_INDEX)
+    loss = torch.nn.functional.cross_entropy(logits.view(-1, 10), batch["targets"].view(-1), ignore_index=tokenizer.IGNORE_INDEX)
     logits2 = logits.clone()
-    logits2[batch["targets"] == D.IGNORE_INDEX] += 100 * torch.randn(3, 10)
-    loss2 = torch.nn.functional.cross_entropy(logits2.view(-1, 10), batch["targets"].view(-1), ignore_index=D.IGNORE_INDEX)
+    logits2[batch["targets"] == tokenizer.IGNORE_INDEX] += 100 * torch.randn(3, 10)
+    loss2 = torch.nn.functional.cross_entropy(logits2.view(-1, 10), batch["targets"].view(-1), ignore_index=tokenizer.IGNORE_INDEX)
     assert torch.equal(loss, loss2)
 
 
@@ -177,18 +177,18 @@ def _fake_encoded(n, seed=0):
     out = []
     for i in range(n):
         L = rng.randint(3, 60)
-        out.append({"input_ids": [1] + [i] * (L - 2) + [2], "labels": [D.IGNORE_INDEX] + [i] * (L - 2) + [2]})
+        out.append({"input_ids": [1] + [i] * (L - 2) + [2], "labels": [tokenizer.IGNORE_INDEX] + [i] * (L - 2) + [2]})
     return out
 
 
 def test_iterate_batches_seeded_complete_and_budgeted():
     enc = _fake_encoded(500)
     key = lambda bs: [e["input_ids"][1] for b in bs for e in b]
-    b1 = list(D.iterate_batches(enc, batch_size=8, seed=3, epoch=0))
-    assert key(b1) == key(list(D.iterate_batches(enc, batch_size=8, seed=3, epoch=0)))
-    assert key(b1) != key(list(D.iterate_batches(enc, batch_size=8, seed=3, epoch=1)))
+    b1 = list(tokenizer.iterate_batches(enc, batch_size=8, seed=3, epoch=0))
+    assert key(b1) == key(list(tokenizer.iterate_batches(enc, batch_size=8, seed=3, epoch=0)))
+    assert key(b1) != key(list(tokenizer.iterate_batches(enc, batch_size=8, seed=3, epoch=1)))
     assert sorted(key(b1)) == list(range(500)) and all(len(b) <= 8 for b in b1)
-    tb = list(D.iterate_batches(enc, max_tokens=256, seed=0))
+    tb = list(tokenizer.iterate_batches(enc, max_tokens=256, seed=0))
     assert sorted(key(tb)) == list(range(500))
     assert all(len(b) * max(len(e["input_ids"]) for e in b) <= 256 for b in tb)
     # length grouping wastes far less padding than random batches of the same size
@@ -197,7 +197,7 @@ def test_iterate_batches_seeded_complete_and_budgeted():
     random.Random(0).shuffle(shuffled)
     assert pad(b1) < 0.5 * pad([shuffled[i:i + 8] for i in range(0, 500, 8)])
     with pytest.raises(ValueError):
-        next(D.iterate_batches(enc, batch_size=8, max_tokens=100))
+        next(tokenizer.iterate_batches(enc, batch_size=8, max_tokens=100))
 
 
 # ------------------------------------------------------------------------------ real data readers
