@@ -21,7 +21,8 @@ old file (or none), never a truncated one. `locked(folder)` refuses a second run
 another run is writing. Every file a user hands in is read by one reader per format (`read_text`,
 `read_json`, `read_safetensors`; tokenizer.py for tokenizer files, study/convert.py for GGUF): a
 missing file raises FileNotFoundError, anything else wrong (a folder, empty, not UTF-8, broken
-syntax, truncated) UsageError; both name the file and what was expected (exit 2).
+syntax, truncated) UsageError; both name the file and what was expected (exit 2). `read_jsonl`
+reads a file this project appends to (predictions): a line torn by a crash is skipped, with a note.
 
     with atomic_path("runs/x/model.pt") as tmp:
         torch.save(state, tmp)
@@ -276,6 +277,21 @@ def read_json(path, what: str = "a JSON file", kind: type | None = None):
         raise UsageError(f"{path}: a JSON {type(obj).__name__}, expected {what} "
                          f"(a JSON {'object' if kind is dict else kind.__name__})")
     return obj
+
+
+def read_jsonl(path, skipped: str = "its example is generated again") -> list[dict]:
+    """The records of a jsonl file (none if it does not exist). A line cut by a crash mid-write is
+    skipped with a note on stderr (stdout may be --json output)."""
+    out, path = [], Path(path)
+    if path.is_file():
+        for i, line in enumerate(read_text(path, allow_empty=True).splitlines(), 1):
+            if line.strip():
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    print(f"{path}:{i}: unreadable line skipped ({e.msg}); {skipped}",
+                          file=sys.stderr)
+    return out
 
 
 def read_safetensors(path, what: str = "a safetensors file", device: str = "cpu") -> dict:

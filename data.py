@@ -25,6 +25,7 @@ QA layout follows the official code. No torch here: metrics.py may import it.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import cli
@@ -49,6 +50,66 @@ def check_lang(lang: str, allow_en: bool = True) -> str:
         raise DataError(f"language code 'en' is not accepted here (expected a non-English one "
                         f"of {ok})")
     return lang
+
+
+# -------------------------------------------------------------------------- the language of a text
+_SCRIPTS = {k: re.compile(v) for k, v in {
+    "zh": r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]",
+    "ar": r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]",
+    "el": r"[\u0370-\u03ff\u1f00-\u1fff]", "hi": r"[\u0900-\u097f]"}.items()}
+
+
+_LATIN = re.compile(r"[a-zA-Z\u00c0-\u024f\u1e00-\u1eff]")
+
+
+# Latin script: letters only that language uses (among en/de/tr/vi), and frequent function words
+_MARKS = {"de": set("äß"), "tr": set("ığşçİ"),
+          "vi": set("ăâđêôơư") | {chr(c) for c in range(0x1EA0, 0x1EFA)}}
+
+
+_STOP = {
+    "en": ("the and of to is in that it for was on are with as this be by not or have from what "
+           "which").split(),
+    "de": ("der die das und ist nicht ein eine zu mit den von auf für sich dem auch es im wird "
+           "sind wurde werden hatte vom bis als nach bei aus er sie wir ich zum zur einen einer "
+           "eines am").split(),
+    "tr": ("ve bir bu için ile da de çok olarak daha gibi ne var en mi olan ama kadar sonra değil "
+           "veya").split(),
+    "vi": "và của là có không những được cho trong một các người này với đã để khi thì".split(),
+}
+
+
+def response_language(text: str) -> str | None:
+    """Language code (en de zh ar el hi tr vi) a text is written in; None when undecidable (no
+    letters, or Latin letters without any characteristic letter or stopword, e.g. "Berlin").
+    A non-Latin script wins with at least a third of the letters; else each of en/de/tr/vi scores
+    2 per characteristic letter (ö ü: 1 each for de and tr) plus 1 per stopword, English on ties."""
+    counts = {k: len(p.findall(text)) for k, p in _SCRIPTS.items()}
+    total = len(_LATIN.findall(text)) + sum(counts.values())
+    if total == 0:
+        return None
+    best = max(counts, key=counts.get)
+    if counts[best] * 3 >= total:
+        return best
+    low = text.lower()
+    words = re.findall(r"\w+", low)
+    score = {lang: sum(words.count(w) for w in ws) for lang, ws in _STOP.items()}
+    for lang, chars in _MARKS.items():
+        score[lang] += 2 * sum(ch in chars for ch in low)
+    for lang in ("de", "tr"):
+        score[lang] += sum(ch in "öü" for ch in low)  # shared by de and tr
+    best = max(score, key=lambda k: (score[k], k == "en"))
+    return best if score[best] > 0 else None
+
+
+def in_language(text: str, lang: str) -> bool | None:
+    """Is text written in lang? None when undecidable. A text with letters but none of a non-Latin
+    target's script is decidably not in it (a bare "Berlin" is not Chinese, but may be German)."""
+    found = response_language(text)
+    foreign = lang in _SCRIPTS and _LATIN.search(text) and not _SCRIPTS[lang].search(text)
+    if found is None and foreign:
+        return False
+    return None if found is None else found == lang
 
 
 # ------------------------------------------------------------------------------------- readers
@@ -209,6 +270,23 @@ def alpaca_path(data_dir, lang: str) -> Path:
     l = check_lang(lang)
     jsonl = d / f"alpaca_{l}.jsonl"
     return jsonl if jsonl.is_file() else _must_exist(d / f"alpaca_{l}.json", "Alpaca")
+
+
+def read_scored(path: str, field: str, qa: bool) -> list:
+    """Hypotheses or references of `evaluate.py score`: a predictions.jsonl (field `field`) or a
+    text file, one example a line (QA references: gold answers separated by TABs)."""
+    p = Path(path)
+    text = read_text(p)  # missing, not UTF-8 or empty: one line naming it, never a score of 0
+    if p.suffix == ".jsonl":
+        rows = cli.read_jsonl(p, skipped="its example is not scored")
+        if not rows:
+            raise ValueError(f"{p}: no readable JSON line")
+        for i, r in enumerate(rows, 1):
+            if not isinstance(r, dict) or field not in r:
+                raise ValueError(f"{p}: record {i}: missing field {field!r}")
+        return [r[field] for r in rows]
+    lines = text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
+    return [l.split("\t") for l in lines] if qa and field != "prediction" else lines
 
 
 # ------------------------------------------------------------------ the paper's instruction wording

@@ -28,7 +28,6 @@ import json
 import re
 import shlex
 import sys
-from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -44,8 +43,8 @@ import tokenizer
 from cli import Parser, add_config_flags, guard, opt, write_atomic
 from data import LANGS
 from metrics import (QA_LANGS, SMOOTH_DEFAULTS, VERSION, chrf, containment, corpus_bleu,
-                     extract_answer, get_tokenizer, mlqa_em_f1, mlqa_normalize, score_qa,
-                     score_translation, squad_em_f1)
+                     extract_answer, get_tokenizer, mlqa_em_f1, qa_chance, score_closedbook,
+                     score_qa, score_translation, squad_em_f1)
 from tokenizer import Tokenizer
 
 # labels a response may start with: Alpaca's section names and our QA prompts' answer labels
@@ -95,43 +94,6 @@ def prompt_ids(r: dict, tok, template: str, folder) -> list[int]:
     if "prompt" in r:
         return [tok.bos_id] + tok.encode(r["prompt"])
     return tokenizer.prompt_ids(tok, r["instruction"], template, folder, r["input"])
-
-
-def score_closedbook(rows: list[dict], lang: str) -> dict:
-    """score_qa plus, overall and per relation: chance (mean of 1 / size of the answer's class),
-    majority (always the relation's most frequent tuning answer) and, for X questions,
-    right_in_en (the English word of the right answer in the response)."""
-    pct = lambda xs: 100.0 * sum(xs) / max(len(xs), 1)
-
-    def extra(rs):
-        out = {"n": len(rs), "chance": pct([1 / r["n_classes"] for r in rs]),
-               "majority": pct([r["answers"][0] == r["majority"] for r in rs])}
-        if lang != "en":
-            out["right_in_en"] = pct([bool(re.search(rf"\b{re.escape(r['answer_en'])}\b",
-                                                     r["prediction"], re.I)) for r in rs])
-        return out
-    qa = lambda rs: score_qa([r["prediction"] for r in rs], [r["answers"] for r in rs], lang)
-    scores = {**qa(rows), **extra(rows), "by_relation": {}}
-    for rel in dict.fromkeys(r["relation"] for r in rows):
-        rs = [r for r in rows if r["relation"] == rel]
-        s = qa(rs)
-        scores["by_relation"][rel] = {"contain": s["contain"], "em": s["em"], **extra(rs)}
-    return scores
-
-
-def _read_jsonl(path: Path, skipped: str = "its example is generated again") -> list[dict]:
-    """The records of a jsonl file (none if it does not exist). A line cut by a crash mid-write is
-    skipped with a note on stderr (stdout may be --json output)."""
-    out = []
-    if path.is_file():
-        for i, line in enumerate(data.read_text(path, allow_empty=True).splitlines(), 1):
-            if line.strip():
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    print(f"{path}:{i}: unreadable line skipped ({e.msg}); {skipped}",
-                          file=sys.stderr)
-    return out
 
 
 def check_config(cfg: EvalConfig) -> None:
@@ -251,7 +213,8 @@ def run_task(cfg: EvalConfig, loaded: dict | None = None) -> dict:
     _check_resume(out, {**asdict(cfg), "max_new_tokens": max_new,
                         "weights": weights_fingerprint(model_dir), "dtype": rt.dtype,
                         "device": str(rt.device), "threads": rt.threads})
-    done = {r["id"]: r for r in _read_jsonl(final) + _read_jsonl(partial) if "prediction" in r}
+    kept = cli.read_jsonl(final) + cli.read_jsonl(partial)
+    done = {r["id"]: r for r in kept if "prediction" in r}
     truncated = _predict(cfg, recs, done, partial, name, max_new, loaded)
     rows = [done[r["id"]] for r in recs]
     write_atomic(final, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
@@ -386,52 +349,7 @@ def print_paper_table(results: dict, langs: list[str]) -> None:
                                        for r, (_, m, _) in zip(vals, heads)) + " |")
 
 
-# -------------------------------------------------------------------- chance level of extractive QA
-def question_frames(questions: list[str], lang: str, min_share: float = 0.05) -> list[tuple]:
-    """Each question without its rare tokens: the words (MLQA-normalised; character bigrams for
-    Chinese) found in at least `min_share` of the test's questions and in two. Names are rare, the
-    words saying what is asked are not, so questions after the same kind of answer share a frame
-    ("What is the favorite color of X?" -> (color, favorite, is, of, what))."""
-    def tokens(q):
-        t = mlqa_normalize(q, lang)
-        return set(zip(t, t[1:])) if lang == "zh" else set(t)
-    toks = [tokens(q) for q in questions]
-    df = Counter(t for s in toks for t in s)
-    keep = max(2.0, min_share * len(questions))
-    return [tuple(sorted(t for t in s if df[t] >= keep)) for s in toks]
-
-
-def qa_chance(questions: list[str], golds: list[list[str]], lang: str) -> float:
-    """Chance level (%) of containment: the expected score of answering each question with the
-    first gold answer of a random other question of the same frame (of any other question when
-    none shares it): a model that knows which kind of answer is asked, and the test's answers of
-    that kind, but does not read the passage. On the world's XQuAD (fresh names): about 0.1 %."""
-    frames, n = question_frames(questions, lang), len(questions)
-    total = 0.0
-    for i, f in enumerate(frames):
-        pool = [j for j in range(n) if j != i and frames[j] == f] or [j for j in range(n) if j != i]
-        total += sum(containment(golds[j][0], golds[i]) for j in pool) / max(len(pool), 1)
-    return 100.0 * total / max(n, 1)
-
-
 # ------------------------------------------------------------------------------------- command line
-def _read_side(path: str, field: str, qa: bool) -> list:
-    """Hypotheses or references: a predictions.jsonl (field `field`) or a text file, one example a
-    line (QA references: gold answers separated by TABs)."""
-    p = Path(path)
-    text = data.read_text(p)  # missing, not UTF-8 or empty: one line naming it, never a score of 0
-    if p.suffix == ".jsonl":
-        rows = _read_jsonl(p, skipped="its example is not scored")
-        if not rows:
-            raise ValueError(f"{p}: no readable JSON line")
-        for i, r in enumerate(rows, 1):
-            if not isinstance(r, dict) or field not in r:
-                raise ValueError(f"{p}: record {i}: missing field {field!r}")
-        return [r[field] for r in rows]
-    lines = text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
-    return [l.split("\t") for l in lines] if qa and field != "prediction" else lines
-
-
 SCORE_METRICS = ("bleu", "chrf", "squad", "mlqa", "contain")
 
 
@@ -446,8 +364,8 @@ def score_files(metric: str, hyp: str, ref: str, lang: str | None = None,
         raise ValueError(f"--lang {lang!r}: expected one of {', '.join(QA_LANGS)}")
     if metric == "mlqa" and lang is None:
         raise ValueError("--metric mlqa needs --lang (the normalisation is per language)")
-    hyps = _read_side(hyp, "prediction", qa)
-    refs = _read_side(ref, "answers" if qa else "reference", qa)
+    hyps = data.read_scored(hyp, "prediction", qa)
+    refs = data.read_scored(ref, "answers" if qa else "reference", qa)
     if len(hyps) != len(refs):
         raise ValueError(f"{hyp}: {len(hyps)} hypotheses but {ref} has {len(refs)} references "
                          "(must be line-aligned)")

@@ -1,6 +1,7 @@
 """Metrics of the x-LLaMA paper's benchmarks, written from scratch (Python only: no torch, no
 sacrebleu at run time): BLEU / spBLEU / chrF / chrF++ for Flores-101, containment and EM/F1 for
-XQuAD/MLQA, answer extraction, and the language a response is written in.
+XQuAD/MLQA, answer extraction, the share of responses in a language (data.in_language tells
+which), and the chance level of extractive QA.
 
     import metrics
     metrics.corpus_bleu(hyps, refs, tokenize="13a")         # .score, .signature, .counts, .bp ...
@@ -16,7 +17,7 @@ script it names; its comments give the exact rules, docs/evaluation.md the prose
 checkpoint's tokenizer.model, not the paper's; signatures end in `version:xllama-1`). Checked in
 tests/test_metrics.py: parity with sacrebleu 2.6.0 on perturbed Flores-101 devtest lines for every
 BLEU, chrF and tokenizer variant, the SQuAD v1.1 and MLQA rules on worked examples of the official
-scripts, response_language on Flores-101 devtest references.
+scripts, data.response_language on Flores-101 devtest references.
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from data import in_language
 
 VERSION = "xllama-1"  # the `version:` field of our signatures; never sacreBLEU's number
 MLQA_LANGS = ("en", "ar", "de", "es", "hi", "vi", "zh")  # the official MLQA script's seven
@@ -359,59 +362,6 @@ def extract_answer(text: str, labels: tuple[str, ...] = ANSWER_LABELS) -> str:
 
 
 # ----------------------------------------------------------------------------- response language
-_SCRIPTS = {k: re.compile(v) for k, v in {
-    "zh": r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]",
-    "ar": r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]",
-    "el": r"[\u0370-\u03ff\u1f00-\u1fff]", "hi": r"[\u0900-\u097f]"}.items()}
-_LATIN = re.compile(r"[a-zA-Z\u00c0-\u024f\u1e00-\u1eff]")
-# Latin script: letters only that language uses (among en/de/tr/vi), and frequent function words
-_MARKS = {"de": set("äß"), "tr": set("ığşçİ"),
-          "vi": set("ăâđêôơư") | {chr(c) for c in range(0x1EA0, 0x1EFA)}}
-_STOP = {
-    "en": ("the and of to is in that it for was on are with as this be by not or have from what "
-           "which").split(),
-    "de": ("der die das und ist nicht ein eine zu mit den von auf für sich dem auch es im wird "
-           "sind wurde werden hatte vom bis als nach bei aus er sie wir ich zum zur einen einer "
-           "eines am").split(),
-    "tr": ("ve bir bu için ile da de çok olarak daha gibi ne var en mi olan ama kadar sonra değil "
-           "veya").split(),
-    "vi": "và của là có không những được cho trong một các người này với đã để khi thì".split(),
-}
-
-
-def response_language(text: str) -> str | None:
-    """Language code (en de zh ar el hi tr vi) a text is written in; None when undecidable (no
-    letters, or Latin letters without any characteristic letter or stopword, e.g. "Berlin").
-    A non-Latin script wins with at least a third of the letters; else each of en/de/tr/vi scores
-    2 per characteristic letter (ö ü: 1 each for de and tr) plus 1 per stopword, English on ties."""
-    counts = {k: len(p.findall(text)) for k, p in _SCRIPTS.items()}
-    total = len(_LATIN.findall(text)) + sum(counts.values())
-    if total == 0:
-        return None
-    best = max(counts, key=counts.get)
-    if counts[best] * 3 >= total:
-        return best
-    low = text.lower()
-    words = re.findall(r"\w+", low)
-    score = {lang: sum(words.count(w) for w in ws) for lang, ws in _STOP.items()}
-    for lang, chars in _MARKS.items():
-        score[lang] += 2 * sum(ch in chars for ch in low)
-    for lang in ("de", "tr"):
-        score[lang] += sum(ch in "öü" for ch in low)  # shared by de and tr
-    best = max(score, key=lambda k: (score[k], k == "en"))
-    return best if score[best] > 0 else None
-
-
-def in_language(text: str, lang: str) -> bool | None:
-    """Is text written in lang? None when undecidable. A text with letters but none of a non-Latin
-    target's script is decidably not in it (a bare "Berlin" is not Chinese, but may be German)."""
-    found = response_language(text)
-    foreign = lang in _SCRIPTS and _LATIN.search(text) and not _SCRIPTS[lang].search(text)
-    if found is None and foreign:
-        return False
-    return None if found is None else found == lang
-
-
 def language_rate(texts, lang: str) -> float | None:
     """Share (0..1) of the decidable texts (in_language not None) in `lang`; None if none is."""
     found = [x for x in (in_language(t, lang) for t in texts) if x is not None]
@@ -448,3 +398,53 @@ def score_translation(hyps, refs, tgt_lang: str, spm_path: str | None = None) ->
         s = corpus_bleu(hyps, refs, tokenize=f"spm:{spm_path}", use_effective_order=True)
         out["spbleu"], out["signatures"]["spbleu"] = s.score, s.signature
     return out
+
+
+def score_closedbook(rows: list[dict], lang: str) -> dict:
+    """score_qa plus, overall and per relation: chance (mean of 1 / size of the answer's class),
+    majority (always the relation's most frequent tuning answer) and, for X questions,
+    right_in_en (the English word of the right answer in the response)."""
+    pct = lambda xs: 100.0 * sum(xs) / max(len(xs), 1)
+
+    def extra(rs):
+        out = {"n": len(rs), "chance": pct([1 / r["n_classes"] for r in rs]),
+               "majority": pct([r["answers"][0] == r["majority"] for r in rs])}
+        if lang != "en":
+            out["right_in_en"] = pct([bool(re.search(rf"\b{re.escape(r['answer_en'])}\b",
+                                                     r["prediction"], re.I)) for r in rs])
+        return out
+    qa = lambda rs: score_qa([r["prediction"] for r in rs], [r["answers"] for r in rs], lang)
+    scores = {**qa(rows), **extra(rows), "by_relation": {}}
+    for rel in dict.fromkeys(r["relation"] for r in rows):
+        rs = [r for r in rows if r["relation"] == rel]
+        s = qa(rs)
+        scores["by_relation"][rel] = {"contain": s["contain"], "em": s["em"], **extra(rs)}
+    return scores
+
+
+# -------------------------------------------------------------------- chance level of extractive QA
+def question_frames(questions: list[str], lang: str, min_share: float = 0.05) -> list[tuple]:
+    """Each question without its rare tokens: the words (MLQA-normalised; character bigrams for
+    Chinese) found in at least `min_share` of the test's questions and in two. Names are rare, the
+    words saying what is asked are not, so questions after the same kind of answer share a frame
+    ("What is the favorite color of X?" -> (color, favorite, is, of, what))."""
+    def tokens(q):
+        t = mlqa_normalize(q, lang)
+        return set(zip(t, t[1:])) if lang == "zh" else set(t)
+    toks = [tokens(q) for q in questions]
+    df = Counter(t for s in toks for t in s)
+    keep = max(2.0, min_share * len(questions))
+    return [tuple(sorted(t for t in s if df[t] >= keep)) for s in toks]
+
+
+def qa_chance(questions: list[str], golds: list[list[str]], lang: str) -> float:
+    """Chance level (%) of containment: the expected score of answering each question with the
+    first gold answer of a random other question of the same frame (of any other question when
+    none shares it): a model that knows which kind of answer is asked, and the test's answers of
+    that kind, but does not read the passage. On the world's XQuAD (fresh names): about 0.1 %."""
+    frames, n = question_frames(questions, lang), len(questions)
+    total = 0.0
+    for i, f in enumerate(frames):
+        pool = [j for j in range(n) if j != i and frames[j] == f] or [j for j in range(n) if j != i]
+        total += sum(containment(golds[j][0], golds[i]) for j in pool) / max(len(pool), 1)
+    return 100.0 * total / max(n, 1)

@@ -36,8 +36,8 @@ import generate as G
 import tokenizer
 from cli import Parser, UsageError, add_config_flags, guard, opt
 from cli import atomic_path, parse_json, read_text, write_atomic
-from evaluate import prompt_ids, qa_chance, score_closedbook
-from metrics import score_qa
+from evaluate import prompt_ids
+from metrics import qa_chance, score_closedbook, score_qa
 from model import IGNORE_INDEX
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from study import claims as C
 from study import noise as N
-from evaluate import qa_chance, question_frames
+from metrics import qa_chance, question_frames
 from metrics import corpus_bleu
 
 NZ = N.Noise  # Noise(half, source)

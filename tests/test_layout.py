@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MAX_TOP_FILES, MAX_LINES, MAX_MODEL_LINES, MAX_FUNCTION, MAX_COLUMNS = 17, 450, 400, 60, 100
 # Not there yet (the goal is ~15 top-level files, each <= 450 lines): these files are over, and
 # may only shrink; a file that grows past its ceiling, or a new one over 450, fails.
-OVER = {"train.py": 522, "evaluate.py": 518}
+OVER = {"train.py": 522}
 
 
 def modules() -> dict[str, Path]:

@@ -230,8 +230,8 @@ def test_response_language():
              "今天天气很好。": "zh", "الطقس جميل اليوم": "ar", "Ο καιρός είναι ωραίος σήμερα.": "el",
              "आज मौसम अच्छा है।": "hi", "Das ist gut, OK 北京": "de"}
     for text, lang in cases.items():
-        assert M.response_language(text) == lang, text
-    assert M.response_language("1234 !!") is None and M.response_language("Berlin") is None  # no evidence
+        assert data.response_language(text) == lang, text
+    assert data.response_language("1234 !!") is None and data.response_language("Berlin") is None  # no evidence
     # rate over decidable texts only: "Berlin" does not count against German, but is not Chinese
     assert M.language_rate(["今天很好", "hello there, the cat", "北京", "42"], "zh") == pytest.approx(2 / 3)
     assert M.language_rate(["今天很好", "Berlin", "42"], "zh") == pytest.approx(1 / 2)
