@@ -52,6 +52,18 @@ def check_lang(lang: str, allow_en: bool = True) -> str:
     return lang
 
 
+
+def check_langs(spec: str, flag: str = "--langs") -> list[str]:
+    """A comma list of distinct non-English languages, e.g. "ar,hi,zh"; one UsageError naming
+    `flag` otherwise."""
+    langs = spec.split(",")
+    bad = [x for x in langs if x not in LANGS or x == "en"]
+    if bad or len(set(langs)) != len(langs):
+        unknown = f" (unknown: {','.join(bad)})" if bad else ""
+        raise UsageError(f"{flag} {spec}: expected distinct languages from "
+                         f"{','.join(LANGS[1:])}{unknown}")
+    return langs
+
 # -------------------------------------------------------------------------- the language of a text
 _SCRIPTS = {k: re.compile(v) for k, v in {
     "zh": r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]",

@@ -92,6 +92,17 @@ def canonical_dtype(name: str, flag: str = "--dtype") -> str:
     return name
 
 
+def check_flags(device: str, dtype: str) -> None:
+    """--device and --dtype, checked before anything is read or written: one UsageError naming
+    the flag (a CUDA device that is not there, a dtype with no name here)."""
+    try:
+        canonical_dtype(dtype)
+    except DeviceError as e:
+        raise UsageError(str(e)) from None
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA GPU is visible to torch here; use cpu or auto")
+
+
 def stated_bf16_peak(gpu_name: str) -> float | None:
     """The data-sheet dense bf16 TFLOP/s of a GPU named like torch.cuda.get_device_name, None if
     unknown (first match wins, so "H100 PCIe" is looked for before "H100")."""

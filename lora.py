@@ -52,6 +52,13 @@ class LoraConfig:
         return self.alpha / self.r
 
 
+def config_of(flags) -> LoraConfig:
+    """The LoraConfig of train.py's flags: --lora-r, --lora-alpha, --lora-dropout and
+    --lora-targets ('all': ALL_LINEAR, else a comma list of module names)."""
+    targets = ALL_LINEAR if flags.lora_targets == "all" else flags.lora_targets.split(",")
+    return LoraConfig(flags.lora_r, flags.lora_alpha, flags.lora_dropout, tuple(targets))
+
+
 class LoRALinear(nn.Linear):
     """An nn.Linear whose `weight` stays where it was (same state_dict key as before) plus
     lora_A, lora_B. forward = W x + scale * B(A(dropout(x))), or W x alone once merged."""

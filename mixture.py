@@ -1,4 +1,5 @@
-"""mixture.py — the training data of each model in the paper: CoIT, MuIT and the ablations.
+"""mixture.py — the training data of each model in the paper: CoIT, MuIT and the ablations,
+and the inputs of a train.py run.
 
     mix = build_mixture("coit", "../shared/data", ["zh"], n_translation=600, n_alpaca=600, seed=0)
     print(composition(mix, tok))  # examples per source x language, target tokens, tokens per char
@@ -24,6 +25,10 @@ sorted order), as in the scaling study; each translation pair becomes an instruc
 33 paraphrases of data.TRANSLATION_INSTRUCTIONS (by index), and every example carries its source and
 language, so train.py can log the loss of each part.
 
+train.py reads its inputs through `prepare`: the world (written when missing), the base (the
+shipped one, or pretrained by train.ensure_base), the tokenizer and the tokenized mixture, all
+checked before anything in --out is touched.
+
     python mixture.py --data ../shared/data --recipe coit --langs zh --tokenizer runs/smollm2
     python mixture.py --help                               # every flag
 """
@@ -35,10 +40,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from cli import Parser, add_config_flags, check_config, guard, opt
+import torch.distributed as dist
+
+import checkpoint
+import world as W
+from cli import Parser, UsageError, add_config_flags, check_config, guard, opt
 from data import (DataError, alpaca_path, check_lang, load_json, read_alpaca, read_parallel,
                   translation_example)
-from tokenizer import Tokenizer, encode_example
+from tokenizer import Tokenizer, encode_example, pretrain_examples
 
 RECIPES = {  # recipe -> (English Alpaca, translated Alpaca, translation direction or None)
     "alpaca": (True, False, None),        # the English-only baseline
@@ -347,6 +356,53 @@ def encoded_mixture(cfg, tok: Tokenizer) -> list[dict]:
     if not encoded:
         raise DataError(f"--data {cfg.data}: recipe {cfg.recipe} produced no training examples")
     return encoded
+
+
+
+# ------------------------------------------------------------- a run's inputs, made on first use
+@dataclass
+class Inputs:
+    """What a run reads, all checked before anything in --out is touched (`prepare` makes them)."""
+    base: Path | None          # the checkpoint fine-tuned; None when pretraining from scratch
+    tokenizer: Tokenizer
+    examples: list[dict]       # tokenized: input_ids, labels, source, lang
+
+
+def prepare(cfg, rank: int, world: int, make_base) -> Inputs:
+    """Everything a train.TrainConfig `cfg` reads, checked before anything in --out is touched:
+    the world (written when missing), the base (the shipped one, or pretrained by
+    `make_base(data, out, **settings)`: train.ensure_base), the tokenizer, the tokenized
+    examples."""
+    def once(fn):  # rank 0 does the cached work first, the others then find it done
+        r = fn() if rank == 0 else None
+        if world > 1:
+            dist.barrier()
+        return r if rank == 0 else fn()
+
+    if cfg.data == type(cfg).data:  # the default --data: the world is written when missing
+        once(lambda: W.ensure(cfg.data))
+    check_data(cfg.data, cfg.recipe, cfg.langs.split(",") if cfg.recipe == "muit"
+                       else [cfg.lang])
+    out = Path(cfg.out)
+    if cfg.recipe == "pretrain":  # the tokenizer is part of the run: trained aside, renamed in
+        base, tok_path = None, out / "tokenizer.model"
+        if not tok_path.is_file() or cfg.overwrite:
+            tok_path = out.with_name(f".{out.name}.tokenizer.model")
+            if cfg.overwrite and rank == 0:
+                tok_path.unlink(missing_ok=True)
+            once(lambda: Tokenizer.train_on_data(cfg.data, tok_path, cfg.vocab_size, cfg.seed))
+        tok = Tokenizer(tok_path)
+        return Inputs(None, tok, pretrain_examples(Path(cfg.data), tok, cfg.max_len))
+    inherit = {k: getattr(cfg, k) for k in ("seed", "device", "dtype", "threads", "progress",
+                                            "log_every")}
+    base = Path(cfg.base) if cfg.base else \
+        None if cfg.rebuild_base else checkpoint.shipped_base(cfg.data)
+    if base is None:
+        base = once(lambda: make_base(cfg.data, cfg.base_out, **inherit))
+    if Tokenizer.find(base) is None:
+        raise UsageError(f"--base {base}: no tokenizer.model or tokenizer.json there")
+    tok = Tokenizer.from_folder(base)
+    return Inputs(base, tok, encoded_mixture(cfg, tok))
 
 
 if __name__ == "__main__":

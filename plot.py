@@ -77,6 +77,29 @@ class Meter:
                     peak_flops=self.peak)
 
 
+def plan(cfg, job, n_examples: int, per_epoch: int) -> None:
+    """The first lines of a train.py run: what it trains, where to, on what device, and how much."""
+    raw, gbs = job.raw, cfg.batch_size * job.world
+    n_train = sum(p.numel() for p in raw.parameters() if p.requires_grad)
+    what = {"muit": cfg.langs, "pretrain": "", "alpaca": "en"}.get(cfg.recipe, cfg.lang)
+    print(f"train: {cfg.recipe} {what} -> {job.out} | {job.rt.why}")
+    print(f"train: {n_examples} examples, {per_epoch} micro-batches/epoch of {gbs} x "
+          f"{job.accum} accumulation, {job.total} steps, {job.world} process(es)"
+          f"{', FSDP' if cfg.fsdp else ''}, {raw.num_params() / 1e6:.2f}M params, "
+          f"{n_train / 1e6:.2f}M trainable")
+
+
+def finished(run: Path, summary: dict) -> None:
+    """The last lines of a finished train.py run: its time, speed and MFU (Meter.summary), and
+    where its loss picture went."""
+    print(f"train: done in {summary['wall_s']} s, {summary['tokens_per_s']:.0f} tok/s, "
+          f"MFU {100 * summary['mfu']:.2f}%")
+    try:
+        print(f"train: loss per data source drawn in {plot_run(run)}")
+    except (OSError, ValueError) as e:  # a picture is not worth failing a finished run for
+        print(f"train: no loss plot ({e})")
+
+
 def read_curves(run: Path) -> dict[str, list[tuple[int, float]]]:
     """{source: [(step, loss), ...]} from RUN/metrics.jsonl; 'all' is each row's loss over all
     sources."""

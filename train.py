@@ -9,7 +9,7 @@ The main job writes the miniature world if missing (world.py), starts from the s
 translation, mixture.py), saves x-LLaMA as a Hugging Face folder and ends with a first look at it
 (plot.first_look). Read top to bottom: the config (the command line is built from it), the
 schedule, one optimizer step (`forward_backward`: the loss averaged over the target tokens of the
-whole step), the loop, `fit`, the inputs made on first use, `run` (the whole job) and `main`.
+whole step), the loop, `fit`, the base made on first use, `run` (the whole job) and `main`.
 """
 from __future__ import annotations
 
@@ -40,10 +40,8 @@ import lora
 import mixture
 import plot
 import tokenizer as T
-import world as W
 from cli import Failed, Parser, UsageError, add_config_flags, check_config, guard, opt
 from model import IGNORE_INDEX, PRESETS, Llama
-from tokenizer import Tokenizer
 
 RECIPES = ("pretrain", "alpaca", "coit", "muit", "trans_only", "instr_only", "coit_x2en")
 
@@ -141,12 +139,7 @@ def default_out(cfg: TrainConfig) -> str:
 def validate(cfg: TrainConfig) -> TrainConfig:
     """Every flag checked before anything is read or written (UsageError naming it); --out set."""
     check_config(cfg)
-    langs = cfg.langs.split(",")
-    bad = [x for x in langs if x not in D.LANGS or x == "en"]
-    if bad or len(set(langs)) != len(langs):
-        unknown = f" (unknown: {','.join(bad)})" if bad else ""
-        raise UsageError(f"--langs {cfg.langs}: expected distinct languages from "
-                         f"{','.join(D.LANGS[1:])}{unknown}")
+    D.check_langs(cfg.langs)
     if cfg.base is not None and not (Path(cfg.base) / "config.json").is_file():
         raise UsageError(f"--base {cfg.base}: no config.json there (expected an HF LLaMA folder)")
     if cfg.allocation != "uniform" and not Path(cfg.allocation).is_file():
@@ -154,38 +147,19 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if cfg.recipe == "pretrain" and cfg.arch not in PRESETS and not Path(cfg.arch).is_file():
         raise UsageError(f"--arch {cfg.arch!r}: expected one of {', '.join(PRESETS)} "
                          "or a config.json file")
-    try:
-        DV.canonical_dtype(cfg.dtype)
-    except DV.DeviceError as e:
-        raise UsageError(str(e)) from None
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA GPU is visible to torch here; use cpu or auto")
+    DV.check_flags(cfg.device, cfg.dtype)
     if cfg.fsdp and cfg.lora:
         raise UsageError("--fsdp shards full fine-tuning; it does not combine with --lora")
     return dataclasses.replace(cfg, out=cfg.out or default_out(cfg))
 
 
-# ------------------------------------------------------------------------- the schedule, the data
+# ------------------------------------------------------------------- the schedule, the optimizer
 def get_lr(step: int, total: int, lr: float, warmup: int, min_ratio: float = 0.0) -> float:
     """Linear warmup over `warmup` steps, then cosine from lr down to lr * min_ratio at `total`."""
     if step < warmup:
         return lr * (step + 1) / (warmup + 1)
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-@dataclass
-class Inputs:
-    """What a run reads, all checked before anything in --out is touched (`prepare` makes them)."""
-    base: Path | None          # the checkpoint fine-tuned; None when pretraining from scratch
-    tokenizer: Tokenizer
-    examples: list[dict]       # tokenized: input_ids, labels, source, lang
-
-
-# ----------------------------------------------------------------------------- the model
-def lora_config(cfg: TrainConfig) -> lora.LoraConfig:
-    targets = lora.ALL_LINEAR if cfg.lora_targets == "all" else cfg.lora_targets.split(",")
-    return lora.LoraConfig(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, tuple(targets))
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device):
@@ -324,7 +298,7 @@ def loop(cfg: TrainConfig, job: Job, step: int, consumed: int, examples: list[di
 
 
 # ----------------------------------------------------------------------------- fit
-def prepare_job(cfg: TrainConfig, inputs: Inputs, rank: int, world: int, local: int,
+def prepare_job(cfg: TrainConfig, inputs: mixture.Inputs, rank: int, world: int, local: int,
                 before_write) -> Job:
     """The model (the base's or new), the device decision, LoRA, DDP/FSDP, AdamW, the schedule.
     `before_write()` runs on rank 0 once the model is built, before --out is written to."""
@@ -342,7 +316,7 @@ def prepare_job(cfg: TrainConfig, inputs: Inputs, rank: int, world: int, local: 
         out.mkdir(parents=True, exist_ok=True)
         checkpoint.write_status(cfg, "running", base=str(inputs.base), world_size=world)
     if cfg.lora:
-        lora.inject_lora(raw, lora_config(cfg))
+        lora.inject_lora(raw, lora.config_of(cfg))
         lora.freeze_base(raw)
     raw.gradient_checkpointing = cfg.grad_ckpt
     raw = raw.to(rt.device)
@@ -356,20 +330,14 @@ def prepare_job(cfg: TrainConfig, inputs: Inputs, rank: int, world: int, local: 
     model = DV.wrap(raw, cfg.fsdp, rt.device, local, world)
     optimizer = make_optimizer(model, cfg, rt.device)
     scaler = torch.amp.GradScaler(rt.device.type) if rt.amp is torch.float16 else None
+    job = Job(model, raw, optimizer, scaler, rt, out, total, math.ceil(cfg.warmup_ratio * total),
+              accum, rank, world)
     if rank == 0:
-        n_params, n_train = raw.num_params(), sum(p.numel() for p in raw.parameters()
-                                                  if p.requires_grad)
-        what = {"muit": cfg.langs, "pretrain": "", "alpaca": "en"}.get(cfg.recipe, cfg.lang)
-        print(f"train: {cfg.recipe} {what} -> {out} | {rt.why}")
-        print(f"train: {len(inputs.examples)} examples, {per_epoch} micro-batches/epoch of {gbs} x "
-              f"{accum} accumulation, {total} steps, {world} process(es)"
-              f"{', FSDP' if cfg.fsdp else ''}, {n_params / 1e6:.2f}M params, "
-              f"{n_train / 1e6:.2f}M trainable")
-    return Job(model, raw, optimizer, scaler, rt, out, total, math.ceil(cfg.warmup_ratio * total),
-               accum, rank, world)
+        plot.plan(cfg, job, len(inputs.examples), per_epoch)
+    return job
 
 
-def fit(cfg: TrainConfig, inputs: Inputs, rank: int = 0, world: int = 1, local: int = 0,
+def fit(cfg: TrainConfig, inputs: mixture.Inputs, rank: int = 0, world: int = 1, local: int = 0,
         before_write=None) -> tuple[Path, Llama | None]:
     """Train as configured on checked inputs; (--out, the trained model on rank 0, else None).
     Under torchrun every rank calls this. A run stopped by --stop-after returns (out, None)."""
@@ -392,23 +360,18 @@ def fit(cfg: TrainConfig, inputs: Inputs, rank: int = 0, world: int = 1, local: 
         return job.out, None
     raw = DV.gather_full(job.model, job.raw, job.rt.device, rank == 0) if cfg.fsdp else job.raw
     if rank == 0:
-        checkpoint.export(raw, lora_config(cfg) if cfg.lora else None, inputs.tokenizer, job.out,
+        checkpoint.export(raw, lora.config_of(cfg) if cfg.lora else None, inputs.tokenizer, job.out,
                           inputs.base)
         checkpoint.write_status(cfg, "finished", base=str(inputs.base), world_size=world,
                                 summary=summary)
         shutil.rmtree(job.out / "resume", ignore_errors=True)  # the export supersedes it
-        print(f"train: done in {summary['wall_s']} s, {summary['tokens_per_s']:.0f} tok/s, "
-              f"MFU {100 * summary['mfu']:.2f}%")
-        try:
-            print(f"train: loss per data source drawn in {plot.plot_run(job.out)}")
-        except (OSError, ValueError) as e:  # a picture is not worth failing a finished run for
-            print(f"train: no loss plot ({e})")
+        plot.finished(job.out, summary)
     if world > 1:
         dist.barrier()
     return job.out, raw if rank == 0 else None
 
 
-# ---------------------------------------------------------------------- inputs, made on first use
+# --------------------------------------- the miniature base, made on first use (mixture.prepare)
 def ensure_base(data_dir="runs/world", out="runs/base", distributed: bool = False,
                 **overrides) -> Path:
     """The miniature English-dominant base (tokenizer + pretraining), trained once and reused; a
@@ -417,41 +380,6 @@ def ensure_base(data_dir="runs/world", out="runs/base", distributed: bool = Fals
     cfg = TrainConfig(**{**BASE_PRETRAIN, **overrides, "data": str(data_dir), "out": str(out)})
     resume = checkpoint.run_status(out) == "unfinished"
     return run(dataclasses.replace(cfg, reuse=True, resume=resume), distributed)
-
-
-def prepare(cfg: TrainConfig, rank: int, world: int) -> Inputs:
-    """Everything the run reads, checked before anything in --out is touched: the world (written
-    when missing), the base (pretrained when missing), the tokenizer and the tokenized examples."""
-    def once(fn):  # rank 0 does the cached work first, the others then find it done
-        r = fn() if rank == 0 else None
-        if world > 1:
-            dist.barrier()
-        return r if rank == 0 else fn()
-
-    if cfg.data == TrainConfig.data:
-        once(lambda: W.ensure(cfg.data))
-    mixture.check_data(cfg.data, cfg.recipe, cfg.langs.split(",") if cfg.recipe == "muit"
-                       else [cfg.lang])
-    out = Path(cfg.out)
-    if cfg.recipe == "pretrain":  # the tokenizer is part of the run: trained aside, renamed in
-        base, tok_path = None, out / "tokenizer.model"
-        if not tok_path.is_file() or cfg.overwrite:
-            tok_path = out.with_name(f".{out.name}.tokenizer.model")
-            if cfg.overwrite and rank == 0:
-                tok_path.unlink(missing_ok=True)
-            once(lambda: Tokenizer.train_on_data(cfg.data, tok_path, cfg.vocab_size, cfg.seed))
-        tok = Tokenizer(tok_path)
-        return Inputs(None, tok, T.pretrain_examples(Path(cfg.data), tok, cfg.max_len))
-    inherit = {k: getattr(cfg, k) for k in ("seed", "device", "dtype", "threads", "progress",
-                                            "log_every")}
-    base = Path(cfg.base) if cfg.base else \
-        None if cfg.rebuild_base else checkpoint.shipped_base(cfg.data)
-    if base is None:
-        base = once(lambda: ensure_base(cfg.data, cfg.base_out, **inherit))
-    if Tokenizer.find(base) is None:
-        raise UsageError(f"--base {base}: no tokenizer.model or tokenizer.json there")
-    tok = Tokenizer.from_folder(base)
-    return Inputs(base, tok, mixture.encoded_mixture(cfg, tok))
 
 
 # ----------------------------------------------------------------------------- the whole run
@@ -472,7 +400,7 @@ def run(cfg: TrainConfig, distributed: bool = True) -> Path:
         rank, world, local, own_pg = DV.setup_processes(cfg.device) if distributed \
             else (0, 1, 0, False)
         try:
-            inputs = prepare(cfg, rank, world)
+            inputs = mixture.prepare(cfg, rank, world, ensure_base)
             # every input has been read and checked: only now is an --overwrite'd run removed
             before_write = (lambda: checkpoint.clear_run(out)) if cfg.overwrite else None
             out, model = fit(cfg, inputs, rank, world, local, before_write)

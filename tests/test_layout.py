@@ -12,9 +12,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_TOP_FILES, MAX_LINES, MAX_MODEL_LINES, MAX_FUNCTION, MAX_COLUMNS = 17, 450, 400, 60, 100
-# Not there yet (the goal is ~15 top-level files, each <= 450 lines): these files are over, and
-# may only shrink; a file that grows past its ceiling, or a new one over 450, fails.
-OVER = {"train.py": 522}
+# Files allowed over MAX_LINES, each with its ceiling: none (issue 25 brought train.py, evaluate.py
+# and data.py under 450). A new entry needs a reason, and may only shrink.
+OVER: dict[str, int] = {}
 
 
 def modules() -> dict[str, Path]:
