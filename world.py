@@ -48,7 +48,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cli import Parser, UsageError, add_config_flags, check_config, guard, opt
+from cli import Failed, Parser, UsageError, add_config_flags, check_config, guard, opt
 from corpus import (ENC_WORDS, MAKERS, READING_KINDS, L, Namer, enc_cloze, enc_pair, enc_question,
                     enc_statement, enc_word, ex_read, give_facts, make_people,
                     one_person_lines, passage, passage_text, reading_documents, squad)
@@ -435,7 +435,12 @@ def main(argv=None) -> int:
 
     def body():
         check_config(cfg)
-        path = write_world(where.out, overwrite=where.overwrite, **asdict(cfg))
+        try:
+            path = write_world(where.out, overwrite=where.overwrite, **asdict(cfg))
+        except FileExistsError:  # an --out that is not a world: misuse, exit 2
+            raise
+        except OSError as e:  # not misuse (a full disk, no permission): one line, exit 1
+            raise Failed(f"cannot write {where.out}: {e}") from None
         counts = json.loads((path / "WORLD.json").read_text(encoding="utf-8"))["counts"]
         print(f"wrote {path}: {json.dumps(counts, ensure_ascii=False)}")
     return guard("world.py", body, usage=(ValueError, FileExistsError))
