@@ -147,6 +147,37 @@ def repeat_accuracy(model: Llama, tok: Tokenizer, sentences: list[str],
     return {"first": 100.0 * hits[0] / n[0], "second": 100.0 * hits[1] / n[1]}
 
 
+def fresh_sentences(data_dir, n: int = 200, seed: int = 1234) -> list[str]:
+    """n English passages of 2-3 sentences about a person with fresh names (person, teacher,
+    towns): spelled like the world's names but written nowhere in data_dir, so nothing but the
+    first copy can predict them in the second (the study's copy gate; docs/world.md)."""
+    import random
+    import re
+
+    from corpus import Namer, fresh_people, passage, sentence
+    rng = random.Random(seed)
+    namer = Namer(rng)
+    for path in sorted(Path(data_dir).rglob("*")):  # every word of the world is "seen"
+        if path.is_file() and path.suffix in (".txt", ".json", ".devtest", ".jsonl"):
+            namer.seen["en"] |= set(re.findall(r"[A-Z][a-z]+", path.read_text(encoding="utf-8")))
+    out = []
+    for _ in range(n):
+        person = fresh_people(rng, namer, 1, towns=0.5, latin_only=True)
+        out.append(" ".join(sentence(f, "en")[0] for f in passage(rng, person, (1, 1), (2, 3))))
+    return out
+
+
+def copy_test(model_dir, data_dir, n: int = 200, device="auto", dtype="auto",
+              threads=0) -> dict[str, float]:
+    """repeat_accuracy of a checkpoint on fresh_sentences: {"first", "second", "n"}."""
+    cfg = read_config(Path(model_dir) / "config.json")
+    rt = decide(device=device, dtype=dtype, threads=threads,
+                shape=(cfg.hidden_size, cfg.intermediate_size))
+    model = load_model(model_dir, dtype=rt.torch_dtype, device=rt.device).to(rt.device).eval()
+    tok = Tokenizer.from_folder(model_dir).check_fits(model.config.vocab_size)
+    return {**repeat_accuracy(model, tok, fresh_sentences(data_dir, n)), "n": n}
+
+
 def probe_loaded(model: Llama, tok: Tokenizer, sentences: dict[str, list[str]], langs,
                  batch_size=16, max_len=256) -> dict:
     """sentences: {"en": [...], lang: [...]} line-aligned. Returns {layers, n, langs: {lang: {pair,

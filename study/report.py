@@ -47,11 +47,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from study.claims import XLANGS
+from study.claims import XLANGS, check_claims
 from study.figures import CAPTIONS, draw_figures, figure_data
 from study.noise import with_predictions
-from study.tables import (CHANCE_NOTE, INTRO, METRIC_NOTES, claims_part, headline_table,
-                          scores_part, setup_section)
+from study.tables import (CHANCE_NOTE, INTRO, METRIC_NOTES, claims_part, gates_part,
+                          headline_table, scores_part, setup_section)
 from cli import Parser, UsageError, add_config_flags, guard, opt
 from cli import write_atomic
 
@@ -177,10 +177,11 @@ def write_report(results: dict, name: str = "RESULTS") -> str:
     def link(kind: str) -> list[str]:
         return [f"![{CAPTIONS[kind]}](figures/{name}-{kind}.png)", ""] if kind in figs else []
     langs = list(results.get("config", {}).get("langs", XLANGS))
+    checked = check_claims(results)
     parts = [
-        "# Results: the paper in miniature", "", INTRO, "",
+        "# Results: the paper in miniature", "", INTRO, "", *gates_part(results, checked),
         "## Headline", "", headline_table(results), "", CHANCE_NOTE, "", *link("headline"),
-        *claims_part(results),
+        *claims_part(results, checked),
         "## Setup", "", setup_section(results), "",
         "## Metrics", "", *METRIC_NOTES, "",
         *scores_part(results, langs, link),

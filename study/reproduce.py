@@ -1,7 +1,8 @@
 """The paper's study in miniature, end to end, and an honest RESULTS.md written from it.
 
     python -m study.reproduce                      # default study (<= 60 min on 2 CPU cores)
-    python -m study.reproduce --quick              # every table, smaller world and runs (<= 10 min)
+    python -m study.reproduce --quick              # every table and gate, fewer runs (<= 10 min)
+    python -m study.reproduce --full               # six languages, 3 seeds, 2000 steps (a GPU)
     python -m study.reproduce --out runs/study --seeds 3
     python -m study.reproduce --report-only        # rewrite RESULTS.md from OUT/results.json
     python -m study.reproduce --threads 1          # CPU threads for every run (default: measured)
@@ -48,7 +49,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from study.claims import MLQA_XLANGS, XLANGS
+from study.claims import MLQA_XLANGS, NO_PASSAGE, XLANGS
 from study.noise import eval_key, metric
 from cli import Parser, UsageError, add_config_flags, check_config, guard, opt
 from cli import write_atomic
@@ -60,48 +61,60 @@ PROG = "python -m study.reproduce"
 
 @dataclass
 class StudyConfig:
+    """The default study: sized for <= 60 min on 2 CPU cores without fast bf16 (docs/study.md):
+    one Latin-script, one non-Latin and one CJK language, 2 seeds, 1000 steps per run."""
     out: str = "runs/study"              # results.json, RESULTS.md and every checkpoint go here
-    quick: bool = False                  # the small preset (every table, fewer runs)
-    seeds: int = 3                       # seeds for the headline runs (Alpaca, x-LLaMA, instr_only)
-    langs: tuple = XLANGS                # x-LLaMA languages
-    muit_langs: tuple = ("ar", "hi", "zh")  # m-LLaMA languages (each needs a fitted law)
-    sweep_langs: tuple = ("ar", "hi", "zh")  # scaling-law sweep languages (>= 2)
+    preset: str = "default"              # default | quick | full (PRESETS)
+    seeds: int = 2                       # seeds for the headline runs (Alpaca, x-LLaMA, instr_only)
+    langs: tuple = ("ar", "vi", "zh")    # x-LLaMA languages
+    muit_langs: tuple = ("ar", "zh")     # m-LLaMA languages (each needs a fitted law)
+    sweep_langs: tuple = ("ar", "zh")    # scaling-law sweep languages (>= 2)
     sweep_sizes: tuple = (300, 1500)     # first-N pairs per sweep run (+ the full x-LLaMA run)
     budget: int = 3000                   # m-LLaMA's total translation pairs (uniform vs allocated)
     ablation_lang: str = "zh"            # en->X vs X->en ablation language
     # instr_only ablation languages (each a subset of langs, every seed)
-    instr_langs: tuple = ("ar", "hi", "zh")
-    probe_langs: tuple = ("ar", "hi", "zh")
+    instr_langs: tuple = ("zh",)
+    probe_langs: tuple = ("ar", "vi", "zh")
     # law used for allocation ("power" or "log"); both are fitted
     law_form: str = "power"
-    world: dict = field(default_factory=dict)  # world.py size flags ({} = its defaults)
-    # model.PRESETS size of the miniature base (as train.py's main job)
+    # world.py size flags ({} = its defaults: the world the shipped base was pretrained on, so
+    # the study starts from assets/base; any other world pretrains its own base first)
+    world: dict = field(default_factory=dict)
+    # model.PRESETS size of a base pretrained here (only for a world other than the default)
     arch: str = "micro"
-    base_steps: int | None = 1000        # pretraining steps (None: train.py's one epoch)
+    base_steps: int | None = None        # its pretraining steps (None: train.BASE_PRETRAIN's)
     # optimizer steps per fine-tuning run (equal compute for all)
-    steps: int = 250
+    steps: int = 1000
     eval_limit: int = 200                # questions / sentences per evaluation
     eval_batch: int = 16                 # prompts per generate() call
     max_new_tokens: int = 48             # generation cap (world's Flores lines are <= 34 tokens)
     # closed-book and cloze cap (answers are one word, <= 8 tokens)
     cb_max_new_tokens: int = 16
     probe_limit: int = 100               # parallel sentences per probed language
+    copy_sentences: int = 200            # fresh-name sentences of the base's copy gate
     world_seed: int = 0                  # seed of the miniature world
     # CPU threads for every run; 0 = measured once (device.decide)
     threads: int = 0
     overwrite: bool = False              # replace a finished study in OUT
 
 
-QUICK = dict(quick=True, seeds=3, langs=("ar", "zh"), muit_langs=("ar", "zh"),
-             sweep_langs=("ar", "zh"), instr_langs=("ar", "zh"), sweep_sizes=(100, 300),
-             budget=600, probe_langs=("ar", "zh"), arch="nano", base_steps=800, steps=220,
-             world=dict(pretrain_chars=600_000, alpaca=800, parallel=1000, xquad_passages=30,
-                        mlqa_passages=30, flores=120), eval_limit=120, probe_limit=100)
+PRESETS = {
+    "default": {},
+    # every table and gate, one seed, two languages, a quarter of the steps: <= 10 min on 2 cores
+    "quick": dict(seeds=1, langs=("ar", "zh"), muit_langs=("ar", "zh"), probe_langs=("ar", "zh"),
+                  sweep_sizes=(100, 300), budget=600, steps=250, eval_limit=100,
+                  copy_sentences=100, probe_limit=60),
+    # the paper's six languages, 3 seeds, twice the steps: for a GPU
+    "full": dict(seeds=3, langs=XLANGS, muit_langs=("ar", "hi", "zh"),
+                 sweep_langs=("ar", "hi", "zh"), instr_langs=("ar", "hi", "zh"),
+                 probe_langs=("ar", "hi", "zh"), steps=2000, eval_limit=218),
+}
 
 
-def preset(quick: bool, **over) -> StudyConfig:
-    """The default study or the --quick one; keyword arguments override single fields."""
-    cfg = replace(StudyConfig(), **QUICK) if quick else StudyConfig()
+def preset(name: str | bool = "default", **over) -> StudyConfig:
+    """A preset (True: "quick", for older callers); keyword arguments override single fields."""
+    name = "quick" if name is True else "default" if name is False else name
+    cfg = replace(StudyConfig(), preset=name, **PRESETS[name])
     return replace(cfg, **{k: v for k, v in over.items() if v is not None})
 
 
@@ -121,13 +134,18 @@ class Run:
     needs: tuple = ()                    # names of runs whose outputs this run reads
 
 
+def _qa(task, lang):
+    """A QA test and its control: the same questions without the passage (claims.NO_PASSAGE)."""
+    return ((task, lang, "en-X"), (task + NO_PASSAGE, lang, "en-X"))
+
+
 def _evals(langs, qa=True, flores=("en-X", "X-en")):
     ev = []
     for lang in langs:
         if qa:
-            ev.append(("xquad", lang, "en-X"))
+            ev += _qa("xquad", lang)
             if lang in MLQA_XLANGS:
-                ev.append(("mlqa", lang, "en-X"))
+                ev += _qa("mlqa", lang)
         ev += [("flores", lang, d) for d in flores]
     return tuple(ev)
 
@@ -149,7 +167,7 @@ def build_plan(cfg: StudyConfig, available: dict[str, int] | None = None) -> lis
     plan = [Run("base", "base", "base", evals=(("cloze", "en", "en-X"),))]
     for s in range(cfg.seeds):
         plan.append(Run(f"alpaca-s{s}", "train", "alpaca", "alpaca", ("en",), s,
-                        evals=(("xquad", "en", "en-X"),) + _evals(cfg.langs)
+                        evals=_qa("xquad", "en") + _evals(cfg.langs)
                         + _closedbook(("en",) + tuple(cfg.langs))))
     for s in range(cfg.seeds):
         for lang in cfg.langs:
@@ -292,17 +310,33 @@ def train_model(run: Run, ctx: Context, allocation: dict | None) -> tuple[Path, 
 def evaluate_model(model_dir: Path, task: str, lang: str, direction: str,
                    ctx: Context) -> tuple[dict, str]:
     import evaluate
-    name = f"{task}-{lang}" + (f"-{direction}" if task == "flores" else "")
-    out_dir = Path(model_dir) / "eval" / name
+    task, control = task.removesuffix(NO_PASSAGE), task.endswith(NO_PASSAGE)
+    name = (f"{task}-{lang}" + (f"-{direction}" if task == "flores" else "")
+            + (NO_PASSAGE if control else ""))
+    # beside the model, or (the shipped base, outside the study) in OUT/base
+    inside = Path(model_dir).resolve().is_relative_to(ctx.out.resolve())
+    out_dir = (Path(model_dir) if inside else ctx.out / "base") / "eval" / name
     closed = task in ("closedbook", "cloze")
     kw = dict(limit=ctx.cfg.eval_limit, batch_size=ctx.cfg.eval_batch, dtype=ctx.dtype,
               threads=ctx.threads,
               max_new_tokens=ctx.cfg.cb_max_new_tokens if closed else ctx.cfg.max_new_tokens)
+    if control:
+        kw["passage"] = False
     cmd = cli("evaluate.py", dict(model=str(model_dir), task=task, lang=lang, direction=direction,
                                   data=str(ctx.data_dir), out=str(out_dir), **kw))
     scores = evaluate.evaluate(model_dir, task, lang, ctx.data_dir, direction=direction,
                                out_dir=out_dir, **kw)
     return dict(scores), cmd
+
+
+def copy_model(model_dir: Path, ctx: Context) -> tuple[dict, str]:
+    """The copy gate: probe.copy_test on sentences of fresh names (claims.GATES)."""
+    import probe
+    kw = dict(n=ctx.cfg.copy_sentences, dtype=ctx.dtype, threads=ctx.threads)
+    args = ", ".join([repr(str(model_dir)), repr(str(ctx.data_dir))]
+                     + [f"{k}={v!r}" for k, v in kw.items()])
+    cmd = f'python -c "import probe; print(probe.copy_test({args}))"'
+    return probe.copy_test(model_dir, ctx.data_dir, **kw), cmd
 
 
 def probe_models(models: dict[str, Path], langs, ctx: Context) -> tuple[dict, str]:
@@ -433,6 +467,8 @@ def execute(run: Run, ctx: Context, results: dict) -> dict:
     if run.kind == "base":
         rec["model_dir"] = str(ctx.base_dir)
         rec["commands"].append(results["stages"].get("prepare", {}).get("command", ""))
+        rec["scores"]["copy:en"], cmd = copy_model(ctx.base_dir, ctx)
+        rec["commands"].append(cmd)
         run_evals(run, ctx.base_dir, ctx, rec)
     elif run.kind == "train":
         fit, alloc = done.get("fit", {}), None
@@ -562,9 +598,11 @@ def run_study(cfg: StudyConfig) -> Path:
 @dataclass
 class ReproduceConfig:
     """The command line: a preset and the few fields a study is usually run with."""
-    quick: bool = opt(False, "small preset: fewer languages, sizes and steps (<= 10 min)")
+    quick: bool = opt(False, "small preset: one seed, ar and zh, 250 steps a run (<= 10 min on "
+                             "2 CPU cores)")
+    full: bool = opt(False, "large preset for a GPU: the six languages, 3 seeds, 2000 steps a run")
     out: str | None = opt(None, "output folder (default: runs/study, with --quick "
-                                "runs/study-quick)")
+                                "runs/study-quick, with --full runs/study-full)")
     seeds: int | None = opt(None, "seeds for the Alpaca, x-LLaMA and instr_only runs (default: 3)",
                             range="[1, inf)")
     steps: int | None = opt(None, "optimizer steps per fine-tuning run (default: the preset's)",
@@ -581,8 +619,12 @@ class ReproduceConfig:
 def study_config(flags: ReproduceConfig) -> StudyConfig:
     """The preset, then the flags given; every flag checked (one UsageError naming it)."""
     check_config(flags)
-    out = flags.out or ("runs/study-quick" if flags.quick else "runs/study")
-    cfg = preset(flags.quick, out=out, seeds=flags.seeds, steps=flags.steps,
+    if flags.quick and flags.full:
+        raise UsageError("--quick and --full are two presets: give one of them")
+    name = "quick" if flags.quick else "full" if flags.full else "default"
+    out = flags.out or {"quick": "runs/study-quick", "full": "runs/study-full"}.get(name,
+                                                                                  "runs/study")
+    cfg = preset(name, out=out, seeds=flags.seeds, steps=flags.steps,
                  eval_limit=flags.eval_limit, threads=flags.threads,
                  overwrite=flags.overwrite or None)
     if Path(cfg.out).exists() and not Path(cfg.out).is_dir():

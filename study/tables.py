@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import statistics
 
-from study.claims import MLQA_XLANGS, XLANGS, best_layer, check_claims, gains, probe_curves
+from study.claims import MLQA_XLANGS, NO_PASSAGE, XLANGS, best_layer, gains, probe_curves
 from study.noise import at_chance, chance, fmt, mean, n_items, values
 
 ROWS = (("alpaca", "Alpaca (English only)"), ("xllama", "x-LLaMA (its own language)"),
@@ -48,6 +48,12 @@ def _mark(results, group, task, langs, score) -> str:
     return f" {MARK}" if at_chance(score, statistics.fmean(levels), n) else ""
 
 
+def _control(results, group, task, langs) -> str:
+    """' ‖ 0.0': the same questions without the passage (the control), beside a QA cell."""
+    v = [x for l in langs for x in values(results, group, task + NO_PASSAGE, l)]
+    return f" ‖ {statistics.fmean(v):.1f}" if v else ""
+
+
 def qa_table(results, task, langs) -> str:
     levels = [chance(results, task, l) for l in langs]
     rows = [["chance (answer class)"] + ["—" if c is None else f"{c:.1f}" for c in levels]
@@ -61,7 +67,8 @@ def qa_table(results, task, langs) -> str:
             accs.append(mean(acc))
             cells.append("—" if not acc
                          else fmt(acc) + ("" if em is None else f" ({em:.1f}/{f1:.1f})")
-                         + _mark(results, group, task, [l], mean(acc)))
+                         + _mark(results, group, task, [l], mean(acc))
+                         + _control(results, group, task, [l]))
         have = [l for l, a in zip(langs, accs) if a is not None]
         if have:
             avg = statistics.fmean(a for a in accs if a is not None)
@@ -77,8 +84,13 @@ def flores_table(results, langs, direction) -> str:
         for l in langs:
             b = values(results, group, "flores", l, direction, "bleu")
             c = values(results, group, "flores", l, direction, "chrf")
+            # the share of responses in the target language: a model that answers X→en in X
+            # (x-LLaMA has only seen translations into X) scores ~0 BLEU for that reason alone
+            rate = mean(values(results, group, "flores", l, direction, "resp_lang"))
+            tgt = "en" if direction == "X-en" else l
             bleus.append(mean(b))
-            cells.append("—" if not b else f"{fmt(b)} / {fmt(c)}")
+            cells.append("—" if not b else f"{fmt(b)} / {fmt(c)}"
+                         + ("" if rate is None else f" ({rate:.0f}% {tgt})"))
         if any(b is not None for b in bleus):
             rows.append([label] + cells + [_avg_cell(bleus, len(langs))])
     return _table(["model"] + list(langs) + ["avg BLEU"], rows)
@@ -211,8 +223,9 @@ def _provenance(results: dict, m: dict, cfg: dict, total: float) -> str:
             f"on {m.get('cpu', '?')}, {m.get('cores', '?')} cores" + gpu + ", "
             f"torch {m.get('torch', '?')} (threads: {m.get('torch_threads', '?')}), "
             f"Python {m.get('python', '?')}. " + (decided if why else "")
-            + f"Preset: {'--quick' if cfg.get('quick') else 'default'} "
-            f"({cfg.get('arch', '?')} base, {cfg.get('base_steps')} pretraining steps, "
+            + f"Preset: {cfg.get('preset') or ('quick' if cfg.get('quick') else 'default')} "
+            f"({cfg.get('arch', '?')} base"
+            + (f", {cfg['base_steps']} pretraining steps" if cfg.get("base_steps") else "") + ", "
             f"{cfg.get('steps', '?')} steps per fine-tuning run). "
             f"Seeds: {cfg.get('seeds', '?')} for Alpaca and x-LLaMA "
             "(cells show mean±std over seeds when >1), seed 0 for the rest; "
@@ -258,7 +271,7 @@ def headline_table(results: dict) -> str:
     rows = []
     for l in langs:
         q = [fmt(v := values(results, g, "xquad", l)) + _mark(results, g, "xquad", [l], mean(v))
-             for g, _ in HEAD_MODELS]
+             + _control(results, g, "xquad", [l]) for g, _ in HEAD_MODELS]
         c = chance(results, "xquad", l)
         b = [fmt(values(results, g, "flores", l, "en-X", "bleu")) for g, _ in HEAD_MODELS]
         rows.append([l] + q + ["—" if c is None else f"{c:.1f}"] + b)
@@ -269,9 +282,15 @@ def headline_table(results: dict) -> str:
 INTRO = ("Every number below was produced by the run described in *Setup*, on the miniature world "
          "(world.py), not on real LLaMA-7B or the real benchmarks: they test whether the paper's "
          "*mechanisms* show up at toy scale, not its absolute numbers.")
-CHANCE_NOTE = (f"{MARK}: within noise of the chance level (or below it). Chance = containment "
+CHANCE_NOTE = ("‖ x: the no-passage control, the same questions without their passage (it must "
+               "sit at chance: the answers are names only the passage holds). "
+               f"{MARK}: within noise of the chance level (or below it). Chance = containment "
                "expected from answering with the gold answer of another test question of the same "
                "kind (evaluate.qa_chance).")
+GATE_NOTE = ("A claim is tested only on a miniature that can do what the claim needs: read its "
+             "passage (copy and Alpaca's English QA), remember its facts (cloze) and translate "
+             "(x-LLaMA's en→X). A claim whose gate failed is **untestable**: its numbers are "
+             "shown, but no verdict is drawn from them.")
 NOISE_NOTE = ("Every comparison is judged against a noise term: seed spread (t × pooled standard "
               "error) and a paired bootstrap over the test items (binomial without predictions), "
               "combined. A difference within it, or two models at chance, is **inconclusive**, "
@@ -281,6 +300,10 @@ METRIC_NOTES = [
     "answer is a substring of the lower-cased response. **EM/F1** (in parentheses): SQuAD-style "
     "exact match and token F1 (×100) on the extracted answer with MLQA's per-language "
     "normalisation (evaluate.py).",
+    "- **(n% xx)** after a Flores cell: the share of responses written in the target language "
+    "(metrics.in_language). x-LLaMA's X→en is near 0 BLEU because it answers in X: its only "
+    "translation data go en→X, and the miniature base, unlike LLaMA, cannot translate into "
+    "English by itself; the X→en-data ablation model answers in English (docs/reproducing.md).",
     "- **BLEU**: corpus BLEU of evaluate.py (sacreBLEU-compatible: 13a tokenization, `zh` for "
     "Chinese, exp smoothing; not spBLEU); **chrF++**: character 6-grams + word bigrams, β=2. On "
     "the miniature world's Flores-style devtest.",
@@ -307,17 +330,30 @@ COPY_NOTE = ("Cell = greedy next-token accuracy (%) on tokens 2..L of a Flores-s
              "of the passage) needs that ability.")
 
 
-def claims_part(results: dict) -> list[str]:
-    """The claims table, then the gates (when any) and the sanity checks, each its own table."""
+def gates_part(results: dict, checked: list) -> list[str]:
+    """The gates first (claims.GATES and the closed-book gate): a failed one is named before the
+    table, with the claims it makes untestable."""
+    rows = [[c.claim, c.paper, c.here, f"**{c.verdict}**"] for c in checked if c.kind == "gate"]
+    failed = [c for c in checked if c.kind == "gate" and c.verdict == "fails"]
+    lost = [c.claim for c in checked if c.verdict == "untestable"]
+    head = (["**Gate failed:** " + "; ".join(f"{c.claim} ({c.here}; needs {c.paper})"
+                                             for c in failed)
+             + (f". Untestable because of it: {'; '.join(lost)}." if lost else "."), ""]
+            if failed else ["Every gate passed." if all(c.verdict == "passes" for c in checked
+                                                         if c.kind == "gate")
+                            else "Not every gate was measured.", ""])
+    return ["## Gates (what the miniature must do before a claim can be tested)", "", GATE_NOTE,
+            "", *head, _table(["what must hold", "needs", "here", "verdict"], rows), ""]
+
+
+def claims_part(results: dict, checked: list) -> list[str]:
+    """The claims table, then the sanity checks (incl. the no-passage controls), each its own."""
     kinds = {k: [[c.claim, c.paper, c.here, f"**{c.verdict}**", c.reason or "—"]
-                 for c in check_claims(results) if c.kind == k]
-             for k in ("claim", "gate", "sanity")}
-    gates = ["### Gates (preconditions of the closed-book claims)", "",
-             _table(["what must hold", "", "here", "verdict", "likely reason"], kinds["gate"]), ""]
+                 for c in checked if c.kind == k]
+             for k in ("claim", "sanity")}
     return [
         "## Claims of the paper, checked", "", NOISE_NOTE, "",
         _table(["claim", "paper", "here", "verdict", "likely reason"], kinds["claim"]), "",
-        *(gates if kinds["gate"] else []),
         "### Sanity checks (true by construction: they test the pipeline, not the paper)", "",
         _table(["check", "why", "here", "verdict", "likely reason"], kinds["sanity"]), "",
     ]

@@ -221,8 +221,8 @@ def test_sanity_checks_are_kept_apart(tmp_path):
     s.flores("x", "xllama", "ar", hyps(0), REFS)
     s.flores("a", "alpaca", "ar", hyps(40), REFS)
     assert C.sanity_checks(s.results, ["ar"], "ar")[0].verdict == "fails"
-    kinds = {c.kind for c in C.check_claims(s.results)}
-    assert kinds == {"claim", "sanity"}
+    kinds = [c.kind for c in C.check_claims(s.results)]
+    assert set(kinds) == {"gate", "claim", "sanity"} and kinds[:len(C.GATES)] == ["gate"] * len(C.GATES)
 
 
 def test_direction_claim_is_judged_on_qa(tmp_path):
@@ -310,9 +310,46 @@ def closed_book(folder, base, alpaca_en, alpaca_x, xllama_x):
 def test_closed_book_gates_and_claims(tmp_path):
     assert C.closed_book_claims(Study(tmp_path).res, ["ar"], ["ar"]) == []           # not in this study
     rows = C.closed_book_claims(closed_book(tmp_path, 90.0, 60.0, 0.0, 60.0).res, ["de"], ["de"])
-    assert [c.kind for c in rows[:2]] == ["gate", "gate"] and [c.verdict for c in rows[:2]] == ["passes", "passes"]
-    assert rows[2].verdict == "reproduces" and "right answer in English to 30.0%" in rows[2].here
-    assert rows[3].verdict == rows[4].verdict == "not measured"                       # no instr_only, no m-LLaMA
-    rows = C.closed_book_claims(closed_book(tmp_path, 12.0, 60.0, 0.0, 60.0).res, ["de"], ["de"])
-    assert rows[0].verdict == "fails" and rows[2].verdict == "inconclusive" and "gate failed" in rows[2].reason
-    assert "12.0% (chance 10.0" in rows[2].reason
+    assert rows[0].kind == "gate" and rows[0].verdict == "passes"
+    assert rows[1].verdict == "reproduces" and "right answer in English to 30.0%" in rows[1].here
+    assert rows[2].verdict == rows[3].verdict == "not measured"                       # no instr_only, no m-LLaMA
+    rows = C.closed_book_claims(closed_book(tmp_path, 90.0, 12.0, 0.0, 60.0).res, ["de"], ["de"])
+    assert rows[0].verdict == "fails" and rows[1].verdict == "untestable" and "gate failed" in rows[1].reason
+    assert "12.0% (chance 10.0" in rows[1].reason
+    # the base's cloze gate (>= 90 %): below it the closed-book claims are untestable
+    found = C.check_claims(closed_book(tmp_path, 85.0, 60.0, 0.0, 60.0).res)
+    cloze = next(c for c in found if c.claim.startswith("the base completes"))
+    assert cloze.kind == "gate" and cloze.verdict == "fails" and cloze.here.startswith("85.0 %")
+    cb = next(c for c in found if c.claim.startswith("x-LLaMA beats Alpaca on closed-book"))
+    assert cb.verdict == "untestable" and "cloze" in cb.reason
+
+
+def test_study_gates_make_their_claims_untestable(tmp_path):
+    s = Study(tmp_path).qa("a", "alpaca", "ar", bools(20, 200), chance=6.0).qa("x", "xllama", "ar", bools(60, 200), chance=6.0)
+    s.value("a", "alpaca", "en", "xquad:en", {"contain": 70.0, "n": 200})
+    s.value("base", "", "en", "copy:en", {"first": 50.0, "second": 85.0, "n": 200})
+    s.res["runs"]["base"]["kind"] = "base"
+    gates = {c.claim.split(":")[0]: c for c in C.check_claims(s.results) if c.kind == "gate"}
+    assert gates["the base copies from its context"].verdict == "passes"
+    assert gates["Alpaca reads"].verdict == "passes" and gates["x-LLaMA translates"].verdict == "not measured"
+    qa = next(c for c in C.check_claims(s.results) if c.claim.startswith("x-LLaMA beats English-only"))
+    assert qa.verdict == "reproduces"
+    s.res["runs"]["base"]["scores"]["copy:en"]["second"] = 79.0          # just under the 80 % gate
+    found = C.check_claims(s.results)
+    copy = next(c for c in found if c.claim.startswith("the base copies"))
+    qa = next(c for c in found if c.claim.startswith("x-LLaMA beats English-only"))
+    assert copy.verdict == "fails" and "79.0 %" in copy.here
+    assert qa.verdict == "untestable" and "gate failed: the base copies" in qa.reason
+    assert "10.0 → 30.0" in qa.here                                       # its numbers are still shown
+
+
+def test_no_passage_control_must_sit_at_chance(tmp_path):
+    s = Study(tmp_path).qa("x", "xllama", "ar", bools(60, 200), chance=6.0)
+    s.value("x", "xllama", "ar", "xquad-nopassage:ar", {"contain": 0.5, "n": 200, "chance": 0.1})
+    row = next(c for c in C.check_claims(s.results) if "without the passage" in c.claim)
+    assert row.kind == "sanity" and row.verdict == "passes" and "0.5%" in row.here
+    s.res["runs"]["x"]["scores"]["xquad-nopassage:ar"]["contain"] = 30.0    # answered from memory
+    row = next(c for c in C.check_claims(s.results) if "without the passage" in c.claim)
+    assert row.verdict == "fails" and "leaks" in row.reason
+
+
