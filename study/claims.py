@@ -620,10 +620,13 @@ def study_gate(results, g: Gate) -> Claim:
     if not cells:
         return c
     m = statistics.fmean(x for v in cells.values() for x in v)
-    per = "" if len(cells) == 1 else " (" + ", ".join(
-        f"{l} {statistics.fmean(v):.1f}" for l, v in cells.items()) + ")"
+    per = [f"{l} {statistics.fmean(v):.1f}" for l, v in cells.items()] if len(cells) > 1 else []
     seeds = max(len(v) for v in cells.values())
-    c.here = f"{m:.1f} {g.unit}{per}" + (f", {seeds} seeds" if seeds > 1 else "")
+    if seeds > 1:  # the seeds behind a mean near the threshold
+        per.append(("seeds " if len(cells) == 1 else "per seed ") + " / ".join(
+            f"{statistics.fmean(v[i] for v in cells.values() if i < len(v)):.1f}"
+            for i in range(seeds)))
+    c.here = f"{m:.1f} {g.unit}" + (f" ({'; '.join(per)})" if per else "")
     c.verdict = "passes" if m >= g.threshold else "fails"
     return c
 

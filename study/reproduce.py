@@ -269,6 +269,8 @@ def prepare_world(ctx: Context) -> tuple[Path, Path, dict, str]:
     # the shipped base when this world's pretraining text is the one it was trained on (the
     # default world's); otherwise a base pretrained here with the study's own steps
     base_dir = checkpoint.shipped_base(data_dir)
+    if base_dir is not None and base_dir.resolve().is_relative_to(Path.cwd()):
+        base_dir = base_dir.resolve().relative_to(Path.cwd())   # commands a clone can rerun
     if base_dir is None:
         base_dir = train.ensure_base(data_dir, ctx.out / "base", **kw)
         train_flags = {**train.BASE_PRETRAIN, **kw, "data": str(data_dir), "out": str(base_dir)}

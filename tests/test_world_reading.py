@@ -138,3 +138,16 @@ def test_reading_flag_checked_and_same_seed_same_bytes():
     for bad in (-0.5, 11.0):
         with pytest.raises(ValueError, match="--reading"):
             world.build(world.WorldConfig(seed=2, **{**small, "reading": bad}))
+
+
+def test_copy_gate_sentences_use_names_the_world_never_writes(rw):
+    """probe.fresh_sentences (the study's copy gate): every name in them is new to the world, so only the
+    first copy of a sentence can predict the second; same seed, same sentences."""
+    import probe
+    folder, _ = rw
+    sentences = probe.fresh_sentences(folder, n=40)
+    everything = "\n".join(p.read_text(encoding="utf-8") for p in folder.rglob("*") if p.is_file())
+    names = set().union(*(_names(s) for s in sentences))
+    assert len(sentences) == 40 and len(names) >= 40
+    assert not {n for n in names if re.search(rf"\b{n}\b", everything)}
+    assert probe.fresh_sentences(folder, n=40) == sentences
