@@ -605,7 +605,8 @@ class ReproduceConfig:
     full: bool = opt(False, "large preset for a GPU: the six languages, 3 seeds, 2000 steps a run")
     out: str | None = opt(None, "output folder (default: runs/study, with --quick "
                                 "runs/study-quick, with --full runs/study-full)")
-    seeds: int | None = opt(None, "seeds for the Alpaca, x-LLaMA and instr_only runs (default: 3)",
+    seeds: int | None = opt(None, "seeds for the Alpaca, x-LLaMA and instr_only runs "
+                                  "(default: the preset's: 2, --quick 1, --full 3)",
                             range="[1, inf)")
     steps: int | None = opt(None, "optimizer steps per fine-tuning run (default: the preset's)",
                             range="[1, inf)")

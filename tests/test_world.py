@@ -416,3 +416,15 @@ def test_closedbook_and_cloze_evaluated_end_to_end(enc, tmp_path):
     assert evaluate.prompt_of({"prompt": "People in Rome love to eat"}) == "People in Rome love to eat"
     with pytest.raises(ValueError, match="--lang en"):
         evaluate.data.load_examples("cloze", "de", root)
+
+
+def test_the_shipped_base_was_pretrained_on_the_default_worlds_text(tmp_path):
+    """A change to the default world's pretraining text must ship a base pretrained on it
+    (assets/base/README.md says how); otherwise train.py would silently pretrain one for 40 min."""
+    import checkpoint
+    files = world.build(world.WorldConfig())
+    for name, text in files.items():
+        if name.startswith("pretrain/"):
+            (tmp_path / name).parent.mkdir(exist_ok=True)
+            (tmp_path / name).write_text(text, encoding="utf-8", newline="\n")
+    assert checkpoint.shipped_base(tmp_path) == checkpoint.SHIPPED_BASE
