@@ -332,6 +332,11 @@ def test_study_gates_make_their_claims_untestable(tmp_path):
     gates = {c.claim.split(":")[0]: c for c in C.check_claims(s.results) if c.kind == "gate"}
     assert gates["the base copies from its context"].verdict == "passes"
     assert gates["Alpaca reads"].verdict == "passes" and gates["x-LLaMA translates"].verdict == "not measured"
+    s.value("a1", "alpaca", "en", "xquad:en", {"contain": 48.0, "n": 200})  # a second seed: mean 59
+    s.res["runs"]["a1"]["seed"] = 1
+    read = next(c for c in C.check_claims(s.results) if c.claim.startswith("Alpaca reads"))
+    assert read.verdict == "fails" and read.here == "59.0 % (seeds 70.0 / 48.0)", read.here
+    del s.res["runs"]["a1"]
     qa = next(c for c in C.check_claims(s.results) if c.claim.startswith("x-LLaMA beats English-only"))
     assert qa.verdict == "reproduces"
     s.res["runs"]["base"]["scores"]["copy:en"]["second"] = 79.0          # just under the 80 % gate
