@@ -14,7 +14,8 @@ never enters the mean. Per layer and language X, with cosine similarity of poole
 The paper reports alignment strongest in the middle layers of m-LLaMA; the probe names the
 layer with the largest mean gap (and the best retrieval) for every model, side by side.
 It also measures in-context copying (repeat_accuracy): next-token accuracy on a sentence fed
-twice, first copy vs second. Extractive QA needs a model that can look back and copy.
+twice, first copy vs second. Extractive QA needs a model that can look back and copy, and
+bind (bind_test): of two people's spans of the same relation, prefer the asked person's.
 Sentences are encoded as [BOS] + tokens, as in training; BOS is fed but not pooled (its state
 is the same for every sentence and would inflate every cosine) -- our choice, not the paper's.
 
@@ -46,7 +47,7 @@ from device import decide
 from cli import atomic_path, write_atomic
 from checkpoint import load_model, read_config
 from model import Llama
-from tokenizer import Tokenizer
+from tokenizer import Tokenizer, format_prompt
 
 
 @dataclass
@@ -147,19 +148,28 @@ def repeat_accuracy(model: Llama, tok: Tokenizer, sentences: list[str],
     return {"first": 100.0 * hits[0] / n[0], "second": 100.0 * hits[1] / n[1]}
 
 
+def fresh_namer(data_dir, rng):
+    """A corpus.Namer that counts every capitalised word of data_dir as used, so the names it hands
+    out are written nowhere in the world."""
+    import re
+
+    from corpus import Namer
+    namer = Namer(rng)
+    for path in sorted(Path(data_dir).rglob("*")):  # every word of the world is "seen"
+        if path.is_file() and path.suffix in (".txt", ".json", ".devtest", ".jsonl"):
+            namer.seen["en"] |= set(re.findall(r"[A-Z][a-z]+", path.read_text(encoding="utf-8")))
+    return namer
+
+
 def fresh_sentences(data_dir, n: int = 200, seed: int = 1234) -> list[str]:
     """n English passages of 2-3 sentences about a person with fresh names (person, teacher,
     towns): spelled like the world's names but written nowhere in data_dir, so nothing but the
     first copy can predict them in the second (the study's copy gate; docs/world.md)."""
     import random
-    import re
 
-    from corpus import Namer, fresh_people, passage, sentence
+    from corpus import fresh_people, passage, sentence
     rng = random.Random(seed)
-    namer = Namer(rng)
-    for path in sorted(Path(data_dir).rglob("*")):  # every word of the world is "seen"
-        if path.is_file() and path.suffix in (".txt", ".json", ".devtest", ".jsonl"):
-            namer.seen["en"] |= set(re.findall(r"[A-Z][a-z]+", path.read_text(encoding="utf-8")))
+    namer = fresh_namer(data_dir, rng)
     out = []
     for _ in range(n):
         person = fresh_people(rng, namer, 1, towns=0.5, latin_only=True)
@@ -167,15 +177,86 @@ def fresh_sentences(data_dir, n: int = 200, seed: int = 1234) -> list[str]:
     return out
 
 
-def copy_test(model_dir, data_dir, n: int = 200, device="auto", dtype="auto",
-              threads=0) -> dict[str, float]:
-    """repeat_accuracy of a checkpoint on fresh_sentences: {"first", "second", "n"}."""
+def bind_items(data_dir, n: int = 200, seed: int = 4321) -> list[dict]:
+    """n questions on fresh passages like world-XQuAD's (2-3 people, corpus.reading_passage) whose
+    passage also states the asked relation of another person: {context, question, answer, others},
+    `others` being those other people's spans. Copying cannot tell them apart; binding can."""
+    import random
+
+    from corpus import passage_text, question, reading_passage, value_text
+    rng = random.Random(seed)
+    namer, items = fresh_namer(data_dir, rng), []
+    while len(items) < n:
+        facts, askable = reading_passage(rng, namer)
+        context = passage_text(facts, "en")[0]
+        for j in askable:
+            rel, person, _ = facts[j]
+            gold = value_text(facts[j], "en")
+            others = sorted({value_text(f, "en") for f in facts
+                             if f[0] == rel and f[1] is not person} - {gold})
+            if others and len(items) < n:
+                items.append({"context": context, "question": question(facts[j], "en"),
+                              "answer": gold, "others": others})
+    return items
+
+
+def bind_prompt(tok: Tokenizer, item: dict, answer: str, template: str) -> tuple[list, list]:
+    """(prompt ids, answer ids). "doc": the reading documents' "<passage> Q: <question> A: <answer>"
+    (a base model's own format); "alpaca": the evaluation's prompt and a response ending in EOS."""
+    if template == "doc":
+        text = f"{item['context']} Q: {item['question']} A:"
+        prompt, full = tok.encode(text), tok.encode(f"{text} {answer}")
+        if full[:len(prompt)] != prompt:
+            raise ValueError(f"bind_prompt: {answer!r} does not tokenize apart from its prompt")
+        return [tok.bos_id] + prompt, full[len(prompt):]
+    ex = data.qa_example(item["context"], item["question"], "en")
+    return ([tok.bos_id] + tok.encode(format_prompt(ex["instruction"], ex["input"])),
+            tok.encode(answer) + [tok.eos_id])
+
+
+@torch.no_grad()
+def answer_logprob(model: Llama, prompt: list[int], answer: list[int]) -> float:
+    """log p(answer | prompt), summed over the answer's tokens."""
+    device = next(model.parameters()).device
+    x = torch.tensor([prompt + answer], device=device)
+    logp = torch.log_softmax(model(x[:, :-1])[0][0].float(), -1)
+    return sum(logp[len(prompt) - 1 + i, t].item() for i, t in enumerate(answer))
+
+
+def bind_accuracy(items: list[dict], logprob) -> dict[str, float]:
+    """Share (%) of items whose answer is likelier than every other person's span (logprob(item,
+    span)); chance is the mean of 1 / (1 + others) (a model that copies a span of the right
+    relation but picks the person at random)."""
+    hits = sum(all(logprob(it, it["answer"]) > logprob(it, o) for o in it["others"])
+               for it in items)
+    return {"bind": 100.0 * hits / len(items),
+            "chance": 100.0 * sum(1 / (1 + len(it["others"])) for it in items) / len(items),
+            "n": len(items)}
+
+
+def _load(model_dir, device, dtype, threads) -> tuple[Llama, Tokenizer]:
     cfg = read_config(Path(model_dir) / "config.json")
     rt = decide(device=device, dtype=dtype, threads=threads,
                 shape=(cfg.hidden_size, cfg.intermediate_size))
     model = load_model(model_dir, dtype=rt.torch_dtype, device=rt.device).to(rt.device).eval()
-    tok = Tokenizer.from_folder(model_dir).check_fits(model.config.vocab_size)
+    return model, Tokenizer.from_folder(model_dir).check_fits(model.config.vocab_size)
+
+
+def copy_test(model_dir, data_dir, n: int = 200, device="auto", dtype="auto",
+              threads=0) -> dict[str, float]:
+    """repeat_accuracy of a checkpoint on fresh_sentences: {"first", "second", "n"}."""
+    model, tok = _load(model_dir, device, dtype, threads)
     return {**repeat_accuracy(model, tok, fresh_sentences(data_dir, n)), "n": n}
+
+
+def bind_test(model_dir, data_dir, n: int = 200, template: str = "doc", device="auto",
+              dtype="auto", threads=0) -> dict[str, float]:
+    """bind_accuracy of a checkpoint on bind_items: {"bind", "chance", "n"} (docs/world.md)."""
+    if template not in ("doc", "alpaca"):
+        raise ValueError(f"template {template!r}: expected doc or alpaca")
+    model, tok = _load(model_dir, device, dtype, threads)
+    return bind_accuracy(bind_items(data_dir, n), lambda it, a: answer_logprob(
+        model, *bind_prompt(tok, it, a, template)))
 
 
 def probe_loaded(model: Llama, tok: Tokenizer, sentences: dict[str, list[str]], langs,

@@ -659,6 +659,31 @@ def copy_evidence(results) -> str:
     return ""
 
 
+BIND_MARGIN = 10.0  # points over chance below which a model is said to barely bind
+
+
+def bind_evidence(results) -> str:
+    """Why Alpaca reads or misses, when the binding probe ran (probe.bind_test): of the spans the
+    passage gives for the asked relation, is the asked person's the likeliest?"""
+    alp, base = values(results, "alpaca", "bind", "en", name="bind"), \
+        values(results, "base", "bind", "en", name="bind")
+    recs = [r["scores"]["bind:en"] for r in results["runs"].values()
+            if (r.get("scores") or {}).get("bind:en")]
+    if not alp or not recs:
+        return ""
+    level = recs[0]["chance"]
+    seeds = f" (seeds {' / '.join(f'{v:.1f}' for v in alp)})" if len(alp) > 1 else ""
+    text = (f"binding (probe.bind_test: the asked person's span likelier than another person's "
+            f"span of the same relation, {recs[0]['n']} fresh questions, chance {level:.1f} %): "
+            f"Alpaca {mean(alp):.1f} %{seeds}")
+    if base:
+        text += f", the base {base[0]:.1f} %"
+        if base[0] - level < BIND_MARGIN:
+            text += ("; the base barely binds, so whether Alpaca reads rests on what fine-tuning "
+                     "teaches it")
+    return text
+
+
 def check_claims(results: dict) -> list[Claim]:
     """The paper's claims, then the sanity checks, then (when measured) the closed-book gates and
     claims."""
@@ -675,6 +700,8 @@ def check_claims(results: dict) -> list[Claim]:
         if evidence and ("floor" in c.reason or "chance" in c.reason):
             c.reason += "; " + evidence
     gates = study_gates(results)
+    if gates["read"].verdict == "fails":
+        gates["read"].reason = bind_evidence(results)
     closed = closed_book_claims(results, langs, mlangs)
     for c in claims + closed:
         need = next((keys for start, keys in DEPENDS.items() if c.claim.startswith(start)), ())

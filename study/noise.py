@@ -52,7 +52,7 @@ def eval_key(task: str, lang: str, direction: str) -> str:
 SCORE_KEYS = {  # canonical metric -> the names evaluate.py may use for it (first present wins)
     "contain": ("contain", "containment", "accuracy"), "em": ("em", "exact_match"), "f1": ("f1",),
     "bleu": ("bleu",), "chrf": ("chrf++", "chrf"), "resp_lang": ("lang_rate",),
-    "right_in_en": ("right_in_en",), "second": ("second",), "first": ("first",),
+    "right_in_en": ("right_in_en",), "second": ("second",), "first": ("first",), "bind": ("bind",),
 }
 
 

@@ -92,6 +92,7 @@ class StudyConfig:
     cb_max_new_tokens: int = 16
     probe_limit: int = 100               # parallel sentences per probed language
     copy_sentences: int = 200            # fresh-name sentences of the base's copy gate
+    bind_questions: int = 200            # fresh-passage questions of the binding probe
     world_seed: int = 0                  # seed of the miniature world
     # CPU threads for every run; 0 = measured once (device.decide)
     threads: int = 0
@@ -103,7 +104,7 @@ PRESETS = {
     # every table and gate, one seed, two languages, a quarter of the steps: <= 10 min on 2 cores
     "quick": dict(seeds=1, langs=("ar", "zh"), muit_langs=("ar", "zh"), probe_langs=("ar", "zh"),
                   sweep_sizes=(100, 300), budget=600, steps=250, eval_limit=100,
-                  copy_sentences=100, probe_limit=60),
+                  copy_sentences=100, bind_questions=100, probe_limit=60),
     # the paper's six languages, 3 seeds, twice the steps: for a GPU
     "full": dict(seeds=3, langs=XLANGS, muit_langs=("ar", "hi", "zh"),
                  sweep_langs=("ar", "hi", "zh"), instr_langs=("ar", "hi", "zh"),
@@ -150,6 +151,9 @@ def _evals(langs, qa=True, flores=("en-X", "X-en")):
     return tuple(ev)
 
 
+BIND = ("bind", "en", "en-X")  # probe.bind_test: why Alpaca's English reading passes or fails
+
+
 def _closedbook(langs):
     return tuple(("closedbook", lang, "en-X") for lang in langs)
 
@@ -164,10 +168,10 @@ def build_plan(cfg: StudyConfig, available: dict[str, int] | None = None) -> lis
     if missing := set(cfg.instr_langs) - set(cfg.langs):
         raise ValueError(f"instr_only languages {sorted(missing)} have no x-LLaMA to compare with")
     avail = available or {}
-    plan = [Run("base", "base", "base", evals=(("cloze", "en", "en-X"),))]
+    plan = [Run("base", "base", "base", evals=(("cloze", "en", "en-X"), BIND))]
     for s in range(cfg.seeds):
         plan.append(Run(f"alpaca-s{s}", "train", "alpaca", "alpaca", ("en",), s,
-                        evals=_qa("xquad", "en") + _evals(cfg.langs)
+                        evals=_qa("xquad", "en") + (BIND,) + _evals(cfg.langs)
                         + _closedbook(("en",) + tuple(cfg.langs))))
     for s in range(cfg.seeds):
         for lang in cfg.langs:
@@ -331,14 +335,26 @@ def evaluate_model(model_dir: Path, task: str, lang: str, direction: str,
     return dict(scores), cmd
 
 
-def copy_model(model_dir: Path, ctx: Context) -> tuple[dict, str]:
-    """The copy gate: probe.copy_test on sentences of fresh names (claims.GATES)."""
+def _probe_call(name: str, model_dir: Path, ctx: Context, **kw) -> tuple[dict, str]:
+    """probe.<name>(model_dir, data_dir, **kw) with the study's dtype and threads, and the
+    command that repeats it."""
     import probe
-    kw = dict(n=ctx.cfg.copy_sentences, dtype=ctx.dtype, threads=ctx.threads)
+    kw.update(dtype=ctx.dtype, threads=ctx.threads)
     args = ", ".join([repr(str(model_dir)), repr(str(ctx.data_dir))]
                      + [f"{k}={v!r}" for k, v in kw.items()])
-    cmd = f'python -c "import probe; print(probe.copy_test({args}))"'
-    return probe.copy_test(model_dir, ctx.data_dir, **kw), cmd
+    cmd = f'python -c "import probe; print(probe.{name}({args}))"'
+    return getattr(probe, name)(model_dir, ctx.data_dir, **kw), cmd
+
+
+def copy_model(model_dir: Path, ctx: Context) -> tuple[dict, str]:
+    """The copy gate: probe.copy_test on sentences of fresh names (claims.GATES)."""
+    return _probe_call("copy_test", model_dir, ctx, n=ctx.cfg.copy_sentences)
+
+
+def bind_model(model_dir: Path, ctx: Context, template: str) -> tuple[dict, str]:
+    """The binding probe (probe.bind_test): the base in its reading documents' format, a tuned
+    model in the evaluation's prompt."""
+    return _probe_call("bind_test", model_dir, ctx, n=ctx.cfg.bind_questions, template=template)
 
 
 def probe_models(models: dict[str, Path], langs, ctx: Context) -> tuple[dict, str]:
@@ -419,7 +435,8 @@ def fit_and_allocate(points: list[dict], langs, budget: int,
 def run_evals(run: Run, model_dir: Path, ctx: Context, rec: dict) -> None:
     t0 = time.time()
     for task, lang, direction in run.evals:
-        scores, cmd = evaluate_model(model_dir, task, lang, direction, ctx)
+        scores, cmd = (bind_model(model_dir, ctx, "doc" if run.kind == "base" else "alpaca")
+                       if task == "bind" else evaluate_model(model_dir, task, lang, direction, ctx))
         rec["scores"][eval_key(task, lang, direction)] = scores
         rec["commands"].append(cmd)
     if run.evals:

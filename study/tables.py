@@ -206,7 +206,15 @@ def copy_section(results) -> str:
     langs = list(rows[0][1])
     cells = [[n] + [f"{r[l]['first']:.1f} → {r[l]['second']:.1f}" if l in r else "—"
                     for l in langs] for n, r in rows]
-    return _table(["model"] + langs, cells)
+    return _table(["model"] + langs, cells) + bind_section(results)
+
+
+def bind_section(results) -> str:
+    """Binding (probe.bind_test) of every run that measured it, after the copying table."""
+    rows = [[name, f"{s['bind']:.1f}", f"{s['chance']:.1f}", str(s["n"])]
+            for name, r in results["runs"].items() if (s := (r.get("scores") or {}).get("bind:en"))]
+    head = ["model", "binds %", "chance %", "questions"]
+    return "\n\n" + BIND_NOTE + "\n\n" + _table(head, rows) if rows else ""
 
 
 def _provenance(results: dict, m: dict, cfg: dict, total: float) -> str:
@@ -320,6 +328,11 @@ METRIC_NOTES = [
     "ar/el/hi/zh). It is language identification only, not the paper's judged instruction "
     "following.",
 ]
+BIND_NOTE = ("Binding (probe.bind_test): on fresh passages like the XQuAD test's, the share of "
+             "questions whose answer is likelier than the span of the same relation for another "
+             "person of the passage (the base in its reading documents' \"Q: … A:\" format, "
+             "Alpaca in the evaluation's prompt). Copying finds a span of the right relation; "
+             "binding picks the right person's.")
 PROBE_NOTE = ("Cell = mean over languages of (mean cosine of translation pairs − mean cosine of "
               "non-pairs) of mean-pooled hidden states / top-1 retrieval accuracy English→X; the "
               "layer with the largest gap is the strongest alignment.")
@@ -338,7 +351,9 @@ def gates_part(results: dict, checked: list) -> list[str]:
     lost = [c.claim for c in checked if c.verdict == "untestable"]
     head = (["**Gate failed:** " + "; ".join(f"{c.claim} ({c.here}; needs {c.paper})"
                                              for c in failed)
-             + (f". Untestable because of it: {'; '.join(lost)}." if lost else "."), ""]
+             + (f". Untestable because of it: {'; '.join(lost)}." if lost else ".")
+             + "".join(f" Why: {c.reason}." for c in failed
+                       if c.reason), ""]
             if failed else ["Every gate passed." if all(c.verdict == "passes" for c in checked
                                                          if c.kind == "gate")
                             else "Not every gate was measured.", ""])

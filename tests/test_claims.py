@@ -348,6 +348,27 @@ def test_study_gates_make_their_claims_untestable(tmp_path):
     assert "10.0 → 30.0" in qa.here                                       # its numbers are still shown
 
 
+def test_a_failed_read_gate_says_why_from_the_binding_probe(tmp_path):
+    """probe.bind_test's numbers explain a failed read gate; without them no reason is made up."""
+    from study import tables
+    s = Study(tmp_path)
+    s.value("a", "alpaca", "en", "xquad:en", {"contain": 50.0, "n": 200})
+    read = next(c for c in C.check_claims(s.results) if c.claim.startswith("Alpaca reads"))
+    assert read.verdict == "fails" and read.reason == ""
+    s.value("base", "", "en", "bind:en", {"bind": 52.0, "chance": 46.5, "n": 200})
+    s.res["runs"]["base"]["kind"] = "base"
+    s.value("a", "alpaca", "en", "bind:en", {"bind": 48.0, "chance": 46.5, "n": 200})
+    checked = C.check_claims(s.results)
+    read = next(c for c in checked if c.claim.startswith("Alpaca reads"))
+    assert "Alpaca 48.0 %, the base 52.0 %" in read.reason and "chance 46.5 %" in read.reason
+    assert "barely binds" in read.reason                                 # 5.5 points over chance
+    assert f"Why: {read.reason}." in "\n".join(tables.gates_part(s.results, checked))
+    assert "| a | 48.0 | 46.5 | 200 |" in tables.bind_section(s.results)
+    s.res["runs"]["base"]["scores"]["bind:en"]["bind"] = 80.0               # a base that binds
+    read = next(c for c in C.check_claims(s.results) if c.claim.startswith("Alpaca reads"))
+    assert "the base 80.0 %" in read.reason and "barely" not in read.reason
+
+
 def test_no_passage_control_must_sit_at_chance(tmp_path):
     s = Study(tmp_path).qa("x", "xllama", "ar", bools(60, 200), chance=6.0)
     s.value("x", "xllama", "ar", "xquad-nopassage:ar", {"contain": 0.5, "n": 200, "chance": 0.1})

@@ -230,3 +230,26 @@ def test_repeat_accuracy_separates_copying_from_not(tiny):
     assert 0 <= r["first"] <= 100 and abs(r["second"] - r["first"]) < 20
     with pytest.raises(ValueError, match="3 tokens"):
         probe.repeat_accuracy(model, tok, ["a"])
+
+
+def test_bind_accuracy_counts_questions_whose_answer_is_likeliest():
+    items = [{"context": "c", "question": "q", "answer": "A", "others": ["B"]},
+             {"context": "c", "question": "q", "answer": "A", "others": ["B", "C"]}]
+    oracle = probe.bind_accuracy(items, lambda it, a: 0.0 if a == it["answer"] else -1.0)
+    assert oracle == {"bind": 100.0, "chance": pytest.approx(100 * (1 / 2 + 1 / 3) / 2), "n": 2}
+    assert probe.bind_accuracy(items, lambda it, a: 0.0)["bind"] == 0.0            # a tie is no preference
+    half = probe.bind_accuracy(items, lambda it, a: {"A": 0.0, "B": -1.0, "C": 1.0}[a])
+    assert half["bind"] == 50.0                                                   # C beats A in the second
+
+
+def test_answer_logprob_sums_the_answer_tokens_after_its_prompt(tiny):
+    model, tok, _ = tiny
+    item = {"context": "the cat sees the dog.", "question": "who sees the dog?", "answer": "cat", "others": []}
+    prompt, answer = probe.bind_prompt(tok, item, "cat", "doc")
+    assert tok.decode(answer).strip() == "cat" and prompt[0] == tok.bos_id
+    with torch.no_grad():
+        logp = torch.log_softmax(model(torch.tensor([prompt + answer]))[0][0], -1)
+    want = sum(logp[len(prompt) - 1 + i, t].item() for i, t in enumerate(answer))
+    assert probe.answer_logprob(model, prompt, answer) == pytest.approx(want, abs=1e-4)
+    prompt, answer = probe.bind_prompt(tok, item, "cat", "alpaca")
+    assert answer[-1] == tok.eos_id and "Response" in tok.decode(prompt)

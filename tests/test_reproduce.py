@@ -43,6 +43,7 @@ class Fakes:
         monkeypatch.setattr(R, "evaluate_model", self.evaluate_model)
         monkeypatch.setattr(R, "probe_models", self.probe_models)
         monkeypatch.setattr(R, "copy_model", self.copy_model)
+        monkeypatch.setattr(R, "bind_model", self.bind_model)
         monkeypatch.setattr(R, "machine_info", lambda: {"cpu": "fake cpu", "cores": 2, "torch": "x"})
         monkeypatch.setattr(R, "decide_runtime", self.decide_runtime)
         return self
@@ -88,6 +89,10 @@ class Fakes:
     def copy_model(self, model_dir, ctx):
         return {"first": 55.0, "second": self.copy_gate, "n": 200}, "python -c probe.copy_test"
 
+    def bind_model(self, model_dir, ctx, template):
+        self.evaluated.append((Path(model_dir).name, "bind", template, ""))
+        return {"bind": 60.0, "chance": 46.5, "n": ctx.cfg.bind_questions}, "python -c probe.bind_test"
+
     def probe_models(self, models, langs, ctx):
         self.runtimes.append((ctx.threads, ctx.dtype))
 
@@ -127,7 +132,9 @@ def test_plan_has_the_closed_book_test():
     cfg = R.preset(False)
     plan = {r.name: r for r in R.build_plan(cfg, AVAILABLE)}
     assert cfg.seeds >= 2                                          # the closed-book claims need a spread
-    assert plan["base"].evals == (("cloze", "en", "en-X"),)       # the gate: does the base store the facts?
+    # the gate: does the base store the facts? and the binding probe, of the base and every Alpaca
+    assert plan["base"].evals == (("cloze", "en", "en-X"), ("bind", "en", "en-X"))
+    assert all(("bind", "en", "en-X") in r.evals for r in plan.values() if r.group == "alpaca")
     cb = lambda r: [l for t, l, _ in r.evals if t == "closedbook"]
     assert cb(plan["alpaca-s0"]) == ["en", *cfg.langs]
     assert cb(plan["xllama-ar-s1"]) == ["ar", "en"]
@@ -143,6 +150,7 @@ def test_closedbook_scores_gathered_for_the_claims(tmp_path, monkeypatch):
     f = Fakes().install(monkeypatch)
     R.run_study(tiny_cfg(tmp_path))
     assert ("base", "cloze", "en", "en-X") in f.evaluated
+    assert ("base", "bind", "doc", "") in f.evaluated and ("alpaca-s0", "bind", "alpaca", "") in f.evaluated
     res = Rep.load_results(tmp_path / "study")
     assert res["runs"]["base"]["scores"]["cloze:en"]["em"] == 80.0
     assert res["runs"]["instr-zh-s1"]["scores"]["closedbook:zh"]["em"] == 31.0

@@ -151,3 +151,20 @@ def test_copy_gate_sentences_use_names_the_world_never_writes(rw):
     assert len(sentences) == 40 and len(names) >= 40
     assert not {n for n in names if re.search(rf"\b{n}\b", everything)}
     assert probe.fresh_sentences(folder, n=40) == sentences
+
+
+def test_binding_questions_ask_one_of_several_people_with_fresh_names(rw):
+    """probe.bind_items (the binding probe): each question's passage states the asked relation for
+    another person too, so copying a span of the right relation is not enough; every name is new to
+    the world; same seed, same items."""
+    import probe
+    folder, _ = rw
+    items = probe.bind_items(folder, n=40)
+    everything = "\n".join(p.read_text(encoding="utf-8") for p in folder.rglob("*") if p.is_file())
+    assert len(items) == 40 and probe.bind_items(folder, n=40) == items
+    for it in items:
+        assert it["others"] and it["answer"] not in it["others"]
+        assert all(re.search(rf"\b{a}\b", it["context"]) for a in [it["answer"], *it["others"]])
+        assert it["answer"] not in it["question"]
+        assert not re.search(rf"\b{it['answer']}\b", everything)
+    assert {it["question"].split()[0] for it in items} == {"Where", "Who"}
