@@ -3,12 +3,15 @@
     python -m study.report --results runs/study/results.json      # rewrite runs/study/RESULTS.md
     python -m study.reproduce --report-only --out runs/study      # the same, from reproduce.py
     python -m study.report --results runs/q/results.json --report RESULTS-quick.md   # elsewhere
+    python -m study.report --results runs/study/results.json --compare runs/study-2x/results.json
 
 reproduce.py runs the study and records it in OUT/results.json; this file only reads that
 record (and, when regenerating, stamps who regenerated it and when into both files), so a
 report can be rewritten after a change here without training anything again. The noise terms
 also read the predictions.jsonl files of the runs under the study folder, when they are there
-(noise.py).
+(noise.py). --compare prints, instead, every gate's and claim's verdict in two studies side by
+side (e.g. the default and one with twice the steps), with the verdict a claim made untestable by
+a failed gate would have had without it.
 
 What RESULTS.md holds (`write_report`), every cell from results.json, "—" where a run is missing:
   Headline        per language: XQuAD containment (with its chance level) and Flores en→X BLEU of
@@ -225,6 +228,20 @@ def regenerate(out: Path, argv: str, report: Path | None = None) -> Path:
     return report
 
 
+def compare(a: dict, b: dict, names=("A", "B")) -> str:
+    """A Markdown table: each gate's and claim's verdict in studies a and b (results as
+    load_results returns them, with their predictions), and whether it changed."""
+    def verdicts(results):
+        raw = {c.claim: c.verdict for c in check_claims(results, gated=False)}
+        return {c.claim: (c.verdict if c.verdict != "untestable" else
+                          f"untestable ({raw[c.claim]} ungated)") for c in check_claims(results)}
+    va, vb = verdicts(a), verdicts(b)
+    rows = [f"| {k} | {va.get(k, '—')} | {vb.get(k, '—')} | "
+            f"{'same' if va.get(k) == vb.get(k) else '**changed**'} |"
+            for k in list(va) + [k for k in vb if k not in va]]
+    return "\n".join([f"| gate or claim | {names[0]} | {names[1]} | |", "|---|---|---|---|", *rows])
+
+
 @dataclass
 class ReportConfig:
     results: str | None = opt(None, "a results.json written by reproduce.py, e.g. "
@@ -232,6 +249,8 @@ class ReportConfig:
     report: str | None = opt(None, "where to write the Markdown (default: RESULTS.md beside "
                                    "results.json); its figures go to figures/<its name>-*.png "
                                    "beside it")
+    compare: str | None = opt(None, "a second results.json: print the two studies' verdicts side "
+                                    "by side instead of writing a report")
 
 
 def main(argv=None) -> int:
@@ -245,6 +264,20 @@ def main(argv=None) -> int:
     def body():
         if cfg.results is None or Path(cfg.results).name != "results.json":
             raise UsageError(f"--results: expected a path to results.json, got {cfg.results}")
+        if cfg.compare is not None:
+            other = Path(cfg.compare)
+            if other.name != "results.json":
+                raise UsageError(f"--compare: expected a path to results.json, got {other}")
+            for flag, p in (("--results", Path(cfg.results)), ("--compare", other)):
+                if not p.is_file():
+                    raise UsageError(f"{flag}: {p} not found (a results.json reproduce.py wrote)")
+            try:
+                studies = [with_predictions(load_results(p.parent), p.parent)
+                           for p in (Path(cfg.results), other)]
+            except ValueError as e:
+                raise UsageError(f"--compare: {e}") from None
+            print(compare(*studies, names=(cfg.results, cfg.compare)))
+            return
         report = cfg.report
         if report is not None and (Path(report).suffix != ".md" or Path(report).is_dir()):
             raise UsageError(f"--report: expected a path to a .md file, got {report}")

@@ -209,3 +209,22 @@ def test_report_flag_must_name_a_markdown_file(study, capsys):
     assert Rep.main(["--results", str(study / "results.json"), "--report", str(study / "RESULTS.txt")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--report: expected a path to a .md file" in err[0], err
+
+
+def test_compare_shows_two_studies_verdicts_and_what_a_failed_gate_hid(tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    (a / "results.json").write_text(json.dumps(_results()))
+    worse = _results()
+    worse["runs"]["x"]["scores"]["xquad:ar"]["contain"] = 10.0                 # x-LLaMA now level with Alpaca
+    worse["runs"]["a"]["scores"]["xquad:en"] = {"contain": 40.0, "n": 120}      # and the read gate fails
+    (b / "results.json").write_text(json.dumps(worse))
+    assert Rep.main(["--results", str(a / "results.json"), "--compare", str(b / "results.json")]) == 0
+    rows = {r.split(" | ")[0].lstrip("| "): r for r in capsys.readouterr().out.splitlines()}
+    qa = rows["x-LLaMA beats English-only Alpaca on non-English QA (XQuAD)"]
+    assert "| reproduces | untestable (inconclusive ungated) | **changed** |" in qa, qa
+    assert "| not measured | fails | **changed** |" in rows["Alpaca reads: English XQuAD containment with the passage"]
+    assert not (a / "RESULTS.md").exists()                                    # it prints, it writes nothing
+    assert Rep.main(["--results", str(a / "results.json"), "--compare", str(tmp_path / "c" / "results.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--compare" in err[0] and "not found" in err[0], err
