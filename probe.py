@@ -23,6 +23,7 @@ Commands:
     python probe.py --models runs/base,runs/x-llama-de --langs de --data runs/world --limit 200
     python probe.py --models /path/llama-7b,/path/x-llama-zh-7b --langs zh,ar,hi \
         --data ../shared/data --out runs/probe.json --overwrite   # replace an earlier result
+    python -c "import probe; print(probe.bind_test('assets/base', 'runs/world'))"   # binding
 Device, dtype and CPU threads come from device.decide (--device/--dtype/--threads, default
 measured; the choice is printed). Writes the JSON (per model, per language, per layer; an
 existing one is replaced only with --overwrite), prints a table per model with the best layer
