@@ -1,10 +1,10 @@
 """The miniature world's people and every text made of their facts, in 8 languages.
 
 People have names in every script (Kamiro, Κάμιρο, कामिरो, كاميرو, 卡米罗) and one value per relation.
-A fact is (relation, person, value); `sentence` and `question` render it exactly in en de zh ar el
-hi tr vi from lexicon.json (words and templates, data only; conventions: docs/world.md). Made from
-them: passages, Alpaca examples, the encyclopedia's words, English reading documents, the
-SQuAD-style test passages. world.py chooses how many and writes the files (python world.py --help).
+A fact is (relation, person, value); `sentence` and `question` render it in en de zh ar el hi tr vi
+from lexicon.json (data only; docs/world.md). Made from them: passages, Alpaca examples, the
+encyclopedia's words, reading and ask documents, the SQuAD-style test passages; world.py chooses
+how many and writes the files (python world.py --help).
 """
 from __future__ import annotations
 
@@ -341,11 +341,10 @@ def enc_cloze(fact) -> str:
 
 
 # --------------------------------------------------------------------------- reading documents
-# Extractive QA is answered by looking back into the passage and copying. The people documents do
-# not teach it: every value is one of a few lexicon words the model can guess from habit, and every
-# name recurs across the corpus, so memorising pays as well as reading. Reading documents add text
-# that only copying predicts: names (people, and towns in "from"/"lives") handed out once in the
-# whole world, that the document comes back to. English only, on top of the mix (--reading).
+# Extractive QA is answered by copying from the passage. People documents do not teach it (their
+# values are lexicon words guessed from habit, their names recur: memorising pays as well), so
+# reading documents add text only copying predicts: names handed out once in the whole world, that
+# the document comes back to. English only, on top of the mix (--reading).
 READING_KINDS = (("qa", 0.50), ("span", 0.25), ("words", 0.25))
 
 
@@ -368,8 +367,7 @@ def reading_doc(rng, namer: Namer, kind: str, vocab: list[str]) -> str:
     return " ".join([text] + again)
 
 
-def reading_documents(rng, namer: Namer, vocab: list[str],
-                      budget: int) -> list[tuple[str, str]]:
+def reading_documents(rng, namer: Namer, vocab: list[str], budget: int) -> list[tuple[str, str]]:
     """(kind, text) documents, kinds drawn by READING_KINDS' weights, until `budget` characters."""
     docs, chars = [], 0
     kinds, weights = zip(*READING_KINDS)
@@ -384,12 +382,12 @@ def reading_documents(rng, namer: Namer, vocab: list[str],
 ASKED = ("from", "lives", "teacher")  # relations whose answer is a fresh name in the test passages
 
 
-def reading_passage(rng, namer: Namer) -> tuple[list, list[int]]:
-    """The facts of one passage about 2-3 people with fresh names in every script, who come from
-    and live in fresh towns and are taught by each other or by a fresh outsider; and which of the
-    facts may be asked (ASKED: their answer is a name this passage alone holds)."""
+def reading_passage(rng, namer: Namer, latin_only: bool = False) -> tuple[list, list[int]]:
+    """The facts of one passage about 2-3 people with fresh names (in every script, or Latin only)
+    and fresh towns, taught by each other or by a fresh outsider; and which of the facts may be
+    asked (ASKED: their answer is a name this passage alone holds)."""
     k = rng.randint(2, 3)
-    people = fresh_people(rng, namer, k + 1, towns=1.0, latin_only=False)
+    people = fresh_people(rng, namer, k + 1, towns=1.0, latin_only=latin_only)
     people, extra = people[:k], people[k]
     for p in people:  # a teacher from the passage or fresh (seen only as a teacher)
         p.facts["teacher"] = rng.choice([q for q in people if q is not p] + [extra])
@@ -402,20 +400,23 @@ def reading_passage(rng, namer: Namer) -> tuple[list, list[int]]:
 
 
 def ex_read(rng, namer: Namer) -> dict:
-    """Extractive QA on a reading passage (fresh names): Alpaca shows the task the test asks, with
-    answers the passage alone holds, in every language."""
+    """Extractive QA on a reading passage in every language: the task the test asks."""
     facts, askable = reading_passage(rng, namer)
     return extractive_qa(facts, rng.choice(askable))
 
 
+def ask_document(rng, namer: Namer) -> str:
+    """A reading passage in English, then its askable facts shuffled as "Q: ... A: ..."."""
+    facts, askable = reading_passage(rng, namer, latin_only=True)
+    qa = [f"Q: {question(facts[j], 'en')} A: {value_text(facts[j], 'en')}."
+          for j in rng.sample(askable, len(askable))]
+    return " ".join([passage_text(facts, "en")[0]] + qa)
+
+
 def squad(rng, namer: Namer, n_passages: int, n_questions: int, langs,
           prefix: str) -> dict[str, list]:
-    """SQuAD-format articles per language: one passage per article, same ids in every language.
-    Each passage is about 2-3 people of its own, with fresh names in every script, who come from
-    and live in fresh towns and are taught by fresh people (or by each other); it asks only "from",
-    "lives" and "teacher" questions, so every answer is a name found in this passage and nowhere
-    else in the world: reading is the only way to it, and a model shown the question alone stays
-    at 0 %."""
+    """SQuAD-format articles per language (same ids): one reading passage each, asking only ASKED
+    relations, whose answers no other text in the world holds (without the passage: 0 %)."""
     out = {lang: [] for lang in langs}
     for i in range(n_passages):
         facts, askable = reading_passage(rng, namer)

@@ -44,7 +44,7 @@ import torch.distributed as dist
 
 import checkpoint
 import world as W
-from cli import Parser, UsageError, add_config_flags, check_config, guard, opt
+from cli import Parser, UsageError, add_config_flags, check_config, guard, opt, read_text
 from data import (DataError, alpaca_path, check_lang, load_json, read_alpaca, read_parallel,
                   translation_example)
 from tokenizer import Tokenizer, encode_example, pretrain_examples
@@ -355,7 +355,44 @@ def encoded_mixture(cfg, tok: Tokenizer) -> list[dict]:
             encoded.append(dict(enc, source=ex["source"], lang=ex["lang"]))
     if not encoded:
         raise DataError(f"--data {cfg.data}: recipe {cfg.recipe} produced no training examples")
-    return encoded
+    return encoded + replay_examples(cfg, tok, len(encoded))
+
+
+# --------------------------------------------------------------- replay: practice in binding
+# The miniature base copies from its context but barely binds a question to the right person,
+# and fine-tuning alone does not teach it (docs/world.md, "Binding"). Mixed into every
+# fine-tuning recipe alike, the world's ask documents do; a real base needs none (real data has
+# no read/en.txt, so the default there is 0).
+REPLAY_SHARE = 0.3
+
+
+def replay_share(cfg) -> float:
+    """--replay; by default REPLAY_SHARE when DATA/read/en.txt exists, else 0."""
+    path = Path(cfg.data) / "read" / "en.txt"
+    if cfg.replay is None:
+        return REPLAY_SHARE if path.is_file() and cfg.recipe != "pretrain" else 0.0
+    if cfg.replay and cfg.recipe == "pretrain":
+        raise UsageError("--replay mixes ask documents into fine-tuning, not into --recipe "
+                         "pretrain")
+    if cfg.replay and not path.is_file():
+        raise DataError(f"--replay {cfg.replay}: {path} is missing (world.py writes it)")
+    return cfg.replay
+
+
+def replay_examples(cfg, tok: Tokenizer, n_mix: int) -> list[dict]:
+    """n_mix * share / (1 - share) ask documents, so they are `share` of the examples: the file's
+    documents shuffled with --seed and cycled, each [bos] doc [eos] (cut at --max-len), every
+    token a label, as in pretraining."""
+    share = replay_share(cfg)
+    if not share:
+        return []
+    docs = [d for d in read_text(Path(cfg.data) / "read" / "en.txt").splitlines() if d.strip()]
+    if not docs:
+        raise DataError(f"{Path(cfg.data) / 'read' / 'en.txt'}: no documents")
+    random.Random(cfg.seed).shuffle(docs)
+    ids = [([tok.bos_id] + tok.encode(d) + [tok.eos_id])[:cfg.max_len] for d in docs]
+    return [dict(input_ids=ids[i % len(ids)], labels=ids[i % len(ids)], source="replay",
+                 lang="en") for i in range(round(n_mix * share / (1 - share)))]
 
 
 

@@ -6,10 +6,11 @@
 
 The main job writes the miniature world if missing (world.py), starts from the shipped base
 (assets/base; --rebuild-base pretrains one), runs CoIT (English Alpaca + Alpaca in X + en->X
-translation, mixture.py), saves x-LLaMA as a Hugging Face folder and ends with a first look at it
-(plot.first_look). Read top to bottom: the config (the command line is built from it), the
-schedule, one optimizer step (`forward_backward`: the loss averaged over the target tokens of the
-whole step), the loop, `fit`, the base made on first use, `run` (the whole job) and `main`.
+translation, and on the world 30 % ask documents: mixture.py), saves x-LLaMA as a Hugging Face
+folder and ends with a first look at it (plot.first_look). Read top to bottom: the config (the
+command line is built from it), the schedule, one optimizer step (`forward_backward`: the loss
+averaged over the target tokens of the step), the loop, `fit`, the base made on first use, `run`
+(the whole job) and `main`.
 """
 from __future__ import annotations
 
@@ -66,12 +67,14 @@ class TrainConfig:
                                     range="[0, inf)")
     n_alpaca: int | None = opt(None, "use the first N Alpaca examples per language",
                                range="[1, inf)")
+    replay: float | None = opt(None, "share of the examples that are ask documents (DATA/read/"
+                                     "en.txt); default 0.3 where that file exists, else 0",
+                               range="[0, 1)")
     data: str = opt("runs/world", "data folder; the default world is written when missing")
     base: str | None = opt(None, "HF LLaMA checkpoint folder; default: the miniature base")
-    base_out: str = opt("runs/base", "where the miniature base is pretrained (with --rebuild-base, "
-                                     "or for a world the shipped base was not trained on)")
-    rebuild_base: bool = opt(False, "use a base pretrained here into --base-out (made when "
-                                    "missing, ~40 min on 2 CPU cores), not the shipped assets/base")
+    base_out: str = opt("runs/base", "where a base is pretrained (--rebuild-base, other worlds)")
+    rebuild_base: bool = opt(False, "pretrain a base into --base-out (~40 min on 2 CPU cores) "
+                                    "instead of using the shipped assets/base")
     out: str | None = opt(None, "output folder; default runs/x-llama-<lang>, runs/alpaca-en, ...")
     arch: str = opt("micro", "pretrain only: model.PRESETS name or a config.json path")
     vocab_size: int = opt(3000, "pretrain only: sentencepiece vocabulary", range="[300, inf)")
@@ -115,8 +118,7 @@ class TrainConfig:
     resume: bool = opt(False, "continue the unfinished run in --out")
     overwrite: bool = opt(False, "replace a finished or unfinished run in --out")
     reuse: bool = opt(False, "return a finished run in --out instead of refusing")
-    stop_after: int | None = opt(None, "stop (as if killed) after this step, keeping the resumable "
-                                       "state", range="[1, inf)")
+    stop_after: int | None = opt(None, "stop as if killed after this step", range="[1, inf)")
     progress: bool = opt(True, "tqdm bar")
     samples: bool = opt(True, "print per-source loss and sample generations at the end")
 
@@ -126,8 +128,7 @@ PRESETS_TRAIN = {  # the paper's official 7B fine-tuning (NJUNLP/x-LLM): HF Trai
                      warmup_ratio=0.03, weight_decay=0.0, min_lr_ratio=0.0, grad_clip=1.0,
                      dtype="bf16", log_every=1, save_every=200),
 }
-# The miniature base: tokenizer + pretraining hyper-parameters (docs/training.md, "The main job").
-# 6000 steps (12M tokens): what reading needs (docs/world.md); the shipped base was made with them.
+# The shipped base's pretraining (docs/training.md): 6000 steps (12M tokens), what reading needs.
 BASE_PRETRAIN = dict(recipe="pretrain", max_steps=6000, batch_size=16, max_len=128, lr=3e-3,
                      min_lr_ratio=0.1, warmup_ratio=0.05, weight_decay=0.1, beta2=0.95,
                      samples=False)
@@ -190,8 +191,7 @@ def forward_backward(model, raw: Llama, batches: list[list[dict]], pad_id: int, 
             shard, weight = b[:1], 0.0
         mb = T.make_batch(shard, pad_id)
         idx, targets = mb["idx"].to(device), mb["targets"].to(device)
-        # no attention mask: padding is on the right, so causal attention never lets a real
-        # token see a pad, and pad positions carry target -100
+        # no attention mask: right padding, so no real token sees a pad (pads carry target -100)
         last = i == len(batches) - 1
         sync = contextlib.nullcontext()
         if hasattr(model, "set_requires_gradient_sync"):  # FSDP2: reduce-scatter after the last

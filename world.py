@@ -25,18 +25,16 @@ writes the same layout as ../shared/data (CONTRACT.md), so `--data` can point at
                                      and, on top, reading documents (--reading times its characters)
     closedbook/closedbook.<lang>.json  closed-book questions on the held-out encyclopedia half,
                                      gold in <lang> and in English, answer classes (chance)
+    read/en.txt                      ask documents (a test-like passage, then its questions
+                                     answered): binding practice mixed into fine-tuning (--replay)
     WORLD.json                       the config it was made with and the counts written
 
-Science-bearing choices (docs/world.md): three disjoint pools of people. Pretraining uses its
-pool split by language (no document has a translation in another language: no parallel text),
-Alpaca and parallel data the tuning pool, Flores the test pool, so no test sentence occurs in any
-training file; the vocabulary and name syllables are shared, so test text is made of pieces the
-model has seen. Passages mix people with the same relations: answering needs binding. The
-encyclopedia (a city's dish, colour, festival month; a job's tool) is stated only in English
-pretraining; Alpaca asks about half of it in every language, closedbook/ about the other half.
-English reading documents are predicted only by copying (names handed out once in the world,
-spans and word lists written twice), and XQuAD/MLQA ask only for names their passage alone holds.
-Same seed -> identical bytes.
+Same seed -> same bytes. Disjoint pools of people (docs/world.md) for pretraining (split by
+language: no parallel text), tuning (Alpaca, pairs) and test (Flores), so no test sentence is in a
+training file, though every word and name syllable is. Passages mix people with the same relations:
+answering needs binding. The encyclopedia is stated only in English pretraining; Alpaca asks about
+half of it, closedbook/ about the rest. Reading and ask documents are predicted only by copying
+(names handed out once in the world); XQuAD/MLQA ask only for names their passage alone holds.
 """
 from __future__ import annotations
 
@@ -50,7 +48,7 @@ from pathlib import Path
 
 from cli import Failed, Parser, UsageError, add_config_flags, check_config, guard, opt
 from corpus import (ENC_WORDS, MAKERS, READING_KINDS, L, Namer, enc_cloze, enc_pair, enc_question,
-                    enc_statement, enc_word, ex_read, give_facts, make_people,
+                    enc_statement, enc_word, ex_read, give_facts, make_people, ask_document,
                     one_person_lines, passage, passage_text, reading_documents, squad)
 from corpus import Person, fresh_people, question, sentence, value_text  # noqa: F401 (world.X)
 from data import FLORES_CODES, LANGS, MLQA_DATA_LANGS
@@ -89,6 +87,7 @@ class WorldConfig:
     # 0.25: tuning shows extractive QA on passage-only names in every language (docs/world.md)
     read_qa: float = opt(0.25, "weight of reading-QA Alpaca examples (fresh "
                                "names, answers only the passage holds)")
+    read_docs: int = opt(2000, "ask documents in read/en.txt (train.py --replay; 0: none)")
 
     def share_map(self) -> dict[str, float]:
         if self.shares:
@@ -118,7 +117,7 @@ class WorldConfig:
         for name, low in (("pretrain_chars", 1), ("alpaca", 1), ("parallel", 1),
                           ("xquad_passages", 1), ("mlqa_passages", 1), ("questions", 1),
                           ("flores", 1), ("people_pretrain", 80), ("people_tune", 10),
-                          ("people_test", 10)):
+                          ("people_test", 10), ("read_docs", 0)):
             if getattr(self, name) < low:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= {low}, "
                                  f"got {getattr(self, name)}")
@@ -302,13 +301,15 @@ def build(cfg: WorldConfig) -> dict[str, str]:
     files.update(test_sets(rng, namer, cfg, test))  # from the test pool only
     for lang in LANGS:
         files[f"closedbook/closedbook.{lang}.json"] = _json(closedbook_test(cb_tune, cb_held, lang))
+    if cfg.read_docs:  # drawn last, so every other file keeps its bytes
+        files["read/en.txt"] = _lines([ask_document(rng, namer) for _ in range(cfg.read_docs)])
     cb_questions = {enc_question(f, "en") for f in cb_tune}
     counts = {"people": {"pretrain": len(pre), "tune": len(tune), "test": len(test)},
               "alpaca_per_lang": cfg.alpaca, "parallel_per_lang": cfg.parallel,
               "xquad_questions_per_lang": _n_questions(files["xquad/xquad.en.json"]),
               "mlqa_questions_per_lang":
                   _n_questions(files["mlqa/dev/dev-context-en-question-en.json"]),
-              "flores_lines": cfg.flores,
+              "flores_lines": cfg.flores, "read_documents": cfg.read_docs,
               "pretrain_chars": {lang: len(files[f"pretrain/{lang}.txt"]) for lang in LANGS},
               "reading": {"documents": len(reading), "chars": sum(len(t) + 1 for _, t in reading),
                           **{f"{kind}_documents": sum(k == kind for k, _ in reading)
@@ -341,7 +342,6 @@ def _dumps(obj) -> str:
 
 
 # --------------------------------------------------------------------------- writing, CLI
-
 def check_out(out: Path, overwrite: bool) -> None:
     """--out may be new, an empty folder, or (with overwrite) an earlier world; nothing else is
     replaced, so a typo cannot delete a checkpoint or a data folder."""

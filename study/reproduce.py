@@ -85,6 +85,8 @@ class StudyConfig:
     base_steps: int | None = None        # its pretraining steps (None: train.BASE_PRETRAIN's)
     # optimizer steps per fine-tuning run (equal compute for all)
     steps: int = 1000
+    # share of ask documents in every fine-tuning run (train.py --replay; mixture.REPLAY_SHARE)
+    replay: float = 0.3
     eval_limit: int = 200                # questions / sentences per evaluation
     eval_batch: int = 16                 # prompts per generate() call
     max_new_tokens: int = 48             # generation cap (world's Flores lines are <= 34 tokens)
@@ -301,6 +303,7 @@ def train_model(run: Run, ctx: Context, allocation: dict | None) -> tuple[Path, 
     elif run.recipe != "alpaca":
         kw["lang"] = run.langs[0]
     kw["n_translation"] = run.n_translation
+    kw["replay"] = ctx.cfg.replay
     if allocation is not None:
         path = ctx.out / "models" / f"{run.name}.allocation.json"
         write_atomic(path, json.dumps(allocation))
@@ -629,6 +632,8 @@ class ReproduceConfig:
                             range="[1, inf)")
     eval_limit: int | None = opt(None, "questions / sentences per evaluation "
                                        "(default: the preset's)", range="[1, inf)")
+    replay: float | None = opt(None, "share of ask documents in every fine-tuning run (default "
+                                     "0.3; 0: the paper's mixtures alone)", range="[0, 1)")
     threads: int | None = opt(None, "CPU threads for every run (default: 0, all cores if a short "
                                     "measurement shows them faster than one, decided once for "
                                     "the study)", range="[0, inf)")
@@ -645,7 +650,7 @@ def study_config(flags: ReproduceConfig) -> StudyConfig:
     out = flags.out or {"quick": "runs/study-quick", "full": "runs/study-full"}.get(name,
                                                                                   "runs/study")
     cfg = preset(name, out=out, seeds=flags.seeds, steps=flags.steps,
-                 eval_limit=flags.eval_limit, threads=flags.threads,
+                 eval_limit=flags.eval_limit, threads=flags.threads, replay=flags.replay,
                  overwrite=flags.overwrite or None)
     if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
         raise UsageError(f"--out {cfg.out} is a file; expected a study folder "

@@ -57,7 +57,7 @@ POISON = {
     "study.download": ["--model", "smollm2-135m-instruct", "--gguf", MISSING, "--out", "{tmp}/m"],
     "study.realmodel": ["--data", MISSING, "--out", "{tmp}/r"],
     "study.report": ["--results", MISSING],
-    "study.reproduce": ["--data", MISSING, "--out", "{tmp}/s"],
+    "study.reproduce": ["--out", "{tmp}/afile"],  # a file: refused before any work
     "study.sweep": ["--sizes", "1,2", "--out", "{tmp}/s"],
 }
 SUBCOMMANDS = {"evaluate": [[], ["score"]]}  # a main() that picks its parser by the first word

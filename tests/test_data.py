@@ -469,6 +469,35 @@ def test_mixture_seeded_order(tiny_data):
     assert a != b and sorted(map(json.dumps, a)) == sorted(map(json.dumps, b))
 
 
+def test_replay_mixes_ask_documents_into_fine_tuning_only_where_the_world_has_them(tiny_data, tok):
+    """--replay: that share of the examples are DATA/read/en.txt's ask documents, every token a label as
+    in pretraining; by default 0.3 where the file exists and 0 elsewhere (real data); asked for without
+    the file, or for pretraining, it is refused."""
+    from dataclasses import replace
+
+    import train
+    from cli import UsageError
+    cfg = train.TrainConfig(recipe="coit", lang="de", data=str(tiny_data), n_translation=5)
+    plain = mixture.encoded_mixture(cfg, tok)
+    assert len(plain) == 29 and {e["source"] for e in plain} == {"alpaca", "translation"}
+    with pytest.raises(D.DataError, match="read/en.txt is missing"):
+        mixture.encoded_mixture(replace(cfg, replay=0.3), tok)
+    (tiny_data / "read").mkdir()
+    (tiny_data / "read" / "en.txt").write_text("".join(f"Doc {i} is here. Q: Who? A: Ki{i}.\n" for i in range(7)))
+    mixed = mixture.encoded_mixture(cfg, tok)
+    replay = [e for e in mixed if e["source"] == "replay"]
+    assert mixed[:29] == plain and len(replay) == len(mixed) - 29 == round(29 * 0.3 / 0.7)
+    docs = {tok.decode(e["input_ids"][1:-1]) for e in replay}
+    assert docs <= {f"Doc {i} is here. Q: Who? A: Ki{i}." for i in range(7)} and len(docs) == 7  # cycled
+    assert all(e["labels"] == e["input_ids"] and e["input_ids"][0] == tok.bos_id
+               and e["input_ids"][-1] == tok.eos_id and e["lang"] == "en" for e in replay)
+    assert sum(e["source"] == "replay" for e in mixture.encoded_mixture(replace(cfg, replay=0.5), tok)) == 29
+    assert mixture.encoded_mixture(replace(cfg, replay=0.0), tok) == plain
+    with pytest.raises(UsageError, match="--replay .*pretrain"):
+        mixture.replay_share(replace(cfg, recipe="pretrain", replay=0.2))
+    assert mixture.replay_share(replace(cfg, recipe="pretrain")) == 0.0
+
+
 def test_composition_table(tiny_data, tok):
     mix = mixture.build_mixture("coit", tiny_data, ["de"], n_translation=5)
     rows = {tuple(l.split()[:2]): l.split()[2:] for l in mixture.composition(mix).splitlines()[2:-2]}

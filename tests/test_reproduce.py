@@ -440,6 +440,10 @@ def test_recorded_train_commands_are_exact(tmp_path, monkeypatch):
         assert dataclasses.replace(parsed, reuse=True) == seen[-1], run.name
         assert (seen[-1].threads, seen[-1].dtype) == (3, "bf16")   # the study's one decision
     assert {c.recipe for c in seen} == {"alpaca", "coit", "muit", "coit_x2en", "instr_only"}
+    import mixture  # every fine-tuning run mixes in ask documents at train.py's default share
+    assert {c.replay for c in seen} == {mixture.REPLAY_SHARE} == {R.StudyConfig().replay}
+    assert "--replay 0.0" in R.train_model(plan[0], dataclasses.replace(
+        ctx, cfg=dataclasses.replace(ctx.cfg, replay=0.0)), None)[1]  # --replay 0: the paper's mixtures alone
     # the base: the recorded pretraining command equals what ensure_base runs
     monkeypatch.setattr(world, "ensure", lambda d, seed=0, **kw: Path(d))
     monkeypatch.setattr(train, "ensure_base", lambda d, out, **kw: seen.append(

@@ -367,7 +367,7 @@ def test_metrics_rows_carry_the_loss_per_source(tiny):
     rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     for r in rows:  # one step per row: its loss is a token-weighted mean of the sources' losses
-        assert set(r["source_loss"]) <= {"alpaca/en", "alpaca/de", "translation/de"} and r["source_loss"]
+        assert set(r["source_loss"]) <= {"alpaca/en", "alpaca/de", "translation/de", "replay/en"} and r["source_loss"]
         assert min(r["source_loss"].values()) - 1e-4 <= r["loss"] <= max(r["source_loss"].values()) + 1e-4
     assert (out / "loss.png").is_file() or (out / "loss.txt").is_file()
 

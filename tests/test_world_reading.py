@@ -15,7 +15,7 @@ import world
 from data import LANGS, MLQA_DATA_LANGS, read_squad
 
 SMALL = dict(pretrain_chars=30_000, alpaca=120, parallel=100, xquad_passages=12, mlqa_passages=8, flores=30,
-             people_pretrain=160, people_tune=80, people_test=30, reading=1.5)
+             people_pretrain=160, people_tune=80, people_test=30, reading=1.5, read_docs=300)
 LEXICON = {w for t in (L.CITIES, L.LANGUAGES, L.MONTHS, L.COLORS, L.FOODS, L.JOBS, L.NOUNS)
            for row in t for cell in row for w in re.split(r"[ /|]", cell)}
 LEXICON |= {w for t in (L.FACTS["en"], L.QUESTIONS["en"]) for s in t.values() for w in re.findall(r"\w+", s)}
@@ -94,6 +94,32 @@ def test_repeated_spans_repeat_and_questions_come_back(rw):
             for q, a in qas:
                 assert a in text[:text.index(f"Q: {q}")], text
             assert any(text.count(n) >= 2 for n in _names(text)), text  # the document comes back to someone
+
+
+def test_ask_documents_answer_from_their_passage_with_names_written_nowhere_else(rw):
+    """read/en.txt (replayed in fine-tuning): a test-like passage, then every askable fact as Q/A with the
+    answer stated in the passage, often with another person's span of the same relation beside it
+    (practice in binding); its names occur in no other file; drawn last, so no other file changes."""
+    root, _ = rw
+    docs = _lines(root / "read" / "en.txt")
+    meta = json.loads((root / "WORLD.json").read_text(encoding="utf-8"))
+    assert len(docs) == meta["config"]["read_docs"] == meta["counts"]["read_documents"] == SMALL["read_docs"]
+    need_binding = 0
+    for d in docs:
+        passage = d[:d.index(" Q: ")]
+        qas = re.findall(r"Q: (Where does \w+ (?:live|come from)\?|Who teaches \w+\?) A: (\w+)\.", d)
+        assert qas and len(qas) == d.count("Q: ") and all(a in passage for _, a in qas), d
+        phrase = {"live": "lives in", "from": "comes from", "teaches": "teaches"}
+        need_binding += any(passage.count(v) >= 2 for k, v in phrase.items() if any(k in q for q, _ in qas))
+    assert need_binding > len(docs) / 2
+    ask_names = _names("\n".join(docs))
+    rest = "\n".join(p.read_text(encoding="utf-8") for p in sorted(root.rglob("*"))
+                     if p.is_file() and p.parent.name != "read")
+    assert len(ask_names) > 1000 and not ask_names & _names(rest)
+    without = world.build(world.WorldConfig(seed=7, **{**SMALL, "read_docs": 0}))
+    files = {str(p.relative_to(root)): p.read_text(encoding="utf-8") for p in root.rglob("*") if p.is_file()}
+    assert set(files) - set(without) == {"read/en.txt"}
+    assert all(files[k] == v for k, v in without.items() if k != "WORLD.json")
 
 
 def _test_sets(root):
