@@ -360,7 +360,7 @@ def encoded_mixture(cfg, tok: Tokenizer) -> list[dict]:
 
 # --------------------------------------------------------------- replay: practice in binding
 # The miniature base copies from its context but barely binds a question to the right person,
-# and fine-tuning alone does not teach it (docs/world.md, "Binding"). Mixed into every
+# and fine-tuning alone does not teach it (docs/world.md, "Binding, practised"). Mixed into every
 # fine-tuning recipe alike, the world's ask documents do; a real base needs none (real data has
 # no read/en.txt, so the default there is 0).
 REPLAY_SHARE = 0.3
@@ -391,7 +391,7 @@ def replay_examples(cfg, tok: Tokenizer, n_mix: int) -> list[dict]:
         raise DataError(f"{Path(cfg.data) / 'read' / 'en.txt'}: no documents")
     random.Random(cfg.seed).shuffle(docs)
     ids = [([tok.bos_id] + tok.encode(d) + [tok.eos_id])[:cfg.max_len] for d in docs]
-    return [dict(input_ids=ids[i % len(ids)], labels=ids[i % len(ids)], source="replay",
+    return [dict(input_ids=ids[i % len(ids)], labels=list(ids[i % len(ids)]), source="replay",
                  lang="en") for i in range(round(n_mix * share / (1 - share)))]
 
 
