@@ -6,6 +6,7 @@
     python -m study.reproduce --out runs/study --seeds 3
     python -m study.reproduce --report-only        # rewrite RESULTS.md from OUT/results.json
     python -m study.reproduce --threads 1          # CPU threads for every run (default: measured)
+    python -m study.reproduce --dtype fp32         # compute dtype of every run (default: measured)
 
 What runs (the study plan, `build_plan`, is plain data: a list of `Run`s):
   base        the English-dominant miniature LLaMA (train.ensure_base); cloze on the held-out facts
@@ -98,6 +99,8 @@ class StudyConfig:
     world_seed: int = 0                  # seed of the miniature world
     # CPU threads for every run; 0 = measured once (device.decide)
     threads: int = 0
+    # compute dtype of every run; auto = measured once (device.decide)
+    dtype: str = "auto"
     overwrite: bool = False              # replace a finished study in OUT
 
 
@@ -533,7 +536,7 @@ def decide_runtime(cfg: StudyConfig, saved: dict):
     import device  # here, like torch: --help and --report-only need neither
     from model import PRESETS
     shape = (PRESETS[cfg.arch].hidden_size, PRESETS[cfg.arch].intermediate_size)
-    return device.decide(threads=cfg.threads, dtype=saved.get("dtype", "auto"), shape=shape)
+    return device.decide(threads=cfg.threads, dtype=saved.get("dtype", cfg.dtype), shape=shape)
 
 
 def run_plan(plan: list[Run], ctx: Context, results: dict) -> None:
@@ -637,6 +640,9 @@ class ReproduceConfig:
     threads: int | None = opt(None, "CPU threads for every run (default: 0, all cores if a short "
                                     "measurement shows them faster than one, decided once for "
                                     "the study)", range="[0, inf)")
+    dtype: str | None = opt(None, "compute dtype of every run (default: auto, bf16 only where a "
+                                  "short measurement shows it faster)",
+                            choices=("auto", "fp32", "bf16", "fp16"))
     overwrite: bool = opt(False, "start again even if OUT holds a finished study")
     report_only: bool = opt(False, "only rewrite OUT/RESULTS.md from OUT/results.json")
 
@@ -650,7 +656,8 @@ def study_config(flags: ReproduceConfig) -> StudyConfig:
     out = flags.out or {"quick": "runs/study-quick", "full": "runs/study-full"}.get(name,
                                                                                   "runs/study")
     cfg = preset(name, out=out, seeds=flags.seeds, steps=flags.steps,
-                 eval_limit=flags.eval_limit, threads=flags.threads, replay=flags.replay,
+                 eval_limit=flags.eval_limit, threads=flags.threads, dtype=flags.dtype,
+                 replay=flags.replay,
                  overwrite=flags.overwrite or None)
     if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
         raise UsageError(f"--out {cfg.out} is a file; expected a study folder "

@@ -11,6 +11,7 @@ import torch
 
 from study import claims as C
 import device
+from cli import UsageError
 from study import report as Rep
 from study import reproduce as R
 
@@ -357,6 +358,11 @@ def test_decide_runtime_measures_at_the_base_shapes():
     rt = R.decide_runtime(R.preset(True, threads=1), {"dtype": "fp32"})
     assert (rt.threads, rt.dtype) == (1, "fp32") and "device cpu (" in rt.why and device.cpu_name() in rt.why
     assert R.machine_info()["cpu"] == device.cpu_name()
+    rt = R.decide_runtime(R.preset(True, threads=1, dtype="fp32"), {})   # --dtype fp32: no measurement decides
+    assert rt.dtype == "fp32" and "fp32 (--dtype)" in rt.why
+    assert R.study_config(R.ReproduceConfig(dtype="bf16")).dtype == "bf16"
+    with pytest.raises(UsageError, match="--dtype 'fp64'"):
+        R.study_config(R.ReproduceConfig(dtype="fp64"))
 
 
 def test_runtime_reaches_evaluate_and_probe(tmp_path, monkeypatch):
