@@ -395,11 +395,11 @@ SHIPPED_BASE = Path(__file__).resolve().parent / "assets" / "base"
 
 
 def world_digest(data_dir) -> str:
-    """sha256 over DATA/pretrain/*.txt: the text a base is pretrained on (its tokenizer is shipped
-    with it), so a change elsewhere in the world (Alpaca, tests) keeps the base valid."""
-    h = hashlib.sha256()
-    for f in sorted((Path(data_dir) / "pretrain").glob("*.txt")):
-        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    """sha256 over what a base is pretrained on: DATA/pretrain/*.txt and DATA/read/en.txt (its
+    tokenizer is shipped with it), so a change elsewhere in the world keeps the base valid."""
+    root, h = Path(data_dir), hashlib.sha256()
+    for f in sorted(root.glob("pretrain/*.txt")) + sorted(root.glob("read/en.txt")):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
     return h.hexdigest()
 
 

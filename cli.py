@@ -143,6 +143,14 @@ class Failed(RuntimeError):
     """A run that cannot go on for a reason that is not misuse (exit 1), e.g. a non-finite loss."""
 
 
+class NonFiniteLoss(Failed):
+    """The loss or gradient norm became inf/nan; the last good resumable state is kept (exit 1)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training: the last resumable state is kept (exit 130)."""
+
+
 def guard(prog: str, body, resume=None, usage=()) -> int:
     """Run body() as a script's main does: the exit code, and at most one line on stderr.
     UsageError, and the exception types in `usage` (a script's readers may raise ValueError or

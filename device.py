@@ -33,11 +33,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
@@ -257,6 +259,13 @@ def decide_for_training(device: str, dtype: str, threads: int, mc, local: int, w
     except DeviceError as e:
         raise UsageError(str(e)) from None
     return rt
+
+
+def seed_all(seed: int) -> None:
+    """torch's, Python's and NumPy's generators, all from one seed."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
 
 
 def oom_message(e: Exception) -> str:

@@ -25,9 +25,8 @@ sorted order), as in the scaling study; each translation pair becomes an instruc
 33 paraphrases of data.TRANSLATION_INSTRUCTIONS (by index), and every example carries its source and
 language, so train.py can log the loss of each part.
 
-train.py reads its inputs through `prepare`: the world (written when missing), the base (the
-shipped one, or pretrained by train.ensure_base), the tokenizer and the tokenized mixture, all
-checked before anything in --out is touched.
+train.py reads its inputs through `prepare`, with the world's ask documents (replay, read_blocks)
+mixed in: all checked before anything in --out is touched.
 
     python mixture.py --data ../shared/data --recipe coit --langs zh --tokenizer runs/smollm2
     python mixture.py --help                               # every flag
@@ -47,7 +46,7 @@ import world as W
 from cli import Parser, UsageError, add_config_flags, check_config, guard, opt, read_text
 from data import (DataError, alpaca_path, check_lang, load_json, read_alpaca, read_parallel,
                   translation_example)
-from tokenizer import Tokenizer, encode_example, pretrain_examples
+from tokenizer import Tokenizer, encode_example, pack_blocks, pretrain_examples
 
 RECIPES = {  # recipe -> (English Alpaca, translated Alpaca, translation direction or None)
     "alpaca": (True, False, None),        # the English-only baseline
@@ -60,8 +59,7 @@ RECIPES = {  # recipe -> (English Alpaca, translated Alpaca, translation directi
 
 
 def even_split(langs, budget: int) -> dict[str, int]:
-    """B/L pairs each, the remainder one each to the first B mod L languages in the order given.
-    The one uniform split: train.py --budget (translation_counts) and uniform_split."""
+    """B/L pairs each, the remainder one each to the first B mod L languages (the order given)."""
     q, r = divmod(int(budget), len(langs))
     return {l: q + (i < r) for i, l in enumerate(langs)}
 
@@ -77,9 +75,7 @@ def translation_counts(langs, available: dict, n_translation=None, budget=None,
             allocation = load_json(Path(allocation))
             if not isinstance(allocation, dict):
                 raise DataError("allocation file must hold an object like {\"de\": 4000}")
-        extra = set(allocation) - set(langs)
-        missing = set(langs) - set(allocation)
-        if extra or missing:
+        if set(allocation) != set(langs):
             raise DataError(f"allocation languages {sorted(allocation)} do not match --langs "
                             f"{list(langs)}")
         counts = {}
@@ -174,8 +170,7 @@ def objective(fits, sizes, weights=None) -> float:
 
 def allocate(fits: dict[str, LawFit], budget: int, minimum=1, available=None,
              weights=None) -> dict[str, int]:
-    """Integer sizes maximising sum_l w_l S_l(X_l) with sum X_l = budget and
-    min <= X_l <= available."""
+    """Integer sizes maximising sum_l w_l S_l(X_l), sum X_l = budget, min <= X_l <= available."""
     langs = sorted(fits)
     w = {l: float((weights or {}).get(l, 1.0)) for l in langs}
     for l in langs:
@@ -267,8 +262,7 @@ def build_mixture(recipe: str, data_dir, langs, *, n_translation=None, budget=No
 
 
 def composition(examples: list[dict], tok: Tokenizer | None = None) -> str:
-    """Table: examples per source x language (+ target tokens and tokens per character with a
-    tokenizer)."""
+    """Table: examples per source x language (+ target tokens, tokens per char with a tokenizer)."""
     rows: dict[tuple, list] = {}
     for ex in examples:
         r = rows.setdefault((ex.get("source", "?"), ex.get("lang", "?")), [0, 0, 0])
@@ -359,41 +353,46 @@ def encoded_mixture(cfg, tok: Tokenizer) -> list[dict]:
 
 
 # --------------------------------------------------------------- replay: practice in binding
-# The miniature base copies from its context but barely binds a question to the right person,
-# and fine-tuning alone does not teach it (docs/world.md, "Binding, practised"). Mixed into every
-# fine-tuning recipe alike, the world's ask documents do; a real base needs none (real data has
-# no read/en.txt, so the default there is 0).
+# Binding a question to the right passage, practised (docs/world.md): the world's ask documents,
+# in the base's read phase and in every fine-tuning recipe alike; real data has none (default 0).
 REPLAY_SHARE = 0.3
 
 
 def replay_share(cfg) -> float:
-    """--replay; by default REPLAY_SHARE when DATA/read/en.txt exists, else 0."""
+    """--replay; by default REPLAY_SHARE in fine-tuning when DATA/read/en.txt exists, else 0."""
     path = Path(cfg.data) / "read" / "en.txt"
     if cfg.replay is None:
         return REPLAY_SHARE if path.is_file() and cfg.recipe != "pretrain" else 0.0
-    if cfg.replay and cfg.recipe == "pretrain":
-        raise UsageError("--replay mixes ask documents into fine-tuning, not into --recipe "
-                         "pretrain")
     if cfg.replay and not path.is_file():
         raise DataError(f"--replay {cfg.replay}: {path} is missing (world.py writes it)")
     return cfg.replay
 
 
-def replay_examples(cfg, tok: Tokenizer, n_mix: int) -> list[dict]:
-    """n_mix * share / (1 - share) ask documents, so they are `share` of the examples: the file's
-    documents shuffled with --seed and cycled, each [bos] doc [eos] (cut at --max-len), every
-    token a label, as in pretraining."""
-    share = replay_share(cfg)
-    if not share:
-        return []
-    docs = [d for d in read_text(Path(cfg.data) / "read" / "en.txt").splitlines() if d.strip()]
+def ask_documents(cfg, tok: Tokenizer) -> list[list[int]]:
+    """DATA/read/en.txt's documents, encoded, shuffled with --seed."""
+    path = Path(cfg.data) / "read" / "en.txt"
+    docs = [tok.encode(d) for d in read_text(path).splitlines() if d.strip()]
     if not docs:
-        raise DataError(f"{Path(cfg.data) / 'read' / 'en.txt'}: no documents")
+        raise DataError(f"{path}: no documents")
     random.Random(cfg.seed).shuffle(docs)
-    ids = [([tok.bos_id] + tok.encode(d) + [tok.eos_id])[:cfg.max_len] for d in docs]
+    return docs
+
+
+def replay_examples(cfg, tok: Tokenizer, n_mix: int) -> list[dict]:
+    """Fine-tuning: n_mix * share / (1 - share) ask documents, so they are `share` of the
+    examples, cycled, each [bos] doc [eos] cut at --max-len, every token a label."""
+    share = replay_share(cfg)
+    ids = [([tok.bos_id, *d, tok.eos_id])[:cfg.max_len]
+           for d in (ask_documents(cfg, tok) if share else [])]
     return [dict(input_ids=ids[i % len(ids)], labels=list(ids[i % len(ids)]), source="replay",
                  lang="en") for i in range(round(n_mix * share / (1 - share)))]
 
+
+def read_blocks(cfg, tok: Tokenizer, n_blocks: int) -> list[dict]:
+    """The base's read phase: ask documents packed into blocks, `share` of these and n_blocks."""
+    share = replay_share(cfg)
+    return pack_blocks(ask_documents(cfg, tok), tok, cfg.max_len, "read", "en",
+                       round(n_blocks * share / (1 - share))) if share else []
 
 
 # ------------------------------------------------------------- a run's inputs, made on first use
@@ -407,9 +406,8 @@ class Inputs:
 
 def prepare(cfg, rank: int, world: int, make_base) -> Inputs:
     """Everything a train.TrainConfig `cfg` reads, checked before anything in --out is touched:
-    the world (written when missing), the base (the shipped one, or pretrained by
-    `make_base(data, out, **settings)`: train.ensure_base), the tokenizer, the tokenized
-    examples."""
+    the world, the base (the shipped one, or `make_base(data, out, **settings)`:
+    train.ensure_base), the tokenizer, the tokenized examples."""
     def once(fn):  # rank 0 does the cached work first, the others then find it done
         r = fn() if rank == 0 else None
         if world > 1:
@@ -421,25 +419,31 @@ def prepare(cfg, rank: int, world: int, make_base) -> Inputs:
     check_data(cfg.data, cfg.recipe, cfg.langs.split(",") if cfg.recipe == "muit"
                        else [cfg.lang])
     out = Path(cfg.out)
-    if cfg.recipe == "pretrain":  # the tokenizer is part of the run: trained aside, renamed in
-        base, tok_path = None, out / "tokenizer.model"
-        if not tok_path.is_file() or cfg.overwrite:
+    if cfg.recipe == "pretrain":  # from --base: its tokenizer; from scratch: one trained aside
+        tok_path = out / "tokenizer.model"
+        if not cfg.base and (not tok_path.is_file() or cfg.overwrite):
             tok_path = out.with_name(f".{out.name}.tokenizer.model")
             if cfg.overwrite and rank == 0:
                 tok_path.unlink(missing_ok=True)
             once(lambda: Tokenizer.train_on_data(cfg.data, tok_path, cfg.vocab_size, cfg.seed))
-        tok = Tokenizer(tok_path)
-        return Inputs(None, tok, pretrain_examples(Path(cfg.data), tok, cfg.max_len))
+        tok = base_tokenizer(Path(cfg.base)) if cfg.base else Tokenizer(tok_path)
+        text = pretrain_examples(Path(cfg.data), tok, cfg.max_len)
+        base = Path(cfg.base) if cfg.base else None
+        return Inputs(base, tok, text + read_blocks(cfg, tok, len(text)))
     inherit = {k: getattr(cfg, k) for k in ("seed", "device", "dtype", "threads", "progress",
                                             "log_every")}
     base = Path(cfg.base) if cfg.base else \
         None if cfg.rebuild_base else checkpoint.shipped_base(cfg.data)
     if base is None:
         base = once(lambda: make_base(cfg.data, cfg.base_out, **inherit))
+    tok = base_tokenizer(base)
+    return Inputs(base, tok, encoded_mixture(cfg, tok))
+
+
+def base_tokenizer(base: Path) -> Tokenizer:
     if Tokenizer.find(base) is None:
         raise UsageError(f"--base {base}: no tokenizer.model or tokenizer.json there")
-    tok = Tokenizer.from_folder(base)
-    return Inputs(base, tok, encoded_mixture(cfg, tok))
+    return Tokenizer.from_folder(base)
 
 
 if __name__ == "__main__":

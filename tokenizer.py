@@ -26,6 +26,7 @@ train_on_data, on first use; an existing OUT/tokenizer.model is refused unless -
 """
 from __future__ import annotations
 
+import math
 import os
 import random
 import sys
@@ -379,15 +380,22 @@ def n_targets(ex: dict) -> int:
 
 
 def pretrain_examples(data_dir: Path, tok: Tokenizer, block: int) -> list[dict]:
-    """Documents as [bos] doc [eos], concatenated and cut into blocks of `block` + 1 tokens."""
-    stream: list[int] = []
-    for f in sorted((data_dir / "pretrain").glob("*.txt")):
-        for doc in read_text(f).splitlines():
-            if doc.strip():
-                stream += [tok.bos_id] + tok.encode(doc) + [tok.eos_id]
-    n = (len(stream) - 1) // block
+    """DATA/pretrain/*.txt's documents (one a line) as pretraining blocks (pack_blocks)."""
+    docs = [doc for f in sorted((data_dir / "pretrain").glob("*.txt"))
+            for doc in read_text(f).splitlines() if doc.strip()]
+    return pack_blocks([tok.encode(d) for d in docs], tok, block, "pretrain", "mix")
+
+
+def pack_blocks(docs: list[list[int]], tok: Tokenizer, block: int, source: str, lang: str,
+                n: int | None = None) -> list[dict]:
+    """Documents as [bos] doc [eos], end to end, cut into blocks of `block` + 1 tokens (each the
+    next's first): every whole block, or `n` blocks with the documents cycled."""
+    stream = [t for d in docs for t in [tok.bos_id, *d, tok.eos_id]]
+    if n is not None:
+        stream *= math.ceil((n * block + 1) / max(len(stream), 1))
+    n = (len(stream) - 1) // block if n is None else n
     chunks = [stream[i * block: i * block + block + 1] for i in range(n)]
-    return [dict(input_ids=c, labels=c, source="pretrain", lang="mix") for c in chunks]
+    return [dict(input_ids=c, labels=c, source=source, lang=lang) for c in chunks]
 
 
 def micro_batches(encoded: list[dict], global_bs: int, seed: int, skip: int):

@@ -7,10 +7,9 @@
 The main job writes the miniature world if missing (world.py), starts from the shipped base
 (assets/base; --rebuild-base pretrains one), runs CoIT (English Alpaca + Alpaca in X + en->X
 translation, and on the world 30 % ask documents: mixture.py), saves x-LLaMA as a Hugging Face
-folder and ends with a first look at it (plot.first_look). Read top to bottom: the config (the
-command line is built from it), the schedule, one optimizer step (`forward_backward`: the loss
-averaged over the target tokens of the step), the loop, `fit`, the base made on first use, `run`
-(the whole job) and `main`.
+folder and ends with a first look at it (plot.first_look). Read top to bottom: the config, the
+schedule, one optimizer step (the loss averaged over the step's target tokens), the loop, `fit`,
+the base, `run` (the whole job) and `main`.
 """
 from __future__ import annotations
 
@@ -20,7 +19,6 @@ import dataclasses
 import json
 import math
 import os
-import random
 import shlex
 import shutil
 import sys
@@ -28,7 +26,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from tqdm import tqdm
@@ -41,18 +38,11 @@ import lora
 import mixture
 import plot
 import tokenizer as T
-from cli import Failed, Parser, UsageError, add_config_flags, check_config, guard, opt
+from cli import (Interrupted, NonFiniteLoss, Parser, UsageError, add_config_flags, check_config,
+                 guard, opt)
 from model import IGNORE_INDEX, PRESETS, Llama
 
 RECIPES = ("pretrain", "alpaca", "coit", "muit", "trans_only", "instr_only", "coit_x2en")
-
-
-class NonFiniteLoss(Failed):
-    """The loss or gradient norm became inf/nan; the last good resumable state is kept (exit 1)."""
-
-
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during training: the last resumable state is kept (exit 130)."""
 
 
 @dataclass
@@ -73,7 +63,7 @@ class TrainConfig:
     data: str = opt("runs/world", "data folder; the default world is written when missing")
     base: str | None = opt(None, "HF LLaMA checkpoint folder; default: the miniature base")
     base_out: str = opt("runs/base", "where a base is pretrained (--rebuild-base, other worlds)")
-    rebuild_base: bool = opt(False, "pretrain a base into --base-out (~40 min on 2 CPU cores) "
+    rebuild_base: bool = opt(False, "pretrain a base into --base-out (~45 min on 2 CPU cores) "
                                     "instead of using the shipped assets/base")
     out: str | None = opt(None, "output folder; default runs/x-llama-<lang>, runs/alpaca-en, ...")
     arch: str = opt("micro", "pretrain only: model.PRESETS name or a config.json path")
@@ -128,10 +118,13 @@ PRESETS_TRAIN = {  # the paper's official 7B fine-tuning (NJUNLP/x-LLM): HF Trai
                      warmup_ratio=0.03, weight_decay=0.0, min_lr_ratio=0.0, grad_clip=1.0,
                      dtype="bf16", log_every=1, save_every=200),
 }
-# The shipped base's pretraining (docs/training.md): 6000 steps (12M tokens), what reading needs.
+# The base (docs/training.md): 12M tokens of text (copying), then ask documents (binding, 30 %).
 BASE_PRETRAIN = dict(recipe="pretrain", max_steps=6000, batch_size=16, max_len=128, lr=3e-3,
                      min_lr_ratio=0.1, warmup_ratio=0.05, weight_decay=0.1, beta2=0.95,
                      samples=False)
+BASE_READ = dict(max_steps=1000, lr=1e-3, replay=0.3)
+
+
 def default_out(cfg: TrainConfig) -> str:
     return {"coit": f"runs/x-llama-{cfg.lang}", "muit": "runs/m-llama", "alpaca": "runs/alpaca-en",
             "pretrain": cfg.base_out}.get(cfg.recipe, f"runs/{cfg.recipe}-{cfg.lang}")
@@ -314,15 +307,13 @@ def prepare_job(cfg: TrainConfig, inputs: mixture.Inputs, rank: int, world: int,
         if before_write is not None:
             before_write()
         out.mkdir(parents=True, exist_ok=True)
-        checkpoint.write_status(cfg, "running", base=str(inputs.base), world_size=world)
+        checkpoint.write_status(cfg, "running", started_from=str(inputs.base), world_size=world)
     if cfg.lora:
         lora.inject_lora(raw, lora.config_of(cfg))
         lora.freeze_base(raw)
     raw.gradient_checkpointing = cfg.grad_ckpt
     raw = raw.to(rt.device)
-    torch.manual_seed(cfg.seed + rank)  # dropout differs per rank; init above did not
-    random.seed(cfg.seed + rank)
-    np.random.seed(cfg.seed + rank)
+    DV.seed_all(cfg.seed + rank)  # dropout differs per rank; init above did not
     gbs = cfg.batch_size * world  # one global micro-batch, split across ranks
     accum = max(1, cfg.effective_batch // gbs) if cfg.effective_batch else cfg.grad_accum
     per_epoch = sum(1 for _ in T.iterate_batches(inputs.examples, batch_size=gbs, seed=cfg.seed))
@@ -362,7 +353,7 @@ def fit(cfg: TrainConfig, inputs: mixture.Inputs, rank: int = 0, world: int = 1,
     if rank == 0:
         checkpoint.export(raw, lora.config_of(cfg) if cfg.lora else None, inputs.tokenizer, job.out,
                           inputs.base)
-        checkpoint.write_status(cfg, "finished", base=str(inputs.base), world_size=world,
+        checkpoint.write_status(cfg, "finished", started_from=str(inputs.base), world_size=world,
                                 summary=summary)
         shutil.rmtree(job.out / "resume", ignore_errors=True)  # the export supersedes it
         plot.finished(job.out, summary)
@@ -372,14 +363,23 @@ def fit(cfg: TrainConfig, inputs: mixture.Inputs, rank: int = 0, world: int = 1,
 
 
 # --------------------------------------- the miniature base, made on first use (mixture.prepare)
-def ensure_base(data_dir="runs/world", out="runs/base", distributed: bool = False,
-                **overrides) -> Path:
-    """The miniature English-dominant base (tokenizer + pretraining), trained once and reused; a
-    killed pretraining resumes. `overrides` change BASE_PRETRAIN / TrainConfig fields."""
-    out = Path(out)
-    cfg = TrainConfig(**{**BASE_PRETRAIN, **overrides, "data": str(data_dir), "out": str(out)})
-    resume = checkpoint.run_status(out) == "unfinished"
-    return run(dataclasses.replace(cfg, reuse=True, resume=resume), distributed)
+def base_phases(data_dir="runs/world", out="runs/base", **overrides) -> list[TrainConfig]:
+    """The base's runs: the text into OUT-text, then the read phase from it into OUT (the text
+    alone into OUT without DATA/read/en.txt). `overrides` change fields of both."""
+    text = dict(BASE_PRETRAIN, **overrides, data=str(data_dir))
+    if not (Path(data_dir) / "read" / "en.txt").is_file():
+        return [TrainConfig(**text, out=str(out))]
+    first = str(Path(out).with_name(Path(out).name + "-text"))
+    read = dict(text, **{k: v for k, v in BASE_READ.items() if k not in overrides})
+    return [TrainConfig(**text, out=first), TrainConfig(**read, base=first, out=str(out))]
+
+
+def ensure_base(data_dir="runs/world", out="runs/base", distributed=False, **overrides) -> Path:
+    """The miniature English-dominant base, trained once and reused; a killed phase resumes."""
+    for cfg in base_phases(data_dir, out, **overrides):
+        resume = checkpoint.run_status(cfg.out) == "unfinished"
+        done = run(dataclasses.replace(cfg, reuse=True, resume=resume), distributed)
+    return done
 
 
 # ----------------------------------------------------------------------------- the whole run
@@ -422,8 +422,8 @@ def config_from_args(argv: list[str] | None = None) -> TrainConfig:
                                      epilog=__doc__.split("\n\n", 1)[1]), TrainConfig)
     args = vars(parser.parse_args(argv))
     kw = dataclasses.asdict(TrainConfig())
-    if args.get("recipe") == "pretrain":  # the same run as ensure_base()
-        kw.update(BASE_PRETRAIN)
+    if args.get("recipe") == "pretrain":  # the same runs as ensure_base()
+        kw.update(BASE_PRETRAIN, **(BASE_READ if args.get("base") else {}))
     kw.update(PRESETS_TRAIN.get(args.get("preset"), {}))
     kw.update(args)
     return TrainConfig(**kw)

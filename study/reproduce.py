@@ -280,10 +280,11 @@ def prepare_world(ctx: Context) -> tuple[Path, Path, dict, str]:
     base_dir = checkpoint.shipped_base(data_dir)
     if base_dir is not None and base_dir.resolve().is_relative_to(Path.cwd()):
         base_dir = base_dir.resolve().relative_to(Path.cwd())   # commands a clone can rerun
-    if base_dir is None:
+    if base_dir is None:  # its phases: the text, then reading (train.base_phases)
         base_dir = train.ensure_base(data_dir, ctx.out / "base", **kw)
-        train_flags = {**train.BASE_PRETRAIN, **kw, "data": str(data_dir), "out": str(base_dir)}
-        cmd += " && " + cli("train.py", train_flags)
+        keys = [*train.BASE_PRETRAIN, *train.BASE_READ, *kw, "data", "base", "out"]
+        for phase in train.base_phases(data_dir, ctx.out / "base", **kw):
+            cmd += " && " + cli("train.py", {k: getattr(phase, k) for k in dict.fromkeys(keys)})
     else:
         cmd += f"  # base: the shipped {base_dir.parent.name}/{base_dir.name} (its README.md)"
     langs = set(ctx.cfg.langs) | set(ctx.cfg.sweep_langs) | set(ctx.cfg.muit_langs)

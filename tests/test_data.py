@@ -472,11 +472,10 @@ def test_mixture_seeded_order(tiny_data):
 def test_replay_mixes_ask_documents_into_fine_tuning_only_where_the_world_has_them(tiny_data, tok):
     """--replay: that share of the examples are DATA/read/en.txt's ask documents, every token a label as
     in pretraining; by default 0.3 where the file exists and 0 elsewhere (real data); asked for without
-    the file, or for pretraining, it is refused."""
+    the file, it is refused; in pretraining (the base's read phase) they are packed into blocks."""
     from dataclasses import replace
 
     import train
-    from cli import UsageError
     cfg = train.TrainConfig(recipe="coit", lang="de", data=str(tiny_data), n_translation=5)
     plain = mixture.encoded_mixture(cfg, tok)
     assert len(plain) == 29 and {e["source"] for e in plain} == {"alpaca", "translation"}
@@ -493,9 +492,16 @@ def test_replay_mixes_ask_documents_into_fine_tuning_only_where_the_world_has_th
                and e["input_ids"][-1] == tok.eos_id and e["lang"] == "en" for e in replay)
     assert sum(e["source"] == "replay" for e in mixture.encoded_mixture(replace(cfg, replay=0.5), tok)) == 29
     assert mixture.encoded_mixture(replace(cfg, replay=0.0), tok) == plain
-    with pytest.raises(UsageError, match="--replay .*pretrain"):
-        mixture.replay_share(replace(cfg, recipe="pretrain", replay=0.2))
-    assert mixture.replay_share(replace(cfg, recipe="pretrain")) == 0.0
+    assert mixture.replay_share(replace(cfg, recipe="pretrain")) == 0.0   # the text phase: none
+    # the base's read phase: the documents packed end to end into blocks like the text's
+    pre = replace(cfg, recipe="pretrain", replay=0.2, max_len=16)
+    blocks = mixture.read_blocks(pre, tok, 40)
+    assert len(blocks) == round(40 * 0.2 / 0.8) and all(len(b["input_ids"]) == 17 for b in blocks)
+    stream = [t for b in blocks for t in b["input_ids"][:-1]] + blocks[-1]["input_ids"][-1:]  # each the next's first
+    docs = [[tok.bos_id, *d, tok.eos_id] for d in mixture.ask_documents(pre, tok)]
+    assert stream == [t for d in (docs * 5) for t in d][:len(stream)]   # in order, cycled
+    assert {b["source"] for b in blocks} == {"read"} and all(b["labels"] == b["input_ids"] for b in blocks)
+    assert mixture.read_blocks(replace(pre, replay=None), tok, 40) == []
 
 
 def test_composition_table(tiny_data, tok):

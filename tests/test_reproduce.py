@@ -450,14 +450,19 @@ def test_recorded_train_commands_are_exact(tmp_path, monkeypatch):
     assert {c.replay for c in seen} == {mixture.REPLAY_SHARE} == {R.StudyConfig().replay}
     assert "--replay 0.0" in R.train_model(plan[0], dataclasses.replace(
         ctx, cfg=dataclasses.replace(ctx.cfg, replay=0.0)), None)[1]  # --replay 0: the paper's mixtures alone
-    # the base: the recorded pretraining command equals what ensure_base runs
+    # the base: the recorded pretraining commands equal the phases ensure_base runs, in order
     monkeypatch.setattr(world, "ensure", lambda d, seed=0, **kw: Path(d))
     monkeypatch.setattr(train, "ensure_base", lambda d, out, **kw: seen.append(
-        train.TrainConfig(**{**train.BASE_PRETRAIN, **kw, "data": str(d), "out": str(out)})) or Path(out))
+        train.base_phases(d, out, **kw)) or Path(out))
     monkeypatch.setattr(R, "_count_pairs", lambda data_dir, langs: dict(AVAILABLE))
-    _, _, _, cmd = R.prepare_world(ctx)
-    base_cmd = shlex.split(cmd.split(" && ")[1])
-    assert train.config_from_args(base_cmd[2:]) == seen[-1]
+    for read in (False, True):  # a world with ask documents gets the read phase
+        if read:
+            (ctx.out / "world" / "read").mkdir(parents=True)
+            (ctx.out / "world" / "read" / "en.txt").write_text("Ki is here. Q: Who? A: Ki.\n")
+        _, _, _, cmd = R.prepare_world(ctx)
+        base_cmds = [shlex.split(c)[2:] for c in cmd.split(" && ")[1:]]
+        assert [train.config_from_args(c) for c in base_cmds] == seen[-1] and len(seen[-1]) == 1 + read
+    assert seen[-1][1].base == seen[-1][0].out and seen[-1][1].replay == train.BASE_READ["replay"]
 
 
 def test_response_language_claim_uses_the_decidable_languages(tmp_path, monkeypatch):

@@ -44,6 +44,26 @@ def weights(folder) -> dict:
     return load_file(str(Path(folder) / "model.safetensors"))
 
 
+def test_the_base_is_pretrained_on_text_then_on_reading(tiny):
+    """ensure_base: the text into OUT-text, then the read phase from it (30 % ask-document blocks)
+    into OUT; `train.py --recipe pretrain --base DIR` is that second phase."""
+    data, base, root = tiny
+    text, read = (json.loads((Path(d) / "train_config.json").read_text()) for d in (root / "base-text", base))
+    assert text["replay"] is None and text["max_steps"] == read["max_steps"] == 20
+    assert read["base"] == str(root / "base-text") and read["replay"] == T.BASE_READ["replay"]
+    assert read["lr"] == T.BASE_READ["lr"] != text["lr"]
+    assert (root / "base-text" / "tokenizer.model").read_bytes() == (Path(base) / "tokenizer.model").read_bytes()
+    assert not torch.equal(weights(root / "base-text")["model.embed_tokens.weight"],
+                           weights(base)["model.embed_tokens.weight"])
+    cli = T.config_from_args(["--recipe", "pretrain", "--base", str(root / "base-text"), "--data", str(data),
+                              "--out", str(base), *sum(([f"--{k.replace('_', '-')}", str(v)] for k, v in
+                                                        dict(FAST, vocab_size=1024, max_steps=20).items()
+                                                        if not isinstance(v, bool)), []),
+                              "--no-progress", "--no-samples"])
+    assert cli == T.base_phases(data, base, vocab_size=1024, max_steps=20, **FAST)[1]
+    assert T.ensure_base(data, base, vocab_size=1024, max_steps=20, **FAST) == base   # reused as it is
+
+
 def test_get_lr_warmup_then_cosine():
     lrs = [T.get_lr(s, 100, 1.0, 10, 0.1) for s in range(100)]
     assert all(a < b for a, b in zip(lrs[:10], lrs[1:11]))          # rising during warmup
@@ -171,6 +191,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_state(tiny, monkeypatch):
     (["--base", "/nonexistent/llama"], "--base"),
     (["--data", "{empty}", "--base", "{base}"], "alpaca_en.json"),
     (["--data", "{nopar}", "--base", "{base}"], "parallel"),
+    (["--recipe", "pretrain", "--data", "{data}", "--base", "{notok}"], "no tokenizer.model"),
 ])
 def test_bad_flags_and_inputs_one_line_exit_2(tiny, argv, needle, capsys, tmp_path):
     data, base, _ = tiny
@@ -179,7 +200,10 @@ def test_bad_flags_and_inputs_one_line_exit_2(tiny, argv, needle, capsys, tmp_pa
     nopar.mkdir(parents=True)
     for f in ("alpaca_en.json", "alpaca_de.json"):
         (nopar / f).write_text((Path(data) / "alpaca" / f).read_text())
-    argv = [a.format(empty=tmp_path / "empty", base=base, nopar=nopar.parent) for a in argv]
+    (tmp_path / "notok").mkdir()  # a base to continue pretraining from, without its tokenizer
+    (tmp_path / "notok" / "config.json").write_text((Path(base) / "config.json").read_text())
+    argv = [a.format(empty=tmp_path / "empty", base=base, nopar=nopar.parent, data=data, notok=tmp_path / "notok")
+            for a in argv]
     with pytest.raises(SystemExit) as e:
         raise SystemExit(T.main(argv + ["--out", str(tmp_path / "out")]))
     assert e.value.code == 2

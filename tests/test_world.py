@@ -419,12 +419,12 @@ def test_closedbook_and_cloze_evaluated_end_to_end(enc, tmp_path):
 
 
 def test_the_shipped_base_was_pretrained_on_the_default_worlds_text(tmp_path):
-    """A change to the default world's pretraining text must ship a base pretrained on it
-    (assets/base/README.md says how); otherwise train.py would silently pretrain one for 40 min."""
+    """A change to the default world's pretraining text or ask documents must ship a base pretrained
+    on them (assets/base/README.md says how); otherwise train.py would silently pretrain one."""
     import checkpoint
     files = world.build(world.WorldConfig())
     for name, text in files.items():
-        if name.startswith("pretrain/"):
+        if name.startswith(("pretrain/", "read/")):
             (tmp_path / name).parent.mkdir(exist_ok=True)
             (tmp_path / name).write_text(text, encoding="utf-8", newline="\n")
     assert checkpoint.shipped_base(tmp_path) == checkpoint.SHIPPED_BASE
