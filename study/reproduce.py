@@ -641,9 +641,9 @@ class ReproduceConfig:
     threads: int | None = opt(None, "CPU threads for every run (default: 0, all cores if a short "
                                     "measurement shows them faster than one, decided once for "
                                     "the study)", range="[0, inf)")
-    dtype: str | None = opt(None, "compute dtype of every run (default: auto, bf16 only where a "
-                                  "short measurement shows it faster)",
-                            choices=("auto", "fp32", "bf16", "fp16"))
+    dtype: str | None = opt(None, "compute dtype of every run: auto (default: bf16 only where a "
+                                  "short measurement shows it faster), fp32, bf16 or fp16 "
+                                  "(float32, bfloat16, float16 as in train.py)")
     overwrite: bool = opt(False, "start again even if OUT holds a finished study")
     report_only: bool = opt(False, "only rewrite OUT/RESULTS.md from OUT/results.json")
 
@@ -653,11 +653,16 @@ def study_config(flags: ReproduceConfig) -> StudyConfig:
     check_config(flags)
     if flags.quick and flags.full:
         raise UsageError("--quick and --full are two presets: give one of them")
+    dtype = flags.dtype
+    if dtype is not None:
+        import device  # here, like torch: --help needs neither
+        device.check_flags("auto", dtype)
+        dtype = device.canonical_dtype(dtype)
     name = "quick" if flags.quick else "full" if flags.full else "default"
     out = flags.out or {"quick": "runs/study-quick", "full": "runs/study-full"}.get(name,
                                                                                   "runs/study")
     cfg = preset(name, out=out, seeds=flags.seeds, steps=flags.steps,
-                 eval_limit=flags.eval_limit, threads=flags.threads, dtype=flags.dtype,
+                 eval_limit=flags.eval_limit, threads=flags.threads, dtype=dtype,
                  replay=flags.replay,
                  overwrite=flags.overwrite or None)
     if Path(cfg.out).exists() and not Path(cfg.out).is_dir():

@@ -361,6 +361,7 @@ def test_decide_runtime_measures_at_the_base_shapes():
     rt = R.decide_runtime(R.preset(True, threads=1, dtype="fp32"), {})   # --dtype fp32: no measurement decides
     assert rt.dtype == "fp32" and "fp32 (--dtype)" in rt.why
     assert R.study_config(R.ReproduceConfig(dtype="bf16")).dtype == "bf16"
+    assert R.study_config(R.ReproduceConfig(dtype="float32")).dtype == "fp32"   # train.py's spellings too
     with pytest.raises(UsageError, match="--dtype 'fp64'"):
         R.study_config(R.ReproduceConfig(dtype="fp64"))
 
