@@ -143,6 +143,10 @@ def no_signal(a, b, unit, noise: Noise | None, level: float | None = None,
         return "inconclusive", (f"no noise term for {what} ({a:.1f} vs {b:.1f} {unit}): one seed "
                                 "and no per-item scores, so a difference cannot be told from noise")
     if level is not None and max(a, b) <= level + noise.half:
+        if max(a, b) - level >= FLOOR[unit]:  # skill, but a noise term wider than it (one seed)
+            return "inconclusive", (f"the noise (±{noise.half:.1f}) is wider than {what}' distance "
+                                    f"from chance ({a:.1f} and {b:.1f} {unit}; chance "
+                                    f"{level:.1f}): not resolved at this size")
         return "inconclusive", (f"{what} are at chance level ({a:.1f} and {b:.1f} {unit}; chance "
                                 f"{level:.1f}, noise ±{noise.half:.1f}): no skill to compare")
     if level is None and max(a, b) < FLOOR[unit]:

@@ -89,6 +89,8 @@ def test_judge_rules():
     assert v == "inconclusive" and "chance level" in why and "chance 6.0" in why
     assert C.judge(0.0, 20.0, "%", NZ(2.0, "x"), chance=6.0) == ("reproduces", "")   # one clearly above chance
     assert "floor" in C.judge(1.0, 3.0, "%", NZ(0.5, "x"))[1]      # no chance level known: the 5 % floor
+    v, why = C.judge(22.6, 23.0, "%", NZ(68.9, "x"), chance=0.1)    # skill, but one seed's huge noise
+    assert v == "inconclusive" and "chance level" not in why and "noise (±68.9) is wider" in why
     assert "floor" in C.judge(0.2, 0.8, "BLEU", NZ(0.1, "x"))[1]
     assert "ceiling" in C.judge(95.0, 99.0, "%", NZ(1.0, "x"))[1]
 
