@@ -381,9 +381,9 @@ def ask_documents(cfg, tok: Tokenizer) -> list[list[int]]:
 def replay_examples(cfg, tok: Tokenizer, n_mix: int) -> list[dict]:
     """Fine-tuning: n_mix * share / (1 - share) ask documents, so they are `share` of the
     examples, cycled, each [bos] doc [eos] cut at --max-len, every token a label."""
-    share = replay_share(cfg)
-    ids = [([tok.bos_id, *d, tok.eos_id])[:cfg.max_len]
-           for d in (ask_documents(cfg, tok) if share else [])]
+    if not (share := replay_share(cfg)):
+        return []
+    ids = [[tok.bos_id, *d, tok.eos_id][:cfg.max_len] for d in ask_documents(cfg, tok)]
     return [dict(input_ids=ids[i % len(ids)], labels=list(ids[i % len(ids)]), source="replay",
                  lang="en") for i in range(round(n_mix * share / (1 - share)))]
 
